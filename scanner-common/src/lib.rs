@@ -1,0 +1,115 @@
+//! Types shared by the XDP classifier (`scanner-ebpf`) and the userspace scanner.
+//!
+//! Everything here is `no_std`, `#[repr(C)]` and free of pointers, because the same
+//! bytes cross the kernel/user boundary through BPF maps. The probe cookie lives here
+//! too, so that the sender and the in-kernel classifier compute it with one function.
+//!
+//! This crate deliberately holds no logic beyond that: parsing, policy and I/O belong
+//! to the crates on either side.
+#![no_std]
+
+pub mod cookie;
+
+/// Name of the XDP program inside the eBPF object.
+pub const XDP_PROGRAM_NAME: &str = "scanner_xdp";
+/// Name of the array map (one entry) holding the [`ClassifierConfig`].
+pub const CONFIG_MAP: &str = "CONFIG";
+/// Name of the ring buffer map that carries [`ReplyRecord`]s to userspace.
+pub const REPLIES_MAP: &str = "REPLIES";
+/// Name of the per-CPU array map of [`Counter`]s.
+pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Size of the reply ring buffer in bytes (a power of two, a multiple of the page size).
+pub const REPLIES_RING_BYTES: u32 = 1 << 22;
+
+/// What the classifier must know to recognise replies to this scan.
+///
+/// Written by userspace into index 0 of [`CONFIG_MAP`] before the first probe leaves.
+/// Addresses and ports are in host byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassifierConfig {
+    /// The scanner's source address: replies must be addressed to it.
+    pub local_addr: u32,
+    /// Lowest source port the scanner sends from (inclusive).
+    pub port_lo: u16,
+    /// Highest source port the scanner sends from (inclusive).
+    pub port_hi: u16,
+    /// SipHash key of this scan's cookies (random per scan).
+    pub key: [u64; 2],
+    /// 0 until userspace has filled in the rest: the classifier passes everything then.
+    pub enabled: u32,
+    pub _reserved: u32,
+}
+
+/// What kind of reply a [`ReplyRecord`] describes.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// TCP SYN+ACK: the port is open.
+    SynAck = 1,
+    /// TCP RST: the port is closed.
+    Rst = 2,
+}
+
+impl ReplyKind {
+    /// The kind for a raw byte from a record, if it is one we know.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(Self::SynAck),
+            2 => Some(Self::Rst),
+            _ => None,
+        }
+    }
+}
+
+/// One classified reply, as the XDP program hands it to userspace.
+///
+/// "Remote" is the scanned host (the reply's source), "local" the scanner.
+/// Addresses and ports are in host byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplyRecord {
+    /// `bpf_ktime_get_ns()` when the classifier saw the frame.
+    pub timestamp_ns: u64,
+    pub remote_addr: u32,
+    pub local_addr: u32,
+    pub remote_port: u16,
+    pub local_port: u16,
+    /// The reply's TCP sequence number (needed to answer a SYN+ACK with an RST).
+    pub seq: u32,
+    /// The reply's TCP acknowledgement number (our cookie + 1).
+    pub ack: u32,
+    /// TCP window of the reply.
+    pub window: u16,
+    /// IP time-to-live of the reply.
+    pub ttl: u8,
+    /// A [`ReplyKind`] as a byte.
+    pub kind: u8,
+    /// The raw TCP flags byte.
+    pub tcp_flags: u8,
+    pub _pad: [u8; 7],
+}
+
+/// Indexes into the per-CPU [`COUNTERS_MAP`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every frame the program saw.
+    Frames = 0,
+    /// Frames recognised as replies to our probes.
+    Matched = 1,
+    /// Matched replies lost because the ring buffer was full.
+    RingFull = 2,
+    /// TCP frames to our address and port range whose cookie did not match.
+    BadCookie = 3,
+}
+
+/// Number of entries in [`COUNTERS_MAP`].
+pub const COUNTER_COUNT: u32 = 4;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: both are #[repr(C)], Copy, and every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::ClassifierConfig {}
+    unsafe impl aya::Pod for super::ReplyRecord {}
+}

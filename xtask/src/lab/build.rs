@@ -1,0 +1,243 @@
+//! Bringing the lab up and down: namespaces, veth links, the bridge, addresses,
+//! routes, firewalls, stack tuning, and the daemons (via [`super::daemons`]).
+//!
+//! `up` first removes whatever a previous lab left behind, so it is idempotent.
+//! Only namespaces named `lab-*` are created or removed.
+
+use super::{
+    daemons, hosts, Firewall, Host, Segment, Stack, FAR_SEGMENT, ROUTER_FAR_ADDR, SCANNER_ADDR,
+    SCANNER_IFACE, SCANNER_NS, SEGMENT, STATE_DIR, SWEEP_RANGE, SWITCH_NS,
+};
+use crate::shell::{in_ns, output, run};
+use anyhow::{bail, Context, Result};
+
+const BRIDGE: &str = "br0";
+
+/// Builds the whole lab from scratch and waits until every daemon listens.
+pub fn up() -> Result<()> {
+    down()?;
+    std::fs::create_dir_all(STATE_DIR)?;
+    run("ip", &["netns", "add", SWITCH_NS])?;
+    in_ns(SWITCH_NS, &["ip", "link", "add", BRIDGE, "type", "bridge"])?;
+    in_ns(SWITCH_NS, &["ip", "link", "set", BRIDGE, "up"])?;
+
+    add_namespace(SCANNER_NS)?;
+    attach_to_bridge(SCANNER_NS, "s-scanner")?;
+    configure_iface(SCANNER_NS, SCANNER_IFACE, &format!("{SCANNER_ADDR}/24"), false)?;
+    let all = hosts();
+    let router = all.iter().find(|h| h.is_router).context("the lab needs a router")?;
+    let sweep = all.iter().find(|h| h.answers_range.is_some()).context("the lab needs a sweep host")?;
+    in_ns(SCANNER_NS, &["ip", "route", "add", FAR_SEGMENT, "via", &router.addr.to_string()])?;
+    in_ns(SCANNER_NS, &["ip", "route", "add", SWEEP_RANGE, "via", &sweep.addr.to_string()])?;
+
+    for host in &all {
+        build_host(host, router)?;
+    }
+    daemons::prepare_shared_state()?;
+    for host in &all {
+        daemons::start(host)?;
+    }
+    for host in &all {
+        daemons::wait_until_listening(host)?;
+    }
+    set_loss(0.0)?;
+    Ok(())
+}
+
+fn build_host(host: &Host, router: &Host) -> Result<()> {
+    let ns = host.namespace();
+    add_namespace(&ns)?;
+    match host.segment {
+        Segment::OnLink => {
+            attach_to_bridge(&ns, &format!("s-{}", host.name))?;
+            configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
+            if !host.is_router {
+                // Replies to the far segment (the router's scans, DNAT) go back through it.
+                in_ns(&ns, &["ip", "route", "add", FAR_SEGMENT, "via", &router.addr.to_string()])?;
+            }
+        }
+        Segment::BehindRouter => {
+            let router_ns = router.namespace();
+            let router_if = format!("r-{}", host.name);
+            in_ns(
+                &router_ns,
+                &["ip", "link", "add", &router_if, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            )?;
+            configure_iface(&router_ns, &router_if, &format!("{ROUTER_FAR_ADDR}/24"), true)?;
+            configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
+            in_ns(&ns, &["ip", "route", "add", "default", "via", &ROUTER_FAR_ADDR.to_string()])?;
+        }
+    }
+    if host.is_router {
+        sysctl(&ns, "net.ipv4.ip_forward", "1")?;
+    }
+    if let Some(range) = host.answers_range {
+        in_ns(&ns, &["ip", "route", "add", "local", range, "dev", "lo"])?;
+    }
+    if host.stack == Stack::Ttl128NoTimestampsNoWscale {
+        sysctl(&ns, "net.ipv4.ip_default_ttl", "128")?;
+        sysctl(&ns, "net.ipv4.tcp_timestamps", "0")?;
+        sysctl(&ns, "net.ipv4.tcp_window_scaling", "0")?;
+    }
+    apply_firewall(host)?;
+    apply_forwards(host)?;
+    Ok(())
+}
+
+fn add_namespace(ns: &str) -> Result<()> {
+    run("ip", &["netns", "add", ns])?;
+    in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
+    // Keep the lab quiet: no IPv6 autoconfiguration chatter on the segment.
+    sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
+}
+
+/// Creates a veth pair: `port` on the bridge, `eth0` in `ns`.
+fn attach_to_bridge(ns: &str, port: &str) -> Result<()> {
+    in_ns(
+        SWITCH_NS,
+        &["ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns],
+    )?;
+    in_ns(SWITCH_NS, &["ip", "link", "set", port, "master", BRIDGE, "up"])
+}
+
+/// Sets the address, brings the interface up, and on target hosts turns TX checksum
+/// offload off, so the scanner's XDP program sees finished checksums (NOTES.md).
+fn configure_iface(ns: &str, iface: &str, cidr: &str, target_side: bool) -> Result<()> {
+    in_ns(ns, &["ip", "addr", "add", cidr, "dev", iface])?;
+    in_ns(ns, &["ip", "link", "set", iface, "up"])?;
+    if target_side {
+        in_ns(ns, &["ethtool", "-K", iface, "tx", "off"])?;
+    }
+    Ok(())
+}
+
+fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+    in_ns(ns, &["sysctl", "-q", "-w", &format!("{key}={value}")])
+}
+
+fn iptables(ns: &str, args: &[&str]) -> Result<()> {
+    let mut full = vec!["iptables", "-w"];
+    full.extend_from_slice(args);
+    in_ns(ns, &full)
+}
+
+fn apply_firewall(host: &Host) -> Result<()> {
+    let ns = host.namespace();
+    match host.firewall {
+        Firewall::None => {}
+        Firewall::DropAllTcpExcept(allowed) => {
+            iptables(&ns, &["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"])?;
+            iptables(&ns, &["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"])?;
+            for port in allowed {
+                iptables(&ns, &["-A", "INPUT", "-p", "tcp", "--dport", &port.to_string(), "-j", "ACCEPT"])?;
+            }
+            iptables(&ns, &["-A", "INPUT", "-p", "tcp", "-j", "DROP"])?;
+        }
+        Firewall::RejectTcp(ranges) => {
+            for &(lo, hi) in ranges {
+                iptables(
+                    &ns,
+                    &["-A", "INPUT", "-p", "tcp", "--dport", &format!("{lo}:{hi}"), "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_forwards(host: &Host) -> Result<()> {
+    let ns = host.namespace();
+    if host.forwards.is_empty() {
+        return Ok(());
+    }
+    sysctl(&ns, "net.ipv4.ip_forward", "1")?;
+    for forward in &host.forwards {
+        let target = format!("{}:{}", forward.to, forward.to_port);
+        iptables(
+            &ns,
+            &["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", &forward.port.to_string(), "-j", "DNAT", "--to-destination", &target],
+        )?;
+        // The target is on the same segment: masquerade so its replies come back here.
+        iptables(
+            &ns,
+            &["-t", "nat", "-A", "POSTROUTING", "-p", "tcp", "-d", &forward.to.to_string(), "--dport", &forward.to_port.to_string(), "-j", "MASQUERADE"],
+        )?;
+    }
+    Ok(())
+}
+
+/// Chain that the loss switch fills; hooked first into INPUT, OUTPUT and FORWARD of
+/// every target namespace (XDP on the scanner side sees frames before netfilter would).
+const LOSS_CHAIN: &str = "LAB-LOSS";
+
+/// Drops this fraction (0.0..1.0) of packets at random in every target namespace,
+/// both ways. 0 removes the loss.
+pub fn set_loss(fraction: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&fraction) {
+        bail!("loss must be a fraction from 0 to below 1 (0.1 for 10%), not {fraction}");
+    }
+    for host in hosts() {
+        let ns = host.namespace();
+        if iptables(&ns, &["-F", LOSS_CHAIN]).is_err() {
+            iptables(&ns, &["-N", LOSS_CHAIN])?;
+            for hook in ["INPUT", "OUTPUT", "FORWARD"] {
+                iptables(&ns, &["-I", hook, "1", "-j", LOSS_CHAIN])?;
+            }
+        }
+        if fraction > 0.0 {
+            let probability = format!("{fraction}");
+            iptables(
+                &ns,
+                &["-A", LOSS_CHAIN, "-m", "statistic", "--mode", "random", "--probability", &probability, "-j", "DROP"],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Stops every process in the lab's namespaces and deletes the namespaces.
+pub fn down() -> Result<()> {
+    let list = output("ip", &["netns", "list"])?;
+    let lab: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| name.starts_with("lab-"))
+        .map(str::to_string)
+        .collect();
+    for ns in &lab {
+        if let Ok(pids) = output("ip", &["netns", "pids", ns]) {
+            for pid in pids.split_whitespace() {
+                let _ = run("kill", &["-9", pid]);
+            }
+        }
+    }
+    for ns in &lab {
+        run("ip", &["netns", "del", ns])?;
+    }
+    let _ = std::fs::remove_dir_all(STATE_DIR);
+    Ok(())
+}
+
+/// Prints the hosts, their addresses and services, and whether the lab is up.
+pub fn status() -> Result<()> {
+    let up = super::is_up();
+    println!("lab is {}", if up { "up" } else { "down (cargo xtask lab up)" });
+    println!("scanner  {SCANNER_NS:<13} {SCANNER_ADDR:<15} on {SEGMENT}");
+    for host in hosts() {
+        let tcp: Vec<String> = host.open_tcp_ports().iter().map(u16::to_string).collect();
+        let udp: Vec<String> = host.listening_udp_ports().iter().map(u16::to_string).collect();
+        let daemons: Vec<&str> = host.daemons.iter().map(|d| d.name()).collect();
+        println!(
+            "{:<8} {:<13} {:<15} open tcp [{}] udp [{}]  {}{}",
+            host.name,
+            host.namespace(),
+            host.addr.to_string(),
+            tcp.join(","),
+            udp.join(","),
+            host.role,
+            if daemons.is_empty() { String::new() } else { format!(" ({})", daemons.join(", ")) },
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `cargo xtask`: everything that is not plain cargo — machine setup, the eBPF build,
+//! running the scanner in the lab, the lab itself, the demo and the full test run.
+
+mod setup;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::process::Command;
+use xtask::{lab, shell, workspace_root};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Development tasks for the scanner")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what a fresh machine lacks: apt packages, the nightly's rust-src,
+    /// bpf-linker built against the nightly's LLVM. Idempotent; seconds when done.
+    Setup,
+    /// Build the XDP classifier alone (the scanner's build embeds it anyway).
+    BuildEbpf,
+    /// Build the scanner (release).
+    Build,
+    /// Build and run the scanner; with --lab, inside the lab's scanner namespace.
+    Run {
+        #[arg(long)]
+        lab: bool,
+        /// Arguments for the scanner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Manage the lab of network namespaces.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+    /// Set up, bring the lab up, scan it, and print the results next to the truth.
+    Demo,
+    /// Set up, bring the lab up, and run every test (unit and lab integration).
+    Test,
+}
+
+#[derive(Subcommand)]
+enum LabAction {
+    /// Build the lab from scratch (removes leftovers first).
+    Up,
+    /// Remove every lab namespace and daemon.
+    Down,
+    /// Print the hosts, addresses and services.
+    Status,
+    /// Drop this percentage of packets at random in every target host (0 turns it off).
+    Loss { percent: f64 },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Setup => setup::run(),
+        Task::BuildEbpf => build_ebpf(),
+        Task::Build => build_scanner().map(|_| ()),
+        Task::Run { lab: in_lab, args } => run_scanner(in_lab, &args),
+        Task::Lab { action } => match action {
+            LabAction::Up => {
+                require_root("the lab")?;
+                lab::build::up()?;
+                lab::build::status()
+            }
+            LabAction::Down => lab::build::down(),
+            LabAction::Status => lab::build::status(),
+            LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
+        },
+        Task::Demo => demo(),
+        Task::Test => test(),
+    }
+}
+
+fn require_root(what: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("{what} needs root (network namespaces, XDP): run as root");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn build_ebpf() -> Result<()> {
+    setup::ensure_ebpf_toolchain()?;
+    let target_dir = workspace_root().join("target/ebpf");
+    let mut cmd = Command::new("rustup");
+    cmd.current_dir(workspace_root())
+        .args(["run", "nightly", "cargo", "build", "--package", "scanner-ebpf", "-Z", "build-std=core"])
+        .args(["--bins", "--release", "--target", "bpfel-unknown-none", "--target-dir"])
+        .arg(&target_dir)
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+        );
+    shell::run_visible(&mut cmd)?;
+    println!("{}", target_dir.join("bpfel-unknown-none/release/scanner").display());
+    Ok(())
+}
+
+/// Builds the release scanner and returns the binary's path.
+fn build_scanner() -> Result<std::path::PathBuf> {
+    setup::ensure_ebpf_toolchain()?;
+    shell::run_visible(cargo().args(["build", "--release", "--package", "scanner", "--bin", "scanner"]))?;
+    Ok(workspace_root().join("target/release/scanner"))
+}
+
+fn run_scanner(in_lab: bool, args: &[String]) -> Result<()> {
+    let binary = build_scanner()?;
+    let mut cmd = if in_lab {
+        if !lab::is_up() {
+            bail!("the lab is down: run `cargo xtask lab up` first");
+        }
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", lab::SCANNER_NS]).arg(&binary);
+        cmd
+    } else {
+        Command::new(&binary)
+    };
+    cmd.args(args);
+    let status = cmd.status().context("could not start the scanner")?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+fn demo() -> Result<()> {
+    require_root("the demo")?;
+    setup::run()?;
+    let binary = build_scanner()?;
+    println!("==> bringing the lab up");
+    lab::build::up()?;
+    lab::build::status()?;
+    let ports = demo_ports();
+    let mut targets: Vec<String> = lab::hosts().iter().map(|h| h.addr.to_string()).collect();
+    targets.sort();
+    println!("\n==> scanner -sS -p {ports} {}", targets.join(" "));
+    let started = std::time::Instant::now();
+    let output = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(&binary)
+        .args(["-sS", "-p", &ports, "-oJ", "/run/scanner-lab/demo.jsonl"])
+        .args(&targets)
+        .status()
+        .context("could not start the scanner")?;
+    let elapsed = started.elapsed();
+    if !output.success() {
+        bail!("the scan failed ({output})");
+    }
+    let findings = std::fs::read_to_string("/run/scanner-lab/demo.jsonl")?;
+    let mismatches = compare_with_truth(&findings, &ports)?;
+    println!("\n==> scan took {:.2} s", elapsed.as_secs_f64());
+    if mismatches.is_empty() {
+        println!("==> every port of every lab host matches the lab's truth");
+        Ok(())
+    } else {
+        for line in &mismatches {
+            println!("MISMATCH {line}");
+        }
+        bail!("{} ports differ from the lab's truth", mismatches.len())
+    }
+}
+
+/// Ports 1-1024 plus every service port of the lab.
+fn demo_ports() -> String {
+    let mut ports = vec!["1-1024".to_string()];
+    ports.extend(lab::service_tcp_ports().into_iter().filter(|&p| p > 1024).map(|p| p.to_string()));
+    ports.join(",")
+}
+
+/// Open ports reported in the JSON findings against the truth's open ports.
+fn compare_with_truth(findings: &str, _ports: &str) -> Result<Vec<String>> {
+    let mut reported_open = std::collections::BTreeSet::new();
+    for line in findings.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["state"] == "open" {
+            reported_open.insert((v["addr"].as_str().unwrap_or("").to_string(), v["port"].as_u64().unwrap_or(0) as u16));
+        }
+    }
+    let mut truth_open = std::collections::BTreeSet::new();
+    for host in lab::hosts() {
+        for port in host.open_tcp_ports() {
+            truth_open.insert((host.addr.to_string(), port));
+        }
+    }
+    let mut mismatches = Vec::new();
+    for (addr, port) in truth_open.difference(&reported_open) {
+        mismatches.push(format!("{addr}:{port} is open but was not reported open"));
+    }
+    for (addr, port) in reported_open.difference(&truth_open) {
+        mismatches.push(format!("{addr}:{port} was reported open but is not"));
+    }
+    Ok(mismatches)
+}
+
+fn test() -> Result<()> {
+    require_root("the lab tests")?;
+    setup::run()?;
+    build_scanner()?;
+    lab::build::up()?;
+    let result = shell::run_visible(cargo().args(["test", "--workspace", "--release", "--", "--include-ignored", "--test-threads=1"]));
+    lab::build::down()?;
+    result
+}

@@ -1,0 +1,124 @@
+//! `cargo xtask setup`: installs what a fresh machine of this kind (Debian 12, root,
+//! stable + nightly Rust from rustup) lacks to build, run and test the scanner.
+//! Every step checks first, so a second run takes seconds.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+use xtask::shell;
+
+/// Debian packages: the AF_XDP build (clang-19, llvm-19, libelf, m4, pkg-config, zlib),
+/// libpcap, the lab's tools and daemons, and the peers (nmap, masscan, zmap).
+const APT_PACKAGES: &[&str] = &[
+    "clang-19", "llvm-19", "libelf-dev", "m4", "pkg-config", "zlib1g-dev", "libpcap-dev",
+    "iproute2", "ethtool", "iptables", "openssl", "nmap", "ndiff", "masscan", "zmap",
+    "openssh-server", "nginx-light", "vsftpd", "redis-server", "memcached", "dnsmasq-base",
+    "snmpd", "libxml2-utils",
+];
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn run() -> Result<()> {
+    install_apt_packages()?;
+    ensure_ebpf_toolchain()
+}
+
+fn is_installed(package: &str) -> bool {
+    shell::output("dpkg-query", &["-W", "-f=${Status}", package])
+        .map(|status| status == "install ok installed")
+        .unwrap_or(false)
+}
+
+fn install_apt_packages() -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("==> apt-get install {}", missing.join(" "));
+    // Daemons installed here must not start in the root namespace: the lab starts its
+    // own copies inside network namespaces. policy-rc.d tells invoke-rc.d so.
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let made_policy = !policy.exists();
+    if made_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+        shell::run("chmod", &["755", "/usr/sbin/policy-rc.d"])?;
+    }
+    let result = (|| {
+        shell::run_visible(Command::new("apt-get").args(["update", "-qq"]))?;
+        shell::run_visible(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    })();
+    if made_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    result.context("installing Debian packages (needs root and Debian's package mirrors)")
+}
+
+/// The nightly's rust-src and a bpf-linker built against the nightly's own LLVM.
+pub fn ensure_ebpf_toolchain() -> Result<()> {
+    let nightly = shell::output("rustc", &["+nightly", "--version"])
+        .context("the nightly toolchain is missing: the eBPF crate needs it (rustup toolchain install nightly)")?;
+    let components = shell::output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"])?;
+    if !components.lines().any(|l| l.starts_with("rust-src")) {
+        println!("==> rustup component add rust-src --toolchain nightly");
+        shell::run("rustup", &["component", "add", "rust-src", "--toolchain", "nightly"])?;
+    }
+    let stamp = cache_dir().join("bpf-linker.stamp");
+    let wanted = format!("bpf-linker {BPF_LINKER_VERSION} for {}", nightly.trim());
+    let linker_runs = shell::capture("bpf-linker", &["--version"]).map(|o| o.status.success()).unwrap_or(false);
+    if linker_runs && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    build_bpf_linker(&wanted, &stamp)
+}
+
+fn cache_dir() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cache/scanner-setup")
+}
+
+/// bpf-linker has no prebuilt binary reachable here and Debian's LLVM is too old, so
+/// it is built against the libLLVM the nightly ships (shared/NOTES.md).
+fn build_bpf_linker(wanted: &str, stamp: &std::path::Path) -> Result<()> {
+    let sysroot = shell::output("rustc", &["+nightly", "--print", "sysroot"])?;
+    let nightly_lib = PathBuf::from(sysroot.trim()).join("lib");
+    let libllvm = std::fs::read_dir(&nightly_lib)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("libLLVM.so.") && !p.is_symlink()
+        })
+        .with_context(|| format!("no libLLVM.so.* in {}", nightly_lib.display()))?;
+    let soname = libllvm.file_name().unwrap().to_str().unwrap().to_string();
+    let major = soname
+        .trim_start_matches("libLLVM.so.")
+        .split('.')
+        .next()
+        .context("cannot read LLVM's version from its file name")?
+        .to_string();
+    let prefix = cache_dir().join("llvm");
+    let lib = prefix.join("lib");
+    std::fs::create_dir_all(&lib)?;
+    for name in ["libLLVM.so", soname.as_str()] {
+        let link = lib.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&libllvm, &link)?;
+    }
+    println!("==> building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} (about a minute)");
+    let status = Command::new("cargo")
+        .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
+        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .env("LLVM_PREFIX", &prefix)
+        .status()
+        .context("could not run cargo install")?;
+    if !status.success() {
+        bail!("building bpf-linker failed ({status})");
+    }
+    std::fs::write(stamp, wanted)?;
+    Ok(())
+}
