@@ -1,1 +1,19 @@
+//! The scanner library: everything the `scanner` binary does, in modules by concern.
+//!
+//! - `target`: what to scan (addresses, ports);
+//! - `packet`: frame templates, checksums, reply parsing;
+//! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
+//! - `engine`: pacing, timing, the scan's path, reply sources;
+//! - `portscan`: the scan phases;
+//! - `report`: the result model and its writers;
+//! - `cli`: the command line.
+//!
+//! Arrows point one way: phases use `engine`, `io` and `packet`; `report` only reads.
 
+pub mod cli;
+pub mod engine;
+pub mod io;
+pub mod packet;
+pub mod portscan;
+pub mod report;
+pub mod target;

@@ -1,0 +1,156 @@
+//! The command line: nmap's flags where nmap has them (`-sS`, `-p`, `-p-`, `-oJ`,
+//! `-e`, `-S`, `-Pn`, `-n`), masscan's `--rate`, and the scanner's own options.
+//!
+//! nmap's two-letter single-dash flags (`-sS`, `-oJ`, `-Pn`) are not something clap
+//! parses, so [`normalize_args`] rewrites them to long options first.
+
+use crate::io::xdp::AttachMode;
+use crate::io::{RecvMode, SendMode};
+use clap::Parser;
+use std::net::Ipv4Addr;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scanner",
+    version,
+    about = "A network scanner: nmap's flags, masscan's speed, an XDP classifier and AF_XDP",
+    after_help = "Examples:\n  scanner -sS -p 22,80,443 198.18.0.0/24\n  scanner -sS -p- -oJ - 198.18.0.10\n\nNeeds root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF) for raw packets and XDP."
+)]
+pub struct Args {
+    /// Targets: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20).
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+
+    /// Scan type; written -sS (SYN scan, the default and the one this version has).
+    #[arg(long = "scan-type", value_name = "TYPE", default_value = "S")]
+    pub scan_type: String,
+
+    /// Ports: 22,80,1000-2000; - (or -p-) for all 65535.
+    #[arg(short = 'p', long = "ports", value_name = "PORTS", allow_hyphen_values = true, default_value = "1-1024")]
+    pub ports: String,
+
+    /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
+    #[arg(long = "output-json", value_name = "FILE")]
+    pub output_json: Option<String>,
+
+    /// Write nmap's normal output to FILE too. Written -oN.
+    #[arg(long = "output-normal", value_name = "FILE")]
+    pub output_normal: Option<String>,
+
+    /// Send from this interface instead of the one the routing table picks.
+    #[arg(short = 'e', value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// Use this source address instead of the interface's.
+    #[arg(short = 'S', value_name = "ADDR")]
+    pub src_ip: Option<Ipv4Addr>,
+
+    /// Packets per second.
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+
+    /// Sends of an unanswered probe after the first before it is called filtered.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub retries: u8,
+
+    /// Seconds to keep listening for late replies at the end.
+    #[arg(long, default_value_t = 0.2)]
+    pub wait: f64,
+
+    /// How probes leave: afxdp (falls back to packet with a message) or packet.
+    #[arg(long = "send-mode", value_enum, default_value = "afxdp")]
+    pub send_mode: SendMode,
+
+    /// How replies come in: xdp (falls back to packet with a message) or packet.
+    #[arg(long = "recv-mode", value_enum, default_value = "xdp")]
+    pub recv_mode: RecvMode,
+
+    /// Where the XDP classifier runs.
+    #[arg(long = "xdp-mode", value_enum, default_value = "auto")]
+    pub xdp_mode: AttachMode,
+
+    /// Source ports to send from, LO-HI.
+    #[arg(long = "source-ports", default_value = "40000-59999")]
+    pub source_ports: String,
+
+    /// Make the probes reproducible (same cookies for the same seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Treat every target as up (the only mode this version has; accepted for nmap users). Written -Pn.
+    #[arg(long = "no-ping")]
+    pub no_ping: bool,
+
+    /// Never resolve names (this version never does). Written -n.
+    #[arg(long = "no-dns")]
+    pub no_dns: bool,
+
+    /// More messages (counters at the end).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Rewrites nmap-style flags clap cannot parse into long options:
+/// `-sS` → `--scan-type=S`, `-p-` → `--ports=-`, `-p22` → `--ports=22`,
+/// `-oJ F` → `--output-json F`, `-oN F` → `--output-normal F`, `-Pn` → `--no-ping`,
+/// `-n` → `--no-dns`.
+pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after_separator = false;
+    for arg in args {
+        if after_separator || !arg.starts_with('-') || arg.starts_with("--") {
+            after_separator |= arg == "--";
+            out.push(arg);
+            continue;
+        }
+        let rewritten = match arg.as_str() {
+            "-Pn" => "--no-ping".to_string(),
+            "-n" => "--no-dns".to_string(),
+            "-oJ" => "--output-json".to_string(),
+            "-oN" => "--output-normal".to_string(),
+            _ if arg.starts_with("-s") && arg.len() == 3 => format!("--scan-type={}", &arg[2..]),
+            _ if arg.starts_with("-p") && arg.len() > 2 => format!("--ports={}", &arg[2..]),
+            _ => arg,
+        };
+        out.push(rewritten);
+    }
+    out
+}
+
+/// Parses `LO-HI`.
+pub fn parse_port_range(text: &str) -> anyhow::Result<(u16, u16)> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| anyhow::anyhow!("--source-ports wants LO-HI, such as 40000-59999"))?;
+    Ok((lo.trim().parse()?, hi.trim().parse()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Args {
+        let argv = std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
+        Args::try_parse_from(normalize_args(argv)).unwrap()
+    }
+
+    #[test]
+    fn understands_nmap_flags() {
+        let args = parse("-sS -p- -Pn -n -oJ - 198.18.0.10");
+        assert_eq!((args.scan_type.as_str(), args.ports.as_str()), ("S", "-"));
+        assert_eq!(args.output_json.as_deref(), Some("-"));
+        assert!(args.no_ping && args.no_dns);
+        assert_eq!(args.targets, vec!["198.18.0.10"]);
+        let args = parse("-p 22,80 -e eth0 -S 198.18.0.1 --send-mode packet 198.18.0.0/24");
+        assert_eq!(args.ports, "22,80");
+        assert_eq!(args.iface.as_deref(), Some("eth0"));
+        assert_eq!(args.send_mode, SendMode::Packet);
+        assert_eq!(parse("-p80 198.18.0.1").ports, "80");
+    }
+
+    #[test]
+    fn source_port_range() {
+        assert_eq!(parse_port_range("40000-40010").unwrap(), (40000, 40010));
+        assert!(parse_port_range("40000").is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The AF_XDP send path: one XDP socket on queue 0 of the interface, a UMEM of frames
+//! we copy probe frames into, and the completion ring to take frames back.
+//!
+//! Transmit only: the classifier's replies come through the BPF ring buffer, so no
+//! XDP program is needed for this socket (libxdp's default one is not loaded). The
+//! kernel picks zero-copy where the driver supports it and copy mode elsewhere (veth).
+
+use super::{FrameBatch, FrameSender};
+use anyhow::{anyhow, Result};
+use std::io::{self, Write};
+use std::num::NonZeroU32;
+use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+const FRAME_COUNT: u32 = 4096;
+const TX_RING: u32 = 2048;
+
+pub struct AfXdpSender {
+    umem: Umem,
+    tx: TxQueue,
+    completions: CompQueue,
+    free: Vec<FrameDesc>,
+    reclaimed: Vec<FrameDesc>,
+    // Held so the socket stays bound; never used (receive goes through XDP + ring buffer).
+    _rx: RxQueue,
+    _fill: FillQueue,
+}
+
+impl AfXdpSender {
+    /// Opens an XDP socket on `iface`, queue 0.
+    pub fn open(iface: &str) -> Result<Self> {
+        let explain = |what: &str, err: &dyn std::fmt::Display| {
+            anyhow!("AF_XDP {what} failed on {iface}: {err} (needs CAP_NET_ADMIN and CAP_NET_RAW and a kernel with XDP sockets; use --send-mode packet to avoid AF_XDP)")
+        };
+        let umem_config = UmemConfig::builder()
+            .comp_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
+            .build()
+            .map_err(|e| explain("UMEM setup", &e))?;
+        let (umem, free) = Umem::new(umem_config, NonZeroU32::new(FRAME_COUNT).expect("non-zero"), false)
+            .map_err(|e| explain("UMEM creation", &e))?;
+        let socket_config = SocketConfig::builder()
+            .tx_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
+            .rx_queue_size(QueueSize::new(64).map_err(|e| explain("setup", &e))?)
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+            .build();
+        let name = Interface::new(std::ffi::CString::new(iface).map_err(|e| explain("setup", &e))?);
+        // SAFETY: the UMEM is not shared with any other socket.
+        let (tx, rx, queues) = unsafe { Socket::new(socket_config, &umem, &name, 0) }
+            .map_err(|e| explain("socket creation", &e))?;
+        let (fill, completions) = queues.ok_or_else(|| anyhow!("AF_XDP socket on {iface} came without its UMEM rings"))?;
+        Ok(Self {
+            umem,
+            tx,
+            completions,
+            reclaimed: free.clone(),
+            free,
+            _rx: rx,
+            _fill: fill,
+        })
+    }
+
+    /// Takes back frames the kernel has finished sending.
+    fn reclaim(&mut self) {
+        // SAFETY: completed descriptors belong to our UMEM and are no longer in use.
+        let done = unsafe { self.completions.consume(&mut self.reclaimed) };
+        self.free.extend_from_slice(&self.reclaimed[..done]);
+    }
+}
+
+impl FrameSender for AfXdpSender {
+    fn send(&mut self, batch: &FrameBatch) -> io::Result<usize> {
+        self.reclaim();
+        let count = batch.len().min(self.free.len());
+        if count == 0 {
+            if self.tx.needs_wakeup() {
+                self.tx.wakeup()?;
+            }
+            return Ok(0);
+        }
+        let start = self.free.len() - count;
+        for (i, desc) in self.free[start..].iter_mut().enumerate() {
+            // SAFETY: the descriptor is free: not in any ring, so not in use by the kernel.
+            let mut data = unsafe { self.umem.data_mut(desc) };
+            let mut cursor = data.cursor();
+            cursor.set_pos(0);
+            cursor.write_all(batch.frame(i))?;
+        }
+        // SAFETY: the descriptors point into our UMEM and hold complete frames.
+        let queued = unsafe { self.tx.produce_and_wakeup(&self.free[start..]) }?;
+        // Frames the ring took are the kernel's until they come back as completions.
+        self.free.drain(start..start + queued);
+        Ok(queued)
+    }
+
+    fn name(&self) -> &'static str {
+        "AF_XDP"
+    }
+}

@@ -1,0 +1,239 @@
+//! Where probes go out: the interface, the source address, and the next hop's MAC for
+//! each target, read from the kernel (`/proc/net/route`, `/proc/net/arp`, getifaddrs)
+//! and, for a next hop the kernel has not resolved yet, learnt with our own ARP request.
+//!
+//! Reads happen once, before the scan; nothing here runs per probe.
+
+use super::packet_socket::PacketSocket;
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One row of the IPv4 routing table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub iface: String,
+    pub dest: Ipv4Addr,
+    pub mask: Ipv4Addr,
+    pub gateway: Option<Ipv4Addr>,
+    pub metric: u32,
+}
+
+/// The IPv4 routing table of this network namespace.
+#[derive(Clone, Debug, Default)]
+pub struct RoutingTable {
+    routes: Vec<Route>,
+}
+
+impl RoutingTable {
+    pub fn read() -> Result<Self> {
+        let text = std::fs::read_to_string("/proc/net/route").context("reading /proc/net/route")?;
+        Self::parse(&text)
+    }
+
+    /// Parses `/proc/net/route` (addresses as hex in host byte order).
+    pub fn parse(text: &str) -> Result<Self> {
+        let hex = |s: &str| -> Result<Ipv4Addr> {
+            let v = u32::from_str_radix(s, 16).with_context(|| format!("bad address {s:?} in /proc/net/route"))?;
+            Ok(Ipv4Addr::from(v.to_ne_bytes()))
+        };
+        let mut routes = Vec::new();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 8 {
+                continue;
+            }
+            let flags = u32::from_str_radix(cols[3], 16).unwrap_or(0);
+            const RTF_UP: u32 = 0x1;
+            const RTF_GATEWAY: u32 = 0x2;
+            if flags & RTF_UP == 0 {
+                continue;
+            }
+            let gateway = hex(cols[2])?;
+            routes.push(Route {
+                iface: cols[0].to_string(),
+                dest: hex(cols[1])?,
+                gateway: (flags & RTF_GATEWAY != 0).then_some(gateway),
+                metric: cols[6].parse().unwrap_or(0),
+                mask: hex(cols[7])?,
+            });
+        }
+        Ok(Self { routes })
+    }
+
+    /// The most specific route to `dst` (lowest metric among equals).
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Route> {
+        let dst = u32::from(dst);
+        self.routes
+            .iter()
+            .filter(|r| dst & u32::from(r.mask) == u32::from(r.dest))
+            .max_by_key(|r| (u32::from(r.mask).count_ones(), std::cmp::Reverse(r.metric)))
+    }
+}
+
+/// The interface index, or an error that says how to list interfaces.
+pub fn ifindex(iface: &str) -> Result<u32> {
+    let name = CString::new(iface).context("interface name has a NUL byte")?;
+    // SAFETY: `name` is a valid C string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        bail!("no interface named {iface:?} here (see `ip link`; pick one with -e IFACE)");
+    }
+    Ok(index)
+}
+
+/// The interface's MAC address.
+pub fn mac_address(iface: &str) -> Result<[u8; 6]> {
+    let path = format!("/sys/class/net/{iface}/address");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}: no interface {iface:?}?"))?;
+    parse_mac(text.trim()).with_context(|| format!("{path} holds no Ethernet address"))
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// The first IPv4 address of the interface.
+pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `addrs` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("getifaddrs");
+    }
+    let mut found = None;
+    let mut cursor = addrs;
+    while !cursor.is_null() {
+        // SAFETY: cursor walks the list getifaddrs returned; it is freed after the loop.
+        let entry = unsafe { &*cursor };
+        cursor = entry.ifa_next;
+        if entry.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a C string for every entry.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
+        // SAFETY: ifa_addr is non-null; its family tells its real type.
+        if name.to_bytes() == iface.as_bytes() && i32::from(unsafe { (*entry.ifa_addr).sa_family }) == libc::AF_INET {
+            // SAFETY: AF_INET addresses are sockaddr_in.
+            let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            break;
+        }
+    }
+    // SAFETY: `addrs` came from getifaddrs.
+    unsafe { libc::freeifaddrs(addrs) };
+    found.with_context(|| format!("interface {iface:?} has no IPv4 address: give one with -S ADDR"))
+}
+
+/// The kernel's complete ARP entry for `addr` on `iface`, if any.
+pub fn kernel_neighbour(iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
+    let text = std::fs::read_to_string("/proc/net/arp").ok()?;
+    parse_arp_table(&text, iface, addr)
+}
+
+fn parse_arp_table(text: &str, iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
+    const ATF_COM: u32 = 0x2;
+    text.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let flags = u32::from_str_radix(cols.get(2)?.trim_start_matches("0x"), 16).ok()?;
+        let matches = cols.first()?.parse::<Ipv4Addr>().ok()? == addr && *cols.get(5)? == iface;
+        (matches && flags & ATF_COM != 0).then(|| parse_mac(cols.get(3)?)).flatten()
+    })
+}
+
+/// The MAC of `next_hop` on `iface`: the kernel's entry if it has one, otherwise
+/// from our own ARP requests (three, 300 ms apart).
+pub async fn resolve_next_hop(iface: &str, src_mac: [u8; 6], src_ip: Ipv4Addr, next_hop: Ipv4Addr) -> Result<[u8; 6]> {
+    if let Some(mac) = kernel_neighbour(iface, next_hop) {
+        return Ok(mac);
+    }
+    let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
+        .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
+    let request = arp_request(src_mac, src_ip, next_hop);
+    let mut buf = [0u8; 128];
+    for _ in 0..3 {
+        socket.send(&request)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        while let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            if let Some(mac) = parse_arp_reply(&buf[..received?], next_hop) {
+                return Ok(mac);
+            }
+        }
+    }
+    bail!("next hop {next_hop} on {iface} does not answer ARP: is it up? (check `ip neigh` and `ip route`)")
+}
+
+const ETHERTYPE_ARP: u16 = 0x0806;
+
+/// An ARP who-has request for `target` from us, as a broadcast Ethernet frame.
+pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
+    let mut f = [0u8; 42];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]); // Ethernet, IPv4, request
+    f[22..28].copy_from_slice(&src_mac);
+    f[28..32].copy_from_slice(&src_ip.octets());
+    f[38..42].copy_from_slice(&target.octets());
+    f
+}
+
+/// The sender MAC of an ARP reply from `from`.
+pub fn parse_arp_reply(frame: &[u8], from: Ipv4Addr) -> Option<[u8; 6]> {
+    if frame.len() < 42 || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
+        return None;
+    }
+    (frame[28..32] == from.octets()).then(|| frame[22..28].try_into().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        eth0\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+        eth0\t000112C6\t020012C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+        eth0\t000013C6\t140012C6\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+
+    #[test]
+    fn routes_pick_the_most_specific_entry() {
+        let table = RoutingTable::parse(ROUTES).unwrap();
+        let on_link = table.lookup(Ipv4Addr::new(198, 18, 0, 10)).unwrap();
+        assert_eq!((on_link.iface.as_str(), on_link.gateway), ("eth0", None));
+        let far = table.lookup(Ipv4Addr::new(198, 18, 1, 10)).unwrap();
+        assert_eq!(far.gateway, Some(Ipv4Addr::new(198, 18, 0, 2)));
+        let sweep = table.lookup(Ipv4Addr::new(198, 19, 7, 7)).unwrap();
+        assert_eq!(sweep.gateway, Some(Ipv4Addr::new(198, 18, 0, 20)));
+        assert!(table.lookup(Ipv4Addr::new(8, 8, 8, 8)).is_none());
+    }
+
+    #[test]
+    fn reads_complete_arp_entries_only() {
+        let arp = "IP address       HW type     Flags       HW address            Mask     Device\n\
+            198.18.0.10      0x1         0x2         f2:c1:56:48:3d:ec     *        eth0\n\
+            198.18.0.11      0x1         0x0         00:00:00:00:00:00     *        eth0\n";
+        assert_eq!(parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 10)), Some([0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec]));
+        assert_eq!(parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 11)), None);
+        assert_eq!(parse_arp_table(arp, "eth1", Ipv4Addr::new(198, 18, 0, 10)), None);
+    }
+
+    #[test]
+    fn arp_request_and_reply_round_trip() {
+        let me = [2, 0, 0, 0, 0, 1];
+        let req = arp_request(me, Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        assert_eq!(&req[38..42], &[198, 18, 0, 2]);
+        // Turn it into the reply 198.18.0.2 would send.
+        let mut reply = req;
+        reply[21] = 2;
+        reply[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        reply[28..32].copy_from_slice(&[198, 18, 0, 2]);
+        assert_eq!(parse_arp_reply(&reply, Ipv4Addr::new(198, 18, 0, 2)), Some([2, 0, 0, 0, 0, 2]));
+        assert_eq!(parse_arp_reply(&req, Ipv4Addr::new(198, 18, 0, 2)), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! Sending and receiving frames, and finding where they go.
+//!
+//! - [`iface`]: interface, source address, route and next-hop MAC lookup;
+//! - [`packet_socket`]: an AF_PACKET raw socket (send fallback, ARP, receive fallback);
+//! - [`afxdp`]: the AF_XDP send path;
+//! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer.
+//!
+//! This layer knows frames, not scans: it never decides what to send.
+
+pub mod afxdp;
+pub mod iface;
+pub mod packet_socket;
+pub mod xdp;
+
+use crate::packet::template::MAX_FRAME_LEN;
+
+/// Frames waiting to be sent, stored back to back at a fixed stride so that filling a
+/// batch allocates nothing.
+pub struct FrameBatch {
+    data: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+impl FrameBatch {
+    pub fn with_capacity(frames: usize) -> Self {
+        Self { data: vec![0; frames * MAX_FRAME_LEN], lens: Vec::with_capacity(frames) }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.data.len() / MAX_FRAME_LEN
+    }
+
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    pub fn clear(&mut self) {
+        self.lens.clear();
+    }
+
+    /// Appends a frame written by `write` (which returns its length) and returns
+    /// false when the batch is full.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        let start = self.len() * MAX_FRAME_LEN;
+        let len = write(&mut self.data[start..start + MAX_FRAME_LEN]);
+        self.lens.push(len);
+        true
+    }
+
+    pub fn frame(&self, index: usize) -> &[u8] {
+        let start = index * MAX_FRAME_LEN;
+        &self.data[start..start + self.lens[index]]
+    }
+
+    /// Drops the first `count` frames (those already sent), keeping the rest in order.
+    pub fn consume_front(&mut self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let len = self.len();
+        let remaining = len - count;
+        self.data.copy_within(count * MAX_FRAME_LEN..len * MAX_FRAME_LEN, 0);
+        self.lens.drain(..count);
+        debug_assert_eq!(self.lens.len(), remaining);
+    }
+}
+
+/// Something that puts frames on the wire.
+pub trait FrameSender {
+    /// Queues as many frames of `batch` as the device takes now, in order, and
+    /// returns how many it took. Never blocks.
+    fn send(&mut self, batch: &FrameBatch) -> std::io::Result<usize>;
+    /// A short name for messages ("AF_XDP", "AF_PACKET").
+    fn name(&self) -> &'static str;
+}
+
+/// How frames leave the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SendMode {
+    /// AF_XDP socket (falls back to `packet` with a message when it cannot open).
+    Afxdp,
+    /// AF_PACKET raw socket.
+    Packet,
+}
+
+/// Which way replies come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecvMode {
+    /// The XDP classifier in the kernel, through a BPF ring buffer.
+    Xdp,
+    /// Every frame through an AF_PACKET socket, classified in userspace.
+    Packet,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_keeps_order_when_partly_consumed() {
+        let mut batch = FrameBatch::with_capacity(3);
+        for n in 1..=3u8 {
+            assert!(batch.push_with(|buf| {
+                buf[..n as usize].fill(n);
+                n as usize
+            }));
+        }
+        assert!(!batch.push_with(|_| 1));
+        batch.consume_front(1);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.frame(0), &[2, 2]);
+        assert_eq!(batch.frame(1), &[3, 3, 3]);
+    }
+}

@@ -1,0 +1,159 @@
+//! What to scan: target addresses (nmap's syntax) and port lists.
+//!
+//! Targets are kept as sorted, merged address ranges, so a /8 costs two numbers and
+//! "is this address one of ours?" is a binary search (the send path asks it of
+//! every frame). Host names and exclusions come later; this module does not resolve.
+
+pub mod ports;
+
+use anyhow::{bail, Context, Result};
+use std::net::Ipv4Addr;
+
+/// A set of IPv4 addresses as sorted, non-overlapping, non-adjacent inclusive ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetSet {
+    ranges: Vec<(u32, u32)>,
+}
+
+impl TargetSet {
+    /// Parses nmap-style target specifications: `198.18.0.1`, `198.18.0.0/24`,
+    /// `198.18.0.1-20`, `198.18.0-3.1-254` (a range in any octet).
+    pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self> {
+        let mut ranges = Vec::new();
+        for spec in specs {
+            let spec = spec.as_ref().trim();
+            if spec.is_empty() {
+                continue;
+            }
+            parse_one(spec, &mut ranges)
+                .with_context(|| format!("bad target {spec:?}: use an address, a CIDR block (198.18.0.0/24) or octet ranges (198.18.0.1-20)"))?;
+        }
+        Ok(Self::from_ranges(ranges))
+    }
+
+    /// Builds a set from inclusive ranges in any order.
+    pub fn from_ranges(mut ranges: Vec<(u32, u32)>) -> Self {
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        Self { ranges: merged }
+    }
+
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        let addr = u32::from(addr);
+        let idx = self.ranges.partition_point(|&(_, hi)| hi < addr);
+        self.ranges.get(idx).is_some_and(|&(lo, _)| lo <= addr)
+    }
+
+    /// Number of addresses.
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|&(lo, hi)| u64::from(hi - lo) + 1).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Every address, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ranges.iter().flat_map(|&(lo, hi)| (lo..=hi).map(Ipv4Addr::from))
+    }
+}
+
+fn parse_one(spec: &str, out: &mut Vec<(u32, u32)>) -> Result<()> {
+    if let Some((addr, bits)) = spec.split_once('/') {
+        let addr: Ipv4Addr = addr.parse().context("not an IPv4 address before the /")?;
+        let bits: u32 = bits.parse().context("the prefix length after / must be a number")?;
+        if bits > 32 {
+            bail!("prefix length {bits} is over 32");
+        }
+        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let lo = u32::from(addr) & mask;
+        out.push((lo, lo | !mask));
+        return Ok(());
+    }
+    let octets: Vec<&str> = spec.split('.').collect();
+    if octets.len() != 4 {
+        bail!("an IPv4 address has four octets (host names are not supported yet)");
+    }
+    let mut bounds = [(0u8, 0u8); 4];
+    for (i, octet) in octets.iter().enumerate() {
+        bounds[i] = parse_octet_range(octet)?;
+    }
+    // Contiguous when only the last ranged octet and those after it vary fully.
+    for a in bounds[0].0..=bounds[0].1 {
+        for b in bounds[1].0..=bounds[1].1 {
+            for c in bounds[2].0..=bounds[2].1 {
+                let base = u32::from_be_bytes([a, b, c, 0]);
+                out.push((base | u32::from(bounds[3].0), base | u32::from(bounds[3].1)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_octet_range(octet: &str) -> Result<(u8, u8)> {
+    let parse = |s: &str| -> Result<u8> {
+        s.parse::<u8>().with_context(|| format!("octet {s:?} is not a number from 0 to 255"))
+    };
+    if octet == "*" {
+        return Ok((0, 255));
+    }
+    match octet.split_once('-') {
+        Some((lo, hi)) => {
+            let lo = if lo.is_empty() { 0 } else { parse(lo)? };
+            let hi = if hi.is_empty() { 255 } else { parse(hi)? };
+            if lo > hi {
+                bail!("octet range {lo}-{hi} runs backwards");
+            }
+            Ok((lo, hi))
+        }
+        None => {
+            let v = parse(octet)?;
+            Ok((v, v))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(specs: &[&str]) -> TargetSet {
+        TargetSet::parse(specs).unwrap()
+    }
+
+    #[test]
+    fn parses_addresses_cidr_and_octet_ranges() {
+        assert_eq!(set(&["198.18.0.1"]).len(), 1);
+        assert_eq!(set(&["198.18.0.0/24"]).len(), 256);
+        assert_eq!(set(&["198.18.0.7/30"]).iter().next(), Some(Ipv4Addr::new(198, 18, 0, 4)));
+        assert_eq!(set(&["198.18.0.1-20"]).len(), 20);
+        assert_eq!(set(&["198.18.0-1.1-2"]).len(), 4);
+        assert_eq!(set(&["198.18.0.*"]).len(), 256);
+        assert_eq!(set(&["0.0.0.0/0"]).len(), 1 << 32);
+    }
+
+    #[test]
+    fn merges_overlaps_and_answers_membership() {
+        let s = set(&["198.18.0.0/24", "198.18.0.5", "198.18.1.0/24", "10.0.0.1"]);
+        assert_eq!(s.len(), 513);
+        assert!(s.contains(Ipv4Addr::new(198, 18, 1, 255)));
+        assert!(s.contains(Ipv4Addr::new(10, 0, 0, 1)));
+        assert!(!s.contains(Ipv4Addr::new(10, 0, 0, 2)));
+        assert!(!s.contains(Ipv4Addr::new(198, 18, 2, 0)));
+    }
+
+    #[test]
+    fn rejects_bad_specs_with_a_reason() {
+        for bad in ["198.18.0", "198.18.0.256", "198.18.0.0/33", "198.18.0.9-3", "x.y.z.w", "1.2.3.4/"] {
+            let err = TargetSet::parse(&[bad]).unwrap_err();
+            assert!(format!("{err:#}").contains("bad target"), "{bad}: {err:#}");
+        }
+    }
+}
