@@ -122,14 +122,14 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
         return None;
     }
     let flags = tcp.flags;
-    let kind = if flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST) == TCP_FLAG_SYN | TCP_FLAG_ACK
-    {
-        ReplyKind::SynAck
-    } else if flags & TCP_FLAG_RST != 0 {
-        ReplyKind::Rst
-    } else {
-        return None;
-    };
+    let kind =
+        if flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST) == TCP_FLAG_SYN | TCP_FLAG_ACK {
+            ReplyKind::SynAck
+        } else if flags & TCP_FLAG_RST != 0 {
+            ReplyKind::Rst
+        } else {
+            return None;
+        };
     let remote_addr = u32::from_be_bytes(ip.source);
     let remote_port = u16::from_be_bytes(tcp.source_port);
     let ack = u32::from_be_bytes(tcp.ack);

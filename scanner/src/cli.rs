@@ -26,7 +26,13 @@ pub struct Args {
     pub scan_type: String,
 
     /// Ports: 22,80,1000-2000; - (or -p-) for all 65535.
-    #[arg(short = 'p', long = "ports", value_name = "PORTS", allow_hyphen_values = true, default_value = "1-1024")]
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true,
+        default_value = "1-1024"
+    )]
     pub ports: String,
 
     /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
@@ -130,7 +136,8 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> Args {
-        let argv = std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
+        let argv =
+            std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
         Args::try_parse_from(normalize_args(argv)).unwrap()
     }
 

@@ -33,9 +33,16 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     if args.scan_type != "S" {
-        bail!("-s{} is not available in this version: only the SYN scan (-sS) is", args.scan_type);
+        bail!(
+            "-s{} is not available in this version: only the SYN scan (-sS) is",
+            args.scan_type
+        );
     }
-    let ports = if args.ports == "-" { PortList::parse_tcp("1-65535")? } else { PortList::parse_tcp(&args.ports)? };
+    let ports = if args.ports == "-" {
+        PortList::parse_tcp("1-65535")?
+    } else {
+        PortList::parse_tcp(&args.ports)?
+    };
     let targets = TargetSet::parse(&args.targets)?;
     if targets.is_empty() {
         bail!("no targets given");
@@ -57,8 +64,16 @@ fn run(args: Args) -> Result<()> {
         src_ports: parse_port_range(&args.source_ports)?,
         seed: args.seed,
     };
-    let mut sinks = Sinks { json: args.output_json.as_deref().map(JsonLines::create).transpose()? };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut sinks = Sinks {
+        json: args
+            .output_json
+            .as_deref()
+            .map(JsonLines::create)
+            .transpose()?,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut notice = |message: &str| eprintln!("scanner: {message}");
     let (result, stats) = runtime.block_on(syn::run(&opts, &mut sinks, &mut notice))?;
     let text = normal::render(&result);
@@ -66,7 +81,8 @@ fn run(args: Args) -> Result<()> {
         print!("{text}");
     }
     if let Some(path) = &args.output_normal {
-        std::fs::write(path, &text).with_context(|| format!("cannot write normal output to {path}"))?;
+        std::fs::write(path, &text)
+            .with_context(|| format!("cannot write normal output to {path}"))?;
     }
     if args.verbose > 0 {
         eprintln!(

@@ -1,1 +1,234 @@
+//! Helpers for the lab integration tests: run the scanner or nmap inside the lab's
+//! scanner namespace and read what they found, as a map from (address, port) to state.
+//!
+//! The truth they are compared with is `xtask::lab`, the same definition that builds
+//! the lab.
 
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use xtask::lab::{self, PortState};
+
+pub use xtask::lab::truth::{differences, parse_findings, truth, States};
+
+/// The release scanner that `cargo xtask test` builds.
+pub fn scanner_binary() -> PathBuf {
+    let path = xtask::workspace_root().join("target/release/scanner");
+    assert!(
+        path.exists(),
+        "{} is missing: run the lab tests with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// Fails the test early, with the fix, when the lab is not up.
+pub fn require_lab() {
+    assert!(lab::is_up(), "the lab is down: run the lab tests with `cargo xtask test` (or `cargo xtask lab up` first)");
+}
+
+/// Every lab host's address.
+pub fn all_hosts() -> Vec<String> {
+    lab::hosts().iter().map(|h| h.addr.to_string()).collect()
+}
+
+/// Ports 1-1024 plus every lab service port, as a -p argument.
+pub fn standard_ports() -> String {
+    lab::standard_scan_ports()
+}
+
+/// Runs the scanner in the lab's scanner namespace with `args` and `-oJ -`, and
+/// returns the states it reported.
+pub fn scan(args: &[&str]) -> Result<States> {
+    let output = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args)
+        .args(["-oJ", "-"])
+        .output()
+        .context("running the scanner")?;
+    if !output.status.success() {
+        bail!(
+            "scanner failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut states = States::new();
+    for line in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("bad JSON line {line:?}"))?;
+        let addr: Ipv4Addr = v["addr"].as_str().context("addr")?.parse()?;
+        let port = v["port"].as_u64().context("port")? as u16;
+        let state = match v["state"].as_str() {
+            Some("open") => PortState::Open,
+            Some("closed") => PortState::Closed,
+            Some("filtered") => PortState::Filtered,
+            other => bail!("unknown state {other:?}"),
+        };
+        if states.insert((addr, port), state).is_some() {
+            bail!("{addr}:{port} was reported twice");
+        }
+    }
+    Ok(states)
+}
+
+/// Per host: the open ports, and how many ports are closed and filtered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HostSummary {
+    pub open: Vec<u16>,
+    pub closed: usize,
+    pub filtered: usize,
+}
+
+pub fn summarize(states: &States) -> BTreeMap<Ipv4Addr, HostSummary> {
+    let mut out: BTreeMap<Ipv4Addr, HostSummary> = BTreeMap::new();
+    for (&(addr, port), state) in states {
+        let host = out.entry(addr).or_default();
+        match state {
+            PortState::Open => host.open.push(port),
+            PortState::Closed => host.closed += 1,
+            PortState::Filtered => host.filtered += 1,
+        }
+    }
+    out
+}
+
+/// Runs `nmap -sS` in the scanner namespace and summarizes its XML per host (nmap
+/// folds common states into <extraports>, so closed and filtered come as counts).
+pub fn nmap_summary(hosts: &[String], ports: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+    let output = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab::SCANNER_NS,
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sS",
+            "-T4",
+            "-p",
+            ports,
+            "-oX",
+            "-",
+        ])
+        .args(hosts)
+        .output()
+        .context("running nmap (installed by `cargo xtask setup`)")?;
+    if !output.status.success() {
+        bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    parse_nmap_xml(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Reads hosts, ports and extraports from nmap's XML output.
+pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let tag = format!(" {tag}");
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..].split('"').next()?.to_string())
+    };
+    let mut out = BTreeMap::new();
+    for chunk in xml.split("</host>") {
+        // The part of the chunk after its <host> tag (nmap puts <hosthint>s before it).
+        let Some(start) = [chunk.rfind("<host "), chunk.rfind("<host>")]
+            .into_iter()
+            .flatten()
+            .max()
+        else {
+            continue;
+        };
+        let host = &chunk[start..];
+        let Some(addr_tag) = host.split("<address ").nth(1) else {
+            continue;
+        };
+        let addr: Ipv4Addr = attr(addr_tag, "addr")
+            .context("address without addr")?
+            .parse()?;
+        let mut summary = HostSummary::default();
+        for extra in host.split("<extraports ").skip(1) {
+            let count: usize = attr(extra, "count").context("extraports count")?.parse()?;
+            match attr(extra, "state").as_deref() {
+                Some("closed") => summary.closed += count,
+                Some("filtered") => summary.filtered += count,
+                other => bail!("unexpected extraports state {other:?}"),
+            }
+        }
+        for port in host.split("<port ").skip(1) {
+            let number: u16 = attr(port, "portid").context("portid")?.parse()?;
+            let state_tag = port.split("<state ").nth(1).context("port without state")?;
+            match attr(state_tag, "state").as_deref() {
+                Some("open") => summary.open.push(number),
+                Some("closed") => summary.closed += 1,
+                Some("filtered") => summary.filtered += 1,
+                other => bail!("unexpected port state {other:?}"),
+            }
+        }
+        summary.open.sort_unstable();
+        out.insert(addr, summary);
+    }
+    Ok(out)
+}
+
+/// Whether an XDP program is attached to the scanner namespace's interface.
+pub fn xdp_attached() -> bool {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab::SCANNER_NS,
+            "ip",
+            "link",
+            "show",
+            lab::SCANNER_IFACE,
+        ])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nmap_xml() {
+        let xml = r#"<host starttime="1"><status state="up"/><address addr="198.18.0.14" addrtype="ipv4"/>
+            <ports><extraports state="filtered" count="1032"><extrareasons reason="no-response" count="1032"/></extraports>
+            <port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/></port>
+            </ports></host><host><address addr="198.18.0.15" addrtype="ipv4"/>
+            <ports><extraports state="closed" count="30"/><extraports state="filtered" count="1001"/>
+            <port protocol="tcp" portid="80"><state state="open"/></port></ports></host>"#;
+        let summary = parse_nmap_xml(xml).unwrap();
+        assert_eq!(
+            summary[&Ipv4Addr::new(198, 18, 0, 14)],
+            HostSummary {
+                open: vec![22],
+                closed: 0,
+                filtered: 1032
+            }
+        );
+        assert_eq!(
+            summary[&Ipv4Addr::new(198, 18, 0, 15)],
+            HostSummary {
+                open: vec![80],
+                closed: 30,
+                filtered: 1001
+            }
+        );
+    }
+
+    #[test]
+    fn compares_states() {
+        let a = Ipv4Addr::new(198, 18, 0, 10);
+        let expected: States = [((a, 22), PortState::Open), ((a, 23), PortState::Closed)].into();
+        let found: States = [((a, 22), PortState::Closed), ((a, 24), PortState::Closed)].into();
+        assert_eq!(differences(&expected, &found).len(), 3);
+        assert!(differences(&expected, &expected).is_empty());
+    }
+}

@@ -10,10 +10,29 @@ use xtask::shell;
 /// Debian packages: the AF_XDP build (clang-19, llvm-19, libelf, m4, pkg-config, zlib),
 /// libpcap, the lab's tools and daemons, and the peers (nmap, masscan, zmap).
 const APT_PACKAGES: &[&str] = &[
-    "clang-19", "llvm-19", "libelf-dev", "m4", "pkg-config", "zlib1g-dev", "libpcap-dev",
-    "iproute2", "ethtool", "iptables", "openssl", "nmap", "ndiff", "masscan", "zmap",
-    "openssh-server", "nginx-light", "vsftpd", "redis-server", "memcached", "dnsmasq-base",
-    "snmpd", "libxml2-utils",
+    "clang-19",
+    "llvm-19",
+    "libelf-dev",
+    "m4",
+    "pkg-config",
+    "zlib1g-dev",
+    "libpcap-dev",
+    "iproute2",
+    "ethtool",
+    "iptables",
+    "openssl",
+    "nmap",
+    "ndiff",
+    "masscan",
+    "zmap",
+    "openssh-server",
+    "nginx-light",
+    "vsftpd",
+    "redis-server",
+    "memcached",
+    "dnsmasq-base",
+    "snmpd",
+    "libxml2-utils",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -30,7 +49,11 @@ fn is_installed(package: &str) -> bool {
 }
 
 fn install_apt_packages() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -62,14 +85,22 @@ fn install_apt_packages() -> Result<()> {
 pub fn ensure_ebpf_toolchain() -> Result<()> {
     let nightly = shell::output("rustc", &["+nightly", "--version"])
         .context("the nightly toolchain is missing: the eBPF crate needs it (rustup toolchain install nightly)")?;
-    let components = shell::output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"])?;
+    let components = shell::output(
+        "rustup",
+        &["component", "list", "--toolchain", "nightly", "--installed"],
+    )?;
     if !components.lines().any(|l| l.starts_with("rust-src")) {
         println!("==> rustup component add rust-src --toolchain nightly");
-        shell::run("rustup", &["component", "add", "rust-src", "--toolchain", "nightly"])?;
+        shell::run(
+            "rustup",
+            &["component", "add", "rust-src", "--toolchain", "nightly"],
+        )?;
     }
     let stamp = cache_dir().join("bpf-linker.stamp");
     let wanted = format!("bpf-linker {BPF_LINKER_VERSION} for {}", nightly.trim());
-    let linker_runs = shell::capture("bpf-linker", &["--version"]).map(|o| o.status.success()).unwrap_or(false);
+    let linker_runs = shell::capture("bpf-linker", &["--version"])
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if linker_runs && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(());
     }
@@ -111,8 +142,19 @@ fn build_bpf_linker(wanted: &str, stamp: &std::path::Path) -> Result<()> {
     }
     println!("==> building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} (about a minute)");
     let status = Command::new("cargo")
-        .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
-        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .args([
+            "install",
+            "bpf-linker",
+            "--version",
+            BPF_LINKER_VERSION,
+            "--locked",
+            "--force",
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
         .env("LLVM_PREFIX", &prefix)
         .status()
         .context("could not run cargo install")?;

@@ -30,7 +30,9 @@ pub fn capture(program: &str, args: &[&str]) -> Result<Output> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("could not start `{program}`: is it installed? (`cargo xtask setup`)"))
+        .with_context(|| {
+            format!("could not start `{program}`: is it installed? (`cargo xtask setup`)")
+        })
 }
 
 /// Runs `program args...` with its output going to ours (for long builds), failing

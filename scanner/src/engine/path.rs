@@ -24,7 +24,11 @@ pub struct ScanPath {
 
 impl ScanPath {
     /// Finds the interface and source for `targets` and resolves every next hop.
-    pub async fn discover(targets: &TargetSet, iface: Option<&str>, src_ip: Option<Ipv4Addr>) -> Result<Self> {
+    pub async fn discover(
+        targets: &TargetSet,
+        iface: Option<&str>,
+        src_ip: Option<Ipv4Addr>,
+    ) -> Result<Self> {
         let routes = RoutingTable::read()?;
         let first = targets.iter().next().context("no targets to scan")?;
         let iface = match iface {
@@ -53,8 +57,9 @@ impl ScanPath {
         let mut hops = Vec::new();
         for target in targets.iter() {
             let hop = path.next_hop_addr(target)?;
-            if !path.next_hop_index.contains_key(&hop) {
-                path.next_hop_index.insert(hop, u16::MAX);
+            if let std::collections::hash_map::Entry::Vacant(slot) = path.next_hop_index.entry(hop)
+            {
+                slot.insert(u16::MAX);
                 hops.push(hop);
             }
         }

@@ -16,7 +16,12 @@ impl RateLimiter {
     /// least one packet).
     pub fn new(rate: u64, now: Instant) -> Self {
         let rate = rate.max(1) as f64;
-        Self { rate, max_burst: (rate / 100.0).max(1.0), tokens: 1.0, last: now }
+        Self {
+            rate,
+            max_burst: (rate / 100.0).max(1.0),
+            tokens: 1.0,
+            last: now,
+        }
     }
 
     /// How many packets may be sent at `now`.

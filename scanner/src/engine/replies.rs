@@ -11,16 +11,30 @@ use scanner_common::{ClassifierConfig, Counter, ReplyRecord};
 
 pub enum ReplySource {
     Xdp(Box<Classifier>),
-    Packet { socket: PacketSocket, config: ClassifierConfig, buf: Vec<u8> },
+    Packet {
+        socket: PacketSocket,
+        config: ClassifierConfig,
+        buf: Vec<u8>,
+    },
 }
 
 impl ReplySource {
-    pub fn open(mode: RecvMode, iface: &str, ifindex: u32, config: ClassifierConfig, attach: AttachMode) -> Result<Self> {
+    pub fn open(
+        mode: RecvMode,
+        iface: &str,
+        ifindex: u32,
+        config: ClassifierConfig,
+        attach: AttachMode,
+    ) -> Result<Self> {
         Ok(match mode {
-            RecvMode::Xdp => Self::Xdp(Box::new(Classifier::attach(iface, ifindex, config, attach)?)),
-            RecvMode::Packet => {
-                Self::Packet { socket: PacketSocket::open(ifindex, ALL_FRAMES)?, config, buf: vec![0; 2048] }
-            }
+            RecvMode::Xdp => Self::Xdp(Box::new(Classifier::attach(
+                iface, ifindex, config, attach,
+            )?)),
+            RecvMode::Packet => Self::Packet {
+                socket: PacketSocket::open(ifindex, ALL_FRAMES)?,
+                config,
+                buf: vec![0; 2048],
+            },
         })
     }
 
@@ -28,7 +42,11 @@ impl ReplySource {
     pub async fn recv(&mut self, out: &mut Vec<ReplyRecord>) -> Result<()> {
         match self {
             Self::Xdp(classifier) => classifier.recv(out).await,
-            Self::Packet { socket, config, buf } => loop {
+            Self::Packet {
+                socket,
+                config,
+                buf,
+            } => loop {
                 let len = socket.recv(buf).await?;
                 if let Some(record) = classify(&buf[..len], config) {
                     out.push(record);

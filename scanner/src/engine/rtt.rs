@@ -14,7 +14,13 @@ pub struct RttEstimator {
 impl RttEstimator {
     /// Timeouts start at `initial` and stay within `min..=max`.
     pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
-        Self { srtt: None, rttvar: Duration::ZERO, initial, min, max }
+        Self {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            initial,
+            min,
+            max,
+        }
     }
 
     pub fn observe(&mut self, sample: Duration) {

@@ -9,7 +9,7 @@ use super::{FrameBatch, FrameSender};
 use anyhow::{anyhow, Result};
 use std::io::{self, Write};
 use std::num::NonZeroU32;
-use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::config::{Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_COUNT: u32 = 4096;
@@ -36,19 +36,23 @@ impl AfXdpSender {
             .comp_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
             .build()
             .map_err(|e| explain("UMEM setup", &e))?;
-        let (umem, free) = Umem::new(umem_config, NonZeroU32::new(FRAME_COUNT).expect("non-zero"), false)
-            .map_err(|e| explain("UMEM creation", &e))?;
+        let (umem, free) = Umem::new(
+            umem_config,
+            NonZeroU32::new(FRAME_COUNT).expect("non-zero"),
+            false,
+        )
+        .map_err(|e| explain("UMEM creation", &e))?;
         let socket_config = SocketConfig::builder()
             .tx_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
             .rx_queue_size(QueueSize::new(64).map_err(|e| explain("setup", &e))?)
             .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
             .build();
         let name = Interface::new(std::ffi::CString::new(iface).map_err(|e| explain("setup", &e))?);
         // SAFETY: the UMEM is not shared with any other socket.
         let (tx, rx, queues) = unsafe { Socket::new(socket_config, &umem, &name, 0) }
             .map_err(|e| explain("socket creation", &e))?;
-        let (fill, completions) = queues.ok_or_else(|| anyhow!("AF_XDP socket on {iface} came without its UMEM rings"))?;
+        let (fill, completions) = queues
+            .ok_or_else(|| anyhow!("AF_XDP socket on {iface} came without its UMEM rings"))?;
         Ok(Self {
             umem,
             tx,
@@ -73,9 +77,8 @@ impl FrameSender for AfXdpSender {
         self.reclaim();
         let count = batch.len().min(self.free.len());
         if count == 0 {
-            if self.tx.needs_wakeup() {
-                self.tx.wakeup()?;
-            }
+            // Kick the kernel so it drains the ring and hands frames back.
+            self.tx.wakeup()?;
             return Ok(0);
         }
         let start = self.free.len() - count;
@@ -87,7 +90,10 @@ impl FrameSender for AfXdpSender {
             cursor.write_all(batch.frame(i))?;
         }
         // SAFETY: the descriptors point into our UMEM and hold complete frames.
-        let queued = unsafe { self.tx.produce_and_wakeup(&self.free[start..]) }?;
+        let queued = unsafe { self.tx.produce(&self.free[start..]) };
+        // Copy mode (veth, most drivers without zero-copy) transmits only inside this
+        // call, so always make it; need_wakeup would leave frames sitting in the ring.
+        self.tx.wakeup()?;
         // Frames the ring took are the kernel's until they come back as completions.
         self.free.drain(start..start + queued);
         Ok(queued)

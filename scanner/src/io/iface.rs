@@ -35,7 +35,8 @@ impl RoutingTable {
     /// Parses `/proc/net/route` (addresses as hex in host byte order).
     pub fn parse(text: &str) -> Result<Self> {
         let hex = |s: &str| -> Result<Ipv4Addr> {
-            let v = u32::from_str_radix(s, 16).with_context(|| format!("bad address {s:?} in /proc/net/route"))?;
+            let v = u32::from_str_radix(s, 16)
+                .with_context(|| format!("bad address {s:?} in /proc/net/route"))?;
             Ok(Ipv4Addr::from(v.to_ne_bytes()))
         };
         let mut routes = Vec::new();
@@ -86,7 +87,8 @@ pub fn ifindex(iface: &str) -> Result<u32> {
 /// The interface's MAC address.
 pub fn mac_address(iface: &str) -> Result<[u8; 6]> {
     let path = format!("/sys/class/net/{iface}/address");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}: no interface {iface:?}?"))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {path}: no interface {iface:?}?"))?;
     parse_mac(text.trim()).with_context(|| format!("{path} holds no Ethernet address"))
 }
 
@@ -119,7 +121,9 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
         // SAFETY: ifa_name is a C string for every entry.
         let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
         // SAFETY: ifa_addr is non-null; its family tells its real type.
-        if name.to_bytes() == iface.as_bytes() && i32::from(unsafe { (*entry.ifa_addr).sa_family }) == libc::AF_INET {
+        if name.to_bytes() == iface.as_bytes()
+            && i32::from(unsafe { (*entry.ifa_addr).sa_family }) == libc::AF_INET
+        {
             // SAFETY: AF_INET addresses are sockaddr_in.
             let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
             found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
@@ -143,13 +147,20 @@ fn parse_arp_table(text: &str, iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let flags = u32::from_str_radix(cols.get(2)?.trim_start_matches("0x"), 16).ok()?;
         let matches = cols.first()?.parse::<Ipv4Addr>().ok()? == addr && *cols.get(5)? == iface;
-        (matches && flags & ATF_COM != 0).then(|| parse_mac(cols.get(3)?)).flatten()
+        (matches && flags & ATF_COM != 0)
+            .then(|| parse_mac(cols.get(3)?))
+            .flatten()
     })
 }
 
 /// The MAC of `next_hop` on `iface`: the kernel's entry if it has one, otherwise
 /// from our own ARP requests (three, 300 ms apart).
-pub async fn resolve_next_hop(iface: &str, src_mac: [u8; 6], src_ip: Ipv4Addr, next_hop: Ipv4Addr) -> Result<[u8; 6]> {
+pub async fn resolve_next_hop(
+    iface: &str,
+    src_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    next_hop: Ipv4Addr,
+) -> Result<[u8; 6]> {
     if let Some(mac) = kernel_neighbour(iface, next_hop) {
         return Ok(mac);
     }
@@ -189,14 +200,17 @@ pub fn parse_arp_reply(frame: &[u8], from: Ipv4Addr) -> Option<[u8; 6]> {
     if frame.len() < 42 || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
         return None;
     }
-    (frame[28..32] == from.octets()).then(|| frame[22..28].try_into().ok()).flatten()
+    (frame[28..32] == from.octets())
+        .then(|| frame[22..28].try_into().ok())
+        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+    const ROUTES: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
         eth0\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
         eth0\t000112C6\t020012C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
         eth0\t000013C6\t140012C6\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
@@ -215,25 +229,42 @@ mod tests {
 
     #[test]
     fn reads_complete_arp_entries_only() {
-        let arp = "IP address       HW type     Flags       HW address            Mask     Device\n\
+        let arp =
+            "IP address       HW type     Flags       HW address            Mask     Device\n\
             198.18.0.10      0x1         0x2         f2:c1:56:48:3d:ec     *        eth0\n\
             198.18.0.11      0x1         0x0         00:00:00:00:00:00     *        eth0\n";
-        assert_eq!(parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 10)), Some([0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec]));
-        assert_eq!(parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 11)), None);
-        assert_eq!(parse_arp_table(arp, "eth1", Ipv4Addr::new(198, 18, 0, 10)), None);
+        assert_eq!(
+            parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 10)),
+            Some([0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec])
+        );
+        assert_eq!(
+            parse_arp_table(arp, "eth0", Ipv4Addr::new(198, 18, 0, 11)),
+            None
+        );
+        assert_eq!(
+            parse_arp_table(arp, "eth1", Ipv4Addr::new(198, 18, 0, 10)),
+            None
+        );
     }
 
     #[test]
     fn arp_request_and_reply_round_trip() {
         let me = [2, 0, 0, 0, 0, 1];
-        let req = arp_request(me, Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let req = arp_request(
+            me,
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+        );
         assert_eq!(&req[38..42], &[198, 18, 0, 2]);
         // Turn it into the reply 198.18.0.2 would send.
         let mut reply = req;
         reply[21] = 2;
         reply[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
         reply[28..32].copy_from_slice(&[198, 18, 0, 2]);
-        assert_eq!(parse_arp_reply(&reply, Ipv4Addr::new(198, 18, 0, 2)), Some([2, 0, 0, 0, 0, 2]));
+        assert_eq!(
+            parse_arp_reply(&reply, Ipv4Addr::new(198, 18, 0, 2)),
+            Some([2, 0, 0, 0, 0, 2])
+        );
         assert_eq!(parse_arp_reply(&req, Ipv4Addr::new(198, 18, 0, 2)), None);
     }
 }

@@ -23,7 +23,10 @@ pub struct FrameBatch {
 
 impl FrameBatch {
     pub fn with_capacity(frames: usize) -> Self {
-        Self { data: vec![0; frames * MAX_FRAME_LEN], lens: Vec::with_capacity(frames) }
+        Self {
+            data: vec![0; frames * MAX_FRAME_LEN],
+            lens: Vec::with_capacity(frames),
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -70,7 +73,8 @@ impl FrameBatch {
         }
         let len = self.len();
         let remaining = len - count;
-        self.data.copy_within(count * MAX_FRAME_LEN..len * MAX_FRAME_LEN, 0);
+        self.data
+            .copy_within(count * MAX_FRAME_LEN..len * MAX_FRAME_LEN, 0);
         self.lens.drain(..count);
         debug_assert_eq!(self.lens.len(), remaining);
     }

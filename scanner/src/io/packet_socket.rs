@@ -23,7 +23,13 @@ impl PacketSocket {
     pub fn open(ifindex: u32, ethertype: u16) -> Result<Self> {
         let protocol = i32::from(ethertype.to_be());
         // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, protocol) };
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        };
         if raw < 0 {
             let err = io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EPERM) {
@@ -40,19 +46,31 @@ impl PacketSocket {
         addr.sll_ifindex = ifindex as i32;
         // SAFETY: addr is a valid sockaddr_ll of the given size.
         let rc = unsafe {
-            libc::bind(fd.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::bind(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         if rc < 0 {
-            return Err(io::Error::last_os_error()).context("binding the packet socket to its interface");
+            return Err(io::Error::last_os_error())
+                .context("binding the packet socket to its interface");
         }
         let one: libc::c_int = 1;
         // Skip the qdisc layer on send, as masscan and ZMap do. Best effort.
         // SAFETY: setsockopt with a valid int option.
         unsafe {
-            libc::setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one as *const _ as *const libc::c_void, 4)
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                &one as *const _ as *const libc::c_void,
+                4,
+            )
         };
         // SAFETY: `fd` is an open descriptor owned by the AsyncFd for its whole life.
-        let fd = unsafe { AsyncFd::register(fd) }.context("registering the packet socket with tokio")?;
+        let fd =
+            unsafe { AsyncFd::register(fd) }.context("registering the packet socket with tokio")?;
         Ok(Self { fd })
     }
 
@@ -72,7 +90,8 @@ impl PacketSocket {
             let mut guard = self.fd.readable().await?;
             // SAFETY: buf is valid for buf.len() bytes.
             match guard.try_io(|fd| {
-                let rc = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                let rc =
+                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
                 if rc < 0 {
                     Err(io::Error::last_os_error())
                 } else {
@@ -91,7 +110,10 @@ impl FrameSender for PacketSocket {
         let mut iovecs: Vec<libc::iovec> = (0..batch.len())
             .map(|i| {
                 let frame = batch.frame(i);
-                libc::iovec { iov_base: frame.as_ptr() as *mut libc::c_void, iov_len: frame.len() }
+                libc::iovec {
+                    iov_base: frame.as_ptr() as *mut libc::c_void,
+                    iov_len: frame.len(),
+                }
             })
             .collect();
         // SAFETY: zeroed mmsghdr is valid; each points at one iovec that outlives the call.
@@ -105,7 +127,14 @@ impl FrameSender for PacketSocket {
             })
             .collect();
         // SAFETY: messages is a valid array of messages.len() entries.
-        let rc = unsafe { libc::sendmmsg(self.fd.as_raw_fd(), messages.as_mut_ptr(), messages.len() as u32, 0) };
+        let rc = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                messages.as_mut_ptr(),
+                messages.len() as u32,
+                0,
+            )
+        };
         if rc < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {

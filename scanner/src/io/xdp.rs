@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
-use scanner_common::{ClassifierConfig, Counter, ReplyRecord, CONFIG_MAP, COUNTERS_MAP, REPLIES_MAP, XDP_PROGRAM_NAME};
+use scanner_common::{
+    ClassifierConfig, Counter, ReplyRecord, CONFIG_MAP, COUNTERS_MAP, REPLIES_MAP, XDP_PROGRAM_NAME,
+};
 use tokio::io::unix::AsyncFd;
 
 /// The eBPF object, built by scanner/build.rs.
@@ -34,7 +36,12 @@ pub struct Classifier {
 
 impl Classifier {
     /// Loads the classifier, writes `config`, and attaches it to interface `ifindex`.
-    pub fn attach(iface: &str, ifindex: u32, config: ClassifierConfig, mode: AttachMode) -> Result<Self> {
+    pub fn attach(
+        iface: &str,
+        ifindex: u32,
+        config: ClassifierConfig,
+        mode: AttachMode,
+    ) -> Result<Self> {
         let mut ebpf = Ebpf::load(CLASSIFIER_OBJECT).map_err(|err| {
             let hint = if format!("{err:?}").contains("EPERM") || format!("{err:?}").contains("Operation not permitted") {
                 "loading the XDP classifier needs CAP_BPF and CAP_NET_ADMIN: run as root, or use --recv-mode packet"
@@ -43,14 +50,20 @@ impl Classifier {
             };
             anyhow::Error::new(err).context(hint)
         })?;
-        let mut config_map: Array<_, ClassifierConfig> =
-            Array::try_from(ebpf.map_mut(CONFIG_MAP).context("the classifier has no config map")?)?;
-        config_map.set(0, config, 0).context("writing the classifier's config")?;
+        let mut config_map: Array<_, ClassifierConfig> = Array::try_from(
+            ebpf.map_mut(CONFIG_MAP)
+                .context("the classifier has no config map")?,
+        )?;
+        config_map
+            .set(0, config, 0)
+            .context("writing the classifier's config")?;
         let program: &mut Xdp = ebpf
             .program_mut(XDP_PROGRAM_NAME)
             .context("the eBPF object has no XDP program")?
             .try_into()?;
-        program.load().context("the kernel's verifier refused the XDP classifier")?;
+        program
+            .load()
+            .context("the kernel's verifier refused the XDP classifier")?;
         let mode = match mode {
             AttachMode::Auto => XdpMode::Default,
             AttachMode::Native => XdpMode::Driver,
@@ -62,12 +75,23 @@ impl Classifier {
                  (see `ip link show {iface}`), or the driver refuses this mode (try --xdp-mode skb, or --recv-mode packet)"
             )
         })?;
-        let replies = RingBuf::try_from(ebpf.take_map(REPLIES_MAP).context("the classifier has no reply ring")?)?;
-        let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).context("the classifier has no counters")?)?;
+        let replies = RingBuf::try_from(
+            ebpf.take_map(REPLIES_MAP)
+                .context("the classifier has no reply ring")?,
+        )?;
+        let counters = PerCpuArray::try_from(
+            ebpf.take_map(COUNTERS_MAP)
+                .context("the classifier has no counters")?,
+        )?;
         // SAFETY: the ring buffer owns its map descriptor, which stays open and the same
         // for as long as the AsyncFd holds it.
-        let replies = unsafe { AsyncFd::register(replies) }.context("registering the ring buffer with tokio")?;
-        Ok(Self { replies, counters, _ebpf: ebpf })
+        let replies = unsafe { AsyncFd::register(replies) }
+            .context("registering the ring buffer with tokio")?;
+        Ok(Self {
+            replies,
+            counters,
+            _ebpf: ebpf,
+        })
     }
 
     /// Waits until the ring buffer has records, then moves all of them into `out`.
@@ -78,7 +102,9 @@ impl Classifier {
             while let Some(item) = ring.next() {
                 if item.len() >= std::mem::size_of::<ReplyRecord>() {
                     // SAFETY: the classifier writes whole ReplyRecords; read unaligned.
-                    out.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const ReplyRecord) });
+                    out.push(unsafe {
+                        std::ptr::read_unaligned(item.as_ptr() as *const ReplyRecord)
+                    });
                 }
             }
             guard.clear_ready();
@@ -90,6 +116,9 @@ impl Classifier {
 
     /// The sum over CPUs of one of the classifier's counters.
     pub fn counter(&self, counter: Counter) -> u64 {
-        self.counters.get(&(counter as u32), 0).map(|values| values.iter().sum()).unwrap_or(0)
+        self.counters
+            .get(&(counter as u32), 0)
+            .map(|values| values.iter().sum())
+            .unwrap_or(0)
     }
 }

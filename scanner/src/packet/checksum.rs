@@ -51,9 +51,14 @@ mod tests {
 
     #[test]
     fn split_sums_equal_whole_sums() {
-        let data = [0x45u8, 0x00, 0x00, 0x2c, 0x12, 0x34, 0x40, 0x00, 0xff, 0x06, 0xc6, 0x12];
+        let data = [
+            0x45u8, 0x00, 0x00, 0x2c, 0x12, 0x34, 0x40, 0x00, 0xff, 0x06, 0xc6, 0x12,
+        ];
         let whole = add_bytes(0, &data);
-        let split = add_u32(add_bytes(0, &data[..8]), u32::from_be_bytes([0xff, 0x06, 0xc6, 0x12]));
+        let split = add_u32(
+            add_bytes(0, &data[..8]),
+            u32::from_be_bytes([0xff, 0x06, 0xc6, 0x12]),
+        );
         assert_eq!(whole, split);
         assert_eq!(add_u16(add_bytes(0, &data[..10]), 0xc612), whole);
     }

@@ -30,7 +30,9 @@ impl TcpSegment {
     /// Reads the headers of an Ethernet frame; `None` unless it is IPv4 + TCP with
     /// both fixed headers complete.
     pub fn parse(frame: &[u8]) -> Option<Self> {
-        if frame.len() < ETH_LEN + IPV4_LEN || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 {
+        if frame.len() < ETH_LEN + IPV4_LEN
+            || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
+        {
             return None;
         }
         let ip = &frame[ETH_LEN..];
@@ -40,7 +42,8 @@ impl TcpSegment {
         }
         let tcp = ip.get(ihl..ihl + 20)?;
         let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let be32 = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let be32 =
+            |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         Some(Self {
             src_addr: be32(ip, 12),
             dst_addr: be32(ip, 16),
@@ -62,10 +65,14 @@ pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> 
         return None;
     }
     let seg = TcpSegment::parse(frame)?;
-    if seg.dst_addr != config.local_addr || !(config.port_lo..=config.port_hi).contains(&seg.dst_port) {
+    if seg.dst_addr != config.local_addr
+        || !(config.port_lo..=config.port_hi).contains(&seg.dst_port)
+    {
         return None;
     }
-    let kind = if seg.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST) == TCP_FLAG_SYN | TCP_FLAG_ACK {
+    let kind = if seg.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)
+        == TCP_FLAG_SYN | TCP_FLAG_ACK
+    {
         ReplyKind::SynAck
     } else if seg.flags & TCP_FLAG_RST != 0 {
         ReplyKind::Rst
@@ -99,23 +106,30 @@ mod tests {
     /// Captured in the lab (tcpdump -xx in lab-scanner): 198.18.0.10:22 answering a
     /// SYN from 198.18.0.1:36616 with SYN+ACK, MSS 1460.
     const SYN_ACK: [u8; 58] = [
-        0xd2, 0x51, 0xcd, 0xe2, 0x5d, 0x7a, 0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec, 0x08, 0x00, 0x45, 0x00,
-        0x00, 0x2c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0x9c, 0xc6, 0x12, 0x00, 0x0a, 0xc6, 0x12,
-        0x00, 0x01, 0x00, 0x16, 0x8f, 0x08, 0x5f, 0xda, 0x0d, 0x01, 0x36, 0x72, 0x5f, 0xdf, 0x60, 0x12,
-        0xfa, 0xf0, 0x7e, 0xaa, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+        0xd2, 0x51, 0xcd, 0xe2, 0x5d, 0x7a, 0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x2c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0x9c, 0xc6, 0x12, 0x00, 0x0a,
+        0xc6, 0x12, 0x00, 0x01, 0x00, 0x16, 0x8f, 0x08, 0x5f, 0xda, 0x0d, 0x01, 0x36, 0x72, 0x5f,
+        0xdf, 0x60, 0x12, 0xfa, 0xf0, 0x7e, 0xaa, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
     ];
     /// Captured likewise: 198.18.0.10:81 (closed) answering with RST+ACK.
     const RST_ACK: [u8; 54] = [
-        0xd2, 0x51, 0xcd, 0xe2, 0x5d, 0x7a, 0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec, 0x08, 0x00, 0x45, 0x00,
-        0x00, 0x28, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0xa0, 0xc6, 0x12, 0x00, 0x0a, 0xc6, 0x12,
-        0x00, 0x01, 0x00, 0x51, 0xd1, 0xce, 0x00, 0x00, 0x00, 0x00, 0x2a, 0xa4, 0x49, 0xab, 0x50, 0x14,
-        0x00, 0x00, 0xdd, 0x31, 0x00, 0x00,
+        0xd2, 0x51, 0xcd, 0xe2, 0x5d, 0x7a, 0xf2, 0xc1, 0x56, 0x48, 0x3d, 0xec, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x28, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0xa0, 0xc6, 0x12, 0x00, 0x0a,
+        0xc6, 0x12, 0x00, 0x01, 0x00, 0x51, 0xd1, 0xce, 0x00, 0x00, 0x00, 0x00, 0x2a, 0xa4, 0x49,
+        0xab, 0x50, 0x14, 0x00, 0x00, 0xdd, 0x31, 0x00, 0x00,
     ];
     const SCANNER: u32 = 0xc612_0001;
     const WEB: u32 = 0xc612_000a;
 
     fn config(key: [u64; 2]) -> ClassifierConfig {
-        ClassifierConfig { local_addr: SCANNER, port_lo: 32768, port_hi: 61000, key, enabled: 1, _reserved: 0 }
+        ClassifierConfig {
+            local_addr: SCANNER,
+            port_lo: 32768,
+            port_hi: 61000,
+            key,
+            enabled: 1,
+            _reserved: 0,
+        }
     }
 
     /// Rewrites the captured frame's ack to what our cookie for it would be.
@@ -141,7 +155,10 @@ mod tests {
         let key = [0x0123_4567_89ab_cdef, 0x0fed_cba9_8765_4321];
         let open = classify(&with_our_cookie(&SYN_ACK, key), &config(key)).unwrap();
         assert_eq!(ReplyKind::from_u8(open.kind), Some(ReplyKind::SynAck));
-        assert_eq!((open.remote_addr, open.remote_port, open.local_port), (WEB, 22, 36616));
+        assert_eq!(
+            (open.remote_addr, open.remote_port, open.local_port),
+            (WEB, 22, 36616)
+        );
         let closed = classify(&with_our_cookie(&RST_ACK, key), &config(key)).unwrap();
         assert_eq!(ReplyKind::from_u8(closed.kind), Some(ReplyKind::Rst));
         assert_eq!(closed.remote_port, 81);
@@ -154,9 +171,30 @@ mod tests {
         assert!(classify(&SYN_ACK, &config(key)).is_none());
         assert!(classify(&RST_ACK, &config(key)).is_none());
         let ours = with_our_cookie(&SYN_ACK, key);
-        assert!(classify(&ours, &ClassifierConfig { enabled: 0, ..config(key) }).is_none());
-        assert!(classify(&ours, &ClassifierConfig { local_addr: SCANNER + 1, ..config(key) }).is_none());
-        assert!(classify(&ours, &ClassifierConfig { port_lo: 40000, ..config(key) }).is_none());
+        assert!(classify(
+            &ours,
+            &ClassifierConfig {
+                enabled: 0,
+                ..config(key)
+            }
+        )
+        .is_none());
+        assert!(classify(
+            &ours,
+            &ClassifierConfig {
+                local_addr: SCANNER + 1,
+                ..config(key)
+            }
+        )
+        .is_none());
+        assert!(classify(
+            &ours,
+            &ClassifierConfig {
+                port_lo: 40000,
+                ..config(key)
+            }
+        )
+        .is_none());
         // Truncated frames and non-TCP frames.
         for len in 0..ours.len() - 4 {
             if len < 54 {

@@ -92,11 +92,26 @@ impl TcpTemplate {
         tcp[20..].copy_from_slice(options);
 
         let ip_sum = add_bytes(0, &frame[ETH_LEN..ETH_LEN + IPV4_LEN]);
-        let pseudo = add_u16(add_u16(add_bytes(0, &link.src_ip.octets()), u16::from(IPPROTO_TCP)), tcp_len as u16);
+        let pseudo = add_u16(
+            add_u16(add_bytes(0, &link.src_ip.octets()), u16::from(IPPROTO_TCP)),
+            tcp_len as u16,
+        );
         let tcp_sum = add_bytes(pseudo, &frame[offset::TCP..offset::TCP + tcp_len]);
-        debug_assert_eq!(u16::from_be_bytes([frame[offset::IP_TOTAL_LEN], frame[offset::IP_TOTAL_LEN + 1]]) as usize, len - ETH_LEN);
-        debug_assert_eq!(&frame[offset::IP_SRC..offset::IP_SRC + 4], &link.src_ip.octets());
-        Self { frame, len, ip_sum, tcp_sum }
+        debug_assert_eq!(
+            u16::from_be_bytes([frame[offset::IP_TOTAL_LEN], frame[offset::IP_TOTAL_LEN + 1]])
+                as usize,
+            len - ETH_LEN
+        );
+        debug_assert_eq!(
+            &frame[offset::IP_SRC..offset::IP_SRC + 4],
+            &link.src_ip.octets()
+        );
+        Self {
+            frame,
+            len,
+            ip_sum,
+            tcp_sum,
+        }
     }
 
     /// Length of the frames this template writes.
@@ -106,20 +121,33 @@ impl TcpTemplate {
 
     /// Writes one frame into `buf` (at least [`Self::frame_len`] bytes) and returns its
     /// length. `seq` is the TCP sequence number (the cookie, for probes).
-    pub fn write(&self, buf: &mut [u8], dst: Ipv4Addr, sport: u16, dport: u16, seq: u32, ip_id: u16) -> usize {
+    pub fn write(
+        &self,
+        buf: &mut [u8],
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ip_id: u16,
+    ) -> usize {
         let frame = &mut buf[..self.len];
         frame.copy_from_slice(&self.frame[..self.len]);
         let dst_word = u32::from(dst);
         frame[offset::IP_ID..offset::IP_ID + 2].copy_from_slice(&ip_id.to_be_bytes());
         frame[offset::IP_DST..offset::IP_DST + 4].copy_from_slice(&dst.octets());
         let ip_check = finish(add_u16(add_u32(self.ip_sum, dst_word), ip_id));
-        frame[offset::IP_CHECKSUM..offset::IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_be_bytes());
+        frame[offset::IP_CHECKSUM..offset::IP_CHECKSUM + 2]
+            .copy_from_slice(&ip_check.to_be_bytes());
 
         frame[offset::TCP_SPORT..offset::TCP_SPORT + 2].copy_from_slice(&sport.to_be_bytes());
         frame[offset::TCP_DPORT..offset::TCP_DPORT + 2].copy_from_slice(&dport.to_be_bytes());
         frame[offset::TCP_SEQ..offset::TCP_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
-        let tcp_check = finish(add_u32(add_u16(add_u16(add_u32(self.tcp_sum, dst_word), sport), dport), seq));
-        frame[offset::TCP_CHECKSUM..offset::TCP_CHECKSUM + 2].copy_from_slice(&tcp_check.to_be_bytes());
+        let tcp_check = finish(add_u32(
+            add_u16(add_u16(add_u32(self.tcp_sum, dst_word), sport), dport),
+            seq,
+        ));
+        frame[offset::TCP_CHECKSUM..offset::TCP_CHECKSUM + 2]
+            .copy_from_slice(&tcp_check.to_be_bytes());
         self.len
     }
 }
@@ -143,20 +171,40 @@ mod tests {
         let mut buf = [0u8; MAX_FRAME_LEN];
         for (dst, sport, dport, seq, id) in [
             (Ipv4Addr::new(198, 18, 0, 10), 40000, 22, 0xdead_beef, 1),
-            (Ipv4Addr::new(198, 19, 255, 255), 65535, 65535, u32::MAX, u16::MAX),
+            (
+                Ipv4Addr::new(198, 19, 255, 255),
+                65535,
+                65535,
+                u32::MAX,
+                u16::MAX,
+            ),
             (Ipv4Addr::new(198, 18, 0, 0), 1, 1, 0, 0),
         ] {
             let len = template.write(&mut buf, dst, sport, dport, seq, id);
             let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-            let Some(NetSlice::Ipv4(ip)) = packet.net else { panic!("not IPv4") };
+            let Some(NetSlice::Ipv4(ip)) = packet.net else {
+                panic!("not IPv4")
+            };
             let header = ip.header().to_header();
             assert_eq!(header.header_checksum, header.calc_header_checksum());
             assert_eq!(header.destination, dst.octets());
-            let Some(TransportSlice::Tcp(tcp)) = packet.transport else { panic!("not TCP") };
+            let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
+                panic!("not TCP")
+            };
             assert!(tcp.syn() && !tcp.ack() && !tcp.rst());
-            assert_eq!((tcp.source_port(), tcp.destination_port(), tcp.sequence_number()), (sport, dport, seq));
+            assert_eq!(
+                (
+                    tcp.source_port(),
+                    tcp.destination_port(),
+                    tcp.sequence_number()
+                ),
+                (sport, dport, seq)
+            );
             assert_eq!(tcp.options(), &[2, 4, 0x05, 0xb4]);
-            let expected = tcp.to_header().calc_checksum_ipv4(&header, tcp.payload()).unwrap();
+            let expected = tcp
+                .to_header()
+                .calc_checksum_ipv4(&header, tcp.payload())
+                .unwrap();
             assert_eq!(tcp.checksum(), expected, "TCP checksum for {dst}:{dport}");
         }
     }
@@ -165,13 +213,29 @@ mod tests {
     fn rst_frame_is_bare_and_valid() {
         let template = TcpTemplate::new(SegmentKind::Rst, &link());
         let mut buf = [0u8; MAX_FRAME_LEN];
-        let len = template.write(&mut buf, Ipv4Addr::new(198, 18, 0, 11), 41000, 6379, 0x1234_5678, 7);
+        let len = template.write(
+            &mut buf,
+            Ipv4Addr::new(198, 18, 0, 11),
+            41000,
+            6379,
+            0x1234_5678,
+            7,
+        );
         assert_eq!(len, 54);
         let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = packet.net else { panic!("not IPv4") };
+        let Some(NetSlice::Ipv4(ip)) = packet.net else {
+            panic!("not IPv4")
+        };
         let header = ip.header().to_header();
-        let Some(TransportSlice::Tcp(tcp)) = packet.transport else { panic!("not TCP") };
+        let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
+            panic!("not TCP")
+        };
         assert!(tcp.rst() && !tcp.syn());
-        assert_eq!(tcp.checksum(), tcp.to_header().calc_checksum_ipv4(&header, tcp.payload()).unwrap());
+        assert_eq!(
+            tcp.checksum(),
+            tcp.to_header()
+                .calc_checksum_ipv4(&header, tcp.payload())
+                .unwrap()
+        );
     }
 }

@@ -101,19 +101,33 @@ pub async fn run(
     };
     let mut replies = open_replies(opts, &path, config, notice)?;
     let mut sender = open_sender(opts.send_mode, &path, notice)?;
-    let mut stats = SynScanStats { send_path: sender.name(), recv_path: replies.name(), ..Default::default() };
-    let link = LinkAddrs { src_mac: path.src_mac, dst_mac: [0; 6], src_ip: path.src_ip };
+    let mut stats = SynScanStats {
+        send_path: sender.name(),
+        recv_path: replies.name(),
+        ..Default::default()
+    };
+    let link = LinkAddrs {
+        src_mac: path.src_mac,
+        dst_mac: [0; 6],
+        src_ip: path.src_ip,
+    };
     let syn = TcpTemplate::new(SegmentKind::Syn, &link);
     let rst = TcpTemplate::new(SegmentKind::Rst, &link);
 
     let targets: Vec<Ipv4Addr> = opts.targets.iter().collect();
-    let macs: HashMap<u32, [u8; 6]> = targets.iter().map(|&t| (u32::from(t), path.next_hop_mac(t))).collect();
+    let macs: HashMap<u32, [u8; 6]> = targets
+        .iter()
+        .map(|&t| (u32::from(t), path.next_hop_mac(t)))
+        .collect();
     let ports = opts.ports.as_slice();
     let total = targets.len() as u64 * ports.len() as u64;
 
     let started_wall = SystemTime::now();
     let started = Instant::now();
-    let mut result = ScanResult { started: Some(started_wall), ..Default::default() };
+    let mut result = ScanResult {
+        started: Some(started_wall),
+        ..Default::default()
+    };
     let mut limiter = RateLimiter::new(opts.rate, started);
     let mut rtt = RttEstimator::new(INITIAL_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT);
     let mut host_rtt: HashMap<u32, RttEstimator> = HashMap::new();
@@ -181,7 +195,10 @@ pub async fn run(
                 buf[0..6].copy_from_slice(&mac);
                 len
             });
-            let entry = outstanding.entry(probe).or_insert(Outstanding { sends: 0, last_sent: now });
+            let entry = outstanding.entry(probe).or_insert(Outstanding {
+                sends: 0,
+                last_sent: now,
+            });
             entry.sends += 1;
             entry.last_sent = now;
             timeouts.push_back((now, probe, entry.sends));
@@ -192,13 +209,16 @@ pub async fn run(
         }
         limiter.spend(built);
         if !probes.is_empty() {
-            let sent = sender.send(&probes).with_context(|| format!("sending through {}", sender.name()))?;
+            let sent = sender
+                .send(&probes)
+                .with_context(|| format!("sending through {}", sender.name()))?;
             stats.probes_sent += sent as u64;
             probes.consume_front(sent);
         }
 
         // 3. Done? Everything sent and settled, then the wait for late replies.
-        let settled = next_probe >= total && resend.is_empty() && probes.is_empty() && outstanding.is_empty();
+        let settled =
+            next_probe >= total && resend.is_empty() && probes.is_empty() && outstanding.is_empty();
         if settled {
             let since = *drained_at.get_or_insert(now);
             if now >= since + opts.wait {
@@ -212,7 +232,9 @@ pub async fn run(
         let sleep = if more_to_send {
             limiter.next_slot().max(Duration::from_micros(500))
         } else if let Some(&(sent, ..)) = timeouts.front() {
-            (sent + timeout).saturating_duration_since(now).max(Duration::from_millis(1))
+            (sent + timeout)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1))
         } else {
             Duration::from_millis(10)
         };
@@ -225,12 +247,21 @@ pub async fn run(
         let now = Instant::now();
         for record in records.drain(..) {
             stats.replies += 1;
-            let Some(kind) = ReplyKind::from_u8(record.kind) else { continue };
+            let Some(kind) = ReplyKind::from_u8(record.kind) else {
+                continue;
+            };
             let remote = Ipv4Addr::from(record.remote_addr);
             if kind == ReplyKind::SynAck && opts.targets.contains(remote) {
                 let mac = macs.get(&record.remote_addr).copied().unwrap_or([0xff; 6]);
                 rsts.push_with(|buf| {
-                    let len = rst.write(buf, remote, record.local_port, record.remote_port, record.ack, ip_id);
+                    let len = rst.write(
+                        buf,
+                        remote,
+                        record.local_port,
+                        record.remote_port,
+                        record.ack,
+                        ip_id,
+                    );
                     buf[0..6].copy_from_slice(&mac);
                     len
                 });
@@ -241,7 +272,9 @@ pub async fn run(
                 rtt.observe(sample);
                 host_rtt
                     .entry(record.remote_addr)
-                    .or_insert_with(|| RttEstimator::new(INITIAL_TIMEOUT, Duration::ZERO, MAX_TIMEOUT))
+                    .or_insert_with(|| {
+                        RttEstimator::new(INITIAL_TIMEOUT, Duration::ZERO, MAX_TIMEOUT)
+                    })
                     .observe(sample);
             } else if !unanswered.remove(&probe) {
                 stats.duplicates += 1;
@@ -299,7 +332,10 @@ pub async fn run(
 }
 
 fn unix_time() -> f64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A random key per scan, or one derived from `--seed` for reproducible probes.
@@ -320,21 +356,41 @@ fn open_replies(
     config: ClassifierConfig,
     notice: &mut dyn FnMut(&str),
 ) -> Result<ReplySource> {
-    match ReplySource::open(opts.recv_mode, &path.iface, path.ifindex, config, opts.xdp_mode) {
+    match ReplySource::open(
+        opts.recv_mode,
+        &path.iface,
+        path.ifindex,
+        config,
+        opts.xdp_mode,
+    ) {
         Ok(source) => Ok(source),
         Err(err) if opts.recv_mode == RecvMode::Xdp => {
-            notice(&format!("{err:#}\nreceiving through an AF_PACKET socket instead (slower)"));
-            ReplySource::open(RecvMode::Packet, &path.iface, path.ifindex, config, opts.xdp_mode)
+            notice(&format!(
+                "{err:#}\nreceiving through an AF_PACKET socket instead (slower)"
+            ));
+            ReplySource::open(
+                RecvMode::Packet,
+                &path.iface,
+                path.ifindex,
+                config,
+                opts.xdp_mode,
+            )
         }
         Err(err) => Err(err),
     }
 }
 
-fn open_sender(mode: SendMode, path: &ScanPath, notice: &mut dyn FnMut(&str)) -> Result<Box<dyn FrameSender>> {
+fn open_sender(
+    mode: SendMode,
+    path: &ScanPath,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Box<dyn FrameSender>> {
     if mode == SendMode::Afxdp {
         match AfXdpSender::open(&path.iface) {
             Ok(sender) => return Ok(Box::new(sender)),
-            Err(err) => notice(&format!("{err:#}\nsending through an AF_PACKET socket instead")),
+            Err(err) => notice(&format!(
+                "{err:#}\nsending through an AF_PACKET socket instead"
+            )),
         }
     }
     Ok(Box::new(PacketSocket::open(path.ifindex, SEND_ONLY)?))

@@ -15,7 +15,10 @@ impl JsonLines {
         let out: Box<dyn Write + Send> = if path == "-" {
             Box::new(std::io::stdout())
         } else {
-            Box::new(std::fs::File::create(path).with_context(|| format!("cannot write JSON output to {path}"))?)
+            Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write JSON output to {path}"))?,
+            )
         };
         Ok(Self { out })
     }

@@ -87,7 +87,11 @@ pub struct ScanResult {
 
 impl ScanResult {
     pub fn record(&mut self, finding: PortFinding) {
-        self.hosts.entry(finding.addr).or_default().ports.insert(finding.port, finding);
+        self.hosts
+            .entry(finding.addr)
+            .or_default()
+            .ports
+            .insert(finding.port, finding);
     }
 }
 

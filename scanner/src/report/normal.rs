@@ -41,19 +41,53 @@ fn render_ports(out: &mut String, host: &HostResult) {
         .filter(|&s| count(s) > FOLD_THRESHOLD)
         .max_by_key(|&s| count(s));
     if let Some(state) = folded {
-        let reason = host.ports.values().find(|p| p.state == state).map(|p| p.reason.as_str()).unwrap_or("");
-        let _ = writeln!(out, "Not shown: {} {} tcp ports ({})", count(state), state.as_str(), reason);
+        let reason = host
+            .ports
+            .values()
+            .find(|p| p.state == state)
+            .map(|p| p.reason.as_str())
+            .unwrap_or("");
+        let _ = writeln!(
+            out,
+            "Not shown: {} {} tcp ports ({})",
+            count(state),
+            state.as_str(),
+            reason
+        );
     }
-    let shown: Vec<_> = host.ports.values().filter(|p| Some(p.state) != folded).collect();
+    let shown: Vec<_> = host
+        .ports
+        .values()
+        .filter(|p| Some(p.state) != folded)
+        .collect();
     if shown.is_empty() {
         if folded.is_some() {
-            let _ = writeln!(out, "All {} scanned ports are {}", host.ports.len(), folded.map(|s| s.as_str()).unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "All {} scanned ports are {}",
+                host.ports.len(),
+                folded.map(|s| s.as_str()).unwrap_or("")
+            );
         }
         return;
     }
-    let port_width = shown.iter().map(|p| format!("{}/{}", p.port, p.proto).len()).max().unwrap_or(0).max(4);
-    let state_width = shown.iter().map(|p| p.state.as_str().len()).max().unwrap_or(0).max(5);
-    let _ = writeln!(out, "{:<port_width$} {:<state_width$} SERVICE", "PORT", "STATE");
+    let port_width = shown
+        .iter()
+        .map(|p| format!("{}/{}", p.port, p.proto).len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let state_width = shown
+        .iter()
+        .map(|p| p.state.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "{:<port_width$} {:<state_width$} SERVICE",
+        "PORT", "STATE"
+    );
     for p in shown {
         let _ = writeln!(
             out,
@@ -72,7 +106,15 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn finding(port: u16, state: PortState, reason: Reason) -> PortFinding {
-        PortFinding { addr: Ipv4Addr::new(198, 18, 0, 10), port, proto: "tcp", state, reason, ttl: Some(64), time: 0.0 }
+        PortFinding {
+            addr: Ipv4Addr::new(198, 18, 0, 10),
+            port,
+            proto: "tcp",
+            state,
+            reason,
+            ttl: Some(64),
+            time: 0.0,
+        }
     }
 
     #[test]
@@ -86,7 +128,10 @@ mod tests {
         result.record(finding(81, PortState::Filtered, Reason::NoResponse));
         let text = render(&result);
         assert!(text.contains("Scan report for 198.18.0.10\n"), "{text}");
-        assert!(text.contains("Not shown: 97 closed tcp ports (reset)\n"), "{text}");
+        assert!(
+            text.contains("Not shown: 97 closed tcp ports (reset)\n"),
+            "{text}"
+        );
         assert!(text.contains("PORT   STATE    SERVICE\n22/tcp open     ssh\n80/tcp open     http\n81/tcp filtered hosts2-ns") || text.contains("81/tcp filtered unknown"), "{text}");
         assert!(text.contains("(1 host up)"), "{text}");
     }

@@ -52,7 +52,10 @@ impl TargetSet {
 
     /// Number of addresses.
     pub fn len(&self) -> u64 {
-        self.ranges.iter().map(|&(lo, hi)| u64::from(hi - lo) + 1).sum()
+        self.ranges
+            .iter()
+            .map(|&(lo, hi)| u64::from(hi - lo) + 1)
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -61,18 +64,26 @@ impl TargetSet {
 
     /// Every address, in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.ranges.iter().flat_map(|&(lo, hi)| (lo..=hi).map(Ipv4Addr::from))
+        self.ranges
+            .iter()
+            .flat_map(|&(lo, hi)| (lo..=hi).map(Ipv4Addr::from))
     }
 }
 
 fn parse_one(spec: &str, out: &mut Vec<(u32, u32)>) -> Result<()> {
     if let Some((addr, bits)) = spec.split_once('/') {
         let addr: Ipv4Addr = addr.parse().context("not an IPv4 address before the /")?;
-        let bits: u32 = bits.parse().context("the prefix length after / must be a number")?;
+        let bits: u32 = bits
+            .parse()
+            .context("the prefix length after / must be a number")?;
         if bits > 32 {
             bail!("prefix length {bits} is over 32");
         }
-        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
         let lo = u32::from(addr) & mask;
         out.push((lo, lo | !mask));
         return Ok(());
@@ -99,7 +110,8 @@ fn parse_one(spec: &str, out: &mut Vec<(u32, u32)>) -> Result<()> {
 
 fn parse_octet_range(octet: &str) -> Result<(u8, u8)> {
     let parse = |s: &str| -> Result<u8> {
-        s.parse::<u8>().with_context(|| format!("octet {s:?} is not a number from 0 to 255"))
+        s.parse::<u8>()
+            .with_context(|| format!("octet {s:?} is not a number from 0 to 255"))
     };
     if octet == "*" {
         return Ok((0, 255));
@@ -132,7 +144,10 @@ mod tests {
     fn parses_addresses_cidr_and_octet_ranges() {
         assert_eq!(set(&["198.18.0.1"]).len(), 1);
         assert_eq!(set(&["198.18.0.0/24"]).len(), 256);
-        assert_eq!(set(&["198.18.0.7/30"]).iter().next(), Some(Ipv4Addr::new(198, 18, 0, 4)));
+        assert_eq!(
+            set(&["198.18.0.7/30"]).iter().next(),
+            Some(Ipv4Addr::new(198, 18, 0, 4))
+        );
         assert_eq!(set(&["198.18.0.1-20"]).len(), 20);
         assert_eq!(set(&["198.18.0-1.1-2"]).len(), 4);
         assert_eq!(set(&["198.18.0.*"]).len(), 256);
@@ -151,7 +166,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_a_reason() {
-        for bad in ["198.18.0", "198.18.0.256", "198.18.0.0/33", "198.18.0.9-3", "x.y.z.w", "1.2.3.4/"] {
+        for bad in [
+            "198.18.0",
+            "198.18.0.256",
+            "198.18.0.0/33",
+            "198.18.0.9-3",
+            "x.y.z.w",
+            "1.2.3.4/",
+        ] {
             let err = TargetSet::parse(&[bad]).unwrap_err();
             assert!(format!("{err:#}").contains("bad target"), "{bad}: {err:#}");
         }

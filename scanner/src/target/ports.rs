@@ -56,7 +56,9 @@ impl PortList {
 }
 
 fn parse_port(text: &str) -> Result<u16> {
-    let value: u32 = text.parse().with_context(|| format!("{text:?} is not a port number"))?;
+    let value: u32 = text
+        .parse()
+        .with_context(|| format!("{text:?} is not a port number"))?;
     if value > 65535 {
         bail!("port {value} is over 65535");
     }
@@ -67,7 +69,11 @@ fn parse_range(item: &str) -> Result<(u16, u16)> {
     let (lo, hi) = match item.split_once('-') {
         Some((lo, hi)) => (
             if lo.is_empty() { 1 } else { parse_port(lo)? },
-            if hi.is_empty() { 65535 } else { parse_port(hi)? },
+            if hi.is_empty() {
+                65535
+            } else {
+                parse_port(hi)?
+            },
         ),
         None => {
             let p = parse_port(item)?;
@@ -89,12 +95,24 @@ mod tests {
 
     #[test]
     fn parses_nmap_syntax() {
-        assert_eq!(PortList::parse_tcp("22,80,1000-1002").unwrap().as_slice(), &[22, 80, 1000, 1001, 1002]);
+        assert_eq!(
+            PortList::parse_tcp("22,80,1000-1002").unwrap().as_slice(),
+            &[22, 80, 1000, 1001, 1002]
+        );
         assert_eq!(PortList::parse_tcp("-").unwrap().len(), 65535);
         assert_eq!(PortList::parse_tcp("-3").unwrap().as_slice(), &[1, 2, 3]);
-        assert_eq!(PortList::parse_tcp("65534-").unwrap().as_slice(), &[65534, 65535]);
-        assert_eq!(PortList::parse_tcp("80,22,80").unwrap().as_slice(), &[22, 80]);
-        assert_eq!(PortList::parse_tcp("T:22,U:53,161").unwrap().as_slice(), &[22]);
+        assert_eq!(
+            PortList::parse_tcp("65534-").unwrap().as_slice(),
+            &[65534, 65535]
+        );
+        assert_eq!(
+            PortList::parse_tcp("80,22,80").unwrap().as_slice(),
+            &[22, 80]
+        );
+        assert_eq!(
+            PortList::parse_tcp("T:22,U:53,161").unwrap().as_slice(),
+            &[22]
+        );
     }
 
     #[test]

@@ -23,12 +23,33 @@ pub fn up() -> Result<()> {
 
     add_namespace(SCANNER_NS)?;
     attach_to_bridge(SCANNER_NS, "s-scanner")?;
-    configure_iface(SCANNER_NS, SCANNER_IFACE, &format!("{SCANNER_ADDR}/24"), false)?;
+    configure_iface(
+        SCANNER_NS,
+        SCANNER_IFACE,
+        &format!("{SCANNER_ADDR}/24"),
+        false,
+    )?;
     let all = hosts();
-    let router = all.iter().find(|h| h.is_router).context("the lab needs a router")?;
-    let sweep = all.iter().find(|h| h.answers_range.is_some()).context("the lab needs a sweep host")?;
-    in_ns(SCANNER_NS, &["ip", "route", "add", FAR_SEGMENT, "via", &router.addr.to_string()])?;
-    in_ns(SCANNER_NS, &["ip", "route", "add", SWEEP_RANGE, "via", &sweep.addr.to_string()])?;
+    let router = all
+        .iter()
+        .find(|h| h.is_router)
+        .context("the lab needs a router")?;
+    let sweep = all
+        .iter()
+        .find(|h| h.answers_range.is_some())
+        .context("the lab needs a sweep host")?;
+    add_route(SCANNER_NS, FAR_SEGMENT, router.addr)?;
+    in_ns(
+        SCANNER_NS,
+        &[
+            "ip",
+            "route",
+            "add",
+            SWEEP_RANGE,
+            "via",
+            &sweep.addr.to_string(),
+        ],
+    )?;
 
     for host in &all {
         build_host(host, router)?;
@@ -53,7 +74,7 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
             configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
             if !host.is_router {
                 // Replies to the far segment (the router's scans, DNAT) go back through it.
-                in_ns(&ns, &["ip", "route", "add", FAR_SEGMENT, "via", &router.addr.to_string()])?;
+                add_route(&ns, FAR_SEGMENT, router.addr)?;
             }
         }
         Segment::BehindRouter => {
@@ -61,11 +82,29 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
             let router_if = format!("r-{}", host.name);
             in_ns(
                 &router_ns,
-                &["ip", "link", "add", &router_if, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+                &[
+                    "ip", "link", "add", &router_if, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
             )?;
-            configure_iface(&router_ns, &router_if, &format!("{ROUTER_FAR_ADDR}/24"), true)?;
+            configure_iface(
+                &router_ns,
+                &router_if,
+                &format!("{ROUTER_FAR_ADDR}/24"),
+                true,
+            )?;
             configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
-            in_ns(&ns, &["ip", "route", "add", "default", "via", &ROUTER_FAR_ADDR.to_string()])?;
+            in_ns(
+                &ns,
+                &[
+                    "ip",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &ROUTER_FAR_ADDR.to_string(),
+                ],
+            )?;
         }
     }
     if host.is_router {
@@ -84,6 +123,10 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
     Ok(())
 }
 
+fn add_route(ns: &str, prefix: &str, via: std::net::Ipv4Addr) -> Result<()> {
+    in_ns(ns, &["ip", "route", "add", prefix, "via", &via.to_string()])
+}
+
 fn add_namespace(ns: &str) -> Result<()> {
     run("ip", &["netns", "add", ns])?;
     in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
@@ -96,9 +139,14 @@ fn add_namespace(ns: &str) -> Result<()> {
 fn attach_to_bridge(ns: &str, port: &str) -> Result<()> {
     in_ns(
         SWITCH_NS,
-        &["ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns],
+        &[
+            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ],
     )?;
-    in_ns(SWITCH_NS, &["ip", "link", "set", port, "master", BRIDGE, "up"])
+    in_ns(
+        SWITCH_NS,
+        &["ip", "link", "set", port, "master", BRIDGE, "up"],
+    )
 }
 
 /// Sets the address, brings the interface up, and on target hosts turns TX checksum
@@ -128,9 +176,33 @@ fn apply_firewall(host: &Host) -> Result<()> {
         Firewall::None => {}
         Firewall::DropAllTcpExcept(allowed) => {
             iptables(&ns, &["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"])?;
-            iptables(&ns, &["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"])?;
+            iptables(
+                &ns,
+                &[
+                    "-A",
+                    "INPUT",
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "ESTABLISHED,RELATED",
+                    "-j",
+                    "ACCEPT",
+                ],
+            )?;
             for port in allowed {
-                iptables(&ns, &["-A", "INPUT", "-p", "tcp", "--dport", &port.to_string(), "-j", "ACCEPT"])?;
+                iptables(
+                    &ns,
+                    &[
+                        "-A",
+                        "INPUT",
+                        "-p",
+                        "tcp",
+                        "--dport",
+                        &port.to_string(),
+                        "-j",
+                        "ACCEPT",
+                    ],
+                )?;
             }
             iptables(&ns, &["-A", "INPUT", "-p", "tcp", "-j", "DROP"])?;
         }
@@ -138,7 +210,18 @@ fn apply_firewall(host: &Host) -> Result<()> {
             for &(lo, hi) in ranges {
                 iptables(
                     &ns,
-                    &["-A", "INPUT", "-p", "tcp", "--dport", &format!("{lo}:{hi}"), "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+                    &[
+                        "-A",
+                        "INPUT",
+                        "-p",
+                        "tcp",
+                        "--dport",
+                        &format!("{lo}:{hi}"),
+                        "-j",
+                        "REJECT",
+                        "--reject-with",
+                        "icmp-port-unreachable",
+                    ],
                 )?;
             }
         }
@@ -156,12 +239,38 @@ fn apply_forwards(host: &Host) -> Result<()> {
         let target = format!("{}:{}", forward.to, forward.to_port);
         iptables(
             &ns,
-            &["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", &forward.port.to_string(), "-j", "DNAT", "--to-destination", &target],
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-p",
+                "tcp",
+                "--dport",
+                &forward.port.to_string(),
+                "-j",
+                "DNAT",
+                "--to-destination",
+                &target,
+            ],
         )?;
         // The target is on the same segment: masquerade so its replies come back here.
         iptables(
             &ns,
-            &["-t", "nat", "-A", "POSTROUTING", "-p", "tcp", "-d", &forward.to.to_string(), "--dport", &forward.to_port.to_string(), "-j", "MASQUERADE"],
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-p",
+                "tcp",
+                "-d",
+                &forward.to.to_string(),
+                "--dport",
+                &forward.to_port.to_string(),
+                "-j",
+                "MASQUERADE",
+            ],
         )?;
     }
     Ok(())
@@ -189,7 +298,18 @@ pub fn set_loss(fraction: f64) -> Result<()> {
             let probability = format!("{fraction}");
             iptables(
                 &ns,
-                &["-A", LOSS_CHAIN, "-m", "statistic", "--mode", "random", "--probability", &probability, "-j", "DROP"],
+                &[
+                    "-A",
+                    LOSS_CHAIN,
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &probability,
+                    "-j",
+                    "DROP",
+                ],
             )?;
         }
     }
@@ -222,11 +342,22 @@ pub fn down() -> Result<()> {
 /// Prints the hosts, their addresses and services, and whether the lab is up.
 pub fn status() -> Result<()> {
     let up = super::is_up();
-    println!("lab is {}", if up { "up" } else { "down (cargo xtask lab up)" });
+    println!(
+        "lab is {}",
+        if up {
+            "up"
+        } else {
+            "down (cargo xtask lab up)"
+        }
+    );
     println!("scanner  {SCANNER_NS:<13} {SCANNER_ADDR:<15} on {SEGMENT}");
     for host in hosts() {
         let tcp: Vec<String> = host.open_tcp_ports().iter().map(u16::to_string).collect();
-        let udp: Vec<String> = host.listening_udp_ports().iter().map(u16::to_string).collect();
+        let udp: Vec<String> = host
+            .listening_udp_ports()
+            .iter()
+            .map(u16::to_string)
+            .collect();
         let daemons: Vec<&str> = host.daemons.iter().map(|d| d.name()).collect();
         println!(
             "{:<8} {:<13} {:<15} open tcp [{}] udp [{}]  {}{}",
@@ -236,7 +367,11 @@ pub fn status() -> Result<()> {
             tcp.join(","),
             udp.join(","),
             host.role,
-            if daemons.is_empty() { String::new() } else { format!(" ({})", daemons.join(", ")) },
+            if daemons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", daemons.join(", "))
+            },
         );
     }
     Ok(())

@@ -26,8 +26,19 @@ pub fn prepare_shared_state() -> Result<()> {
     run(
         "openssl",
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=web.lab.test",
-            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=web.lab.test",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
         ],
     )?;
     std::fs::create_dir_all("/run/sshd")?;
@@ -83,14 +94,39 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
         Daemon::Redis => start_daemon_in_ns(
             ns,
             &[
-                "redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no",
-                "--daemonize", "yes", "--dir", path_str(dir), "--save", "",
-                "--pidfile", path_str(&dir.join("redis.pid")), "--logfile", path_str(&dir.join("redis.log")),
+                "redis-server",
+                "--port",
+                "6379",
+                "--bind",
+                "0.0.0.0",
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                path_str(dir),
+                "--save",
+                "",
+                "--pidfile",
+                path_str(&dir.join("redis.pid")),
+                "--logfile",
+                path_str(&dir.join("redis.log")),
             ],
         ),
         Daemon::Memcached => start_daemon_in_ns(
             ns,
-            &["memcached", "-d", "-u", "nobody", "-l", "0.0.0.0", "-p", "11211", "-U", "11211"],
+            &[
+                "memcached",
+                "-d",
+                "-u",
+                "nobody",
+                "-l",
+                "0.0.0.0",
+                "-p",
+                "11211",
+                "-U",
+                "11211",
+            ],
         ),
         Daemon::Dnsmasq => {
             let listen = format!("--listen-address={}", host.addr);
@@ -98,9 +134,16 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
             start_daemon_in_ns(
                 ns,
                 &[
-                    "dnsmasq", "--conf-file=/dev/null", "--port=53", "--no-resolv", "--no-hosts",
-                    "--bind-interfaces", &listen, &pid,
-                    "--host-record=web.lab.test,198.18.0.10", "--host-record=svc.lab.test,198.18.0.11",
+                    "dnsmasq",
+                    "--conf-file=/dev/null",
+                    "--port=53",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    &listen,
+                    &pid,
+                    "--host-record=web.lab.test,198.18.0.10",
+                    "--host-record=svc.lab.test,198.18.0.11",
                     "--host-record=dns.lab.test,198.18.0.12",
                 ],
             )
@@ -113,7 +156,16 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
             )?;
             start_daemon_in_ns(
                 ns,
-                &["snmpd", "-C", "-c", path_str(&conf), "-Lf", path_str(&dir.join("snmpd.log")), "-p", path_str(&dir.join("snmpd.pid"))],
+                &[
+                    "snmpd",
+                    "-C",
+                    "-c",
+                    path_str(&conf),
+                    "-Lf",
+                    path_str(&dir.join("snmpd.log")),
+                    "-p",
+                    path_str(&dir.join("snmpd.pid")),
+                ],
             )
         }
     }
@@ -157,7 +209,11 @@ pub fn wait_until_listening(host: &Host) -> Result<()> {
             .iter()
             .filter(|p| !tcp_bound.contains(p))
             .map(|p| format!("tcp/{p}"))
-            .chain(udp.iter().filter(|p| !udp_bound.contains(p)).map(|p| format!("udp/{p}")))
+            .chain(
+                udp.iter()
+                    .filter(|p| !udp_bound.contains(p))
+                    .map(|p| format!("udp/{p}")),
+            )
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -182,4 +238,3 @@ fn bound_ports(ns: &str, flags: &str) -> Result<Vec<u16>> {
         .filter_map(|local| local.rsplit(':').next()?.parse().ok())
         .collect())
 }
-

@@ -8,6 +8,7 @@
 
 pub mod build;
 mod daemons;
+pub mod truth;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -91,7 +92,8 @@ impl Daemon {
             Daemon::Redis => vec![6379],
             Daemon::Memcached => vec![11211],
             Daemon::Dnsmasq => vec![53],
-            Daemon::Snmpd => vec![],
+            // snmpd also listens for SMUX sub-agents on TCP 199 by default.
+            Daemon::Snmpd => vec![199],
         }
     }
 
@@ -183,7 +185,9 @@ impl Host {
             Firewall::DropAllTcpExcept(allowed) if !allowed.contains(&port) => {
                 return PortState::Filtered
             }
-            Firewall::RejectTcp(ranges) if ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)) => {
+            Firewall::RejectTcp(ranges)
+                if ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)) =>
+            {
                 return PortState::Filtered
             }
             _ => {}
@@ -233,14 +237,25 @@ pub fn hosts() -> Vec<Host> {
         Host {
             name: "web",
             addr: Ipv4Addr::new(198, 18, 0, 10),
-            daemons: vec![Daemon::Sshd, Daemon::Nginx { http_ports: &[80], https: true }],
+            daemons: vec![
+                Daemon::Sshd,
+                Daemon::Nginx {
+                    http_ports: &[80],
+                    https: true,
+                },
+            ],
             role: "ssh, http, https (self-signed)",
             ..base.clone()
         },
         Host {
             name: "svc",
             addr: svc_addr,
-            daemons: vec![Daemon::Sshd, Daemon::Vsftpd, Daemon::Redis, Daemon::Memcached],
+            daemons: vec![
+                Daemon::Sshd,
+                Daemon::Vsftpd,
+                Daemon::Redis,
+                Daemon::Memcached,
+            ],
             role: "ssh, ftp, redis, memcached",
             ..base.clone()
         },
@@ -248,7 +263,7 @@ pub fn hosts() -> Vec<Host> {
             name: "dns",
             addr: Ipv4Addr::new(198, 18, 0, 12),
             daemons: vec![Daemon::Sshd, Daemon::Dnsmasq, Daemon::Snmpd],
-            role: "ssh, dns (udp+tcp), snmp (udp)",
+            role: "ssh, dns (udp+tcp), snmp (udp; smux on tcp 199)",
             ..base.clone()
         },
         Host {
@@ -260,7 +275,13 @@ pub fn hosts() -> Vec<Host> {
         Host {
             name: "drop",
             addr: Ipv4Addr::new(198, 18, 0, 14),
-            daemons: vec![Daemon::Sshd, Daemon::Nginx { http_ports: &[80], https: false }],
+            daemons: vec![
+                Daemon::Sshd,
+                Daemon::Nginx {
+                    http_ports: &[80],
+                    https: false,
+                },
+            ],
             firewall: Firewall::DropAllTcpExcept(&[22]),
             role: "iptables DROP on every TCP port but 22 (filtered)",
             ..base.clone()
@@ -268,7 +289,10 @@ pub fn hosts() -> Vec<Host> {
         Host {
             name: "reject",
             addr: Ipv4Addr::new(198, 18, 0, 15),
-            daemons: vec![Daemon::Nginx { http_ports: &[80, 8080], https: false }],
+            daemons: vec![Daemon::Nginx {
+                http_ports: &[80, 8080],
+                https: false,
+            }],
             firewall: Firewall::RejectTcp(&[(1000, 1999), (8080, 8080)]),
             role: "REJECT icmp-port-unreachable on 1000-1999 and 8080",
             ..base.clone()
@@ -276,16 +300,29 @@ pub fn hosts() -> Vec<Host> {
         Host {
             name: "win",
             addr: Ipv4Addr::new(198, 18, 0, 16),
-            daemons: vec![Daemon::Sshd, Daemon::Nginx { http_ports: &[80], https: false }],
+            daemons: vec![
+                Daemon::Sshd,
+                Daemon::Nginx {
+                    http_ports: &[80],
+                    https: false,
+                },
+            ],
             stack: Stack::Ttl128NoTimestampsNoWscale,
-            forwards: vec![Forward { port: 8022, to: svc_addr, to_port: 22 }],
+            forwards: vec![Forward {
+                port: 8022,
+                to: svc_addr,
+                to_port: 22,
+            }],
             role: "TTL 128, no timestamps/wscale; 8022 forwarded (DNAT) to svc:22",
             ..base.clone()
         },
         Host {
             name: "sweep",
             addr: Ipv4Addr::new(198, 18, 0, 20),
-            daemons: vec![Daemon::Nginx { http_ports: &[80], https: false }],
+            daemons: vec![Daemon::Nginx {
+                http_ports: &[80],
+                https: false,
+            }],
             answers_range: Some(SWEEP_RANGE),
             role: "answers all of 198.19.0.0/16 (port 80 open)",
             ..base.clone()
@@ -294,7 +331,13 @@ pub fn hosts() -> Vec<Host> {
             name: "far",
             addr: Ipv4Addr::new(198, 18, 1, 10),
             segment: Segment::BehindRouter,
-            daemons: vec![Daemon::Sshd, Daemon::Nginx { http_ports: &[80], https: false }],
+            daemons: vec![
+                Daemon::Sshd,
+                Daemon::Nginx {
+                    http_ports: &[80],
+                    https: false,
+                },
+            ],
             role: "behind the router: ssh, http",
             ..base
         },
@@ -311,13 +354,32 @@ pub fn host(name: &str) -> Host {
 
 /// Every TCP port any lab service listens on (the "service ports" tests add to 1-1024).
 pub fn service_tcp_ports() -> BTreeSet<u16> {
-    hosts().iter().flat_map(|h| h.listening_tcp_ports()).collect()
+    hosts()
+        .iter()
+        .flat_map(|h| h.listening_tcp_ports())
+        .collect()
+}
+
+/// Ports 1-1024 plus every lab service port above them, as a `-p` argument: what the
+/// demo and the tests scan.
+pub fn standard_scan_ports() -> String {
+    let mut spec = vec!["1-1024".to_string()];
+    spec.extend(
+        service_tcp_ports()
+            .into_iter()
+            .filter(|&p| p > 1024)
+            .map(|p| p.to_string()),
+    );
+    spec.join(",")
 }
 
 /// Whether the lab's namespaces exist.
 pub fn is_up() -> bool {
     crate::shell::output("ip", &["netns", "list"])
-        .map(|list| list.lines().any(|l| l.split_whitespace().next() == Some(SCANNER_NS)))
+        .map(|list| {
+            list.lines()
+                .any(|l| l.split_whitespace().next() == Some(SCANNER_NS))
+        })
         .unwrap_or(false)
 }
 
@@ -329,7 +391,12 @@ mod tests {
     fn every_address_is_inside_the_benchmarking_range() {
         for host in hosts() {
             let [a, b, ..] = host.addr.octets();
-            assert!(a == 198 && (b == 18 || b == 19), "{} at {}", host.name, host.addr);
+            assert!(
+                a == 198 && (b == 18 || b == 19),
+                "{} at {}",
+                host.name,
+                host.addr
+            );
             assert!(host.namespace().starts_with("lab-"));
         }
     }

@@ -1,0 +1,82 @@
+//! SYN scans of the whole lab, compared with the lab's truth and with nmap.
+//! Run by `cargo xtask test`, which brings the lab up first.
+
+use lab_tests::*;
+
+fn scan_matches_truth(send_mode: &str) {
+    require_lab();
+    let hosts = all_hosts();
+    let ports = standard_ports();
+    let mut args = vec!["-sS", "-p", &ports, "--send-mode", send_mode];
+    args.extend(hosts.iter().map(String::as_str));
+    let found = scan(&args).expect("scan");
+    let diffs = differences(&truth(&hosts, &ports), &found);
+    assert!(
+        diffs.is_empty(),
+        "{} differences via {send_mode}:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_scan_over_afxdp_matches_the_truth() {
+    scan_matches_truth("afxdp");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_scan_over_packet_socket_matches_the_truth() {
+    scan_matches_truth("packet");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_scan_with_userspace_classifier_matches_the_truth() {
+    require_lab();
+    let hosts = vec![
+        "198.18.0.10".to_string(),
+        "198.18.0.15".to_string(),
+        "198.18.1.10".to_string(),
+    ];
+    let ports = standard_ports();
+    let mut args = vec![
+        "-sS",
+        "-p",
+        &ports,
+        "--recv-mode",
+        "packet",
+        "--rate",
+        "20000",
+    ];
+    args.extend(hosts.iter().map(String::as_str));
+    let diffs = differences(&truth(&hosts, &ports), &scan(&args).expect("scan"));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_scan_agrees_with_nmap() {
+    require_lab();
+    let hosts = all_hosts();
+    let ports = standard_ports();
+    let mut args = vec!["-sS", "-p", &ports];
+    args.extend(hosts.iter().map(String::as_str));
+    let ours = summarize(&scan(&args).expect("scan"));
+    let nmap = nmap_summary(&hosts, &ports).expect("nmap");
+    assert_eq!(ours, nmap, "scanner (left) and nmap -sS (right) disagree");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn sweep_range_and_routed_host_answer() {
+    require_lab();
+    let found = scan(&["-sS", "-p", "80,22", "198.19.0.0/24", "198.18.1.10"]).expect("scan");
+    let open: Vec<_> = found
+        .iter()
+        .filter(|(_, s)| **s == xtask::lab::PortState::Open)
+        .collect();
+    // 256 sweep addresses with port 80 open, plus ssh and http on the far host.
+    assert_eq!(open.len(), 256 + 2, "{open:?}");
+}
