@@ -171,6 +171,10 @@ pub async fn run(
         let mut built = 0;
         while built < budget {
             let (probe, is_retry) = if let Some(probe) = resend.pop_front() {
+                // Answered while it waited in the queue: nothing to resend.
+                if !outstanding.contains_key(&probe) {
+                    continue;
+                }
                 (probe, true)
             } else if next_probe < total {
                 let target = targets[(next_probe % targets.len() as u64) as usize];
