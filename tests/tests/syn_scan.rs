@@ -80,3 +80,42 @@ fn sweep_range_and_routed_host_answer() {
     // 256 sweep addresses with port 80 open, plus ssh and http on the far host.
     assert_eq!(open.len(), 256 + 2, "{open:?}");
 }
+
+/// Every probe must leave the machine the first time: with no retries, a probe stuck
+/// in a send ring (as AF_XDP copy mode leaves them when not kicked until empty) would
+/// show up as a filtered port.
+fn every_probe_leaves_once(send_mode: &str) {
+    require_lab();
+    let hosts = vec!["198.18.0.13".to_string()];
+    let ports = "1-30000";
+    let found = scan(&[
+        "-sS",
+        "-p",
+        ports,
+        "--retries",
+        "0",
+        "--send-mode",
+        send_mode,
+        "198.18.0.13",
+    ])
+    .expect("scan");
+    let diffs = differences(&truth(&hosts, ports), &found);
+    assert!(
+        diffs.is_empty(),
+        "{} of 30000 probes went unanswered via {send_mode}:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn afxdp_sends_every_probe_without_retries() {
+    every_probe_leaves_once("afxdp");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn packet_socket_sends_every_probe_without_retries() {
+    every_probe_leaves_once("packet");
+}

@@ -14,6 +14,8 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 const FRAME_COUNT: u32 = 4096;
 const TX_RING: u32 = 2048;
+/// Frames the kernel sends per wakeup in copy mode.
+const KERNEL_TX_BATCH: u32 = 32;
 
 pub struct AfXdpSender {
     umem: Umem,
@@ -29,8 +31,12 @@ pub struct AfXdpSender {
 impl AfXdpSender {
     /// Opens an XDP socket on `iface`, queue 0.
     pub fn open(iface: &str) -> Result<Self> {
-        let explain = |what: &str, err: &dyn std::fmt::Display| {
-            anyhow!("AF_XDP {what} failed on {iface}: {err} (needs CAP_NET_ADMIN and CAP_NET_RAW and a kernel with XDP sockets; use --send-mode packet to avoid AF_XDP)")
+        let explain = |what: &str, err: &dyn std::error::Error| {
+            let cause = err.source().map(|c| format!(": {c}")).unwrap_or_default();
+            anyhow!(
+                "AF_XDP {what} failed on {iface}: {err}{cause} (needs CAP_NET_ADMIN and CAP_NET_RAW, a kernel \
+                 with XDP sockets, and no other AF_XDP socket on queue 0; --send-mode packet avoids AF_XDP)"
+            )
         };
         let umem_config = UmemConfig::builder()
             .comp_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
@@ -64,6 +70,22 @@ impl AfXdpSender {
         })
     }
 
+    /// Makes the kernel transmit everything in the TX ring. In copy mode (veth, and
+    /// drivers without zero-copy) frames leave only inside the `sendto` wakeup, and at
+    /// most 32 per call (the kernel's TX_BATCH_SIZE): one wakeup per batch would leave
+    /// the rest sitting in the ring, and the last frames of a scan would never leave.
+    /// So wake it until the ring is empty, taking completions back as they come.
+    fn kick(&mut self) -> io::Result<()> {
+        for _ in 0..=TX_RING / KERNEL_TX_BATCH + 1 {
+            self.tx.wakeup()?;
+            self.reclaim();
+            if self.tx.nb_free_exact() >= TX_RING {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes back frames the kernel has finished sending.
     fn reclaim(&mut self) {
         // SAFETY: completed descriptors belong to our UMEM and are no longer in use.
@@ -77,8 +99,7 @@ impl FrameSender for AfXdpSender {
         self.reclaim();
         let count = batch.len().min(self.free.len());
         if count == 0 {
-            // Kick the kernel so it drains the ring and hands frames back.
-            self.tx.wakeup()?;
+            self.kick()?;
             return Ok(0);
         }
         let start = self.free.len() - count;
@@ -91,11 +112,9 @@ impl FrameSender for AfXdpSender {
         }
         // SAFETY: the descriptors point into our UMEM and hold complete frames.
         let queued = unsafe { self.tx.produce(&self.free[start..]) };
-        // Copy mode (veth, most drivers without zero-copy) transmits only inside this
-        // call, so always make it; need_wakeup would leave frames sitting in the ring.
-        self.tx.wakeup()?;
         // Frames the ring took are the kernel's until they come back as completions.
         self.free.drain(start..start + queued);
+        self.kick()?;
         Ok(queued)
     }
 
