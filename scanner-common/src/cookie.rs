@@ -73,6 +73,14 @@ pub fn probe_cookie(key: &[u64; 2], remote_addr: u32, remote_port: u16, local_po
     (hash ^ (hash >> 32)) as u32
 }
 
+/// The source port a stateless probe with this cookie is sent from: a keyed choice
+/// within `lo..=hi`, so replies can be checked by port as well as by sequence number.
+#[inline(always)]
+pub fn cookie_source_port(cookie: u32, lo: u16, hi: u16) -> u16 {
+    let span = u32::from(hi.wrapping_sub(lo)) + 1;
+    lo.wrapping_add(((cookie >> 16) % span) as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +105,15 @@ mod tests {
         assert_ne!(base, probe_cookie(&key, 0xc612_0002, 81, 40000));
         assert_ne!(base, probe_cookie(&key, 0xc612_0002, 80, 40001));
         assert_ne!(base, probe_cookie(&[1, 3], 0xc612_0002, 80, 40000));
+    }
+
+    #[test]
+    fn source_ports_stay_in_range() {
+        for cookie in [0u32, 1, 0xffff_ffff, 0x1234_5678, 0x8000_0000] {
+            let port = cookie_source_port(cookie, 40000, 59999);
+            assert!((40000..=59999).contains(&port));
+            assert_eq!(cookie_source_port(cookie, 50000, 50000), 50000);
+            let _ = cookie_source_port(cookie, 1024, 65535);
+        }
     }
 }

@@ -38,8 +38,17 @@ pub struct ClassifierConfig {
     pub key: [u64; 2],
     /// 0 until userspace has filled in the rest: the classifier passes everything then.
     pub enabled: u32,
-    pub _reserved: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
 }
+
+/// The probe's source port is derived from its cookie (stateless sweeps): a reply
+/// must come back to exactly that port.
+pub const FLAG_SPORT_FROM_COOKIE: u32 = 1;
+/// Hand SYN+ACKs on to the kernel after recording them, so that the kernel (which has
+/// no socket for them) answers with the RST; otherwise they are dropped and the
+/// scanner sends its own RST.
+pub const FLAG_PASS_SYNACK: u32 = 2;
 
 /// What kind of reply a [`ReplyRecord`] describes.
 #[repr(u8)]

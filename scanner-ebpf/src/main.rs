@@ -18,8 +18,9 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use scanner_common::{
-    cookie::probe_cookie, ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT,
-    REPLIES_RING_BYTES,
+    cookie::{cookie_source_port, probe_cookie},
+    ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK,
+    FLAG_SPORT_FROM_COOKIE, REPLIES_RING_BYTES,
 };
 
 #[map(name = "CONFIG")]
@@ -32,7 +33,12 @@ static REPLIES: RingBuf = RingBuf::with_byte_size(REPLIES_RING_BYTES, 0);
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 
 const ETH_HEADER_LEN: usize = 14;
+const VLAN_TAG_LEN: usize = 4;
 const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
+const IP_FRAGMENT_MASK: u16 = 0x3fff;
 const IPV4_MIN_HEADER_LEN: usize = 20;
 const IPPROTO_TCP: u8 = 6;
 const TCP_FLAG_RST: u8 = 0x04;
@@ -101,20 +107,41 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     }
     let ethertype: *const [u8; 2] = header_at(ctx, 12)?;
     // SAFETY: header_at checked the bounds.
-    if u16::from_be_bytes(unsafe { *ethertype }) != ETHERTYPE_IPV4 {
+    let mut ethertype = u16::from_be_bytes(unsafe { *ethertype });
+    let mut l3 = ETH_HEADER_LEN;
+    if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+        // One 802.1Q/802.1ad tag: the real ethertype follows it.
+        let inner: *const [u8; 2] = header_at(ctx, 16)?;
+        // SAFETY: header_at checked the bounds.
+        ethertype = u16::from_be_bytes(unsafe { *inner });
+        l3 += VLAN_TAG_LEN;
+    }
+    if ethertype != ETHERTYPE_IPV4 {
         return None;
     }
-    let ip: *const Ipv4Header = header_at(ctx, ETH_HEADER_LEN)?;
+    let ip: *const Ipv4Header = header_at(ctx, l3)?;
     // SAFETY: header_at checked the bounds of the whole fixed header.
     let ip = unsafe { &*ip };
-    if ip.protocol != IPPROTO_TCP || u32::from_be_bytes(ip.dest) != config.local_addr {
+    if ip.version_ihl >> 4 != 4
+        || ip.protocol != IPPROTO_TCP
+        || u32::from_be_bytes(ip.dest) != config.local_addr
+    {
+        return None;
+    }
+    // Fragments are the kernel's to reassemble; replies to SYNs never come fragmented.
+    if u16::from_be_bytes(ip.frag) & IP_FRAGMENT_MASK != 0 {
         return None;
     }
     let ip_header_len = ((ip.version_ihl & 0x0f) as usize) * 4;
     if ip_header_len < IPV4_MIN_HEADER_LEN {
         return None;
     }
-    let tcp: *const TcpHeader = header_at(ctx, ETH_HEADER_LEN + ip_header_len)?;
+    // Two fixed offsets (with and without a VLAN tag) keep the verifier's bounds simple.
+    let tcp: *const TcpHeader = if l3 == ETH_HEADER_LEN {
+        header_at(ctx, ETH_HEADER_LEN + ip_header_len)?
+    } else {
+        header_at(ctx, ETH_HEADER_LEN + VLAN_TAG_LEN + ip_header_len)?
+    };
     // SAFETY: header_at checked the bounds of the whole fixed TCP header.
     let tcp = unsafe { &*tcp };
     let local_port = u16::from_be_bytes(tcp.dest_port);
@@ -134,7 +161,9 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     let remote_port = u16::from_be_bytes(tcp.source_port);
     let ack = u32::from_be_bytes(tcp.ack);
     let expected = probe_cookie(&config.key, remote_addr, remote_port, local_port);
-    if ack != expected.wrapping_add(1) {
+    let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
+        || local_port == cookie_source_port(expected, config.port_lo, config.port_hi);
+    if ack != expected.wrapping_add(1) || !port_ok {
         count(Counter::BadCookie);
         return None;
     }
@@ -156,6 +185,9 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     };
     if REPLIES.output::<ReplyRecord>(&record, 0).is_err() {
         count(Counter::RingFull);
+    }
+    if kind == ReplyKind::SynAck && config.flags & FLAG_PASS_SYNACK != 0 {
+        return Some(xdp_action::XDP_PASS);
     }
     Some(xdp_action::XDP_DROP)
 }

@@ -40,7 +40,7 @@ proptest! {
     #[test]
     fn arbitrary_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..128), key in any::<[u64; 2]>()) {
         let _ = TcpSegment::parse(&frame);
-        let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, _reserved: 0 };
+        let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, flags: 0 };
         let _ = classify(&frame, &config);
     }
 
@@ -61,7 +61,7 @@ proptest! {
         reply[36..38].copy_from_slice(&sport.to_be_bytes());
         reply[42..46].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
         reply[47] = 0x12;
-        let config = ClassifierConfig { local_addr: u32::from(me), port_lo: 1024, port_hi: 65535, key, enabled: 1, _reserved: 0 };
+        let config = ClassifierConfig { local_addr: u32::from(me), port_lo: 1024, port_hi: 65535, key, enabled: 1, flags: 0 };
         let record = classify(&reply, &config).expect("our reply");
         prop_assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::SynAck));
         prop_assert_eq!((record.remote_addr, record.remote_port, record.local_port), (dst, dport, sport));

@@ -6,7 +6,8 @@
 //! range, SYN+ACK or RST, acknowledging `cookie + 1`.
 
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
-use scanner_common::{cookie::probe_cookie, ClassifierConfig, ReplyKind, ReplyRecord};
+use scanner_common::cookie::{cookie_source_port, probe_cookie};
+use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE};
 
 const TCP_FLAG_RST: u8 = 0x04;
 const TCP_FLAG_SYN: u8 = 0x02;
@@ -80,7 +81,9 @@ pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> 
         return None;
     };
     let cookie = probe_cookie(&config.key, seg.src_addr, seg.src_port, seg.dst_port);
-    if seg.ack != cookie.wrapping_add(1) {
+    let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
+        || seg.dst_port == cookie_source_port(cookie, config.port_lo, config.port_hi);
+    if seg.ack != cookie.wrapping_add(1) || !port_ok {
         return None;
     }
     Some(ReplyRecord {
@@ -128,7 +131,7 @@ mod tests {
             port_hi: 61000,
             key,
             enabled: 1,
-            _reserved: 0,
+            flags: 0,
         }
     }
 

@@ -97,7 +97,7 @@ pub async fn run(
         port_hi,
         key,
         enabled: 1,
-        _reserved: 0,
+        flags: 0,
     };
     let mut replies = open_replies(opts, &path, config, notice)?;
     let mut sender = open_sender(opts.send_mode, &path, notice)?;

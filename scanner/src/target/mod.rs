@@ -1,9 +1,12 @@
 //! What to scan: target addresses (nmap's syntax) and port lists.
 //!
-//! Targets are kept as sorted, merged address ranges, so a /8 costs two numbers and
+//! Targets are kept as sorted, merged address ranges, so a /8 costs two numbers,
 //! "is this address one of ours?" is a binary search (the send path asks it of
-//! every frame). Host names and exclusions come later; this module does not resolve.
+//! every frame), and "the i-th address" is one too (sweeps walk a permutation of
+//! indexes). Exclusions subtract ranges. This module does not resolve names.
 
+pub mod blocklist;
+pub mod permutation;
 pub mod ports;
 
 use anyhow::{bail, Context, Result};
@@ -13,6 +16,8 @@ use std::net::Ipv4Addr;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetSet {
     ranges: Vec<(u32, u32)>,
+    /// Number of addresses before each range (for `nth`).
+    starts: Vec<u64>,
 }
 
 impl TargetSet {
@@ -41,7 +46,84 @@ impl TargetSet {
                 _ => merged.push((lo, hi)),
             }
         }
-        Self { ranges: merged }
+        let mut starts = Vec::with_capacity(merged.len());
+        let mut total = 0u64;
+        for &(lo, hi) in &merged {
+            starts.push(total);
+            total += u64::from(hi - lo) + 1;
+        }
+        Self {
+            ranges: merged,
+            starts,
+        }
+    }
+
+    /// Reads exclusions from a file: one spec per line (or several, space or comma
+    /// separated), `#` starts a comment.
+    pub fn parse_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut specs = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("");
+            for spec in line
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+            {
+                Self::parse(&[spec])
+                    .with_context(|| format!("{}:{}", path.display(), number + 1))?;
+                specs.push(spec.to_string());
+            }
+        }
+        Self::parse(&specs)
+    }
+
+    /// The addresses of `self` that are not in `other`.
+    pub fn subtract(&self, other: &TargetSet) -> TargetSet {
+        let mut out = Vec::new();
+        let mut cut = other.ranges.iter().peekable();
+        for &(lo, hi) in &self.ranges {
+            let mut start = u64::from(lo);
+            let end = u64::from(hi);
+            while let Some(&&(clo, chi)) = cut.peek() {
+                let (clo, chi) = (u64::from(clo), u64::from(chi));
+                if chi < start {
+                    cut.next();
+                    continue;
+                }
+                if clo > end {
+                    break;
+                }
+                if clo > start {
+                    out.push((start as u32, (clo - 1) as u32));
+                }
+                start = chi + 1;
+                if chi > end {
+                    break;
+                }
+                cut.next();
+            }
+            if start <= end {
+                out.push((start as u32, end as u32));
+            }
+        }
+        Self::from_ranges(out)
+    }
+
+    /// The `index`-th address in ascending order.
+    pub fn nth(&self, index: u64) -> Option<Ipv4Addr> {
+        let range = self
+            .starts
+            .partition_point(|&start| start <= index)
+            .checked_sub(1)?;
+        let (lo, hi) = self.ranges[range];
+        let offset = index - self.starts[range];
+        (offset <= u64::from(hi - lo)).then(|| Ipv4Addr::from(lo + offset as u32))
+    }
+
+    /// Whether any address of `self` is also in `other`.
+    pub fn intersects(&self, other: &TargetSet) -> bool {
+        self.subtract(other).len() != self.len()
     }
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
@@ -162,6 +244,64 @@ mod tests {
         assert!(s.contains(Ipv4Addr::new(10, 0, 0, 1)));
         assert!(!s.contains(Ipv4Addr::new(10, 0, 0, 2)));
         assert!(!s.contains(Ipv4Addr::new(198, 18, 2, 0)));
+    }
+
+    #[test]
+    fn subtracts_exclusions() {
+        let s = set(&["198.18.0.0/24", "198.18.2.0/24"]).subtract(&set(&[
+            "198.18.0.10-19",
+            "198.18.0.255",
+            "198.18.2.0/25",
+            "10.0.0.0/8",
+        ]));
+        assert_eq!(s.len(), 256 - 11 + 128);
+        assert!(!s.contains(Ipv4Addr::new(198, 18, 0, 15)));
+        assert!(s.contains(Ipv4Addr::new(198, 18, 0, 20)));
+        assert!(!s.contains(Ipv4Addr::new(198, 18, 2, 1)));
+        assert!(s.contains(Ipv4Addr::new(198, 18, 2, 200)));
+        assert_eq!(set(&["0.0.0.0/0"]).subtract(&set(&["0.0.0.0/0"])).len(), 0);
+        assert_eq!(
+            set(&["0.0.0.0/0"])
+                .subtract(&set(&["255.255.255.255"]))
+                .len(),
+            (1 << 32) - 1
+        );
+        assert!(set(&["198.18.0.0/24"]).intersects(&set(&["198.18.0.7"])));
+        assert!(!set(&["198.18.0.0/24"]).intersects(&set(&["198.18.1.7"])));
+    }
+
+    #[test]
+    fn nth_walks_the_addresses_in_order() {
+        let s = set(&["198.18.0.250-255", "198.18.5.1", "10.0.0.0/30"]);
+        let all: Vec<Ipv4Addr> = (0..s.len()).map(|i| s.nth(i).unwrap()).collect();
+        assert_eq!(all, s.iter().collect::<Vec<_>>());
+        assert_eq!(s.nth(s.len()), None);
+    }
+
+    #[test]
+    fn reads_exclude_files() {
+        let path = std::env::temp_dir().join(format!("scanner-exclude-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "# lab hosts not to touch
+198.18.0.10, 198.18.0.11
+198.18.1.0/24 # far
+
+",
+        )
+        .unwrap();
+        let s = TargetSet::parse_file(&path).unwrap();
+        assert_eq!(s.len(), 258);
+        std::fs::write(
+            &path,
+            "198.18.0.10
+not-an-address
+",
+        )
+        .unwrap();
+        let err = TargetSet::parse_file(&path).unwrap_err();
+        assert!(format!("{err:#}").contains(":2"), "{err:#}");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
