@@ -1,7 +1,8 @@
 //! The scan's way out: which interface, which source address and MAC, and the next
 //! hop's MAC for every target (the target itself on-link, its router otherwise).
 //! Worked out once before the first probe; `-e` and `-S` override what the routing
-//! table says.
+//! table says. On-link targets that do not answer ARP are down: they are listed in
+//! [`ScanPath::unreachable`] and never probed.
 
 use crate::io::iface::{self, RoutingTable};
 use crate::target::TargetSet;
@@ -20,7 +21,12 @@ pub struct ScanPath {
     next_hop_index: HashMap<Ipv4Addr, u16>,
     routes: RoutingTable,
     forced_iface: bool,
+    /// On-link targets that did not answer ARP.
+    pub unreachable: TargetSet,
 }
+
+/// Above this many targets, next hops are worked out per route, not per address.
+const PER_ADDRESS_LIMIT: u64 = 65_536;
 
 impl ScanPath {
     /// Finds the interface and source for `targets` and resolves every next hop.
@@ -53,26 +59,100 @@ impl ScanPath {
             next_hop_macs: Vec::new(),
             next_hop_index: HashMap::new(),
             routes,
+            unreachable: TargetSet::default(),
         };
-        let mut hops = Vec::new();
-        for target in targets.iter() {
-            let hop = path.next_hop_addr(target)?;
-            if let std::collections::hash_map::Entry::Vacant(slot) = path.next_hop_index.entry(hop)
-            {
-                slot.insert(u16::MAX);
-                hops.push(hop);
-            }
-        }
+        let hops = path.next_hops(targets)?;
+        let resolved =
+            iface::resolve_neighbours(&path.iface, path.src_mac, path.src_ip, &hops).await?;
+        let mut unreachable = Vec::new();
         for hop in hops {
-            let mac = iface::resolve_next_hop(&path.iface, path.src_mac, path.src_ip, hop).await?;
-            let index = path.next_hop_macs.len();
-            if index >= usize::from(u16::MAX) {
-                bail!("more than 65535 distinct next hops: scan smaller ranges");
+            match resolved.get(&hop) {
+                Some(mac) => {
+                    let index = path.next_hop_macs.len();
+                    if index >= usize::from(u16::MAX) {
+                        bail!("more than 65535 distinct next hops: scan smaller ranges");
+                    }
+                    path.next_hop_macs.push(*mac);
+                    path.next_hop_index.insert(hop, index as u16);
+                }
+                None if targets.contains(hop) && path.next_hop_addr(hop).ok() == Some(hop) => {
+                    unreachable.push((u32::from(hop), u32::from(hop)));
+                }
+                None => bail!(
+                    "the router {hop} on {} does not answer ARP: check `ip route` and `ip neigh`",
+                    path.iface
+                ),
             }
-            path.next_hop_macs.push(mac);
-            path.next_hop_index.insert(hop, index as u16);
         }
+        path.unreachable = TargetSet::from_ranges(unreachable);
         Ok(path)
+    }
+
+    /// Every distinct next hop of `targets`: per address for small sets, per route
+    /// (gateways, and the on-link part of the set) for large ones.
+    fn next_hops(&self, targets: &TargetSet) -> Result<Vec<Ipv4Addr>> {
+        let mut hops = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        if targets.len() <= PER_ADDRESS_LIMIT {
+            for target in targets.iter() {
+                let hop = self.next_hop_addr(target)?;
+                if seen.insert(hop) {
+                    hops.push(hop);
+                }
+            }
+            return Ok(hops);
+        }
+        let mut covered = TargetSet::default();
+        for route in self
+            .routes
+            .routes()
+            .iter()
+            .filter(|r| r.iface == self.iface)
+        {
+            let bits = u32::from(route.mask).count_ones();
+            let prefix = TargetSet::parse(&[format!("{}/{bits}", route.dest)])?;
+            let inside = targets.subtract(&targets.subtract(&prefix));
+            if inside.is_empty() {
+                continue;
+            }
+            covered = TargetSet::from_ranges(
+                covered
+                    .ranges()
+                    .iter()
+                    .chain(inside.ranges())
+                    .copied()
+                    .collect(),
+            );
+            match route.gateway {
+                Some(gateway) => {
+                    if seen.insert(gateway) {
+                        hops.push(gateway);
+                    }
+                }
+                None if inside.len() > PER_ADDRESS_LIMIT => bail!(
+                    "{} targets are on-link on {}: sweeping more than {PER_ADDRESS_LIMIT} on-link addresses \
+                     needs an ARP entry each; scan them in smaller blocks",
+                    inside.len(),
+                    self.iface
+                ),
+                None => {
+                    for target in inside.iter() {
+                        if seen.insert(target) {
+                            hops.push(target);
+                        }
+                    }
+                }
+            }
+        }
+        let unrouted = targets.subtract(&covered);
+        if let Some(first) = unrouted.iter().next() {
+            bail!(
+                "no route to {first} through {} ({} targets unrouted): check `ip route`",
+                self.iface,
+                unrouted.len()
+            );
+        }
+        Ok(hops)
     }
 
     /// The address whose MAC frames to `target` carry.

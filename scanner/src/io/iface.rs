@@ -6,6 +6,7 @@
 
 use super::packet_socket::PacketSocket;
 use anyhow::{bail, Context, Result};
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -61,6 +62,11 @@ impl RoutingTable {
             });
         }
         Ok(Self { routes })
+    }
+
+    /// Every route, in table order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The most specific route to `dst` (lowest metric among equals).
@@ -135,12 +141,6 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
     found.with_context(|| format!("interface {iface:?} has no IPv4 address: give one with -S ADDR"))
 }
 
-/// The kernel's complete ARP entry for `addr` on `iface`, if any.
-pub fn kernel_neighbour(iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
-    let text = std::fs::read_to_string("/proc/net/arp").ok()?;
-    parse_arp_table(&text, iface, addr)
-}
-
 fn parse_arp_table(text: &str, iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
     const ATF_COM: u32 = 0x2;
     text.lines().skip(1).find_map(|line| {
@@ -153,31 +153,55 @@ fn parse_arp_table(text: &str, iface: &str, addr: Ipv4Addr) -> Option<[u8; 6]> {
     })
 }
 
-/// The MAC of `next_hop` on `iface`: the kernel's entry if it has one, otherwise
-/// from our own ARP requests (three, 300 ms apart).
-pub async fn resolve_next_hop(
+/// The MACs of `addrs` on `iface`: the kernel's entries where it has them, the rest
+/// from our own ARP requests, all sent at once, in three rounds 400 ms apart.
+/// Addresses that never answer are missing from the result.
+pub async fn resolve_neighbours(
     iface: &str,
     src_mac: [u8; 6],
     src_ip: Ipv4Addr,
-    next_hop: Ipv4Addr,
-) -> Result<[u8; 6]> {
-    if let Some(mac) = kernel_neighbour(iface, next_hop) {
-        return Ok(mac);
-    }
-    let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
-        .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
-    let request = arp_request(src_mac, src_ip, next_hop);
-    let mut buf = [0u8; 128];
-    for _ in 0..3 {
-        socket.send(&request)?;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-        while let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            if let Some(mac) = parse_arp_reply(&buf[..received?], next_hop) {
-                return Ok(mac);
+    addrs: &[Ipv4Addr],
+) -> Result<HashMap<Ipv4Addr, [u8; 6]>> {
+    let mut found: HashMap<Ipv4Addr, [u8; 6]> = HashMap::new();
+    if let Ok(table) = std::fs::read_to_string("/proc/net/arp") {
+        for &addr in addrs {
+            if let Some(mac) = parse_arp_table(&table, iface, addr) {
+                found.insert(addr, mac);
             }
         }
     }
-    bail!("next hop {next_hop} on {iface} does not answer ARP: is it up? (check `ip neigh` and `ip route`)")
+    let mut missing: HashSet<Ipv4Addr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| !found.contains_key(a))
+        .collect();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
+        .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
+    let mut buf = [0u8; 128];
+    for _ in 0..3 {
+        for &addr in &missing {
+            socket.send(&arp_request(src_mac, src_ip, addr))?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+        while !missing.is_empty() {
+            let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await
+            else {
+                break;
+            };
+            if let Some((addr, mac)) = parse_arp_reply_any(&buf[..received?]) {
+                if missing.remove(&addr) {
+                    found.insert(addr, mac);
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 const ETHERTYPE_ARP: u16 = 0x0806;
@@ -197,12 +221,18 @@ pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8;
 
 /// The sender MAC of an ARP reply from `from`.
 pub fn parse_arp_reply(frame: &[u8], from: Ipv4Addr) -> Option<[u8; 6]> {
+    parse_arp_reply_any(frame)
+        .filter(|(addr, _)| *addr == from)
+        .map(|(_, mac)| mac)
+}
+
+/// The sender address and MAC of any ARP reply.
+fn parse_arp_reply_any(frame: &[u8]) -> Option<(Ipv4Addr, [u8; 6])> {
     if frame.len() < 42 || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
         return None;
     }
-    (frame[28..32] == from.octets())
-        .then(|| frame[22..28].try_into().ok())
-        .flatten()
+    let addr = Ipv4Addr::new(frame[28], frame[29], frame[30], frame[31]);
+    Some((addr, frame[22..28].try_into().ok()?))
 }
 
 #[cfg(test)]

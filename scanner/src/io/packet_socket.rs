@@ -1,11 +1,14 @@
 //! An AF_PACKET raw socket bound to one interface: the send fallback where AF_XDP is
 //! not available, the ARP resolver's socket, and the receive fallback where the XDP
-//! classifier cannot be loaded. Non-blocking; reads wait on the tokio loop.
+//! classifier cannot be loaded.
+//!
+//! [`RawPacketSocket`] is the plain non-blocking socket (sender threads use it);
+//! [`PacketSocket`] registers one with tokio so reads wait on the loop.
 
 use super::{FrameBatch, FrameSender};
 use anyhow::{Context, Result};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 
 /// Receive nothing: a socket bound with protocol 0 only sends.
@@ -13,13 +16,14 @@ pub const SEND_ONLY: u16 = 0;
 /// Receive every frame (ETH_P_ALL).
 pub const ALL_FRAMES: u16 = 0x0003;
 
-pub struct PacketSocket {
-    fd: AsyncFd<OwnedFd>,
+/// A non-blocking AF_PACKET socket.
+pub struct RawPacketSocket {
+    fd: OwnedFd,
 }
 
-impl PacketSocket {
+impl RawPacketSocket {
     /// Opens a raw socket on interface `ifindex` receiving frames of `ethertype`
-    /// ([`SEND_ONLY`] for none). Must be called on the tokio runtime.
+    /// ([`SEND_ONLY`] for none).
     pub fn open(ifindex: u32, ethertype: u16) -> Result<Self> {
         let protocol = i32::from(ethertype.to_be());
         // SAFETY: plain socket(2) call; the result is checked.
@@ -68,14 +72,11 @@ impl PacketSocket {
                 4,
             )
         };
-        // SAFETY: `fd` is an open descriptor owned by the AsyncFd for its whole life.
-        let fd =
-            unsafe { AsyncFd::register(fd) }.context("registering the packet socket with tokio")?;
         Ok(Self { fd })
     }
 
     /// Sends one frame.
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+    pub fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: frame is a valid buffer of frame.len() bytes.
         let rc = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if rc < 0 {
@@ -84,28 +85,25 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Waits for the next frame and copies it into `buf`, returning its length.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            // SAFETY: buf is valid for buf.len() bytes.
-            match guard.try_io(|fd| {
-                let rc =
-                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if rc < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(rc as usize)
-                }
-            }) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
+    /// Reads one frame if one is waiting.
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let rc = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc as usize)
         }
     }
 }
 
-impl FrameSender for PacketSocket {
+impl AsRawFd for RawPacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl FrameSender for RawPacketSocket {
     fn send(&mut self, batch: &FrameBatch) -> io::Result<usize> {
         let mut iovecs: Vec<libc::iovec> = (0..batch.len())
             .map(|i| {
@@ -143,6 +141,49 @@ impl FrameSender for PacketSocket {
             };
         }
         Ok(rc as usize)
+    }
+
+    fn name(&self) -> &'static str {
+        "AF_PACKET"
+    }
+}
+
+/// A packet socket whose reads wait on the tokio loop.
+pub struct PacketSocket {
+    fd: AsyncFd<RawPacketSocket>,
+}
+
+impl PacketSocket {
+    /// Opens a raw socket (see [`RawPacketSocket::open`]) and registers it with tokio.
+    /// Must be called on the tokio runtime.
+    pub fn open(ifindex: u32, ethertype: u16) -> Result<Self> {
+        let socket = RawPacketSocket::open(ifindex, ethertype)?;
+        // SAFETY: the socket owns an open descriptor, the same for the AsyncFd's whole life.
+        let fd = unsafe { AsyncFd::register(socket) }
+            .context("registering the packet socket with tokio")?;
+        Ok(Self { fd })
+    }
+
+    /// Sends one frame.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.fd.get_ref().send_frame(frame)
+    }
+
+    /// Waits for the next frame and copies it into `buf`, returning its length.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|socket| socket.get_ref().recv_now(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl FrameSender for PacketSocket {
+    fn send(&mut self, batch: &FrameBatch) -> io::Result<usize> {
+        self.fd.get_mut().send(batch)
     }
 
     fn name(&self) -> &'static str {

@@ -114,7 +114,17 @@ pub async fn run(
     let syn = TcpTemplate::new(SegmentKind::Syn, &link);
     let rst = TcpTemplate::new(SegmentKind::Rst, &link);
 
-    let targets: Vec<Ipv4Addr> = opts.targets.iter().collect();
+    let reachable = opts.targets.subtract(&path.unreachable);
+    if !path.unreachable.is_empty() {
+        notice(&format!(
+            "{} on-link target(s) did not answer ARP and are down: not scanned",
+            path.unreachable.len()
+        ));
+    }
+    if reachable.is_empty() {
+        bail!("no target answered ARP: nothing to scan");
+    }
+    let targets: Vec<Ipv4Addr> = reachable.iter().collect();
     let macs: HashMap<u32, [u8; 6]> = targets
         .iter()
         .map(|&t| (u32::from(t), path.next_hop_mac(t)))
@@ -186,7 +196,7 @@ pub async fn run(
             };
             let (addr, port) = probe;
             let dst = Ipv4Addr::from(addr);
-            if !opts.targets.contains(dst) {
+            if !reachable.contains(dst) {
                 bail!("internal error: refusing to send to {dst}, which is not a target");
             }
             let sport = port_lo + (next_sport % span) as u16;
@@ -332,6 +342,7 @@ pub async fn run(
     }
     stats.replies_lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();
+    result.addresses = opts.targets.len();
     Ok((result, stats))
 }
 

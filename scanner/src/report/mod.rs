@@ -83,6 +83,8 @@ pub struct ScanResult {
     pub hosts: BTreeMap<Ipv4Addr, HostResult>,
     pub started: Option<std::time::SystemTime>,
     pub elapsed: std::time::Duration,
+    /// How many addresses the scan covered (hosts found down included).
+    pub addresses: u64,
 }
 
 impl ScanResult {

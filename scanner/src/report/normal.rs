@@ -22,11 +22,12 @@ pub fn render(result: &ScanResult) -> String {
         out.push('\n');
     }
     let up = result.hosts.values().filter(|h| h.is_up()).count();
+    let addresses = result.addresses.max(result.hosts.len() as u64);
     let _ = writeln!(
         out,
         "Scan done: {} IP address{} ({} host{} up) scanned in {:.2} seconds",
-        result.hosts.len(),
-        if result.hosts.len() == 1 { "" } else { "es" },
+        addresses,
+        if addresses == 1 { "" } else { "es" },
         up,
         if up == 1 { "" } else { "s" },
         result.elapsed.as_secs_f64()

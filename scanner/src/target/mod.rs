@@ -121,6 +121,11 @@ impl TargetSet {
         (offset <= u64::from(hi - lo)).then(|| Ipv4Addr::from(lo + offset as u32))
     }
 
+    /// The inclusive ranges, sorted and merged.
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges
+    }
+
     /// Whether any address of `self` is also in `other`.
     pub fn intersects(&self, other: &TargetSet) -> bool {
         self.subtract(other).len() != self.len()
