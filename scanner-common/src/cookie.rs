@@ -73,12 +73,26 @@ pub fn probe_cookie(key: &[u64; 2], remote_addr: u32, remote_port: u16, local_po
     (hash ^ (hash >> 32)) as u32
 }
 
-/// The source port a stateless probe with this cookie is sent from: a keyed choice
-/// within `lo..=hi`, so replies can be checked by port as well as by sequence number.
+/// Maps a cookie to a port within `lo..=hi`.
 #[inline(always)]
 pub fn cookie_source_port(cookie: u32, lo: u16, hi: u16) -> u16 {
     let span = u32::from(hi.wrapping_sub(lo)) + 1;
     lo.wrapping_add(((cookie >> 16) % span) as u16)
+}
+
+/// The source port a stateless probe to `remote_addr:remote_port` is sent from: a keyed
+/// choice within `lo..=hi` (the cookie of the pair with local port 0), so replies can be
+/// checked by port as well as by sequence number. The sequence number is then
+/// `probe_cookie(key, remote_addr, remote_port, <this port>)`.
+#[inline(always)]
+pub fn stateless_source_port(
+    key: &[u64; 2],
+    remote_addr: u32,
+    remote_port: u16,
+    lo: u16,
+    hi: u16,
+) -> u16 {
+    cookie_source_port(probe_cookie(key, remote_addr, remote_port, 0), lo, hi)
 }
 
 #[cfg(test)]

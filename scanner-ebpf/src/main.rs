@@ -18,7 +18,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use scanner_common::{
-    cookie::{cookie_source_port, probe_cookie},
+    cookie::{probe_cookie, stateless_source_port},
     ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK,
     FLAG_SPORT_FROM_COOKIE, REPLIES_RING_BYTES,
 };
@@ -162,7 +162,14 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     let ack = u32::from_be_bytes(tcp.ack);
     let expected = probe_cookie(&config.key, remote_addr, remote_port, local_port);
     let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
-        || local_port == cookie_source_port(expected, config.port_lo, config.port_hi);
+        || local_port
+            == stateless_source_port(
+                &config.key,
+                remote_addr,
+                remote_port,
+                config.port_lo,
+                config.port_hi,
+            );
     if ack != expected.wrapping_add(1) || !port_ok {
         count(Counter::BadCookie);
         return None;

@@ -43,6 +43,18 @@ pub struct Args {
     #[arg(long = "output-normal", value_name = "FILE")]
     pub output_normal: Option<String>,
 
+    /// Write CSV, one row per finding as found, to FILE (- for standard output). Written -oC.
+    #[arg(long = "output-csv", value_name = "FILE")]
+    pub output_csv: Option<String>,
+
+    /// Fields of the JSON and CSV output, in order: addr,port,proto,state,reason,ttl,time.
+    #[arg(
+        long = "output-fields",
+        value_name = "LIST",
+        default_value = "addr,port,proto,state,reason,ttl,time"
+    )]
+    pub output_fields: String,
+
     /// Send from this interface instead of the one the routing table picks.
     #[arg(short = 'e', value_name = "IFACE")]
     pub iface: Option<String>,
@@ -55,13 +67,59 @@ pub struct Args {
     #[arg(long, default_value_t = 100_000)]
     pub rate: u64,
 
-    /// Sends of an unanswered probe after the first before it is called filtered.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=20))]
-    pub retries: u8,
+    /// Never send faster than this many packets per second (caps --rate).
+    #[arg(long = "max-rate", value_name = "PPS")]
+    pub max_rate: Option<u64>,
 
-    /// Seconds to keep listening for late replies at the end.
-    #[arg(long, default_value_t = 0.2)]
-    pub wait: f64,
+    /// Extra sends of an unanswered probe (default 2; 0 for sweeps, as masscan and ZMap).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub retries: Option<u8>,
+
+    /// Seconds to listen for late replies at the end (default 0.2; 1 for sweeps).
+    #[arg(long)]
+    pub wait: Option<f64>,
+
+    /// Stateless sweep (masscan/ZMap style): random order, no per-probe state, open
+    /// ports only. Chosen by itself above 1,048,576 probes.
+    #[arg(long)]
+    pub sweep: bool,
+
+    /// Sweep only slice I of N (0 <= I < N); run N shards, same --seed, on N machines.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Sender threads for sweeps (one AF_XDP socket per transmit queue).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+
+    /// Leave these targets out (addresses, CIDR, ranges; comma-separated; repeatable).
+    #[arg(long, value_name = "LIST")]
+    pub exclude: Vec<String>,
+
+    /// Leave out the targets listed in FILE (one or more per line, # comments).
+    #[arg(long, value_name = "FILE")]
+    pub excludefile: Option<std::path::PathBuf>,
+
+    /// Let a sweep reach reserved and private ranges (RFC 6890: 10/8, 192.168/16,
+    /// 198.18/15 ...), which the default blocklist keeps sweeps away from.
+    #[arg(long = "allow-reserved-targets")]
+    pub allow_reserved_targets: bool,
+
+    /// Continue an interrupted sweep from the resume file it wrote.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<std::path::PathBuf>,
+
+    /// Where an interrupted sweep writes its resume file.
+    #[arg(
+        long = "resume-file",
+        value_name = "FILE",
+        default_value = "scanner-resume.json"
+    )]
+    pub resume_file: std::path::PathBuf,
+
+    /// No progress line on stderr.
+    #[arg(long = "no-progress")]
+    pub no_progress: bool,
 
     /// How probes leave: afxdp (falls back to packet with a message) or packet.
     #[arg(long = "send-mode", value_enum, default_value = "afxdp")]
@@ -98,7 +156,8 @@ pub struct Args {
 
 /// Rewrites nmap-style flags clap cannot parse into long options:
 /// `-sS` → `--scan-type=S`, `-p-` → `--ports=-`, `-p22` → `--ports=22`,
-/// `-oJ F` → `--output-json F`, `-oN F` → `--output-normal F`, `-Pn` → `--no-ping`,
+/// `-oJ F` → `--output-json F`, `-oN F` → `--output-normal F`, `-oC F` →
+/// `--output-csv F`, `-Pn` → `--no-ping`,
 /// `-n` → `--no-dns`.
 pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     let mut out = Vec::new();
@@ -114,6 +173,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             "-n" => "--no-dns".to_string(),
             "-oJ" => "--output-json".to_string(),
             "-oN" => "--output-normal".to_string(),
+            "-oC" => "--output-csv".to_string(),
             _ if arg.starts_with("-s") && arg.len() == 3 => format!("--scan-type={}", &arg[2..]),
             _ if arg.starts_with("-p") && arg.len() > 2 => format!("--ports={}", &arg[2..]),
             _ => arg,

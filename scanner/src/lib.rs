@@ -5,6 +5,7 @@
 //! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
 //! - `engine`: pacing, timing, the scan's path, reply sources;
 //! - `portscan`: the scan phases;
+//! - `sweep`: stateless sweeps of large spaces (masscan/ZMap style);
 //! - `report`: the result model and its writers;
 //! - `cli`: the command line.
 //!
@@ -16,4 +17,5 @@ pub mod io;
 pub mod packet;
 pub mod portscan;
 pub mod report;
+pub mod sweep;
 pub mod target;

@@ -1,23 +1,34 @@
-//! The `scanner` binary: parses the command line, runs the scan on a single-threaded
-//! tokio runtime, and writes the results.
+//! The `scanner` binary: parses the command line, picks the scan (an nmap-style SYN
+//! scan, or a stateless sweep for large spaces), runs it on a single-threaded tokio
+//! runtime, and writes the results.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::portscan::syn::{self, SynScanOptions};
-use scanner::report::{json::JsonLines, normal, FindingSink, PortFinding};
-use scanner::target::{ports::PortList, TargetSet};
+use scanner::report::fields::Field;
+use scanner::report::{csv::Csv, json::JsonLines, normal, FindingSink, PortFinding, ScanResult};
+use scanner::sweep::{self, resume::ResumeState, SweepOptions};
+use scanner::target::permutation::Shard;
+use scanner::target::{blocklist, ports::PortList, TargetSet};
 use std::time::Duration;
 
-/// Findings go to the JSON writer when there is one.
+/// Above this many probes a scan runs as a stateless sweep.
+const SWEEP_THRESHOLD: u64 = 1 << 20;
+
+/// Findings go to every streaming writer the user asked for.
 struct Sinks {
     json: Option<JsonLines>,
+    csv: Option<Csv>,
 }
 
 impl FindingSink for Sinks {
     fn finding(&mut self, finding: &PortFinding) -> Result<()> {
         if let Some(json) = &mut self.json {
             json.finding(finding)?;
+        }
+        if let Some(csv) = &mut self.csv {
+            csv.finding(finding)?;
         }
         Ok(())
     }
@@ -29,6 +40,21 @@ fn main() {
         eprintln!("scanner: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+fn notice(message: &str) {
+    eprintln!("scanner: {message}");
+}
+
+/// The targets minus `--exclude` and `--excludefile`.
+fn targets(args: &Args) -> Result<TargetSet> {
+    let targets = TargetSet::parse(&args.targets)?;
+    let specs: Vec<&str> = args.exclude.iter().flat_map(|e| e.split(',')).collect();
+    let mut excluded = TargetSet::parse(&specs).context("in --exclude")?;
+    if let Some(path) = &args.excludefile {
+        excluded = excluded.union(&TargetSet::parse_file(path).context("in --excludefile")?);
+    }
+    Ok(targets.subtract(&excluded))
 }
 
 fn run(args: Args) -> Result<()> {
@@ -43,59 +69,134 @@ fn run(args: Args) -> Result<()> {
     } else {
         PortList::parse_tcp(&args.ports)?
     };
-    let targets = TargetSet::parse(&args.targets)?;
+    let mut targets = targets(&args)?;
     if targets.is_empty() {
-        bail!("no targets given");
+        bail!("no targets left after --exclude / --excludefile");
     }
-    if !(0.0..=3600.0).contains(&args.wait) {
+    let fields = Field::parse_list(&args.output_fields)?;
+    let probes = targets.len() * ports.len() as u64;
+    let sweep_mode =
+        args.sweep || args.shard.is_some() || args.resume.is_some() || probes > SWEEP_THRESHOLD;
+    if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
+        notice(&format!(
+            "{probes} probes: running as a stateless sweep (open ports only)"
+        ));
+    }
+    if sweep_mode && !args.allow_reserved_targets {
+        let allowed = targets.subtract(&blocklist::reserved());
+        let left_out = targets.len() - allowed.len();
+        if left_out > 0 {
+            notice(&format!(
+                "left out {left_out} reserved or private address(es) (the default blocklist, RFC 6890); \
+                 --allow-reserved-targets includes them"
+            ));
+        }
+        targets = allowed;
+        if targets.is_empty() {
+            bail!("every target is in a reserved or private range: add --allow-reserved-targets to sweep them (the lab is in 198.18.0.0/15)");
+        }
+    }
+    let rate = args
+        .max_rate
+        .map_or(args.rate, |cap| args.rate.min(cap))
+        .max(1);
+    let retries = args.retries.unwrap_or(if sweep_mode { 0 } else { 2 });
+    let wait = args.wait.unwrap_or(if sweep_mode { 1.0 } else { 0.2 });
+    if !(0.0..=3600.0).contains(&wait) {
         bail!("--wait must be between 0 and 3600 seconds");
     }
-    let opts = SynScanOptions {
-        targets,
-        ports,
-        rate: args.rate,
-        retries: args.retries,
-        wait: Duration::from_secs_f64(args.wait),
-        send_mode: args.send_mode,
-        recv_mode: args.recv_mode,
-        xdp_mode: args.xdp_mode,
-        iface: args.iface.clone(),
-        src_ip: args.src_ip,
-        src_ports: parse_port_range(&args.source_ports)?,
-        seed: args.seed,
-    };
     let mut sinks = Sinks {
         json: args
             .output_json
             .as_deref()
-            .map(JsonLines::create)
+            .map(|path| JsonLines::create(path, &fields))
+            .transpose()?,
+        csv: args
+            .output_csv
+            .as_deref()
+            .map(|path| Csv::create(path, &fields))
             .transpose()?,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut notice = |message: &str| eprintln!("scanner: {message}");
-    let (result, stats) = runtime.block_on(syn::run(&opts, &mut sinks, &mut notice))?;
+    let mut report = |message: &str| notice(message);
+    let result: ScanResult = if sweep_mode {
+        let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
+        let seed = match (&resume, args.seed) {
+            (Some(state), Some(seed)) if state.seed != seed => bail!(
+                "--seed {seed} differs from the resume file's seed {}",
+                state.seed
+            ),
+            (Some(state), _) => state.seed,
+            (None, Some(seed)) => seed,
+            (None, None) => rand::random(),
+        };
+        let opts = SweepOptions {
+            targets,
+            ports,
+            rate,
+            retries,
+            wait: Duration::from_secs_f64(wait),
+            send_mode: args.send_mode,
+            recv_mode: args.recv_mode,
+            xdp_mode: args.xdp_mode,
+            iface: args.iface.clone(),
+            src_ip: args.src_ip,
+            src_ports: parse_port_range(&args.source_ports)?,
+            seed,
+            shard: args
+                .shard
+                .as_deref()
+                .map(Shard::parse)
+                .transpose()?
+                .unwrap_or(Shard::WHOLE),
+            threads: args.threads,
+            resume,
+            resume_path: args.resume_file.clone(),
+            progress: !args.no_progress,
+        };
+        let (result, stats) = runtime.block_on(sweep::run(&opts, &mut sinks, &mut report))?;
+        if args.verbose > 0 {
+            notice(&format!(
+                "sweep seed {seed}: sent {} probes via {} ({} thread(s)), {} replies via {} ({} open, {} closed, {} duplicates, {} lost in the kernel ring)",
+                stats.sent, stats.send_path, stats.threads, stats.replies, stats.recv_path, stats.open, stats.closed, stats.duplicates, stats.lost_in_kernel
+            ));
+        }
+        result
+    } else {
+        let opts = SynScanOptions {
+            targets,
+            ports,
+            rate,
+            retries,
+            wait: Duration::from_secs_f64(wait),
+            send_mode: args.send_mode,
+            recv_mode: args.recv_mode,
+            xdp_mode: args.xdp_mode,
+            iface: args.iface.clone(),
+            src_ip: args.src_ip,
+            src_ports: parse_port_range(&args.source_ports)?,
+            seed: args.seed,
+        };
+        let (result, stats) = runtime.block_on(syn::run(&opts, &mut sinks, &mut report))?;
+        if args.verbose > 0 {
+            notice(&format!(
+                "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs",
+                stats.probes_sent, stats.retransmits, stats.send_path, stats.replies, stats.recv_path, stats.duplicates, stats.replies_lost_in_kernel, stats.rsts_sent
+            ));
+        }
+        result
+    };
     let text = normal::render(&result);
-    if args.output_json.as_deref() != Some("-") {
+    let stdout_taken =
+        args.output_json.as_deref() == Some("-") || args.output_csv.as_deref() == Some("-");
+    if !stdout_taken {
         print!("{text}");
     }
     if let Some(path) = &args.output_normal {
         std::fs::write(path, &text)
             .with_context(|| format!("cannot write normal output to {path}"))?;
-    }
-    if args.verbose > 0 {
-        eprintln!(
-            "scanner: sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs",
-            stats.probes_sent,
-            stats.retransmits,
-            stats.send_path,
-            stats.replies,
-            stats.recv_path,
-            stats.duplicates,
-            stats.replies_lost_in_kernel,
-            stats.rsts_sent
-        );
     }
     Ok(())
 }

@@ -29,13 +29,13 @@ pub struct AfXdpSender {
 }
 
 impl AfXdpSender {
-    /// Opens an XDP socket on `iface`, queue 0.
-    pub fn open(iface: &str) -> Result<Self> {
+    /// Opens an XDP socket on `iface`, queue `queue`.
+    pub fn open(iface: &str, queue: u32) -> Result<Self> {
         let explain = |what: &str, err: &dyn std::error::Error| {
             let cause = err.source().map(|c| format!(": {c}")).unwrap_or_default();
             anyhow!(
                 "AF_XDP {what} failed on {iface}: {err}{cause} (needs CAP_NET_ADMIN and CAP_NET_RAW, a kernel \
-                 with XDP sockets, and no other AF_XDP socket on queue 0; --send-mode packet avoids AF_XDP)"
+                 with XDP sockets, and no other AF_XDP socket on the queue; --send-mode packet avoids AF_XDP)"
             )
         };
         let umem_config = UmemConfig::builder()
@@ -55,7 +55,7 @@ impl AfXdpSender {
             .build();
         let name = Interface::new(std::ffi::CString::new(iface).map_err(|e| explain("setup", &e))?);
         // SAFETY: the UMEM is not shared with any other socket.
-        let (tx, rx, queues) = unsafe { Socket::new(socket_config, &umem, &name, 0) }
+        let (tx, rx, queues) = unsafe { Socket::new(socket_config, &umem, &name, queue) }
             .map_err(|e| explain("socket creation", &e))?;
         let (fill, completions) = queues
             .ok_or_else(|| anyhow!("AF_XDP socket on {iface} came without its UMEM rings"))?;

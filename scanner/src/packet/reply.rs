@@ -6,7 +6,7 @@
 //! range, SYN+ACK or RST, acknowledging `cookie + 1`.
 
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
-use scanner_common::cookie::{cookie_source_port, probe_cookie};
+use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE};
 
 const TCP_FLAG_RST: u8 = 0x04;
@@ -82,7 +82,14 @@ pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> 
     };
     let cookie = probe_cookie(&config.key, seg.src_addr, seg.src_port, seg.dst_port);
     let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
-        || seg.dst_port == cookie_source_port(cookie, config.port_lo, config.port_hi);
+        || seg.dst_port
+            == stateless_source_port(
+                &config.key,
+                seg.src_addr,
+                seg.src_port,
+                config.port_lo,
+                config.port_hi,
+            );
     if seg.ack != cookie.wrapping_add(1) || !port_ok {
         return None;
     }

@@ -9,12 +9,10 @@
 
 use crate::engine::path::ScanPath;
 use crate::engine::rate::RateLimiter;
-use crate::engine::replies::ReplySource;
 use crate::engine::rtt::RttEstimator;
-use crate::io::afxdp::AfXdpSender;
-use crate::io::packet_socket::{PacketSocket, SEND_ONLY};
+use crate::engine::senders::{open_replies, open_sender};
 use crate::io::xdp::AttachMode;
-use crate::io::{FrameBatch, FrameSender, RecvMode, SendMode};
+use crate::io::{FrameBatch, RecvMode, SendMode};
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
@@ -99,8 +97,8 @@ pub async fn run(
         enabled: 1,
         flags: 0,
     };
-    let mut replies = open_replies(opts, &path, config, notice)?;
-    let mut sender = open_sender(opts.send_mode, &path, notice)?;
+    let mut replies = open_replies(opts.recv_mode, &path, config, opts.xdp_mode, notice)?;
+    let mut sender = open_sender(opts.send_mode, &path, 0, notice)?;
     let mut stats = SynScanStats {
         send_path: sender.name(),
         recv_path: replies.name(),
@@ -305,7 +303,7 @@ pub async fn run(
                 state,
                 reason,
                 ttl: Some(record.ttl),
-                time: unix_time(),
+                time: crate::report::unix_time(),
             };
             sink.finding(&finding)?;
             result.record(finding);
@@ -331,7 +329,7 @@ pub async fn run(
             state: PortState::Filtered,
             reason: Reason::NoResponse,
             ttl: None,
-            time: unix_time(),
+            time: crate::report::unix_time(),
         };
         sink.finding(&finding)?;
         result.record(finding);
@@ -346,13 +344,6 @@ pub async fn run(
     Ok((result, stats))
 }
 
-fn unix_time() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// A random key per scan, or one derived from `--seed` for reproducible probes.
 fn cookie_key(seed: Option<u64>) -> [u64; 2] {
     match seed {
@@ -363,50 +354,4 @@ fn cookie_key(seed: Option<u64>) -> [u64; 2] {
         }
         None => [rand::random(), rand::random()],
     }
-}
-
-fn open_replies(
-    opts: &SynScanOptions,
-    path: &ScanPath,
-    config: ClassifierConfig,
-    notice: &mut dyn FnMut(&str),
-) -> Result<ReplySource> {
-    match ReplySource::open(
-        opts.recv_mode,
-        &path.iface,
-        path.ifindex,
-        config,
-        opts.xdp_mode,
-    ) {
-        Ok(source) => Ok(source),
-        Err(err) if opts.recv_mode == RecvMode::Xdp => {
-            notice(&format!(
-                "{err:#}\nreceiving through an AF_PACKET socket instead (slower)"
-            ));
-            ReplySource::open(
-                RecvMode::Packet,
-                &path.iface,
-                path.ifindex,
-                config,
-                opts.xdp_mode,
-            )
-        }
-        Err(err) => Err(err),
-    }
-}
-
-fn open_sender(
-    mode: SendMode,
-    path: &ScanPath,
-    notice: &mut dyn FnMut(&str),
-) -> Result<Box<dyn FrameSender>> {
-    if mode == SendMode::Afxdp {
-        match AfXdpSender::open(&path.iface) {
-            Ok(sender) => return Ok(Box::new(sender)),
-            Err(err) => notice(&format!(
-                "{err:#}\nsending through an AF_PACKET socket instead"
-            )),
-        }
-    }
-    Ok(Box::new(PacketSocket::open(path.ifindex, SEND_ONLY)?))
 }

@@ -1,32 +1,45 @@
 //! JSON lines: one object per finding, written (and flushed) the moment it is made,
-//! to a file or to standard output (`-oJ -`).
+//! to a file or to standard output (`-oJ -`), with the fields `--output-fields` names.
 
+use super::fields::Field;
 use super::{FindingSink, PortFinding};
 use anyhow::{Context, Result};
 use std::io::Write;
 
 pub struct JsonLines {
     out: Box<dyn Write + Send>,
+    fields: Vec<Field>,
+}
+
+/// Opens `path` for writing, or standard output for `-`.
+pub(super) fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>> {
+    Ok(if path == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {what} output to {path}"))?,
+        )
+    })
 }
 
 impl JsonLines {
-    /// Opens `path` for writing, or standard output for `-`.
-    pub fn create(path: &str) -> Result<Self> {
-        let out: Box<dyn Write + Send> = if path == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("cannot write JSON output to {path}"))?,
-            )
-        };
-        Ok(Self { out })
+    pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
+        Ok(Self {
+            out: open_output(path, "JSON")?,
+            fields: fields.to_vec(),
+        })
     }
 }
 
 impl FindingSink for JsonLines {
     fn finding(&mut self, finding: &PortFinding) -> Result<()> {
-        serde_json::to_writer(&mut self.out, finding)?;
+        let object: serde_json::Map<String, serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|f| (f.name().to_string(), f.json(finding)))
+            .collect();
+        serde_json::to_writer(&mut self.out, &object)?;
         self.out.write_all(b"\n")?;
         self.out.flush()?;
         Ok(())

@@ -1,6 +1,9 @@
-//! The result model (what a scan found) and its writers: the streaming JSON lines
-//! writer and nmap's normal output. Writers only read results; they never change them.
+//! The result model (what a scan found) and its writers: the streaming JSON lines and
+//! CSV writers and nmap's normal output. Writers only read results; they never change
+//! them.
 
+pub mod csv;
+pub mod fields;
 pub mod json;
 pub mod normal;
 pub mod services;
@@ -95,6 +98,14 @@ impl ScanResult {
             .ports
             .insert(finding.port, finding);
     }
+}
+
+/// Seconds since the Unix epoch, for a finding's `time`.
+pub fn unix_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Something that receives findings as the scan makes them.

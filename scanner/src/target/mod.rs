@@ -110,6 +110,11 @@ impl TargetSet {
         Self::from_ranges(out)
     }
 
+    /// Every address in `self` or `other`.
+    pub fn union(&self, other: &TargetSet) -> TargetSet {
+        Self::from_ranges(self.ranges.iter().chain(&other.ranges).copied().collect())
+    }
+
     /// The `index`-th address in ascending order.
     pub fn nth(&self, index: u64) -> Option<Ipv4Addr> {
         let range = self

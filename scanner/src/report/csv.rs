@@ -1,0 +1,65 @@
+//! CSV: a header line of field names, then one row per finding as it is made (flushed
+//! each row), with the fields `--output-fields` names.
+
+use super::fields::Field;
+use super::json::open_output;
+use super::{FindingSink, PortFinding};
+use anyhow::Result;
+use std::io::Write;
+
+pub struct Csv {
+    out: Box<dyn Write + Send>,
+    fields: Vec<Field>,
+}
+
+impl Csv {
+    /// Opens `path` (or standard output for `-`) and writes the header.
+    pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
+        let mut out = open_output(path, "CSV")?;
+        let header: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+        writeln!(out, "{}", header.join(","))?;
+        out.flush()?;
+        Ok(Self {
+            out,
+            fields: fields.to_vec(),
+        })
+    }
+}
+
+impl FindingSink for Csv {
+    fn finding(&mut self, finding: &PortFinding) -> Result<()> {
+        let row: Vec<String> = self.fields.iter().map(|f| f.text(finding)).collect();
+        writeln!(self.out, "{}", row.join(","))?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{fields::Field, PortFinding, PortState, Reason};
+
+    #[test]
+    fn rows_follow_the_fields() {
+        let finding = PortFinding {
+            addr: "198.19.0.7".parse().unwrap(),
+            port: 80,
+            proto: "tcp",
+            state: PortState::Open,
+            reason: Reason::SynAck,
+            ttl: Some(63),
+            time: 1.5,
+        };
+        let row: Vec<String> = [
+            Field::Addr,
+            Field::Port,
+            Field::State,
+            Field::Ttl,
+            Field::Time,
+        ]
+        .iter()
+        .map(|f| f.text(&finding))
+        .collect();
+        assert_eq!(row.join(","), "198.19.0.7,80,open,63,1.500000");
+    }
+}

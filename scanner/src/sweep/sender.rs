@@ -1,0 +1,171 @@
+//! A sweep's sender thread: walks its part of the permutation of (address × port),
+//! builds each probe from the template (cookie in the sequence number and in the
+//! source port), and hands frames to its own socket at its share of the rate.
+//!
+//! It keeps no per-probe state. On passes after the first it skips the (address,
+//! port) pairs that have answered. It never waits for the receive side; it stops when
+//! its positions run out or when asked to, after flushing what it built, and says
+//! where it stopped so the sweep can be resumed without sending anything twice.
+
+use super::Answered;
+use crate::engine::path::ScanPath;
+use crate::engine::rate::RateLimiter;
+use crate::io::{FrameBatch, FrameSender};
+use crate::packet::template::TcpTemplate;
+use crate::target::permutation::{Permutation, Shard};
+use crate::target::TargetSet;
+use anyhow::{bail, Context, Result};
+use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a sender is: the pass it is on and the next position of its part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderPosition {
+    pub pass: u8,
+    pub next: u64,
+}
+
+/// Everything one sender thread needs; shared parts behind `Arc`.
+pub struct SenderJob {
+    pub permutation: Arc<Permutation>,
+    pub part: Shard,
+    /// The whole target set: the permutation indexes it.
+    pub targets: Arc<TargetSet>,
+    /// The targets minus those found down: only these are sent to.
+    pub reachable: Arc<TargetSet>,
+    pub ports: Arc<Vec<u16>>,
+    pub path: Arc<ScanPath>,
+    pub key: [u64; 2],
+    pub src_ports: (u16, u16),
+    pub template: TcpTemplate,
+    pub rate: u64,
+    /// Total passes (1 + retries).
+    pub passes: u8,
+    pub start: SenderPosition,
+    /// Pause before each later pass, so replies to the last one can come in.
+    pub pass_gap: Duration,
+    pub answered: Arc<Answered>,
+    pub stop: Arc<AtomicBool>,
+    pub sent: Arc<AtomicU64>,
+}
+
+const BATCH: usize = 64;
+
+impl SenderJob {
+    /// Sends until done or stopped; returns where it stopped (`pass == passes` when done).
+    pub fn run(self, sender: &mut dyn FrameSender) -> Result<SenderPosition> {
+        let total = self.permutation.len();
+        let address_count = self.targets.len();
+        let mut batch = FrameBatch::with_capacity(BATCH);
+        let mut ip_id = (self.key[1] & 0xffff) as u16;
+        let mut limiter = RateLimiter::new(self.rate, Instant::now());
+        let mut position = self.start;
+        while position.pass < self.passes {
+            if position.pass > 0 && position.next == 0 && self.pause(self.pass_gap) {
+                return Ok(position);
+            }
+            loop {
+                if self.stop.load(Ordering::Relaxed) {
+                    self.flush(sender, &mut batch)?;
+                    return Ok(position);
+                }
+                let now = Instant::now();
+                let budget = limiter.available(now).min(BATCH - batch.len());
+                let mut built = 0;
+                let mut exhausted = false;
+                while built < budget {
+                    let Some(index) = self.part.position(position.next, total) else {
+                        exhausted = true;
+                        break;
+                    };
+                    position.next += 1;
+                    let element = self.permutation.apply(index);
+                    let addr = self
+                        .targets
+                        .nth(element % address_count)
+                        .context("address index out of range")?;
+                    let port = self.ports[(element / address_count) as usize];
+                    if !self.reachable.contains(addr)
+                        || (position.pass > 0 && self.answered.contains(addr, port))
+                    {
+                        continue;
+                    }
+                    ip_id = ip_id.wrapping_add(1);
+                    self.push_probe(&mut batch, addr, port, ip_id);
+                    built += 1;
+                }
+                limiter.spend(built);
+                self.send_some(sender, &mut batch)?;
+                if exhausted {
+                    self.flush(sender, &mut batch)?;
+                    break;
+                }
+                if built == 0 {
+                    std::thread::sleep(
+                        limiter
+                            .next_slot()
+                            .clamp(Duration::from_micros(50), Duration::from_millis(2)),
+                    );
+                }
+            }
+            position = SenderPosition {
+                pass: position.pass + 1,
+                next: 0,
+            };
+        }
+        Ok(position)
+    }
+
+    fn push_probe(&self, batch: &mut FrameBatch, addr: Ipv4Addr, port: u16, ip_id: u16) {
+        let (lo, hi) = self.src_ports;
+        let sport = stateless_source_port(&self.key, u32::from(addr), port, lo, hi);
+        let seq = probe_cookie(&self.key, u32::from(addr), port, sport);
+        let mac = self.path.next_hop_mac(addr);
+        batch.push_with(|buf| {
+            let len = self.template.write(buf, addr, sport, port, seq, ip_id);
+            buf[0..6].copy_from_slice(&mac);
+            len
+        });
+    }
+
+    fn send_some(&self, sender: &mut dyn FrameSender, batch: &mut FrameBatch) -> Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let sent = sender
+            .send(batch)
+            .with_context(|| format!("sending through {}", sender.name()))?;
+        batch.consume_front(sent);
+        self.sent.fetch_add(sent as u64, Ordering::Relaxed);
+        Ok(sent)
+    }
+
+    fn flush(&self, sender: &mut dyn FrameSender, batch: &mut FrameBatch) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !batch.is_empty() {
+            if self.send_some(sender, batch)? == 0 {
+                if Instant::now() > deadline {
+                    bail!("{} stopped taking frames", sender.name());
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps, waking to check the stop flag; true if asked to stop.
+    fn pause(&self, duration: Duration) -> bool {
+        let end = Instant::now() + duration;
+        while Instant::now() < end {
+            if self.stop.load(Ordering::Relaxed) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
