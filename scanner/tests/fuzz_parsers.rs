@@ -3,6 +3,7 @@
 //! and what they accept must mean what it says.
 
 use proptest::prelude::*;
+use scanner::packet::craft;
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::target::{ports::PortList, TargetSet};
@@ -53,14 +54,7 @@ proptest! {
         let mut frame = [0u8; MAX_FRAME_LEN];
         let seq = probe_cookie(&key, dst, dport, sport);
         let len = syn.write(&mut frame, Ipv4Addr::from(dst), sport, dport, seq, 1);
-        // Swap addresses and ports, acknowledge seq + 1, set SYN+ACK.
-        let mut reply = frame[..len].to_vec();
-        reply[26..30].copy_from_slice(&dst.to_be_bytes());
-        reply[30..34].copy_from_slice(&me.octets());
-        reply[34..36].copy_from_slice(&dport.to_be_bytes());
-        reply[36..38].copy_from_slice(&sport.to_be_bytes());
-        reply[42..46].copy_from_slice(&seq.wrapping_add(1).to_be_bytes());
-        reply[47] = 0x12;
+        let reply = craft::reply_to(&frame[..len], 0x12, 7);
         let config = ClassifierConfig { local_addr: u32::from(me), port_lo: 1024, port_hi: 65535, key, enabled: 1, flags: 0 };
         let record = classify(&reply, &config).expect("our reply");
         prop_assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::SynAck));

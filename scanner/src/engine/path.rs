@@ -115,14 +115,7 @@ impl ScanPath {
             if inside.is_empty() {
                 continue;
             }
-            covered = TargetSet::from_ranges(
-                covered
-                    .ranges()
-                    .iter()
-                    .chain(inside.ranges())
-                    .copied()
-                    .collect(),
-            );
+            covered = covered.union(&inside);
             match route.gateway {
                 Some(gateway) => {
                     if seen.insert(gateway) {

@@ -2,10 +2,13 @@
 //! configuring it for one scan, attaching it to the scanning interface with a
 //! bpf_link (so it detaches when the process dies, however it dies), and reading the
 //! records it pushes into its ring buffer from the tokio loop (AsyncFd, no polling).
+//!
+//! A [`LoadedClassifier`] can also be run on a frame with BPF_PROG_TEST_RUN without
+//! being attached anywhere: the tests check the kernel program's verdicts that way.
 
 use anyhow::{Context, Result};
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
 use scanner_common::{
     ClassifierConfig, Counter, ReplyRecord, CONFIG_MAP, COUNTERS_MAP, REPLIES_MAP, XDP_PROGRAM_NAME,
@@ -26,24 +29,19 @@ pub enum AttachMode {
     Skb,
 }
 
-/// The attached classifier. Dropping it detaches the program.
-pub struct Classifier {
-    replies: AsyncFd<RingBuf<MapData>>,
+/// The classifier loaded into the kernel and configured, not attached yet.
+pub struct LoadedClassifier {
+    replies: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
-    // Owns the program and its link; dropped last.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
-impl Classifier {
-    /// Loads the classifier, writes `config`, and attaches it to interface `ifindex`.
-    pub fn attach(
-        iface: &str,
-        ifindex: u32,
-        config: ClassifierConfig,
-        mode: AttachMode,
-    ) -> Result<Self> {
+impl LoadedClassifier {
+    /// Loads the program and its maps and writes `config`.
+    pub fn load(config: ClassifierConfig) -> Result<Self> {
         let mut ebpf = Ebpf::load(CLASSIFIER_OBJECT).map_err(|err| {
-            let hint = if format!("{err:?}").contains("EPERM") || format!("{err:?}").contains("Operation not permitted") {
+            let text = format!("{err:?}");
+            let hint = if text.contains("EPERM") || text.contains("Operation not permitted") {
                 "loading the XDP classifier needs CAP_BPF and CAP_NET_ADMIN: run as root, or use --recv-mode packet"
             } else {
                 "loading the XDP classifier failed: the kernel may lack BPF ring buffers (5.8+); use --recv-mode packet"
@@ -64,17 +62,6 @@ impl Classifier {
         program
             .load()
             .context("the kernel's verifier refused the XDP classifier")?;
-        let mode = match mode {
-            AttachMode::Auto => XdpMode::Default,
-            AttachMode::Native => XdpMode::Driver,
-            AttachMode::Skb => XdpMode::Skb,
-        };
-        program.attach_to_if_index(ifindex, mode).with_context(|| {
-            format!(
-                "attaching the XDP classifier to {iface} failed: another XDP program may be attached \
-                 (see `ip link show {iface}`), or the driver refuses this mode (try --xdp-mode skb, or --recv-mode packet)"
-            )
-        })?;
         let replies = RingBuf::try_from(
             ebpf.take_map(REPLIES_MAP)
                 .context("the classifier has no reply ring")?,
@@ -83,30 +70,109 @@ impl Classifier {
             ebpf.take_map(COUNTERS_MAP)
                 .context("the classifier has no counters")?,
         )?;
-        // SAFETY: the ring buffer owns its map descriptor, which stays open and the same
-        // for as long as the AsyncFd holds it.
-        let replies = unsafe { AsyncFd::register(replies) }
-            .context("registering the ring buffer with tokio")?;
         Ok(Self {
             replies,
             counters,
-            _ebpf: ebpf,
+            ebpf,
         })
+    }
+
+    fn program(&mut self) -> Result<&mut Xdp> {
+        Ok(self
+            .ebpf
+            .program_mut(XDP_PROGRAM_NAME)
+            .context("the eBPF object has no XDP program")?
+            .try_into()?)
+    }
+
+    /// Attaches the program to interface `ifindex` with a bpf_link.
+    pub fn attach(mut self, iface: &str, ifindex: u32, mode: AttachMode) -> Result<Classifier> {
+        let mode = match mode {
+            AttachMode::Auto => XdpMode::Default,
+            AttachMode::Native => XdpMode::Driver,
+            AttachMode::Skb => XdpMode::Skb,
+        };
+        self.program()?.attach_to_if_index(ifindex, mode).with_context(|| {
+            format!(
+                "attaching the XDP classifier to {iface} failed: another XDP program may be attached \
+                 (see `ip link show {iface}`), or the driver refuses this mode (try --xdp-mode skb, or --recv-mode packet)"
+            )
+        })?;
+        // SAFETY: the ring buffer owns its map descriptor, which stays open and the same
+        // for as long as the AsyncFd holds it.
+        let replies = unsafe { AsyncFd::register(self.replies) }
+            .context("registering the ring buffer with tokio")?;
+        Ok(Classifier {
+            replies,
+            counters: self.counters,
+            _ebpf: self.ebpf,
+        })
+    }
+
+    /// Runs the program once on `frame` (BPF_PROG_TEST_RUN) and returns its verdict
+    /// (an `xdp_action`) with the records it pushed.
+    pub fn test_run(&mut self, frame: &[u8]) -> Result<(u32, Vec<ReplyRecord>)> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let options = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..Default::default()
+        };
+        let result = self
+            .program()?
+            .test_run(options)
+            .context("BPF_PROG_TEST_RUN")?;
+        let mut records = Vec::new();
+        drain(&mut self.replies, &mut records);
+        Ok((result.return_value, records))
+    }
+
+    /// The sum over CPUs of one of the classifier's counters.
+    pub fn counter(&self, counter: Counter) -> u64 {
+        sum_counter(&self.counters, counter)
+    }
+}
+
+fn drain(ring: &mut RingBuf<MapData>, out: &mut Vec<ReplyRecord>) {
+    while let Some(item) = ring.next() {
+        if item.len() >= std::mem::size_of::<ReplyRecord>() {
+            // SAFETY: the classifier writes whole ReplyRecords; read unaligned.
+            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const ReplyRecord) });
+        }
+    }
+}
+
+fn sum_counter(counters: &PerCpuArray<MapData, u64>, counter: Counter) -> u64 {
+    counters
+        .get(&(counter as u32), 0)
+        .map(|values| values.iter().sum())
+        .unwrap_or(0)
+}
+
+/// The attached classifier. Dropping it detaches the program.
+pub struct Classifier {
+    replies: AsyncFd<RingBuf<MapData>>,
+    counters: PerCpuArray<MapData, u64>,
+    // Owns the program and its link; dropped last.
+    _ebpf: Ebpf,
+}
+
+impl Classifier {
+    /// Loads the classifier, writes `config`, and attaches it to interface `ifindex`.
+    pub fn attach(
+        iface: &str,
+        ifindex: u32,
+        config: ClassifierConfig,
+        mode: AttachMode,
+    ) -> Result<Self> {
+        LoadedClassifier::load(config)?.attach(iface, ifindex, mode)
     }
 
     /// Waits until the ring buffer has records, then moves all of them into `out`.
     pub async fn recv(&mut self, out: &mut Vec<ReplyRecord>) -> Result<()> {
         loop {
             let mut guard = self.replies.readable_mut().await?;
-            let ring = guard.get_inner_mut();
-            while let Some(item) = ring.next() {
-                if item.len() >= std::mem::size_of::<ReplyRecord>() {
-                    // SAFETY: the classifier writes whole ReplyRecords; read unaligned.
-                    out.push(unsafe {
-                        std::ptr::read_unaligned(item.as_ptr() as *const ReplyRecord)
-                    });
-                }
-            }
+            drain(guard.get_inner_mut(), out);
             guard.clear_ready();
             if !out.is_empty() {
                 return Ok(());
@@ -116,9 +182,6 @@ impl Classifier {
 
     /// The sum over CPUs of one of the classifier's counters.
     pub fn counter(&self, counter: Counter) -> u64 {
-        self.counters
-            .get(&(counter as u32), 0)
-            .map(|values| values.iter().sum())
-            .unwrap_or(0)
+        sum_counter(&self.counters, counter)
     }
 }

@@ -5,6 +5,7 @@
 //! Nothing here does I/O; every function works on byte slices.
 
 pub mod checksum;
+pub mod craft;
 pub mod reply;
 pub mod template;
 

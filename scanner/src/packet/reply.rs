@@ -10,6 +10,11 @@ use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE};
 
 const TCP_FLAG_RST: u8 = 0x04;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const VLAN_TAG_LEN: usize = 4;
+/// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
+const IP_FRAGMENT_MASK: u16 = 0x3fff;
 const TCP_FLAG_SYN: u8 = 0x02;
 const TCP_FLAG_ACK: u8 = 0x10;
 
@@ -28,17 +33,25 @@ pub struct TcpSegment {
 }
 
 impl TcpSegment {
-    /// Reads the headers of an Ethernet frame; `None` unless it is IPv4 + TCP with
-    /// both fixed headers complete.
+    /// Reads the headers of an Ethernet frame (with at most one VLAN tag); `None`
+    /// unless it is an unfragmented IPv4 + TCP packet with both fixed headers complete.
     pub fn parse(frame: &[u8]) -> Option<Self> {
-        if frame.len() < ETH_LEN + IPV4_LEN
-            || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4
-        {
+        let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+        let (ethertype, l3) = if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+            (
+                u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]),
+                ETH_LEN + VLAN_TAG_LEN,
+            )
+        } else {
+            (ethertype, ETH_LEN)
+        };
+        if ethertype != ETHERTYPE_IPV4 || frame.len() < l3 + IPV4_LEN {
             return None;
         }
-        let ip = &frame[ETH_LEN..];
+        let ip = &frame[l3..];
         let ihl = usize::from(ip[0] & 0x0f) * 4;
-        if ip[0] >> 4 != 4 || ihl < IPV4_LEN || ip[9] != IPPROTO_TCP {
+        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & IP_FRAGMENT_MASK;
+        if ip[0] >> 4 != 4 || ihl < IPV4_LEN || ip[9] != IPPROTO_TCP || fragment != 0 {
             return None;
         }
         let tcp = ip.get(ihl..ihl + 20)?;

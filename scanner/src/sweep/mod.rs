@@ -118,8 +118,10 @@ pub fn fingerprint(opts: &SweepOptions, threads: usize) -> String {
     for chunk in text.as_bytes().chunks(8) {
         let mut word = [0u8; 8];
         word[..chunk.len()].copy_from_slice(chunk);
-        hash =
-            scanner_common::cookie::siphash_u64(&[hash, 0x7377_6565_70], u64::from_le_bytes(word));
+        hash = scanner_common::cookie::siphash_u64(
+            &[hash, 0x0073_7765_6570],
+            u64::from_le_bytes(word),
+        );
     }
     format!("{hash:016x}")
 }

@@ -1,0 +1,211 @@
+//! The XDP classifier itself, run in the kernel with BPF_PROG_TEST_RUN on crafted
+//! frames: each gets the right verdict, only valid replies produce records, and the
+//! userspace twin (`packet::reply::classify`) agrees on every frame.
+//!
+//! Needs CAP_BPF (root): run with `cargo xtask test`.
+
+use scanner::io::xdp::LoadedClassifier;
+use scanner::packet::craft;
+use scanner::packet::reply::classify;
+use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
+use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::{ClassifierConfig, ReplyKind, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
+use std::net::Ipv4Addr;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const ME: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const TARGET: Ipv4Addr = Ipv4Addr::new(198, 19, 3, 4);
+const KEY: [u64; 2] = [0x1111_2222_3333_4444, 0x5555_6666_7777_8888];
+const PORTS: (u16, u16) = (40000, 59999);
+const SYN_ACK: u8 = 0x12;
+const RST_ACK: u8 = 0x14;
+
+fn config(flags: u32) -> ClassifierConfig {
+    ClassifierConfig {
+        local_addr: u32::from(ME),
+        port_lo: PORTS.0,
+        port_hi: PORTS.1,
+        key: KEY,
+        enabled: 1,
+        flags,
+    }
+}
+
+/// The probe a stateless sweep sends to TARGET:port.
+fn probe(port: u16) -> Vec<u8> {
+    let template = TcpTemplate::new(
+        SegmentKind::Syn,
+        &LinkAddrs {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: ME,
+        },
+    );
+    let sport = stateless_source_port(&KEY, u32::from(TARGET), port, PORTS.0, PORTS.1);
+    let seq = probe_cookie(&KEY, u32::from(TARGET), port, sport);
+    let mut frame = [0u8; MAX_FRAME_LEN];
+    let len = template.write(&mut frame, TARGET, sport, port, seq, 1);
+    frame[..len].to_vec()
+}
+
+/// Runs the kernel program and the userspace twin on `frame`; checks they agree and
+/// returns the kernel's verdict and record count.
+fn run(classifier: &mut LoadedClassifier, config: &ClassifierConfig, frame: &[u8]) -> (u32, usize) {
+    let (verdict, records) = classifier
+        .test_run(frame)
+        .expect("BPF_PROG_TEST_RUN (needs root)");
+    let twin = classify(frame, config);
+    assert_eq!(
+        records.len(),
+        usize::from(twin.is_some()),
+        "kernel and userspace disagree on {frame:02x?}"
+    );
+    if let (Some(kernel), Some(user)) = (records.first(), twin) {
+        assert_eq!(
+            (
+                kernel.remote_addr,
+                kernel.remote_port,
+                kernel.local_port,
+                kernel.kind
+            ),
+            (
+                user.remote_addr,
+                user.remote_port,
+                user.local_port,
+                user.kind
+            )
+        );
+    }
+    (verdict, records.len())
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn valid_replies_are_recorded_and_consumed() {
+    let cfg = config(FLAG_SPORT_FROM_COOKIE);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let syn_ack = craft::reply_to(&probe(80), SYN_ACK, 1234);
+    let (verdict, records) = classifier.test_run(&syn_ack).unwrap();
+    assert_eq!((verdict, records.len()), (XDP_DROP, 1));
+    let record = records[0];
+    assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::SynAck));
+    assert_eq!(
+        (
+            Ipv4Addr::from(record.remote_addr),
+            record.remote_port,
+            record.seq
+        ),
+        (TARGET, 80, 1234)
+    );
+    assert_eq!(
+        run(
+            &mut classifier,
+            &cfg,
+            &craft::reply_to(&probe(81), RST_ACK, 0)
+        ),
+        (XDP_DROP, 1)
+    );
+    // Any IP options, a VLAN tag: still ours.
+    assert_eq!(
+        run(&mut classifier, &cfg, &craft::with_ip_options(&syn_ack)),
+        (XDP_DROP, 1)
+    );
+    assert_eq!(
+        run(&mut classifier, &cfg, &craft::with_vlan_tag(&syn_ack, 42)),
+        (XDP_DROP, 1)
+    );
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn syn_acks_go_to_the_kernel_when_asked() {
+    let cfg = config(FLAG_SPORT_FROM_COOKIE | FLAG_PASS_SYNACK);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    assert_eq!(
+        run(
+            &mut classifier,
+            &cfg,
+            &craft::reply_to(&probe(80), SYN_ACK, 9)
+        ),
+        (XDP_PASS, 1)
+    );
+    assert_eq!(
+        run(
+            &mut classifier,
+            &cfg,
+            &craft::reply_to(&probe(81), RST_ACK, 0)
+        ),
+        (XDP_DROP, 1)
+    );
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn everything_else_passes_without_a_record() {
+    let cfg = config(FLAG_SPORT_FROM_COOKIE);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let valid = craft::reply_to(&probe(443), SYN_ACK, 5);
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut wrong_cookie = valid.clone();
+    craft::set_ack(&mut wrong_cookie, 0xdead_beef);
+    cases.push(("wrong cookie", wrong_cookie));
+    let mut wrong_port = valid.clone();
+    let sport = stateless_source_port(&KEY, u32::from(TARGET), 443, PORTS.0, PORTS.1);
+    craft::set_dst_port(
+        &mut wrong_port,
+        if sport == PORTS.0 {
+            sport + 1
+        } else {
+            sport - 1
+        },
+    );
+    cases.push(("right cookie range, wrong source port", wrong_port));
+    let mut out_of_range = valid.clone();
+    craft::set_dst_port(&mut out_of_range, 22);
+    cases.push(("port outside the range", out_of_range));
+    let mut not_us = valid.clone();
+    craft::set_dst_addr(&mut not_us, [198, 18, 0, 99]);
+    cases.push(("not addressed to us", not_us));
+    let mut more_fragments = valid.clone();
+    craft::set_fragment(&mut more_fragments, 0x2000);
+    cases.push(("first fragment", more_fragments));
+    let mut later_fragment = valid.clone();
+    craft::set_fragment(&mut later_fragment, 0x0010);
+    cases.push(("later fragment", later_fragment));
+    cases.push(("pure ACK", craft::reply_to(&probe(443), 0x10, 5)));
+    cases.push(("SYN", craft::reply_to(&probe(443), 0x02, 5)));
+    let mut ipv6 = valid.clone();
+    ipv6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    cases.push(("IPv6", ipv6));
+    let mut arp = valid.clone();
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    cases.push(("ARP", arp));
+    for len in 14..valid.len() {
+        cases.push(("truncated", valid[..len].to_vec()));
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for len in [14usize, 20, 34, 54, 60, 64, 100, 200] {
+        let garbage: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        cases.push(("garbage", garbage));
+    }
+    for (what, frame) in &cases {
+        assert_eq!(
+            run(&mut classifier, &cfg, frame),
+            (XDP_PASS, 0),
+            "{what} ({} bytes)",
+            frame.len()
+        );
+    }
+    // Disabled (before userspace has configured it): even a valid reply passes.
+    let off = ClassifierConfig { enabled: 0, ..cfg };
+    let mut disabled = LoadedClassifier::load(off).unwrap();
+    assert_eq!(run(&mut disabled, &off, &valid), (XDP_PASS, 0));
+}
