@@ -192,6 +192,42 @@ pub fn xdp_attached() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
 }
 
+/// Injects random loss into every lab host while it lives; removes it when dropped,
+/// even when the test fails.
+pub struct LossGuard;
+
+impl LossGuard {
+    pub fn new(fraction: f64) -> Self {
+        lab::build::set_loss(fraction).expect("setting lab loss");
+        LossGuard
+    }
+}
+
+impl Drop for LossGuard {
+    fn drop(&mut self) {
+        let _ = lab::build::set_loss(0.0);
+    }
+}
+
+/// Runs the scanner in the lab with `args` plus `-oJ -`; returns the (address, port)
+/// pairs reported open, failing on a pair reported twice.
+pub fn sweep_open(args: &[&str]) -> Result<Vec<(Ipv4Addr, u16)>> {
+    let states = scan(args)?;
+    Ok(states
+        .into_iter()
+        .filter(|(_, s)| *s == PortState::Open)
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// The sweep host's addresses in `cidr` (inside 198.19.0.0/16) with port 80 open.
+pub fn sweep_truth(cidr: &str) -> Vec<(Ipv4Addr, u16)> {
+    let (base, bits) = cidr.split_once('/').expect("cidr");
+    let base = u32::from(base.parse::<Ipv4Addr>().expect("address"));
+    let count = 1u32 << (32 - bits.parse::<u32>().expect("bits"));
+    (0..count).map(|i| (Ipv4Addr::from(base + i), 80)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,7 +62,50 @@ pub fn up() -> Result<()> {
         daemons::wait_until_listening(host)?;
     }
     set_loss(0.0)?;
+    for host in &all {
+        add_syn_counter(host)?;
+    }
     Ok(())
+}
+
+/// Chain that counts the TCP SYNs arriving at a target (before any loss is applied),
+/// so tests can check exactly what a scan sent.
+const COUNT_CHAIN: &str = "LAB-COUNT";
+
+fn add_syn_counter(host: &Host) -> Result<()> {
+    let ns = host.namespace();
+    iptables(&ns, &["-N", COUNT_CHAIN])?;
+    iptables(&ns, &["-A", COUNT_CHAIN, "-p", "tcp", "--syn"])?;
+    iptables(&ns, &["-I", "INPUT", "1", "-j", COUNT_CHAIN])
+}
+
+/// TCP SYNs that have arrived at `host` since the last [`reset_syn_count`].
+pub fn syn_count(host: &Host) -> Result<u64> {
+    let out = output(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &host.namespace(),
+            "iptables",
+            "-w",
+            "-L",
+            COUNT_CHAIN,
+            "-v",
+            "-x",
+            "-n",
+        ],
+    )?;
+    out.lines()
+        .nth(2)
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|packets| packets.parse().ok())
+        .with_context(|| format!("cannot read the SYN counter of lab host {}", host.name))
+}
+
+/// Zeroes the SYN counter of `host`.
+pub fn reset_syn_count(host: &Host) -> Result<()> {
+    iptables(&host.namespace(), &["-Z", COUNT_CHAIN])
 }
 
 fn build_host(host: &Host, router: &Host) -> Result<()> {

@@ -1,0 +1,354 @@
+//! Stateless sweeps of the lab's catch-all range (198.19.0.0/16, port 80 open on every
+//! address): accuracy, shards, resume, loss, rate, and never sending outside the
+//! targets. Run by `cargo xtask test`, which brings the lab up first.
+
+use lab_tests::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use xtask::lab::{
+    self,
+    build::{reset_syn_count, syn_count},
+};
+
+const SWEEP: &[&str] = &["--sweep", "--allow-reserved-targets", "--no-progress"];
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    SWEEP.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn sweep_of_the_catch_all_range_finds_every_open_port() {
+    require_lab();
+    for mode in ["afxdp", "packet"] {
+        let found = sweep_open(&args(&[
+            "-p",
+            "80,81",
+            "--rate",
+            "200000",
+            "--send-mode",
+            mode,
+            "198.19.0.0/16",
+        ]))
+        .unwrap();
+        assert_eq!(found, sweep_truth("198.19.0.0/16"), "via {mode}");
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn blocklist_keeps_sweeps_out_of_reserved_space_unless_allowed() {
+    require_lab();
+    let out = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(["--sweep", "-p", "80", "198.19.0.0/24"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-reserved-targets"));
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn shards_with_one_seed_are_disjoint_and_complete() {
+    require_lab();
+    let sweep_host = lab::host("sweep");
+    reset_syn_count(&sweep_host).unwrap();
+    let mut all = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let found = sweep_open(&args(&[
+            "-p",
+            "80,81",
+            "--seed",
+            "77",
+            "--shard",
+            shard,
+            "198.19.0.0/20",
+        ]))
+        .unwrap();
+        assert!(!found.is_empty(), "shard {shard} found nothing");
+        all.extend(found);
+    }
+    let probes = syn_count(&sweep_host).unwrap();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "an open port was found by two shards");
+    assert_eq!(all, sweep_truth("198.19.0.0/20"));
+    assert_eq!(
+        probes,
+        4096 * 2,
+        "every (address, port) probed exactly once across the shards"
+    );
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn interrupted_sweep_resumes_without_repeating_or_skipping() {
+    require_lab();
+    let sweep_host = lab::host("sweep");
+    reset_syn_count(&sweep_host).unwrap();
+    let dir = std::env::temp_dir().join(format!("scanner-resume-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = dir.join("resume.json");
+    let first_json = dir.join("first.jsonl");
+    let common = [
+        "-p",
+        "80,81",
+        "--rate",
+        "2000",
+        "--seed",
+        "5",
+        "198.19.0.0/20",
+    ];
+    let first = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args(&common))
+        .args([
+            "--resume-file",
+            resume.to_str().unwrap(),
+            "-oJ",
+            first_json.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
+    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGINT) }, 0);
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--resume"),
+        "no resume hint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent_first = syn_count(&sweep_host).unwrap();
+    assert!(
+        sent_first > 0 && sent_first < 8192,
+        "the first run sent {sent_first}"
+    );
+    let resume_arg = resume.to_str().unwrap().to_string();
+    let mut rest: Vec<&str> = args(&common);
+    rest.extend(["--resume", &resume_arg]);
+    let second = scan(&rest).unwrap();
+    let first_found = parse_findings(&std::fs::read_to_string(&first_json).unwrap()).unwrap();
+    let mut all: Vec<_> = first_found.keys().chain(second.keys()).copied().collect();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "a port was reported by both runs");
+    assert_eq!(all, sweep_truth("198.19.0.0/20"));
+    assert_eq!(
+        syn_count(&sweep_host).unwrap(),
+        8192,
+        "probes sent twice or skipped across the resume"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn sweeps_under_loss_find_everything_with_retries_and_claim_nothing_false_without() {
+    require_lab();
+    for (loss, retries) in [(0.1, "6"), (0.3, "14")] {
+        let _loss = LossGuard::new(loss);
+        let found = sweep_open(&args(&[
+            "-p",
+            "80",
+            "--retries",
+            retries,
+            "--wait",
+            "0.3",
+            "198.19.1.0/26",
+        ]))
+        .unwrap();
+        assert_eq!(
+            found,
+            sweep_truth("198.19.1.0/26"),
+            "{}% loss with {retries} retries",
+            loss * 100.0
+        );
+    }
+    let _loss = LossGuard::new(0.3);
+    let found = sweep_open(&args(&["-p", "80", "--retries", "0", "198.19.2.0/24"])).unwrap();
+    let truth = sweep_truth("198.19.2.0/24");
+    assert!(
+        found.len() < truth.len(),
+        "30% loss both ways and no retries, yet all {} found",
+        found.len()
+    );
+    assert!(
+        found.iter().all(|f| truth.contains(f)),
+        "reported a port that is not open"
+    );
+}
+
+/// A tcpdump in namespace `ns` writing what it prints to a file (a pipe nobody reads
+/// until the end would fill, stall tcpdump, and lose packets).
+struct Capture {
+    child: std::process::Child,
+    path: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(ns: &str, tcpdump_args: &[&str]) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("scanner-capture-{}-{ns}.txt", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tcpdump", "-nn", "-l", "-s", "96", "-B", "16384",
+            ])
+            .args(tcpdump_args)
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump");
+        std::thread::sleep(Duration::from_millis(700));
+        Capture { child, path }
+    }
+
+    /// Stops the capture and returns what it printed.
+    fn finish(mut self) -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on our child (`ip netns exec` execs tcpdump).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        let _ = std::fs::remove_file(&self.path);
+        text
+    }
+}
+
+/// Rate of the SYNs arriving at the sweep host while a sweep at `rate` runs, from its
+/// SYN counter read twice, 1.5 s apart, in the middle of the run.
+fn measured_rate(rate: u64, cidr: &str) -> f64 {
+    let host = lab::host("sweep");
+    reset_syn_count(&host).unwrap();
+    let rate_arg = rate.to_string();
+    let mut sweep = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args(&[
+            "-p", "81", "--rate", &rate_arg, "--wait", "0", cidr,
+        ]))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while syn_count(&host).unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no probe arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (count0, time0) = (syn_count(&host).unwrap(), Instant::now());
+    std::thread::sleep(Duration::from_millis(1500));
+    let (count1, time1) = (syn_count(&host).unwrap(), Instant::now());
+    assert!(sweep.wait().unwrap().success());
+    let total = syn_count(&host).unwrap();
+    let expected = 1u64 << (32 - cidr.split('/').nth(1).unwrap().parse::<u32>().unwrap());
+    assert_eq!(total, expected, "probes lost or repeated");
+    assert!(
+        count1 < total,
+        "the sweep ended inside the measuring window: make it longer"
+    );
+    (count1 - count0) as f64 / time1.duration_since(time0).as_secs_f64()
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn rate_is_accurate_within_five_percent() {
+    require_lab();
+    for (rate, cidr) in [
+        (1000u64, "198.19.8.0/20"),
+        (5000, "198.19.64.0/18"),
+        (20000, "198.19.0.0/16"),
+    ] {
+        let started = Instant::now();
+        let measured = measured_rate(rate, cidr);
+        let error = (measured - rate as f64).abs() / rate as f64;
+        eprintln!(
+            "rate: asked {rate} pps, measured {measured:.0} pps at the target ({:+.2}%)",
+            (measured / rate as f64 - 1.0) * 100.0
+        );
+        assert!(
+            error <= 0.05,
+            "asked {rate} pps, measured {measured:.0} pps in the lab ({:.1}% off; run took {:?})",
+            error * 100.0,
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn never_sends_to_excluded_or_untargeted_addresses() {
+    require_lab();
+    // Everything the scanner puts on the wire enters the bridge at its port.
+    let capture = Capture::start(
+        lab::SWITCH_NS,
+        &["-i", "s-scanner", "-Q", "in", "tcp or arp"],
+    );
+    let found = sweep_open(&args(&[
+        "-p",
+        "22,80",
+        "--retries",
+        "1",
+        "--wait",
+        "0.3",
+        "--exclude",
+        "198.19.0.128/25,198.18.0.10-15",
+        "198.19.0.0/24",
+        "198.18.0.0/24",
+    ]))
+    .unwrap();
+    let text = capture.finish();
+    let allowed = |addr: std::net::Ipv4Addr| {
+        let [a, b, c, d] = addr.octets();
+        let in_sweep = a == 198 && b == 19 && c == 0 && d < 128;
+        let on_segment = a == 198 && b == 18 && c == 0 && !(10..=15).contains(&d);
+        in_sweep || on_segment
+    };
+    let mut probes = 0;
+    for line in text.lines() {
+        // "IP 198.18.0.1.41234 > 198.19.0.7.80: Flags [S], ..." or "ARP, Request who-has 198.18.0.2 tell ..."
+        let dst = if let Some(rest) = line.split(" > ").nth(1) {
+            if !line.contains("Flags [S]") {
+                continue;
+            }
+            probes += 1;
+            let host_port = rest.split(':').next().unwrap_or("");
+            host_port
+                .rsplit_once('.')
+                .map(|(host, _)| host)
+                .unwrap_or("")
+                .to_string()
+        } else if let Some(rest) = line.split("who-has ").nth(1) {
+            rest.split_whitespace().next().unwrap_or("").to_string()
+        } else {
+            continue;
+        };
+        let addr: std::net::Ipv4Addr = dst
+            .parse()
+            .unwrap_or_else(|_| panic!("cannot read {line:?}"));
+        assert!(
+            allowed(addr),
+            "sent to {addr}, which is excluded or not a target: {line}"
+        );
+    }
+    assert!(probes >= 128 * 2, "captured only {probes} probes");
+    assert!(found.iter().all(|(a, _)| allowed(*a)));
+    assert_eq!(
+        found.iter().filter(|(a, _)| a.octets()[1] == 19).count(),
+        128,
+        "sweep hosts' port 80"
+    );
+}
