@@ -12,6 +12,8 @@ pub mod cookie;
 
 /// Name of the XDP program inside the eBPF object.
 pub const XDP_PROGRAM_NAME: &str = "scanner_xdp";
+/// Name of the benchmark sink program (drops every IPv4 frame).
+pub const DROP_ALL_PROGRAM_NAME: &str = "drop_all";
 /// Name of the array map (one entry) holding the [`ClassifierConfig`].
 pub const CONFIG_MAP: &str = "CONFIG";
 /// Name of the ring buffer map that carries [`ReplyRecord`]s to userspace.

@@ -199,6 +199,21 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     Some(xdp_action::XDP_DROP)
 }
 
+/// A sink for benchmarks: drops every IPv4 frame, counting it in `COUNTERS[Frames]`
+/// (ARP still passes, so the host can be a next hop). Never attached by the scanner itself; `lab-xdp-drop` attaches it
+/// to a lab host that must absorb a sender at full rate.
+#[xdp]
+pub fn drop_all(ctx: XdpContext) -> u32 {
+    match header_at::<[u8; 2]>(&ctx, 12) {
+        // SAFETY: header_at checked the bounds.
+        Some(ethertype) if u16::from_be_bytes(unsafe { *ethertype }) == ETHERTYPE_IPV4 => {
+            count(Counter::Frames);
+            xdp_action::XDP_DROP
+        }
+        _ => xdp_action::XDP_PASS,
+    }
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -20,7 +20,7 @@ fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn sweep_of_the_catch_all_range_finds_every_open_port() {
     require_lab();
-    for mode in ["afxdp", "packet"] {
+    for (mode, threads) in [("afxdp", "1"), ("afxdp", "2"), ("packet", "2")] {
         let found = sweep_open(&args(&[
             "-p",
             "80,81",
@@ -28,10 +28,16 @@ fn sweep_of_the_catch_all_range_finds_every_open_port() {
             "200000",
             "--send-mode",
             mode,
+            "--threads",
+            threads,
             "198.19.0.0/16",
         ]))
         .unwrap();
-        assert_eq!(found, sweep_truth("198.19.0.0/16"), "via {mode}");
+        assert_eq!(
+            found,
+            sweep_truth("198.19.0.0/16"),
+            "via {mode} with {threads} thread(s)"
+        );
     }
 }
 

@@ -41,6 +41,17 @@ enum Task {
     Demo,
     /// Set up, bring the lab up, and run every test (unit and lab integration).
     Test,
+    /// Benchmarks: the scanner next to its peers on the lab, in one run.
+    Bench {
+        #[command(subcommand)]
+        which: BenchKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// Sweeps next to masscan and zmap: send rate, accuracy at speed, memory and CPU.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +85,9 @@ fn main() -> Result<()> {
         },
         Task::Demo => demo(),
         Task::Test => test(),
+        Task::Bench {
+            which: BenchKind::Sweep,
+        } => bench_sweep(),
     }
 }
 
@@ -205,6 +219,29 @@ fn demo() -> Result<()> {
         }
         bail!("{} ports differ from the lab's truth", mismatches.len())
     }
+}
+
+fn bench_sweep() -> Result<()> {
+    require_root("the benchmarks")?;
+    setup::run()?;
+    let scanner = build_scanner()?;
+    shell::run_visible(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "lab-tests",
+        "--bin",
+        "lab-xdp-drop",
+    ]))?;
+    lab::build::up()?;
+    let bench = xtask::bench::Bench {
+        scanner,
+        xdp_drop: workspace_root().join("target/release/lab-xdp-drop"),
+        out_dir: workspace_root().join("target/bench"),
+    };
+    let result = xtask::bench::sweep(&bench);
+    lab::build::down()?;
+    result
 }
 
 fn test() -> Result<()> {

@@ -165,6 +165,10 @@ impl ScanPath {
 
     /// The next hop's MAC for `target` (which must be one of the scan's targets).
     pub fn next_hop_mac(&self, target: Ipv4Addr) -> [u8; 6] {
+        // The common case (everything behind one router, or one host): no lookup.
+        if let [only] = self.next_hop_macs[..] {
+            return only;
+        }
         let hop = self.next_hop_addr(target).unwrap_or(target);
         let index = self.next_hop_index.get(&hop).copied().unwrap_or(0);
         self.next_hop_macs[usize::from(index)]

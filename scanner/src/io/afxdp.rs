@@ -16,11 +16,38 @@ const FRAME_COUNT: u32 = 4096;
 const TX_RING: u32 = 2048;
 /// Frames the kernel sends per wakeup in copy mode.
 const KERNEL_TX_BATCH: u32 = 32;
+/// `SOL_XDP` and its `XDP_MAX_TX_SKB_BUDGET` option (Linux 6.17+), which raises that.
+const SOL_XDP: libc::c_int = 283;
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+
+/// Asks the kernel to send up to a whole TX ring per wakeup in copy mode; returns the
+/// per-wakeup batch in force (32 on kernels without the option).
+fn raise_tx_budget(tx: &TxQueue) -> u32 {
+    use std::os::fd::AsRawFd;
+    let budget: u32 = TX_RING;
+    // SAFETY: setsockopt with a valid u32 option value; failure is harmless.
+    let rc = unsafe {
+        libc::setsockopt(
+            tx.fd().as_raw_fd(),
+            SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            &budget as *const u32 as *const libc::c_void,
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        budget
+    } else {
+        KERNEL_TX_BATCH
+    }
+}
 
 pub struct AfXdpSender {
     umem: Umem,
     tx: TxQueue,
     completions: CompQueue,
+    /// Frames the kernel sends per wakeup in copy mode.
+    tx_batch: u32,
     free: Vec<FrameDesc>,
     reclaimed: Vec<FrameDesc>,
     // Held so the socket stays bound; never used (receive goes through XDP + ring buffer).
@@ -59,11 +86,13 @@ impl AfXdpSender {
             .map_err(|e| explain("socket creation", &e))?;
         let (fill, completions) = queues
             .ok_or_else(|| anyhow!("AF_XDP socket on {iface} came without its UMEM rings"))?;
+        let tx_batch = raise_tx_budget(&tx);
         Ok(Self {
             umem,
             tx,
             completions,
             reclaimed: free.clone(),
+            tx_batch,
             free,
             _rx: rx,
             _fill: fill,
@@ -76,7 +105,7 @@ impl AfXdpSender {
     /// the rest sitting in the ring, and the last frames of a scan would never leave.
     /// So wake it until the ring is empty, taking completions back as they come.
     fn kick(&mut self) -> io::Result<()> {
-        for _ in 0..=TX_RING / KERNEL_TX_BATCH + 1 {
+        for _ in 0..=TX_RING / self.tx_batch + 1 {
             self.tx.wakeup()?;
             self.reclaim();
             if self.tx.nb_free_exact() >= TX_RING {

@@ -149,6 +149,40 @@ fn sum_counter(counters: &PerCpuArray<MapData, u64>, counter: Counter) -> u64 {
         .unwrap_or(0)
 }
 
+/// The benchmark sink: an XDP program that drops (and counts) every IPv4 frame,
+/// attached while this value lives. Benchmarks use it so that a lab host can absorb a
+/// sender at any rate; the scanner never does.
+pub struct DropAll {
+    counters: PerCpuArray<MapData, u64>,
+    _ebpf: Ebpf,
+}
+
+impl DropAll {
+    pub fn attach(iface: &str) -> Result<Self> {
+        let mut ebpf =
+            Ebpf::load(CLASSIFIER_OBJECT).context("loading the eBPF object (needs root)")?;
+        let program: &mut Xdp = ebpf
+            .program_mut(scanner_common::DROP_ALL_PROGRAM_NAME)
+            .context("the eBPF object has no drop_all program")?
+            .try_into()?;
+        program.load()?;
+        program
+            .attach(iface, XdpMode::Default)
+            .with_context(|| format!("attaching drop_all to {iface}"))?;
+        let counters =
+            PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).context("no counters map")?)?;
+        Ok(Self {
+            counters,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Frames dropped so far.
+    pub fn dropped(&self) -> u64 {
+        sum_counter(&self.counters, Counter::Frames)
+    }
+}
+
 /// The attached classifier. Dropping it detaches the program.
 pub struct Classifier {
     replies: AsyncFd<RingBuf<MapData>>,

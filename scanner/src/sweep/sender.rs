@@ -53,7 +53,7 @@ pub struct SenderJob {
     pub sent: Arc<AtomicU64>,
 }
 
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 
 impl SenderJob {
     /// Sends until done or stopped; returns where it stopped (`pass == passes` when done).

@@ -6,12 +6,14 @@
 
 use super::{
     daemons, hosts, Firewall, Host, Segment, Stack, FAR_SEGMENT, ROUTER_FAR_ADDR, SCANNER_ADDR,
-    SCANNER_IFACE, SCANNER_NS, SEGMENT, STATE_DIR, SWEEP_RANGE, SWITCH_NS,
+    SCANNER_IFACE, SCANNER_NS, SEGMENT, SINK_RANGE, STATE_DIR, SWEEP_RANGE, SWITCH_NS,
 };
 use crate::shell::{in_ns, output, run};
 use anyhow::{bail, Context, Result};
 
 const BRIDGE: &str = "br0";
+/// Transmit queues of the scanner's interface (AF_XDP sender threads, one per queue).
+const SCANNER_QUEUES: u32 = 2;
 
 /// Builds the whole lab from scratch and waits until every daemon listens.
 pub fn up() -> Result<()> {
@@ -22,7 +24,7 @@ pub fn up() -> Result<()> {
     in_ns(SWITCH_NS, &["ip", "link", "set", BRIDGE, "up"])?;
 
     add_namespace(SCANNER_NS)?;
-    attach_to_bridge(SCANNER_NS, "s-scanner")?;
+    attach_to_bridge(SCANNER_NS, "s-scanner", SCANNER_QUEUES)?;
     configure_iface(
         SCANNER_NS,
         SCANNER_IFACE,
@@ -39,6 +41,11 @@ pub fn up() -> Result<()> {
         .find(|h| h.answers_range.is_some())
         .context("the lab needs a sweep host")?;
     add_route(SCANNER_NS, FAR_SEGMENT, router.addr)?;
+    let sink = all
+        .iter()
+        .find(|h| h.name == "sink")
+        .context("the lab needs a sink host")?;
+    add_route(SCANNER_NS, SINK_RANGE, sink.addr)?;
     in_ns(
         SCANNER_NS,
         &[
@@ -113,7 +120,13 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
     add_namespace(&ns)?;
     match host.segment {
         Segment::OnLink => {
-            attach_to_bridge(&ns, &format!("s-{}", host.name))?;
+            // The sink absorbs multi-threaded senders: as many queues as the scanner.
+            let queues = if host.name == "sink" {
+                SCANNER_QUEUES
+            } else {
+                1
+            };
+            attach_to_bridge(&ns, &format!("s-{}", host.name), queues)?;
             configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
             if !host.is_router {
                 // Replies to the far segment (the router's scans, DNAT) go back through it.
@@ -178,12 +191,34 @@ fn add_namespace(ns: &str) -> Result<()> {
     sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
 }
 
-/// Creates a veth pair: `port` on the bridge, `eth0` in `ns`.
-fn attach_to_bridge(ns: &str, port: &str) -> Result<()> {
+/// Creates a veth pair: `port` on the bridge, `eth0` in `ns`, each with `queues`
+/// transmit and receive queues (the scanner's has several, for one AF_XDP sender
+/// thread per queue).
+fn attach_to_bridge(ns: &str, port: &str, queues: u32) -> Result<()> {
+    let queues = queues.to_string();
+    let q = queues.as_str();
     in_ns(
         SWITCH_NS,
         &[
-            "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            "ip",
+            "link",
+            "add",
+            port,
+            "numtxqueues",
+            q,
+            "numrxqueues",
+            q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "numtxqueues",
+            q,
+            "numrxqueues",
+            q,
+            "netns",
+            ns,
         ],
     )?;
     in_ns(

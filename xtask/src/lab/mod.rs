@@ -27,6 +27,8 @@ pub const SEGMENT: &str = "198.18.0.0/24";
 pub const FAR_SEGMENT: &str = "198.18.1.0/24";
 /// The catch-all range answered by the sweep host (every address, port 80 open).
 pub const SWEEP_RANGE: &str = "198.19.0.0/16";
+/// The range routed to the sink host, which benchmarks make drop everything at XDP.
+pub const SINK_RANGE: &str = "198.18.128.0/17";
 /// Where the lab keeps daemon configs, pid files and the TLS certificate.
 pub const STATE_DIR: &str = "/run/scanner-lab";
 
@@ -325,6 +327,13 @@ pub fn hosts() -> Vec<Host> {
             }],
             answers_range: Some(SWEEP_RANGE),
             role: "answers all of 198.19.0.0/16 (port 80 open)",
+            ..base.clone()
+        },
+        Host {
+            name: "sink",
+            addr: Ipv4Addr::new(198, 18, 0, 30),
+            answers_range: None,
+            role: "gateway of 198.18.128.0/17; drops everything at XDP during `bench sweep`",
             ..base.clone()
         },
         Host {

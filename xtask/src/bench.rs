@@ -1,0 +1,565 @@
+//! `cargo xtask bench sweep`: the scanner next to masscan and zmap on the same lab, in
+//! one run, printing a table of rates, ratios and what each found.
+//!
+//! 1. Sender-limited: each tool sends 2,097,152 probes into 198.18.128.0/17, routed to
+//!    the sink host, which drops every IPv4 frame at XDP; the rate is what arrived
+//!    there (the sink program's own counter, printed every 20 ms by `lab-xdp-drop`,
+//!    over the active window), with each sender's CPU seconds per million probes.
+//! 2. Accuracy at speed: port 80 over the catch-all 198.19.0.0/16 (65,536 open), and
+//!    all 65,535 ports of the web host (22, 80, 443 open), each tool at its maximum.
+//! 3. Scale: the scanner's peak RSS and CPU seconds per million probes for the
+//!    catch-all /16 × 4 ports and × 16 ports (memory should not grow with the sweep).
+
+use crate::lab::{self, host, SCANNER_NS};
+use crate::shell::{output, run};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SINK_PROBES: u64 = 1 << 21;
+
+/// Paths and addresses the benchmark needs.
+pub struct Bench {
+    pub scanner: PathBuf,
+    pub xdp_drop: PathBuf,
+    pub out_dir: PathBuf,
+}
+
+fn mac_of(ns: &str) -> Result<String> {
+    Ok(output(
+        "ip",
+        &["netns", "exec", ns, "cat", "/sys/class/net/eth0/address"],
+    )?
+    .trim()
+    .to_string())
+}
+
+fn in_scanner_ns(program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", SCANNER_NS])
+        .arg(program)
+        .args(args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// The sink's drop counter, as the running `lab-xdp-drop` prints it.
+struct SinkCounter {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<(f64, u64)>,
+    latest: (f64, u64),
+}
+
+impl SinkCounter {
+    fn start(xdp_drop: &Path) -> Result<Self> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", "lab-sink"])
+            .arg(xdp_drop)
+            .arg("eth0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting lab-xdp-drop")?;
+        let stdout = child.stdout.take().context("lab-xdp-drop's output")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                let mut parts = line.split_whitespace();
+                if let (Some(Ok(ns)), Some(Ok(count))) = (
+                    parts.next().map(str::parse::<u64>),
+                    parts.next().map(str::parse),
+                ) {
+                    if tx.send((ns as f64 / 1e9, count)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut counter = Self {
+            child,
+            lines,
+            latest: (0.0, 0),
+        };
+        counter.latest = counter
+            .lines
+            .recv_timeout(Duration::from_secs(5))
+            .context("lab-xdp-drop printed nothing")?;
+        Ok(counter)
+    }
+
+    /// Runs `cmd` until `expected` more frames arrived or the count stalls for two
+    /// seconds; returns the frames and the seconds between the first and last
+    /// counter reading that saw new frames.
+    fn measure(&mut self, mut cmd: Command, expected: u64) -> Result<(u64, f64, f64)> {
+        while let Ok(sample) = self.lines.try_recv() {
+            self.latest = sample;
+        }
+        let base = self.latest;
+        let cpu_file =
+            std::env::temp_dir().join(format!("scanner-bench-cpu-{}", std::process::id()));
+        let mut timed = Command::new("/usr/bin/time");
+        timed
+            .args(["-f", "%U %S", "-o"])
+            .arg(&cpu_file)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        timed
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = &mut cmd;
+        let mut child = timed.spawn().context("starting the sender")?;
+        let mut first: Option<(f64, u64)> = None;
+        let mut last = base;
+        loop {
+            let Ok(sample) = self.lines.recv_timeout(Duration::from_secs(5)) else {
+                bail!("lab-xdp-drop stopped")
+            };
+            if sample.1 > last.1 {
+                first.get_or_insert(last);
+                last = sample;
+            }
+            let stalled = sample.0 - last.0 > 2.0;
+            if sample.1 - base.1 >= expected || stalled || sample.0 - base.0 > 60.0 {
+                break;
+            }
+        }
+        stop(&mut child);
+        let cpu: f64 = std::fs::read_to_string(&cpu_file)
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|v| v.parse::<f64>().ok())
+                    .sum()
+            })
+            .unwrap_or(f64::NAN);
+        let _ = std::fs::remove_file(cpu_file);
+        let (t0, _) = first.context("nothing arrived at the sink")?;
+        Ok((last.1 - base.1, (last.0 - t0).max(1e-3), cpu))
+    }
+}
+
+impl Drop for SinkCounter {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+struct Row {
+    tool: &'static str,
+    text: String,
+}
+
+impl Bench {
+    fn scanner_sweep(&self, args: &[&str]) -> Command {
+        let mut all = vec!["--sweep", "--allow-reserved-targets", "--no-progress"];
+        all.extend_from_slice(args);
+        in_scanner_ns(&self.scanner, &all)
+    }
+
+    fn masscan(&self, router_mac: &str, extra: &[&str]) -> Result<Command> {
+        let scanner_mac = mac_of(SCANNER_NS)?;
+        let mut args = vec![
+            "-e",
+            "eth0",
+            "--adapter-ip",
+            "198.18.0.1",
+            "--adapter-mac",
+            &scanner_mac,
+            "--router-mac",
+            router_mac,
+        ];
+        args.extend_from_slice(extra);
+        Ok(in_scanner_ns(
+            Path::new("masscan"),
+            &args.iter().map(|s| &**s).collect::<Vec<_>>(),
+        ))
+    }
+
+    fn zmap(&self, gateway_mac: &str, extra: &[&str]) -> Result<Command> {
+        let empty = self.out_dir.join("empty-blocklist");
+        std::fs::write(&empty, "")?;
+        let empty = empty.to_str().unwrap().to_string();
+        let mut args = vec![
+            "-i",
+            "eth0",
+            "-S",
+            "198.18.0.1",
+            "-G",
+            gateway_mac,
+            "-b",
+            &empty,
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        Ok(in_scanner_ns(Path::new("zmap"), &args))
+    }
+
+    /// Part 1: frames per second each sender gets into the sink, and its CPU seconds
+    /// (median of three runs each; the rows are (tool, pps, frames, CPU s, all pps)).
+    fn sender_limited(&self) -> Result<Vec<(&'static str, f64, u64, f64, Vec<f64>)>> {
+        let sink_mac = mac_of("lab-sink")?;
+        let mut counter = SinkCounter::start(&self.xdp_drop)?;
+        let mut results = Vec::new();
+        let tools: [&'static str; 5] = [
+            "scanner (AF_XDP)",
+            "scanner (AF_XDP, 2 thr)",
+            "scanner (AF_PACKET)",
+            "masscan",
+            "zmap",
+        ];
+        for tool in tools {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                let cmd = match tool {
+                    "scanner (AF_XDP)" => self.scanner_sweep(&[
+                        "-p",
+                        "1-64",
+                        "--rate",
+                        "100000000",
+                        "--wait",
+                        "0",
+                        lab::SINK_RANGE,
+                    ]),
+                    "scanner (AF_XDP, 2 thr)" => self.scanner_sweep(&[
+                        "--threads",
+                        "2",
+                        "-p",
+                        "1-64",
+                        "--rate",
+                        "100000000",
+                        "--wait",
+                        "0",
+                        lab::SINK_RANGE,
+                    ]),
+                    "scanner (AF_PACKET)" => self.scanner_sweep(&[
+                        "--send-mode",
+                        "packet",
+                        "-p",
+                        "1-64",
+                        "--rate",
+                        "100000000",
+                        "--wait",
+                        "0",
+                        lab::SINK_RANGE,
+                    ]),
+                    "masscan" => self.masscan(
+                        &sink_mac,
+                        &[
+                            "-p1-64",
+                            "--rate",
+                            "10000000",
+                            "--wait",
+                            "0",
+                            lab::SINK_RANGE,
+                        ],
+                    )?,
+                    _ => self.zmap(
+                        &sink_mac,
+                        &[
+                            "-p",
+                            "80",
+                            "-P",
+                            "64",
+                            "-r",
+                            "0",
+                            "-c",
+                            "0",
+                            "-o",
+                            "/dev/null",
+                            lab::SINK_RANGE,
+                        ],
+                    )?,
+                };
+                let (frames, seconds, cpu) = counter.measure(cmd, SINK_PROBES)?;
+                runs.push((frames as f64 / seconds, frames, cpu));
+            }
+            let all: Vec<f64> = runs.iter().map(|r| r.0).collect();
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (rate, frames, cpu) = runs[1];
+            results.push((tool, rate, frames, cpu, all));
+        }
+        Ok(results)
+    }
+
+    /// Part 2: what each tool finds at its maximum rate.
+    fn accuracy(&self) -> Result<Vec<Row>> {
+        let sweep_mac = mac_of("lab-sweep")?;
+        let web_mac = mac_of("lab-web")?;
+        let web = host("web");
+        let web_addr = web.addr.to_string();
+        let web_open: BTreeSet<u16> = web.open_tcp_ports().into_iter().collect();
+        let mut rows = Vec::new();
+
+        let json = self.out_dir.join("scanner-sweep.jsonl");
+        let json_arg = json.to_str().unwrap().to_string();
+        let started = Instant::now();
+        self.scanner_sweep(&[
+            "-p",
+            "80",
+            "--rate",
+            "100000000",
+            "--wait",
+            "2",
+            "-oJ",
+            &json_arg,
+            lab::SWEEP_RANGE,
+        ])
+        .status()?;
+        let catch_all = count_lines(&json)?;
+        let catch_all_time = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        self.scanner_sweep(&[
+            "-p",
+            "1-65535",
+            "--rate",
+            "100000000",
+            "--wait",
+            "2",
+            "-oJ",
+            &json_arg,
+            &web_addr,
+        ])
+        .status()?;
+        let web_found = ports_in_json(&json)?;
+        rows.push(Row {
+            tool: "scanner",
+            text: format!(
+                "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {:?} in {:.1} s",
+                web_found.intersection(&web_open).count(),
+                web_open.len(),
+                web_found,
+                started.elapsed().as_secs_f64()
+            ),
+        });
+
+        let list = self.out_dir.join("masscan.list");
+        let list_arg = list.to_str().unwrap().to_string();
+        let started = Instant::now();
+        let mut cmd = self.masscan(
+            &sweep_mac,
+            &[
+                "-p80",
+                "--rate",
+                "10000000",
+                "--wait",
+                "2",
+                "-oL",
+                &list_arg,
+                lab::SWEEP_RANGE,
+            ],
+        )?;
+        run_with_limit(&mut cmd, Duration::from_secs(30))?;
+        let catch_all = count_prefixed(&list, "open ")?;
+        let catch_all_time = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut cmd = self.masscan(
+            &web_mac,
+            &[
+                "-p1-65535",
+                "--rate",
+                "10000000",
+                "--wait",
+                "2",
+                "-oL",
+                &list_arg,
+                &web_addr,
+            ],
+        )?;
+        run_with_limit(&mut cmd, Duration::from_secs(30))?;
+        let web_found = masscan_ports(&list)?;
+        rows.push(Row {
+            tool: "masscan",
+            text: format!(
+                "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {:?} in {:.1} s",
+                web_found.intersection(&web_open).count(),
+                web_open.len(),
+                web_found,
+                started.elapsed().as_secs_f64()
+            ),
+        });
+
+        let zout = self.out_dir.join("zmap.csv");
+        let zout_arg = zout.to_str().unwrap().to_string();
+        let started = Instant::now();
+        let mut cmd = self.zmap(
+            &sweep_mac,
+            &[
+                "-p",
+                "80",
+                "-r",
+                "0",
+                "-c",
+                "2",
+                "-o",
+                &zout_arg,
+                lab::SWEEP_RANGE,
+            ],
+        )?;
+        run_with_limit(&mut cmd, Duration::from_secs(30))?;
+        let catch_all = count_lines(&zout)?;
+        rows.push(Row {
+            tool: "zmap",
+            text: format!(
+                "{catch_all}/65536 in {:.1} s | one port per run: n/a",
+                started.elapsed().as_secs_f64()
+            ),
+        });
+        Ok(rows)
+    }
+
+    /// Part 3: the scanner's memory and CPU for two sweep sizes.
+    fn scale(&self) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for ports in ["80-83", "80-95"] {
+            let mut cmd = Command::new("/usr/bin/time");
+            cmd.args(["-f", "%M %U %S", "ip", "netns", "exec", SCANNER_NS])
+                .arg(&self.scanner)
+                .args([
+                    "--sweep",
+                    "--allow-reserved-targets",
+                    "--no-progress",
+                    "-p",
+                    ports,
+                    "--rate",
+                    "200000",
+                    "--wait",
+                    "1",
+                    lab::SWEEP_RANGE,
+                ])
+                .stdout(Stdio::null());
+            let out = cmd.output()?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("");
+            let fields: Vec<f64> = last
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            if fields.len() != 3 {
+                bail!("cannot read /usr/bin/time's output: {stderr}");
+            }
+            let probes = 65536.0 * if ports == "80-83" { 4.0 } else { 16.0 };
+            rows.push(Row {
+                tool: "scanner",
+                text: format!(
+                    "/16 x {:>2} ports = {:>9} probes: peak RSS {:>6.1} MiB, {:.2} CPU s per million probes",
+                    probes as u64 / 65536,
+                    probes as u64,
+                    fields[0] / 1024.0,
+                    (fields[1] + fields[2]) / (probes / 1e6)
+                ),
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn run_with_limit(cmd: &mut Command, limit: Duration) -> Result<()> {
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            stop(&mut child);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn count_lines(path: &Path) -> Result<usize> {
+    Ok(std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count())
+}
+
+fn count_prefixed(path: &Path, prefix: &str) -> Result<usize> {
+    Ok(std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .count())
+}
+
+fn ports_in_json(path: &Path) -> Result<BTreeSet<u16>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(lab::truth::parse_findings(&text)?
+        .keys()
+        .map(|(_, port)| *port)
+        .collect())
+}
+
+/// Ports in masscan's list output ("open tcp 80 198.18.0.10 1700000000").
+fn masscan_ports(path: &Path) -> Result<BTreeSet<u16>> {
+    Ok(std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("open "))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect())
+}
+
+/// Runs all three parts and prints the table.
+pub fn sweep(bench: &Bench) -> Result<()> {
+    std::fs::create_dir_all(&bench.out_dir)?;
+    run("ip", &["netns", "exec", SCANNER_NS, "true"]).context("the lab is not up")?;
+    println!("\n== 1. sender-limited: {SINK_PROBES} probes into a sink that drops at XDP (pps as arrived, median of 3)");
+    let rates = bench.sender_limited()?;
+    let ours = rates
+        .iter()
+        .find(|r| r.0 == "scanner (AF_XDP)")
+        .map(|r| r.1)
+        .unwrap_or(0.0);
+    let best = rates
+        .iter()
+        .filter(|r| r.0.starts_with("scanner"))
+        .map(|r| r.1)
+        .fold(0.0, f64::max);
+    println!(
+        "{:<24} {:>10}  {:>8}  {:>12}  {:>9}  {:>9}  runs (Mpps)",
+        "sender", "median", "arrived", "CPU s/M", "AF_XDP/x", "best/x"
+    );
+    for (tool, rate, frames, cpu, all) in &rates {
+        let cpu = if cpu.is_nan() {
+            "n/a".to_string()
+        } else {
+            format!("{:.2}", cpu / (*frames as f64 / 1e6))
+        };
+        let runs: Vec<String> = all.iter().map(|r| format!("{:.3}", r / 1e6)).collect();
+        println!(
+            "{tool:<24} {:>6.3} Mpps  {frames:>8}  {cpu:>12}  {:>8.2}x  {:>8.2}x  {}",
+            rate / 1e6,
+            ours / rate,
+            best / rate,
+            runs.join(" ")
+        );
+    }
+    println!("\n== 2. accuracy at each tool's maximum rate: catch-all /16 port 80 | web host, all 65535 ports");
+    for row in bench.accuracy()? {
+        println!("{:<22} {}", row.tool, row.text);
+    }
+    println!("\n== 3. scale (scanner)");
+    for row in bench.scale()? {
+        println!("{:<22} {}", row.tool, row.text);
+    }
+    Ok(())
+}
