@@ -121,7 +121,7 @@ pub struct Args {
     #[arg(long = "no-progress")]
     pub no_progress: bool,
 
-    /// How probes leave: afxdp (falls back to packet with a message) or packet.
+    /// How probes leave: afxdp (falls back to packet with a message), packet, or pcap.
     #[arg(long = "send-mode", value_enum, default_value = "afxdp")]
     pub send_mode: SendMode,
 

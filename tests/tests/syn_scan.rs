@@ -33,6 +33,12 @@ fn syn_scan_over_packet_socket_matches_the_truth() {
 
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_scan_over_libpcap_matches_the_truth() {
+    scan_matches_truth("pcap");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
 fn syn_scan_with_userspace_classifier_matches_the_truth() {
     require_lab();
     let hosts = vec![

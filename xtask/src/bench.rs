@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 const SINK_PROBES: u64 = 1 << 21;
 
+/// One sender's row: tool, median pps, frames arrived, CPU seconds, every run's pps.
+type SenderResult = (&'static str, f64, u64, f64, Vec<f64>);
+
 /// Paths and addresses the benchmark needs.
 pub struct Bench {
     pub scanner: PathBuf,
@@ -214,7 +217,7 @@ impl Bench {
 
     /// Part 1: frames per second each sender gets into the sink, and its CPU seconds
     /// (median of three runs each; the rows are (tool, pps, frames, CPU s, all pps)).
-    fn sender_limited(&self) -> Result<Vec<(&'static str, f64, u64, f64, Vec<f64>)>> {
+    fn sender_limited(&self) -> Result<Vec<SenderResult>> {
         let sink_mac = mac_of("lab-sink")?;
         let mut counter = SinkCounter::start(&self.xdp_drop)?;
         let mut results = Vec::new();
@@ -459,7 +462,7 @@ impl Bench {
             rows.push(Row {
                 tool: "scanner",
                 text: format!(
-                    "/16 x {:>2} ports = {:>9} probes: peak RSS {:>6.1} MiB, {:.2} CPU s per million probes",
+                    "/16 x {:>2} ports = {:>9} probes: peak RSS {:>6.1} MiB, {:.2} CPU s per million probes (with the kernel work of the lab's replies)",
                     probes as u64 / 65536,
                     probes as u64,
                     fields[0] / 1024.0,

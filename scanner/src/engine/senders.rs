@@ -1,11 +1,12 @@
 //! Choosing the way frames leave and replies come in, with the fallbacks a user
-//! expects: AF_XDP → AF_PACKET for sending, XDP → AF_PACKET for receiving, each with
-//! one line saying why.
+//! expects: AF_XDP → AF_PACKET for sending (libpcap on request), XDP → AF_PACKET for
+//! receiving, each with one line saying why.
 
 use super::path::ScanPath;
 use super::replies::ReplySource;
 use crate::io::afxdp::AfXdpSender;
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
+use crate::io::pcap_sender::PcapSender;
 use crate::io::xdp::AttachMode;
 use crate::io::{FrameSender, RecvMode, SendMode};
 use anyhow::Result;
@@ -18,13 +19,15 @@ pub fn open_sender(
     queue: u32,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn FrameSender + Send>> {
-    if mode == SendMode::Afxdp {
-        match AfXdpSender::open(&path.iface, queue) {
+    match mode {
+        SendMode::Afxdp => match AfXdpSender::open(&path.iface, queue) {
             Ok(sender) => return Ok(Box::new(sender)),
             Err(err) => notice(&format!(
                 "{err:#}\nsending through an AF_PACKET socket instead"
             )),
-        }
+        },
+        SendMode::Pcap => return Ok(Box::new(PcapSender::open(&path.iface)?)),
+        SendMode::Packet => {}
     }
     Ok(Box::new(RawPacketSocket::open(path.ifindex, SEND_ONLY)?))
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`iface`]: interface, source address, route and next-hop MAC lookup;
 //! - [`packet_socket`]: an AF_PACKET raw socket (send fallback, ARP, receive fallback);
+//! - [`pcap_sender`]: libpcap, the last-resort send path;
 //! - [`afxdp`]: the AF_XDP send path;
 //! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer.
 //!
@@ -10,6 +11,7 @@
 pub mod afxdp;
 pub mod iface;
 pub mod packet_socket;
+pub mod pcap_sender;
 pub mod xdp;
 
 use crate::packet::template::MAX_FRAME_LEN;
@@ -96,6 +98,8 @@ pub enum SendMode {
     Afxdp,
     /// AF_PACKET raw socket.
     Packet,
+    /// libpcap (pcap_sendpacket), where nothing else exists.
+    Pcap,
 }
 
 /// Which way replies come in.
