@@ -8,7 +8,8 @@ use std::process::Command;
 use xtask::shell;
 
 /// Debian packages: the AF_XDP build (clang-19, llvm-19, libelf, m4, pkg-config, zlib),
-/// libpcap, the lab's tools and daemons, and the peers (nmap, masscan, zmap).
+/// libpcap, the lab's tools and daemons, the peers (nmap, masscan, zmap), and what
+/// the tests and benchmarks measure with (tcpdump, GNU time).
 const APT_PACKAGES: &[&str] = &[
     "clang-19",
     "llvm-19",
@@ -33,6 +34,8 @@ const APT_PACKAGES: &[&str] = &[
     "dnsmasq-base",
     "snmpd",
     "libxml2-utils",
+    "tcpdump",
+    "time",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
