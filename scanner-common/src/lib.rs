@@ -9,6 +9,7 @@
 #![no_std]
 
 pub mod cookie;
+pub mod wire;
 
 /// Name of the XDP program inside the eBPF object.
 pub const XDP_PROGRAM_NAME: &str = "scanner_xdp";

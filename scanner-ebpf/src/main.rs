@@ -17,6 +17,10 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
+use scanner_common::wire::{
+    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER_LEN, IPPROTO_TCP,
+    IPV4_MIN_HEADER_LEN, IP_FRAGMENT_MASK, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN, VLAN_TAG_LEN,
+};
 use scanner_common::{
     cookie::{probe_cookie, stateless_source_port},
     ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK,
@@ -31,19 +35,6 @@ static REPLIES: RingBuf = RingBuf::with_byte_size(REPLIES_RING_BYTES, 0);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
-
-const ETH_HEADER_LEN: usize = 14;
-const VLAN_TAG_LEN: usize = 4;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-/// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
-const IP_FRAGMENT_MASK: u16 = 0x3fff;
-const IPV4_MIN_HEADER_LEN: usize = 20;
-const IPPROTO_TCP: u8 = 6;
-const TCP_FLAG_RST: u8 = 0x04;
-const TCP_FLAG_SYN: u8 = 0x02;
-const TCP_FLAG_ACK: u8 = 0x10;
 
 /// The fixed 20 bytes of a TCP header, as they lie in the frame.
 #[repr(C)]

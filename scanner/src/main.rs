@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::{normalize_args, parse_port_range, Args};
+use scanner::engine::NetworkOptions;
 use scanner::portscan::syn::{self, SynScanOptions};
 use scanner::report::fields::Field;
 use scanner::report::{csv::Csv, json::JsonLines, normal, FindingSink, PortFinding, ScanResult};
@@ -117,6 +118,14 @@ fn run(args: Args) -> Result<()> {
             .map(|path| Csv::create(path, &fields))
             .transpose()?,
     };
+    let net = NetworkOptions {
+        send_mode: args.send_mode,
+        recv_mode: args.recv_mode,
+        xdp_mode: args.xdp_mode,
+        iface: args.iface.clone(),
+        src_ip: args.src_ip,
+        src_ports: parse_port_range(&args.source_ports)?,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -138,12 +147,7 @@ fn run(args: Args) -> Result<()> {
             rate,
             retries,
             wait: Duration::from_secs_f64(wait),
-            send_mode: args.send_mode,
-            recv_mode: args.recv_mode,
-            xdp_mode: args.xdp_mode,
-            iface: args.iface.clone(),
-            src_ip: args.src_ip,
-            src_ports: parse_port_range(&args.source_ports)?,
+            net: net.clone(),
             seed,
             shard: args
                 .shard
@@ -171,12 +175,7 @@ fn run(args: Args) -> Result<()> {
             rate,
             retries,
             wait: Duration::from_secs_f64(wait),
-            send_mode: args.send_mode,
-            recv_mode: args.recv_mode,
-            xdp_mode: args.xdp_mode,
-            iface: args.iface.clone(),
-            src_ip: args.src_ip,
-            src_ports: parse_port_range(&args.source_ports)?,
+            net: net.clone(),
             seed: args.seed,
         };
         let (result, stats) = runtime.block_on(syn::run(&opts, &mut sinks, &mut report))?;

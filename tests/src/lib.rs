@@ -56,26 +56,7 @@ pub fn scan(args: &[&str]) -> Result<States> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let mut states = States::new();
-    for line in String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("bad JSON line {line:?}"))?;
-        let addr: Ipv4Addr = v["addr"].as_str().context("addr")?.parse()?;
-        let port = v["port"].as_u64().context("port")? as u16;
-        let state = match v["state"].as_str() {
-            Some("open") => PortState::Open,
-            Some("closed") => PortState::Closed,
-            Some("filtered") => PortState::Filtered,
-            other => bail!("unknown state {other:?}"),
-        };
-        if states.insert((addr, port), state).is_some() {
-            bail!("{addr}:{port} was reported twice");
-        }
-    }
-    Ok(states)
+    parse_findings(&String::from_utf8_lossy(&output.stdout))
 }
 
 /// Per host: the open ports, and how many ports are closed and filtered.

@@ -342,16 +342,14 @@ impl Bench {
         ])
         .status()?;
         let web_found = ports_in_json(&json)?;
-        rows.push(Row {
-            tool: "scanner",
-            text: format!(
-                "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {:?} in {:.1} s",
-                web_found.intersection(&web_open).count(),
-                web_open.len(),
-                web_found,
-                started.elapsed().as_secs_f64()
-            ),
-        });
+        rows.push(accuracy_row(
+            "scanner",
+            catch_all,
+            catch_all_time,
+            &web_found,
+            &web_open,
+            started.elapsed(),
+        ));
 
         let list = self.out_dir.join("masscan.list");
         let list_arg = list.to_str().unwrap().to_string();
@@ -388,16 +386,14 @@ impl Bench {
         )?;
         run_with_limit(&mut cmd, Duration::from_secs(30))?;
         let web_found = masscan_ports(&list)?;
-        rows.push(Row {
-            tool: "masscan",
-            text: format!(
-                "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {:?} in {:.1} s",
-                web_found.intersection(&web_open).count(),
-                web_open.len(),
-                web_found,
-                started.elapsed().as_secs_f64()
-            ),
-        });
+        rows.push(accuracy_row(
+            "masscan",
+            catch_all,
+            catch_all_time,
+            &web_found,
+            &web_open,
+            started.elapsed(),
+        ));
 
         let zout = self.out_dir.join("zmap.csv");
         let zout_arg = zout.to_str().unwrap().to_string();
@@ -471,6 +467,26 @@ impl Bench {
             });
         }
         Ok(rows)
+    }
+}
+
+/// A row of part 2: the catch-all count and time, then the web host's ports.
+fn accuracy_row(
+    tool: &'static str,
+    catch_all: usize,
+    catch_all_time: f64,
+    web_found: &BTreeSet<u16>,
+    web_open: &BTreeSet<u16>,
+    web_time: Duration,
+) -> Row {
+    Row {
+        tool,
+        text: format!(
+            "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {web_found:?} in {:.1} s",
+            web_found.intersection(web_open).count(),
+            web_open.len(),
+            web_time.as_secs_f64()
+        ),
     }
 }
 

@@ -8,3 +8,32 @@ pub mod rate;
 pub mod replies;
 pub mod rtt;
 pub mod senders;
+
+use crate::io::xdp::AttachMode;
+use crate::io::{RecvMode, SendMode};
+use std::net::Ipv4Addr;
+
+/// How a scan reaches the network: the same for the SYN scan and for sweeps.
+#[derive(Clone, Debug)]
+pub struct NetworkOptions {
+    pub send_mode: SendMode,
+    pub recv_mode: RecvMode,
+    pub xdp_mode: AttachMode,
+    /// `-e`: the interface, instead of the one the routing table picks.
+    pub iface: Option<String>,
+    /// `-S`: the source address, instead of the interface's.
+    pub src_ip: Option<Ipv4Addr>,
+    /// Source ports probes are sent from (inclusive).
+    pub src_ports: (u16, u16),
+}
+
+impl NetworkOptions {
+    /// The source port range, checked: ascending and above the privileged ports.
+    pub fn source_ports(&self) -> anyhow::Result<(u16, u16)> {
+        let (lo, hi) = self.src_ports;
+        if lo > hi || lo < 1024 {
+            anyhow::bail!("source port range {lo}-{hi} must be ascending and above 1023");
+        }
+        Ok((lo, hi))
+    }
+}

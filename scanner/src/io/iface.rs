@@ -217,7 +217,7 @@ pub async fn resolve_neighbours(
     Ok(found)
 }
 
-const ETHERTYPE_ARP: u16 = 0x0806;
+use scanner_common::wire::ETHERTYPE_ARP;
 
 /// An ARP who-has request for `target` from us, as a broadcast Ethernet frame.
 pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {

@@ -10,10 +10,7 @@ pub mod reply;
 pub mod template;
 
 /// Ethernet header length.
-pub const ETH_LEN: usize = 14;
+pub const ETH_LEN: usize = scanner_common::wire::ETH_HEADER_LEN;
 /// IPv4 header length without options.
-pub const IPV4_LEN: usize = 20;
-/// EtherType of IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-/// IP protocol number of TCP.
-pub const IPPROTO_TCP: u8 = 6;
+pub const IPV4_LEN: usize = scanner_common::wire::IPV4_MIN_HEADER_LEN;
+pub use scanner_common::wire::{ETHERTYPE_IPV4, IPPROTO_TCP};

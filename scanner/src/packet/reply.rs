@@ -5,18 +5,13 @@
 //! frame and decides here, by the same rule: addressed to us, to a port in our source
 //! range, SYN+ACK or RST, acknowledging `cookie + 1`.
 
-use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
+use super::{ETH_LEN, IPV4_LEN};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::wire::{
+    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP, IP_FRAGMENT_MASK, TCP_FLAG_ACK,
+    TCP_FLAG_RST, TCP_FLAG_SYN, VLAN_TAG_LEN,
+};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE};
-
-const TCP_FLAG_RST: u8 = 0x04;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const VLAN_TAG_LEN: usize = 4;
-/// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
-const IP_FRAGMENT_MASK: u16 = 0x3fff;
-const TCP_FLAG_SYN: u8 = 0x02;
-const TCP_FLAG_ACK: u8 = 0x10;
 
 /// The fields of an Ethernet/IPv4/TCP frame that a scan cares about (host byte order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 
 use super::checksum::{add_bytes, add_u16, add_u32, finish};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
+use scanner_common::wire::{TCP_FLAG_RST, TCP_FLAG_SYN};
 use std::net::Ipv4Addr;
 
 /// The link-level addressing every frame of a scan shares.
@@ -31,8 +32,6 @@ pub enum SegmentKind {
 const IP_TTL: u8 = 64;
 const SYN_WINDOW: u16 = 1024;
 const MSS: u16 = 1460;
-const TCP_FLAG_SYN: u8 = 0x02;
-const TCP_FLAG_RST: u8 = 0x04;
 
 /// Offsets of the fields patched per frame.
 mod offset {

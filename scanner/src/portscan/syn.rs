@@ -11,8 +11,8 @@ use crate::engine::path::ScanPath;
 use crate::engine::rate::RateLimiter;
 use crate::engine::rtt::RttEstimator;
 use crate::engine::senders::{open_replies, open_sender};
-use crate::io::xdp::AttachMode;
-use crate::io::{FrameBatch, RecvMode, SendMode};
+use crate::engine::NetworkOptions;
+use crate::io::FrameBatch;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
@@ -33,13 +33,7 @@ pub struct SynScanOptions {
     pub retries: u8,
     /// How long to keep listening for late replies after the last probe's timeout.
     pub wait: Duration,
-    pub send_mode: SendMode,
-    pub recv_mode: RecvMode,
-    pub xdp_mode: AttachMode,
-    pub iface: Option<String>,
-    pub src_ip: Option<Ipv4Addr>,
-    /// Source ports probes are sent from (inclusive).
-    pub src_ports: (u16, u16),
+    pub net: NetworkOptions,
     /// Makes the cookie key (and so the probes) reproducible.
     pub seed: Option<u64>,
 }
@@ -83,11 +77,9 @@ pub async fn run(
     if opts.targets.is_empty() {
         bail!("no targets to scan");
     }
-    let (port_lo, port_hi) = opts.src_ports;
-    if port_lo > port_hi || port_lo < 1024 {
-        bail!("source port range {port_lo}-{port_hi} must be ascending and above 1023");
-    }
-    let path = ScanPath::discover(&opts.targets, opts.iface.as_deref(), opts.src_ip).await?;
+    let (port_lo, port_hi) = opts.net.source_ports()?;
+    let path =
+        ScanPath::discover(&opts.targets, opts.net.iface.as_deref(), opts.net.src_ip).await?;
     let key = cookie_key(opts.seed);
     let config = ClassifierConfig {
         local_addr: u32::from(path.src_ip),
@@ -97,8 +89,8 @@ pub async fn run(
         enabled: 1,
         flags: 0,
     };
-    let mut replies = open_replies(opts.recv_mode, &path, config, opts.xdp_mode, notice)?;
-    let mut sender = open_sender(opts.send_mode, &path, 0, notice)?;
+    let mut replies = open_replies(opts.net.recv_mode, &path, config, opts.net.xdp_mode, notice)?;
+    let mut sender = open_sender(opts.net.send_mode, &path, 0, notice)?;
     let mut stats = SynScanStats {
         send_path: sender.name(),
         recv_path: replies.name(),

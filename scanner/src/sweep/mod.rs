@@ -14,9 +14,9 @@ pub mod sender;
 
 use crate::engine::path::ScanPath;
 use crate::engine::senders::{open_replies, open_sender};
+use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
-use crate::io::xdp::AttachMode;
-use crate::io::{RecvMode, SendMode};
+use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::{unix_time, FindingSink, PortFinding, PortState, Reason, ScanResult};
 use crate::target::permutation::{Permutation, Shard};
@@ -46,12 +46,7 @@ pub struct SweepOptions {
     pub retries: u8,
     /// How long to listen after the last probe (and between retry passes).
     pub wait: Duration,
-    pub send_mode: SendMode,
-    pub recv_mode: RecvMode,
-    pub xdp_mode: AttachMode,
-    pub iface: Option<String>,
-    pub src_ip: Option<Ipv4Addr>,
-    pub src_ports: (u16, u16),
+    pub net: NetworkOptions,
     pub seed: u64,
     pub shard: Shard,
     pub threads: usize,
@@ -136,12 +131,10 @@ pub async fn run(
     if opts.targets.is_empty() {
         bail!("no targets left to sweep after exclusions");
     }
-    let (port_lo, port_hi) = opts.src_ports;
-    if port_lo > port_hi || port_lo < 1024 {
-        bail!("source port range {port_lo}-{port_hi} must be ascending and above 1023");
-    }
-    let path =
-        Arc::new(ScanPath::discover(&opts.targets, opts.iface.as_deref(), opts.src_ip).await?);
+    let (port_lo, port_hi) = opts.net.source_ports()?;
+    let path = Arc::new(
+        ScanPath::discover(&opts.targets, opts.net.iface.as_deref(), opts.net.src_ip).await?,
+    );
     if !path.unreachable.is_empty() {
         notice(&format!(
             "{} on-link target(s) did not answer ARP and are down: not probed",
@@ -167,7 +160,7 @@ pub async fn run(
         enabled: 1,
         flags: FLAG_SPORT_FROM_COOKIE | FLAG_PASS_SYNACK,
     };
-    let mut replies = open_replies(opts.recv_mode, &path, config, opts.xdp_mode, notice)?;
+    let mut replies = open_replies(opts.net.recv_mode, &path, config, opts.net.xdp_mode, notice)?;
 
     let space = opts.targets.len() * opts.ports.len() as u64;
     let permutation = Arc::new(Permutation::new(space, opts.seed));
@@ -192,7 +185,7 @@ pub async fn run(
 
     let mut handles = Vec::with_capacity(threads);
     for (thread, start) in starts.into_iter().enumerate() {
-        let mut sender = open_sender(opts.send_mode, &path, thread as u32, notice)?;
+        let mut sender = open_sender(opts.net.send_mode, &path, thread as u32, notice)?;
         stats.send_path = sender.name();
         let job = SenderJob {
             permutation: permutation.clone(),
@@ -202,7 +195,7 @@ pub async fn run(
             ports: ports.clone(),
             path: path.clone(),
             key,
-            src_ports: opts.src_ports,
+            src_ports: opts.net.src_ports,
             template: template.clone(),
             rate: (opts.rate / threads as u64).max(1),
             passes: opts.retries + 1,
@@ -314,7 +307,7 @@ pub async fn run(
 /// for packet sockets.
 fn thread_count(opts: &SweepOptions, path: &ScanPath, notice: &mut dyn FnMut(&str)) -> usize {
     let asked = opts.threads.max(1);
-    if opts.send_mode != SendMode::Afxdp {
+    if opts.net.send_mode != SendMode::Afxdp {
         return asked;
     }
     let queues = tx_queue_count(&path.iface) as usize;

@@ -1,0 +1,21 @@
+//! Wire-format constants both classifiers (kernel and userspace) and the frame
+//! templates use, so the two sides cannot drift apart.
+
+/// Ethernet header length (no tag).
+pub const ETH_HEADER_LEN: usize = 14;
+/// One 802.1Q / 802.1ad tag.
+pub const VLAN_TAG_LEN: usize = 4;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// IPv4 header length without options.
+pub const IPV4_MIN_HEADER_LEN: usize = 20;
+/// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
+pub const IP_FRAGMENT_MASK: u16 = 0x3fff;
+pub const IPPROTO_TCP: u8 = 6;
+/// TCP header length without options.
+pub const TCP_MIN_HEADER_LEN: usize = 20;
+pub const TCP_FLAG_SYN: u8 = 0x02;
+pub const TCP_FLAG_RST: u8 = 0x04;
+pub const TCP_FLAG_ACK: u8 = 0x10;
