@@ -18,22 +18,43 @@ use std::net::Ipv4Addr;
 )]
 pub struct Args {
     /// Targets: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "input_list")]
     pub targets: Vec<String>,
+
+    /// Read targets from FILE (whitespace or newline separated, # comments). Written -iL.
+    #[arg(long = "input-list", value_name = "FILE")]
+    pub input_list: Option<std::path::PathBuf>,
 
     /// Scan type; written -sS (SYN scan, the default and the one this version has).
     #[arg(long = "scan-type", value_name = "TYPE", default_value = "S")]
     pub scan_type: String,
 
-    /// Ports: 22,80,1000-2000; - (or -p-) for all 65535.
+    /// Ports: 22,80,1000-2000, service names (http,ssh), - (or -p-) for all 65535.
+    /// Default 1-1024.
     #[arg(
         short = 'p',
         long = "ports",
         value_name = "PORTS",
-        allow_hyphen_values = true,
-        default_value = "1-1024"
+        allow_hyphen_values = true
     )]
-    pub ports: String,
+    pub ports: Option<String>,
+
+    /// The 100 most common ports of the services table.
+    #[arg(short = 'F', conflicts_with_all = ["ports", "top_ports"])]
+    pub fast: bool,
+
+    /// The N most common ports of the services table.
+    #[arg(long = "top-ports", value_name = "N", conflicts_with = "ports")]
+    pub top_ports: Option<usize>,
+
+    /// Leave these ports out (same syntax as -p).
+    #[arg(long = "exclude-ports", value_name = "PORTS")]
+    pub exclude_ports: Option<String>,
+
+    /// Load port names and frequencies from FILE (nmap-services format) instead of the
+    /// built-in table.
+    #[arg(long, value_name = "FILE")]
+    pub servicedb: Option<std::path::PathBuf>,
 
     /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
     #[arg(long = "output-json", value_name = "FILE")]
@@ -42,6 +63,26 @@ pub struct Args {
     /// Write nmap's normal output to FILE too. Written -oN.
     #[arg(long = "output-normal", value_name = "FILE")]
     pub output_normal: Option<String>,
+
+    /// Write nmap's XML to FILE (- for standard output) at the end. Written -oX.
+    #[arg(long = "output-xml", value_name = "FILE")]
+    pub output_xml: Option<String>,
+
+    /// Write nmap's grepable output to FILE (- for standard output) at the end. Written -oG.
+    #[arg(long = "output-grepable", value_name = "FILE")]
+    pub output_grepable: Option<String>,
+
+    /// Write BASE.nmap, BASE.xml, BASE.gnmap and BASE.jsonl. Written -oA.
+    #[arg(long = "output-all", value_name = "BASE")]
+    pub output_all: Option<String>,
+
+    /// Show only open ports (and hosts with some).
+    #[arg(long)]
+    pub open: bool,
+
+    /// Show why each port has its state.
+    #[arg(long)]
+    pub reason: bool,
 
     /// Write CSV, one row per finding as found, to FILE (- for standard output). Written -oC.
     #[arg(long = "output-csv", value_name = "FILE")]
@@ -174,6 +215,10 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             "-oJ" => "--output-json".to_string(),
             "-oN" => "--output-normal".to_string(),
             "-oC" => "--output-csv".to_string(),
+            "-iL" => "--input-list".to_string(),
+            "-oX" => "--output-xml".to_string(),
+            "-oG" => "--output-grepable".to_string(),
+            "-oA" => "--output-all".to_string(),
             _ if arg.starts_with("-s") && arg.len() == 3 => format!("--scan-type={}", &arg[2..]),
             _ if arg.starts_with("-p") && arg.len() > 2 => format!("--ports={}", &arg[2..]),
             _ => arg,
@@ -204,15 +249,26 @@ mod tests {
     #[test]
     fn understands_nmap_flags() {
         let args = parse("-sS -p- -Pn -n -oJ - 198.18.0.10");
-        assert_eq!((args.scan_type.as_str(), args.ports.as_str()), ("S", "-"));
+        assert_eq!(
+            (args.scan_type.as_str(), args.ports.as_deref()),
+            ("S", Some("-"))
+        );
         assert_eq!(args.output_json.as_deref(), Some("-"));
         assert!(args.no_ping && args.no_dns);
         assert_eq!(args.targets, vec!["198.18.0.10"]);
         let args = parse("-p 22,80 -e eth0 -S 198.18.0.1 --send-mode packet 198.18.0.0/24");
-        assert_eq!(args.ports, "22,80");
+        assert_eq!(args.ports.as_deref(), Some("22,80"));
         assert_eq!(args.iface.as_deref(), Some("eth0"));
         assert_eq!(args.send_mode, SendMode::Packet);
-        assert_eq!(parse("-p80 198.18.0.1").ports, "80");
+        assert_eq!(parse("-p80 198.18.0.1").ports.as_deref(), Some("80"));
+        assert!(parse("-F 198.18.0.1").fast);
+        assert_eq!(parse("--top-ports 10 198.18.0.1").top_ports, Some(10));
+        assert!(Args::try_parse_from(normalize_args(
+            ["scanner", "-F", "-p", "22", "x"].map(String::from)
+        ))
+        .is_err());
+        let args = parse("-iL /tmp/targets");
+        assert!(args.targets.is_empty() && args.input_list.is_some());
     }
 
     #[test]

@@ -8,7 +8,10 @@ use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::engine::NetworkOptions;
 use scanner::portscan::syn::{self, SynScanOptions};
 use scanner::report::fields::Field;
-use scanner::report::{csv::Csv, json::JsonLines, normal, FindingSink, PortFinding, ScanResult};
+use scanner::report::{
+    csv::Csv, grepable, json::JsonLines, normal, services, xml, FindingSink, OutputOptions,
+    PortFinding, ScanResult,
+};
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
 use scanner::target::{blocklist, ports::PortList, TargetSet};
@@ -36,8 +39,9 @@ impl FindingSink for Sinks {
 }
 
 fn main() {
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let args = Args::parse_from(normalize_args(std::env::args()));
-    if let Err(err) = run(args) {
+    if let Err(err) = run(args, &command_line) {
         eprintln!("scanner: error: {err:#}");
         std::process::exit(1);
     }
@@ -47,9 +51,44 @@ fn notice(message: &str) {
     eprintln!("scanner: {message}");
 }
 
-/// The targets minus `--exclude` and `--excludefile`.
+/// The ports to scan: -p, -F or --top-ports, minus --exclude-ports.
+fn port_list(args: &Args) -> Result<PortList> {
+    if let Some(path) = &args.servicedb {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        services::install(services::ServicesTable::parse(
+            &text,
+            &path.display().to_string(),
+        )?)?;
+    }
+    let table = services::table();
+    let ports = match (&args.ports, args.top_ports) {
+        _ if args.fast => PortList::top(100, table)?,
+        (_, Some(n)) => PortList::top(n, table)?,
+        (Some(spec), None) if spec == "-" => PortList::parse_tcp("1-65535")?,
+        (Some(spec), None) => PortList::parse_tcp_with(spec, table)?,
+        (None, None) => PortList::parse_tcp("1-1024")?,
+    };
+    match &args.exclude_ports {
+        Some(spec) => ports.without(&PortList::parse_tcp_with(spec, table)?),
+        None => Ok(ports),
+    }
+}
+
+/// The targets (arguments and -iL) minus `--exclude` and `--excludefile`.
 fn targets(args: &Args) -> Result<TargetSet> {
-    let targets = TargetSet::parse(&args.targets)?;
+    let mut specs = args.targets.clone();
+    if let Some(path) = &args.input_list {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the target list {}", path.display()))?;
+        specs.extend(
+            text.lines()
+                .map(|line| line.split('#').next().unwrap_or(""))
+                .flat_map(str::split_whitespace)
+                .map(str::to_string),
+        );
+    }
+    let targets = TargetSet::parse(&specs)?;
     let specs: Vec<&str> = args.exclude.iter().flat_map(|e| e.split(',')).collect();
     let mut excluded = TargetSet::parse(&specs).context("in --exclude")?;
     if let Some(path) = &args.excludefile {
@@ -58,18 +97,23 @@ fn targets(args: &Args) -> Result<TargetSet> {
     Ok(targets.subtract(&excluded))
 }
 
-fn run(args: Args) -> Result<()> {
+/// Writes an end-of-scan output to `path`, or to standard output for `-`.
+fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
+    if path == "-" {
+        print!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {what} output to {path}"))
+}
+
+fn run(args: Args, command_line: &str) -> Result<()> {
     if args.scan_type != "S" {
         bail!(
             "-s{} is not available in this version: only the SYN scan (-sS) is",
             args.scan_type
         );
     }
-    let ports = if args.ports == "-" {
-        PortList::parse_tcp("1-65535")?
-    } else {
-        PortList::parse_tcp(&args.ports)?
-    };
+    let ports = port_list(&args)?;
     let mut targets = targets(&args)?;
     if targets.is_empty() {
         bail!("no targets left after --exclude / --excludefile");
@@ -109,6 +153,8 @@ fn run(args: Args) -> Result<()> {
     let mut sinks = Sinks {
         json: args
             .output_json
+            .clone()
+            .or_else(|| args.output_all.as_ref().map(|b| format!("{b}.jsonl")))
             .as_deref()
             .map(|path| JsonLines::create(path, &fields))
             .transpose()?,
@@ -130,7 +176,7 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()?;
     let mut report = |message: &str| notice(message);
-    let result: ScanResult = if sweep_mode {
+    let mut result: ScanResult = if sweep_mode {
         let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
         let seed = match (&resume, args.seed) {
             (Some(state), Some(seed)) if state.seed != seed => bail!(
@@ -187,15 +233,44 @@ fn run(args: Args) -> Result<()> {
         }
         result
     };
-    let text = normal::render(&result);
-    let stdout_taken =
-        args.output_json.as_deref() == Some("-") || args.output_csv.as_deref() == Some("-");
-    if !stdout_taken {
+    result.info.args = command_line.to_string();
+    let view = OutputOptions {
+        open_only: args.open,
+        reason: args.reason,
+    };
+    let base = args.output_all.as_deref();
+    let normal_path = args
+        .output_normal
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.nmap")));
+    let xml_path = args
+        .output_xml
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.xml")));
+    let grepable_path = args
+        .output_grepable
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.gnmap")));
+    let text = normal::render(&result, view);
+    let to_stdout = [
+        &args.output_json,
+        &args.output_csv,
+        &xml_path,
+        &grepable_path,
+    ]
+    .iter()
+    .any(|path| path.as_deref() == Some("-"));
+    if !to_stdout {
         print!("{text}");
     }
-    if let Some(path) = &args.output_normal {
-        std::fs::write(path, &text)
-            .with_context(|| format!("cannot write normal output to {path}"))?;
+    if let Some(path) = &normal_path {
+        write_output(path, &text, "normal")?;
+    }
+    if let Some(path) = &xml_path {
+        write_output(path, &xml::render(&result, view), "XML")?;
+    }
+    if let Some(path) = &grepable_path {
+        write_output(path, &grepable::render(&result, view), "grepable")?;
     }
     Ok(())
 }

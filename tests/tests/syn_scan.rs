@@ -125,3 +125,59 @@ fn afxdp_sends_every_probe_without_retries() {
 fn packet_socket_sends_every_probe_without_retries() {
     every_probe_leaves_once("packet");
 }
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn xml_validates_against_nmaps_dtd_and_ndiff_finds_no_difference() {
+    require_lab();
+    let dir = std::env::temp_dir().join(format!("scanner-xml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ours = dir.join("scanner.xml");
+    let theirs = dir.join("nmap.xml");
+    let hosts = all_hosts();
+    let ports = standard_ports();
+    let ours_arg = ours.to_str().unwrap().to_string();
+    let mut args = vec!["-sS", "-p", &ports, "-oX", &ours_arg];
+    args.extend(hosts.iter().map(String::as_str));
+    scan(&args).expect("scan");
+    let status = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+        .arg(&ours)
+        .status()
+        .expect("xmllint (libxml2-utils, installed by setup)");
+    assert!(
+        status.success(),
+        "our XML does not validate against nmap's DTD"
+    );
+    let nmap = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            xtask::lab::SCANNER_NS,
+            "nmap",
+            "-n",
+            "-Pn",
+            "-sS",
+            "-T4",
+            "-p",
+            &ports,
+            "-oX",
+        ])
+        .arg(&theirs)
+        .args(&hosts)
+        .output()
+        .expect("nmap");
+    assert!(nmap.status.success());
+    let ndiff = std::process::Command::new("ndiff")
+        .arg(&theirs)
+        .arg(&ours)
+        .output()
+        .expect("ndiff");
+    assert_eq!(
+        ndiff.status.code(),
+        Some(0),
+        "ndiff found differences between nmap (-) and scanner (+):\n{}",
+        String::from_utf8_lossy(&ndiff.stdout)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -163,6 +163,12 @@ impl ScanPath {
         }
     }
 
+    /// The MAC of `target` itself when it is on-link (its own next hop).
+    pub fn on_link_mac(&self, target: Ipv4Addr) -> Option<[u8; 6]> {
+        (self.next_hop_addr(target).ok()? == target && !self.unreachable.contains(target))
+            .then(|| self.next_hop_mac(target))
+    }
+
     /// The next hop's MAC for `target` (which must be one of the scan's targets).
     pub fn next_hop_mac(&self, target: Ipv4Addr) -> [u8; 6] {
         // The common case (everything behind one router, or one host): no lookup.

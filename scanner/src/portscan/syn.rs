@@ -14,7 +14,7 @@ use crate::engine::senders::{open_replies, open_sender};
 use crate::engine::NetworkOptions;
 use crate::io::FrameBatch;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
-use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanResult};
+use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord};
@@ -326,9 +326,21 @@ pub async fn run(
         sink.finding(&finding)?;
         result.record(finding);
     }
+    result.info = ScanInfo {
+        kind: "syn",
+        protocol: "tcp",
+        ports: ports.to_vec(),
+        args: String::new(),
+    };
     for target in &targets {
         let host = result.hosts.entry(*target).or_default();
         host.latency = host_rtt.get(&u32::from(*target)).and_then(|r| r.srtt());
+        host.mac = path.on_link_mac(*target);
+        host.up_reason = Some(if host.mac.is_some() {
+            "arp-response"
+        } else {
+            "user-set"
+        });
     }
     stats.replies_lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();

@@ -1,16 +1,19 @@
 //! The result model (what a scan found) and its writers: the streaming JSON lines and
-//! CSV writers and nmap's normal output. Writers only read results; they never change
-//! them.
+//! CSV writers, and at the end nmap's normal, XML and grepable output. Writers only
+//! read results; they never change them.
 
 pub mod csv;
 pub mod fields;
+pub mod grepable;
 pub mod json;
 pub mod normal;
 pub mod services;
+pub mod xml;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
 
 /// A port's state, as nmap names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -38,6 +41,10 @@ pub enum Reason {
     SynAck,
     Reset,
     NoResponse,
+    /// A TCP connection was accepted (connect scan).
+    ConnAccepted,
+    /// A TCP connection was refused (connect scan).
+    ConnRefused,
 }
 
 impl Reason {
@@ -46,6 +53,8 @@ impl Reason {
             Reason::SynAck => "syn-ack",
             Reason::Reset => "reset",
             Reason::NoResponse => "no-response",
+            Reason::ConnAccepted => "syn-ack",
+            Reason::ConnRefused => "conn-refused",
         }
     }
 }
@@ -70,22 +79,83 @@ pub struct PortFinding {
 pub struct HostResult {
     pub ports: BTreeMap<u16, PortFinding>,
     /// Smoothed round-trip time of its replies, if any came.
-    pub latency: Option<std::time::Duration>,
+    pub latency: Option<Duration>,
+    /// Its MAC address, for on-link hosts (learnt by ARP).
+    pub mac: Option<[u8; 6]>,
+    /// Why it is taken to be up before any port answered: "arp-response" on-link,
+    /// "user-set" where it was simply assumed (nmap's -Pn).
+    pub up_reason: Option<&'static str>,
 }
 
 impl HostResult {
-    /// A host is up when anything at all came back from it.
+    /// A host is up when it answered ARP, was assumed up, or any port answered.
     pub fn is_up(&self) -> bool {
-        self.ports.values().any(|p| p.reason != Reason::NoResponse)
+        self.up_reason.is_some() || self.ports.values().any(|p| p.reason != Reason::NoResponse)
     }
+
+    /// Why it is up (or not), in nmap's words.
+    pub fn status_reason(&self) -> &'static str {
+        match self.up_reason {
+            Some(reason) => reason,
+            None if self.is_up() => "syn-ack",
+            None => "no-response",
+        }
+    }
+}
+
+/// What was scanned and how, for the headers of the output formats.
+#[derive(Clone, Debug, Default)]
+pub struct ScanInfo {
+    /// nmap's scan type word: "syn", "connect", …
+    pub kind: &'static str,
+    pub protocol: &'static str,
+    /// The ports, ascending.
+    pub ports: Vec<u16>,
+    /// The command line as the user typed it.
+    pub args: String,
+}
+
+impl ScanInfo {
+    /// The ports as nmap writes them: `1-1024,8080`.
+    pub fn port_ranges(&self) -> String {
+        compress_ranges(self.ports.iter().copied())
+    }
+}
+
+/// Writes ascending numbers as comma-separated ranges (`1-79,81-999`).
+pub fn compress_ranges(numbers: impl IntoIterator<Item = u16>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Option<(u16, u16)> = None;
+    let flush = |lo: u16, hi: u16, out: &mut Vec<String>| {
+        out.push(if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        });
+    };
+    for n in numbers {
+        run = match run {
+            Some((lo, hi)) if u32::from(n) == u32::from(hi) + 1 => Some((lo, n)),
+            Some((lo, hi)) => {
+                flush(lo, hi, &mut out);
+                Some((n, n))
+            }
+            None => Some((n, n)),
+        };
+    }
+    if let Some((lo, hi)) = run {
+        flush(lo, hi, &mut out);
+    }
+    out.join(",")
 }
 
 /// Everything a scan found, in address order.
 #[derive(Clone, Debug, Default)]
 pub struct ScanResult {
+    pub info: ScanInfo,
     pub hosts: BTreeMap<Ipv4Addr, HostResult>,
-    pub started: Option<std::time::SystemTime>,
-    pub elapsed: std::time::Duration,
+    pub started: Option<SystemTime>,
+    pub elapsed: Duration,
     /// How many addresses the scan covered (hosts found down included).
     pub addresses: u64,
 }
@@ -98,12 +168,98 @@ impl ScanResult {
             .ports
             .insert(finding.port, finding);
     }
+
+    /// Hosts that are up.
+    pub fn hosts_up(&self) -> usize {
+        self.hosts.values().filter(|h| h.is_up()).count()
+    }
+
+    /// nmap's closing summary: "1 IP address (1 host up) scanned in 0.71 seconds".
+    pub fn summary(&self) -> String {
+        let addresses = self.addresses.max(self.hosts.len() as u64);
+        let up = self.hosts_up();
+        format!(
+            "{addresses} IP address{} ({up} host{} up) scanned in {:.2} seconds",
+            if addresses == 1 { "" } else { "es" },
+            if up == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64()
+        )
+    }
+
+    /// When the scan started (now, if unknown).
+    pub fn start_time(&self) -> SystemTime {
+        self.started.unwrap_or_else(SystemTime::now)
+    }
+}
+
+/// Which states of a host's ports are folded away ("Not shown", `<extraports>`):
+/// every state but open with more than 25 ports, as nmap does.
+pub fn folded_states(host: &HostResult) -> Vec<PortState> {
+    const FOLD_THRESHOLD: usize = 25;
+    [PortState::Closed, PortState::Filtered]
+        .into_iter()
+        .filter(|&state| host.ports.values().filter(|p| p.state == state).count() > FOLD_THRESHOLD)
+        .collect()
+}
+
+/// How the end-of-scan output is trimmed: `--open`, `--reason`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputOptions {
+    /// Only open ports (and hosts with some).
+    pub open_only: bool,
+    /// A REASON column.
+    pub reason: bool,
+}
+
+/// A MAC address as nmap writes it: `DE:F9:CF:DC:50:E2`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Seconds since the Unix epoch of a system time (0 before it).
+pub fn epoch_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A time as nmap's `startstr` writes it: "Sat Nov 28 19:53:09 2026" (UTC).
+pub fn ctime(time: SystemTime) -> String {
+    let secs = epoch_seconds(time) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // The civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {year}",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Seconds since the Unix epoch, for a finding's `time`.
 pub fn unix_time() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
@@ -111,4 +267,23 @@ pub fn unix_time() -> f64 {
 /// Something that receives findings as the scan makes them.
 pub trait FindingSink {
     fn finding(&mut self, finding: &PortFinding) -> anyhow::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_times_read_as_nmap_writes_them() {
+        assert_eq!(compress_ranges([1, 2, 3, 5, 7, 8, 1024]), "1-3,5,7-8,1024");
+        assert_eq!(compress_ranges([]), "");
+        assert_eq!(compress_ranges([65534, 65535]), "65534-65535");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_895_589);
+        assert_eq!(ctime(t), "Sat Nov 28 19:53:09 2026");
+        assert_eq!(ctime(SystemTime::UNIX_EPOCH), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(
+            format_mac(&[0xde, 0xf9, 0xcf, 0xdc, 0x50, 0xe2]),
+            "DE:F9:CF:DC:50:E2"
+        );
+    }
 }

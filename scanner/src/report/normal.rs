@@ -1,15 +1,18 @@
-//! nmap's normal output: a report per host with PORT STATE SERVICE lines, the most
-//! common uninteresting state folded into a "Not shown" line, and a closing summary.
+//! nmap's normal output: a report per host with PORT STATE SERVICE lines (REASON with
+//! `--reason`), the uninteresting states folded into a "Not shown" line, the MAC of
+//! on-link hosts, and a closing summary.
 
-use super::{services, HostResult, PortState, ScanResult};
+use super::{
+    folded_states, format_mac, services, HostResult, OutputOptions, PortState, ScanResult,
+};
 use std::fmt::Write;
 
-/// States with more ports than this are folded into "Not shown" (nmap does the same).
-const FOLD_THRESHOLD: usize = 25;
-
-pub fn render(result: &ScanResult) -> String {
+pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     let mut out = String::new();
     for (addr, host) in &result.hosts {
+        if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
+            continue;
+        }
         let _ = writeln!(out, "Scan report for {addr}");
         match host.latency {
             Some(latency) if host.is_up() => {
@@ -18,56 +21,40 @@ pub fn render(result: &ScanResult) -> String {
             _ if host.is_up() => out.push_str("Host is up.\n"),
             _ => out.push_str("Host seems down or filters every probe (no reply).\n"),
         }
-        render_ports(&mut out, host);
+        render_ports(&mut out, host, opts);
+        if let Some(mac) = &host.mac {
+            let _ = writeln!(out, "MAC Address: {}", format_mac(mac));
+        }
         out.push('\n');
     }
-    let up = result.hosts.values().filter(|h| h.is_up()).count();
-    let addresses = result.addresses.max(result.hosts.len() as u64);
-    let _ = writeln!(
-        out,
-        "Scan done: {} IP address{} ({} host{} up) scanned in {:.2} seconds",
-        addresses,
-        if addresses == 1 { "" } else { "es" },
-        up,
-        if up == 1 { "" } else { "s" },
-        result.elapsed.as_secs_f64()
-    );
+    let _ = writeln!(out, "Scan done: {}", result.summary());
     out
 }
 
-fn render_ports(out: &mut String, host: &HostResult) {
-    let count = |state| host.ports.values().filter(|p| p.state == state).count();
-    let folded = [PortState::Closed, PortState::Filtered]
-        .into_iter()
-        .filter(|&s| count(s) > FOLD_THRESHOLD)
-        .max_by_key(|&s| count(s));
-    if let Some(state) = folded {
-        let reason = host
-            .ports
-            .values()
-            .find(|p| p.state == state)
-            .map(|p| p.reason.as_str())
-            .unwrap_or("");
-        let _ = writeln!(
-            out,
-            "Not shown: {} {} tcp ports ({})",
-            count(state),
-            state.as_str(),
-            reason
-        );
+fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
+    let folded = folded_states(host);
+    if !folded.is_empty() {
+        let parts: Vec<String> = folded
+            .iter()
+            .map(|state| {
+                let ports: Vec<_> = host.ports.values().filter(|p| p.state == *state).collect();
+                let reason = ports.first().map(|p| p.reason.as_str()).unwrap_or("");
+                format!("{} {} tcp ports ({reason})", ports.len(), state.as_str())
+            })
+            .collect();
+        let _ = writeln!(out, "Not shown: {}", parts.join(", "));
     }
     let shown: Vec<_> = host
         .ports
         .values()
-        .filter(|p| Some(p.state) != folded)
+        .filter(|p| !folded.contains(&p.state) && (!opts.open_only || p.state == PortState::Open))
         .collect();
     if shown.is_empty() {
-        if folded.is_some() {
+        if !folded.is_empty() {
             let _ = writeln!(
                 out,
-                "All {} scanned ports are {}",
-                host.ports.len(),
-                folded.map(|s| s.as_str()).unwrap_or("")
+                "All {} scanned ports are in ignored states.",
+                host.ports.len()
             );
         }
         return;
@@ -84,19 +71,43 @@ fn render_ports(out: &mut String, host: &HostResult) {
         .max()
         .unwrap_or(0)
         .max(5);
-    let _ = writeln!(
-        out,
-        "{:<port_width$} {:<state_width$} SERVICE",
-        "PORT", "STATE"
-    );
-    for p in shown {
+    let service_width = shown
+        .iter()
+        .map(|p| services::name(p.port, p.proto).len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    if opts.reason {
         let _ = writeln!(
             out,
-            "{:<port_width$} {:<state_width$} {}",
-            format!("{}/{}", p.port, p.proto),
-            p.state.as_str(),
-            services::name(p.port, p.proto)
+            "{:<port_width$} {:<state_width$} {:<service_width$} REASON",
+            "PORT", "STATE", "SERVICE"
         );
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<port_width$} {:<state_width$} SERVICE",
+            "PORT", "STATE"
+        );
+    }
+    for p in shown {
+        let port = format!("{}/{}", p.port, p.proto);
+        let service = services::name(p.port, p.proto);
+        if opts.reason {
+            let ttl = p.ttl.map(|t| format!(" ttl {t}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{port:<port_width$} {:<state_width$} {service:<service_width$} {}{ttl}",
+                p.state.as_str(),
+                p.reason.as_str()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{port:<port_width$} {:<state_width$} {service}",
+                p.state.as_str()
+            );
+        }
     }
 }
 
@@ -118,22 +129,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn folds_the_common_state_and_lists_the_rest() {
+    fn sample() -> ScanResult {
         let mut result = ScanResult::default();
         for port in 1..=100 {
             result.record(finding(port, PortState::Closed, Reason::Reset));
         }
+        for port in 200..=230 {
+            result.record(finding(port, PortState::Filtered, Reason::NoResponse));
+        }
         result.record(finding(22, PortState::Open, Reason::SynAck));
         result.record(finding(80, PortState::Open, Reason::SynAck));
-        result.record(finding(81, PortState::Filtered, Reason::NoResponse));
-        let text = render(&result);
+        result.record(finding(300, PortState::Filtered, Reason::NoResponse));
+        result
+    }
+
+    #[test]
+    fn folds_every_large_uninteresting_state() {
+        let text = render(&sample(), OutputOptions::default());
         assert!(text.contains("Scan report for 198.18.0.10\n"), "{text}");
         assert!(
-            text.contains("Not shown: 97 closed tcp ports (reset)\n"),
+            text.contains(
+                "Not shown: 98 closed tcp ports (reset), 32 filtered tcp ports (no-response)\n"
+            ),
             "{text}"
         );
-        assert!(text.contains("PORT   STATE    SERVICE\n22/tcp open     ssh\n80/tcp open     http\n81/tcp filtered hosts2-ns") || text.contains("81/tcp filtered unknown"), "{text}");
+        assert!(
+            text.contains("PORT   STATE SERVICE\n22/tcp open  ssh\n80/tcp open  http\n"),
+            "{text}"
+        );
         assert!(text.contains("(1 host up)"), "{text}");
+    }
+
+    #[test]
+    fn reason_column_and_open_only() {
+        let text = render(
+            &sample(),
+            OutputOptions {
+                open_only: true,
+                reason: true,
+            },
+        );
+        assert!(
+            text.contains("22/tcp open  ssh     syn-ack ttl 64\n"),
+            "{text}"
+        );
+        assert!(!text.contains("300/tcp"), "{text}");
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
 use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
-use crate::report::{unix_time, FindingSink, PortFinding, PortState, Reason, ScanResult};
+use crate::report::{unix_time, FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
@@ -283,6 +283,12 @@ pub async fn run(
                 .map_err(|_| anyhow::anyhow!("a sender thread panicked"))??,
         );
     }
+    result.info = ScanInfo {
+        kind: "syn",
+        protocol: "tcp",
+        ports: opts.ports.as_slice().to_vec(),
+        args: String::new(),
+    };
     stats.sent = sent.load(Ordering::Relaxed);
     stats.lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();

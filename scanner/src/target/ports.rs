@@ -1,6 +1,10 @@
 //! Port lists in nmap's syntax: `22`, `22,80,443`, `1000-2000`, `-` (all), `-1024`,
-//! `60000-`, and `T:`/`U:` prefixes (only TCP is scanned by the SYN scan).
+//! `60000-`, service names and wildcards (`http,ssh`, `http*`), and `T:`/`U:`
+//! prefixes (the SYN scan and sweeps take the TCP ones). `--top-ports N` and `-F`
+//! pick the most frequent ports of the services table; `--exclude-ports` removes
+//! ports from any of these.
 
+use crate::report::services::ServicesTable;
 use anyhow::{bail, Context, Result};
 
 /// A sorted list of distinct ports.
@@ -9,37 +13,93 @@ pub struct PortList {
     ports: Vec<u16>,
 }
 
+/// Which protocol a port item belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// Every item of a `-p` spec with its protocol (before any prefix: TCP).
+fn items(spec: &str) -> Result<Vec<(Proto, &str)>> {
+    let mut out = Vec::new();
+    let mut proto = Proto::Tcp;
+    for raw in spec.split(',') {
+        let mut item = raw.trim();
+        if let Some(rest) = item.strip_prefix("T:") {
+            proto = Proto::Tcp;
+            item = rest;
+        } else if let Some(rest) = item.strip_prefix("U:") {
+            proto = Proto::Udp;
+            item = rest;
+        }
+        if item.is_empty() {
+            bail!("empty entry in port list {spec:?}");
+        }
+        out.push((proto, item));
+    }
+    Ok(out)
+}
+
 impl PortList {
-    /// Parses a `-p` argument. `T:` / `U:` sections select the protocol of the ports
-    /// that follow; this returns the TCP ones (the ones before any prefix count as TCP).
+    /// Parses a `-p` argument without service names (numbers and ranges only).
     pub fn parse_tcp(spec: &str) -> Result<Self> {
+        Self::parse_tcp_with(spec, &ServicesTable::default())
+    }
+
+    /// Parses a `-p` argument, looking names up in `services`; returns the TCP ports.
+    pub fn parse_tcp_with(spec: &str, services: &ServicesTable) -> Result<Self> {
         let mut ports = Vec::new();
-        let mut tcp = true;
-        for raw in spec.split(',') {
-            let mut item = raw.trim();
-            if let Some(rest) = item.strip_prefix("T:") {
-                tcp = true;
-                item = rest;
-            } else if let Some(rest) = item.strip_prefix("U:") {
-                tcp = false;
-                item = rest;
-            }
-            if item.is_empty() {
-                bail!("empty entry in port list {spec:?}");
+        for (proto, item) in items(spec)? {
+            let wanted = proto == Proto::Tcp;
+            if item.starts_with(|c: char| c.is_ascii_alphabetic() || c == '*' || c == '?') {
+                let named = services.ports_named(item, "tcp");
+                if named.is_empty() && wanted {
+                    bail!("no TCP service named {item:?} in the services table (bad port list {spec:?})");
+                }
+                if wanted {
+                    ports.extend(named);
+                }
+                continue;
             }
             let (lo, hi) = parse_range(item).with_context(|| {
-                format!("bad port list {spec:?}: use ports and ranges such as 22,80,1000-2000 or - for all")
+                format!("bad port list {spec:?}: use ports and ranges such as 22,80,1000-2000, names such as http, or - for all")
             })?;
-            if tcp {
+            if wanted {
                 ports.extend(lo..=hi);
             }
         }
+        Self::from_ports(ports).with_context(|| format!("port list {spec:?} names no TCP port"))
+    }
+
+    /// The `n` most frequent TCP ports of `services` (`--top-ports`; `-F` is 100).
+    pub fn top(n: usize, services: &ServicesTable) -> Result<Self> {
+        if n == 0 {
+            bail!("--top-ports wants at least 1");
+        }
+        Self::from_ports(services.top_ports(n, "tcp"))
+            .context("the services table has no TCP ports")
+    }
+
+    fn from_ports(mut ports: Vec<u16>) -> Result<Self> {
         ports.sort_unstable();
         ports.dedup();
         if ports.is_empty() {
-            bail!("port list {spec:?} names no TCP port");
+            bail!("no ports left to scan");
         }
         Ok(Self { ports })
+    }
+
+    /// The ports of `self` not in `excluded` (`--exclude-ports`).
+    pub fn without(&self, excluded: &PortList) -> Result<Self> {
+        Self::from_ports(
+            self.ports
+                .iter()
+                .copied()
+                .filter(|p| excluded.ports.binary_search(p).is_err())
+                .collect(),
+        )
+        .context("--exclude-ports removed every port")
     }
 
     pub fn as_slice(&self) -> &[u16] {
@@ -92,6 +152,7 @@ fn parse_range(item: &str) -> Result<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::services;
 
     #[test]
     fn parses_nmap_syntax() {
@@ -116,8 +177,34 @@ mod tests {
     }
 
     #[test]
+    fn names_top_ports_and_exclusions() {
+        let table = services::table();
+        assert_eq!(
+            PortList::parse_tcp_with("ssh,https,25", table)
+                .unwrap()
+                .as_slice(),
+            &[22, 25, 443]
+        );
+        assert!(PortList::parse_tcp_with("http*", table)
+            .unwrap()
+            .as_slice()
+            .contains(&8080));
+        assert!(PortList::parse_tcp_with("nosuchservice", table).is_err());
+        assert_eq!(PortList::top(3, table).unwrap().as_slice(), &[22, 80, 443]);
+        assert_eq!(PortList::top(100, table).unwrap().len(), 100);
+        let all = PortList::parse_tcp("1-10").unwrap();
+        assert_eq!(
+            all.without(&PortList::parse_tcp("2-9").unwrap())
+                .unwrap()
+                .as_slice(),
+            &[1, 10]
+        );
+        assert!(all.without(&all).is_err());
+    }
+
+    #[test]
     fn rejects_bad_lists() {
-        for bad in ["", "22,,80", "70000", "80-22", "http", "U:53", "0"] {
+        for bad in ["", "22,,80", "70000", "80-22", "U:53", "0"] {
             assert!(PortList::parse_tcp(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,225 @@
+//! nmap's XML output (`-oX`), shaped to validate against nmap's DTD, so that ndiff and
+//! the other tools that read nmap XML read ours. The root element says
+//! `scanner="nmap"` because the DTD allows no other value; the `version` attribute
+//! and the opening comment say which program wrote it.
+
+use super::{
+    compress_ranges, ctime, epoch_seconds, folded_states, format_mac, services, HostResult,
+    OutputOptions, PortState, ScanResult,
+};
+use std::fmt::Write;
+
+/// Escapes text for an XML attribute value.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
+    let mut out = String::new();
+    let start = result.start_time();
+    let start_str = ctime(start);
+    let args = escape(&result.info.args);
+    let _ = writeln!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>"
+    );
+    let _ = writeln!(
+        out,
+        "<!-- scanner {VERSION} scan initiated {start_str} as: {} -->",
+        args.replace("--", "- -")
+    );
+    let _ = writeln!(
+        out,
+        "<nmaprun scanner=\"nmap\" args=\"{args}\" start=\"{}\" startstr=\"{start_str}\" version=\"scanner-{VERSION}\" xmloutputversion=\"1.05\">",
+        epoch_seconds(start)
+    );
+    let _ = writeln!(
+        out,
+        "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
+        result.info.kind,
+        result.info.protocol,
+        result.info.ports.len(),
+        result.info.port_ranges()
+    );
+    out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
+    let (start_secs, end_secs) = (epoch_seconds(start), epoch_seconds(start + result.elapsed));
+    for (addr, host) in &result.hosts {
+        if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "<host starttime=\"{start_secs}\" endtime=\"{end_secs}\"><status state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>\n<address addr=\"{addr}\" addrtype=\"ipv4\"/>\n",
+            if host.is_up() { "up" } else { "down" },
+            host.status_reason()
+        );
+        if let Some(mac) = &host.mac {
+            let _ = writeln!(
+                out,
+                "<address addr=\"{}\" addrtype=\"mac\"/>",
+                format_mac(mac)
+            );
+        }
+        out.push_str("<hostnames>\n</hostnames>\n");
+        write_ports(&mut out, host, opts);
+        if let Some(latency) = host.latency {
+            let micros = latency.as_micros();
+            let _ = writeln!(
+                out,
+                "<times srtt=\"{micros}\" rttvar=\"{}\" to=\"{}\"/>",
+                micros / 2,
+                (micros * 3).max(100_000)
+            );
+        }
+        out.push_str("</host>\n");
+    }
+    let up = result.hosts_up();
+    let total = result.addresses.max(result.hosts.len() as u64);
+    let end = start + result.elapsed;
+    let _ = writeln!(
+        out,
+        "<runstats><finished time=\"{}\" timestr=\"{}\" summary=\"scanner done at {}; {}\" elapsed=\"{:.2}\" exit=\"success\"/><hosts up=\"{up}\" down=\"{}\" total=\"{total}\"/>\n</runstats>\n</nmaprun>",
+        epoch_seconds(end),
+        ctime(end),
+        ctime(end),
+        result.summary(),
+        result.elapsed.as_secs_f64(),
+        total.saturating_sub(up as u64)
+    );
+    out
+}
+
+fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
+    out.push_str("<ports>");
+    let folded = folded_states(host);
+    for state in &folded {
+        let ports: Vec<_> = host.ports.values().filter(|p| p.state == *state).collect();
+        let _ = writeln!(
+            out,
+            "<extraports state=\"{}\" count=\"{}\">",
+            state.as_str(),
+            ports.len()
+        );
+        let mut reasons: Vec<&str> = ports.iter().map(|p| p.reason.as_str()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        for reason in reasons {
+            let with_reason: Vec<u16> = ports
+                .iter()
+                .filter(|p| p.reason.as_str() == reason)
+                .map(|p| p.port)
+                .collect();
+            let _ = writeln!(
+                out,
+                "<extrareasons reason=\"{reason}\" count=\"{}\" proto=\"tcp\" ports=\"{}\"/>",
+                with_reason.len(),
+                compress_ranges(with_reason.iter().copied())
+            );
+        }
+        out.push_str("</extraports>\n");
+    }
+    for port in host.ports.values().filter(|p| !folded.contains(&p.state)) {
+        if opts.open_only && port.state != PortState::Open {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/><service name=\"{}\" method=\"table\" conf=\"3\"/></port>",
+            port.proto,
+            port.port,
+            port.state.as_str(),
+            port.reason.as_str(),
+            port.ttl.unwrap_or(0),
+            escape(services::name(port.port, port.proto))
+        );
+    }
+    out.push_str("</ports>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{PortFinding, Reason, ScanInfo};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn escapes_attribute_text() {
+        assert_eq!(
+            escape(r#"-p "1<2" & 'x'"#),
+            "-p &quot;1&lt;2&quot; &amp; &apos;x&apos;"
+        );
+        assert_eq!(escape("a\u{1}b"), "ab");
+    }
+
+    #[test]
+    fn writes_nmaps_structure() {
+        let mut result = ScanResult {
+            info: ScanInfo {
+                kind: "syn",
+                protocol: "tcp",
+                ports: (1..=30).collect(),
+                args: "scanner -sS -p 1-30 x".into(),
+            },
+            addresses: 1,
+            ..Default::default()
+        };
+        let addr = Ipv4Addr::new(198, 18, 0, 10);
+        for port in 1..=30 {
+            let (state, reason) = if port == 22 {
+                (PortState::Open, Reason::SynAck)
+            } else {
+                (PortState::Closed, Reason::Reset)
+            };
+            result.record(PortFinding {
+                addr,
+                port,
+                proto: "tcp",
+                state,
+                reason,
+                ttl: Some(64),
+                time: 0.0,
+            });
+        }
+        result.hosts.get_mut(&addr).unwrap().mac = Some([2, 0, 0, 0, 0, 1]);
+        let xml = render(&result, OutputOptions::default());
+        assert!(
+            xml.contains(
+                r#"<scaninfo type="syn" protocol="tcp" numservices="30" services="1-30"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<extraports state="closed" count="29">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"<extrareasons reason="reset" count="29" proto="tcp" ports="1-21,23-30"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="ssh" method="table" conf="3"/></port>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<address addr="02:00:00:00:00:01" addrtype="mac"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<hosts up="1" down="0" total="1"/>"#),
+            "{xml}"
+        );
+    }
+}
