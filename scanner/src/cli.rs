@@ -25,9 +25,14 @@ pub struct Args {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<std::path::PathBuf>,
 
-    /// Scan type; written -sS (SYN scan, the default and the one this version has).
-    #[arg(long = "scan-type", value_name = "TYPE", default_value = "S")]
-    pub scan_type: String,
+    /// Scan type: -sS (SYN; the default with raw-packet privileges) or -sT (connect;
+    /// the default without).
+    #[arg(long = "scan-type", value_name = "TYPE")]
+    pub scan_type: Option<String>,
+
+    /// Connects in flight at once for -sT.
+    #[arg(long = "max-parallelism", value_name = "N", default_value_t = 256)]
+    pub max_parallelism: usize,
 
     /// Ports: 22,80,1000-2000, service names (http,ssh), - (or -p-) for all 65535.
     /// Default 1-1024.
@@ -250,8 +255,8 @@ mod tests {
     fn understands_nmap_flags() {
         let args = parse("-sS -p- -Pn -n -oJ - 198.18.0.10");
         assert_eq!(
-            (args.scan_type.as_str(), args.ports.as_deref()),
-            ("S", Some("-"))
+            (args.scan_type.as_deref(), args.ports.as_deref()),
+            (Some("S"), Some("-"))
         );
         assert_eq!(args.output_json.as_deref(), Some("-"));
         assert!(args.no_ping && args.no_dns);

@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::engine::NetworkOptions;
+use scanner::io::privileges;
+use scanner::portscan::connect::{self, ConnectScanOptions};
 use scanner::portscan::syn::{self, SynScanOptions};
 use scanner::report::fields::Field;
 use scanner::report::{
@@ -16,6 +18,13 @@ use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
 use scanner::target::{blocklist, ports::PortList, TargetSet};
 use std::time::Duration;
+
+/// Which scan runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScanKind {
+    Syn,
+    Connect,
+}
 
 /// Above this many probes a scan runs as a stateless sweep.
 const SWEEP_THRESHOLD: u64 = 1 << 20;
@@ -107,12 +116,19 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
 }
 
 fn run(args: Args, command_line: &str) -> Result<()> {
-    if args.scan_type != "S" {
-        bail!(
-            "-s{} is not available in this version: only the SYN scan (-sS) is",
-            args.scan_type
-        );
-    }
+    let raw_allowed = privileges::raw_packets_allowed();
+    let scan = match args.scan_type.as_deref() {
+        Some("S") => ScanKind::Syn,
+        Some("T") => ScanKind::Connect,
+        Some(other) => bail!(
+            "-s{other} is not available in this version: the SYN (-sS) and connect (-sT) scans are"
+        ),
+        None if raw_allowed => ScanKind::Syn,
+        None => {
+            notice("no raw-packet privileges (root or CAP_NET_RAW): running a connect scan (-sT); run as root for -sS");
+            ScanKind::Connect
+        }
+    };
     let ports = port_list(&args)?;
     let mut targets = targets(&args)?;
     if targets.is_empty() {
@@ -120,8 +136,17 @@ fn run(args: Args, command_line: &str) -> Result<()> {
     }
     let fields = Field::parse_list(&args.output_fields)?;
     let probes = targets.len() * ports.len() as u64;
-    let sweep_mode =
-        args.sweep || args.shard.is_some() || args.resume.is_some() || probes > SWEEP_THRESHOLD;
+    let sweep_mode = scan == ScanKind::Syn
+        && (args.sweep
+            || args.shard.is_some()
+            || args.resume.is_some()
+            || probes > SWEEP_THRESHOLD);
+    if scan == ScanKind::Connect && (args.sweep || args.shard.is_some() || args.resume.is_some()) {
+        bail!("sweeps send raw packets: drop -sT and run as root (or with CAP_NET_RAW)");
+    }
+    if scan == ScanKind::Syn && !raw_allowed {
+        bail!("-sS and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
+    }
     if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
         notice(&format!(
             "{probes} probes: running as a stateless sweep (open ports only)"
@@ -211,6 +236,21 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             notice(&format!(
                 "sweep seed {seed}: sent {} probes via {} ({} thread(s)), {} replies via {} ({} open, {} closed, {} duplicates, {} lost in the kernel ring)",
                 stats.sent, stats.send_path, stats.threads, stats.replies, stats.recv_path, stats.open, stats.closed, stats.duplicates, stats.lost_in_kernel
+            ));
+        }
+        result
+    } else if scan == ScanKind::Connect {
+        let opts = ConnectScanOptions {
+            targets,
+            ports,
+            retries,
+            parallelism: args.max_parallelism,
+        };
+        let (result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
+        if args.verbose > 0 {
+            notice(&format!(
+                "connect scan: {} connects, {} timed out",
+                stats.attempts, stats.timeouts
             ));
         }
         result

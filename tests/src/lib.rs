@@ -83,6 +83,15 @@ pub fn summarize(states: &States) -> BTreeMap<Ipv4Addr, HostSummary> {
 /// Runs `nmap -sS` in the scanner namespace and summarizes its XML per host (nmap
 /// folds common states into <extraports>, so closed and filtered come as counts).
 pub fn nmap_summary(hosts: &[String], ports: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+    nmap_summary_with(hosts, ports, "-sS")
+}
+
+/// As [`nmap_summary`], with another scan type flag (`-sT`, ...).
+pub fn nmap_summary_with(
+    hosts: &[String],
+    ports: &str,
+    scan_flag: &str,
+) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
     let output = Command::new("ip")
         .args([
             "netns",
@@ -91,7 +100,7 @@ pub fn nmap_summary(hosts: &[String], ports: &str) -> Result<BTreeMap<Ipv4Addr, 
             "nmap",
             "-n",
             "-Pn",
-            "-sS",
+            scan_flag,
             "-T4",
             "-p",
             ports,

@@ -12,6 +12,7 @@ pub mod afxdp;
 pub mod iface;
 pub mod packet_socket;
 pub mod pcap_sender;
+pub mod privileges;
 pub mod xdp;
 
 use crate::packet::template::MAX_FRAME_LEN;
