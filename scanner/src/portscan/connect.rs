@@ -11,13 +11,13 @@
 //! by default, are waited for, and ports a firewall drops are not.
 
 use crate::engine::rtt::RttEstimator;
-use crate::report::{unix_time, FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
+use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
@@ -82,13 +82,8 @@ pub async fn run(
     if opts.targets.is_empty() {
         bail!("no targets to scan");
     }
-    let started_wall = SystemTime::now();
     let started = Instant::now();
-    let mut result = ScanResult {
-        started: Some(started_wall),
-        addresses: opts.targets.len(),
-        ..Default::default()
-    };
+    let mut result = ScanResult::starting_now(opts.targets.len());
     let mut stats = ConnectScanStats::default();
     let mut rtt = RttEstimator::new(INITIAL_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT);
     let mut host_rtt: HashMap<Ipv4Addr, RttEstimator> = HashMap::new();
@@ -133,15 +128,8 @@ pub async fn run(
                 .partition(|(addr, _, tries)| *tries < allowed(addr).max(opts.retries));
             if again.is_empty() {
                 for (addr, port, _) in done {
-                    let finding = PortFinding {
-                        addr,
-                        port,
-                        proto: "tcp",
-                        state: PortState::Filtered,
-                        reason: Reason::NoResponse,
-                        ttl: None,
-                        time: unix_time(),
-                    };
+                    let finding =
+                        PortFinding::tcp(addr, port, PortState::Filtered, Reason::NoResponse, None);
                     sink.finding(&finding)?;
                     result.record(finding);
                 }
@@ -192,15 +180,7 @@ pub async fn run(
             }
             Outcome::Unreachable => (PortState::Filtered, Reason::NoResponse),
         };
-        let finding = PortFinding {
-            addr,
-            port,
-            proto: "tcp",
-            state,
-            reason,
-            ttl: None,
-            time: unix_time(),
-        };
+        let finding = PortFinding::tcp(addr, port, state, reason, None);
         sink.finding(&finding)?;
         result.record(finding);
     }

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Everything a SYN scan needs to know.
 #[derive(Clone, Debug)]
@@ -122,12 +122,8 @@ pub async fn run(
     let ports = opts.ports.as_slice();
     let total = targets.len() as u64 * ports.len() as u64;
 
-    let started_wall = SystemTime::now();
     let started = Instant::now();
-    let mut result = ScanResult {
-        started: Some(started_wall),
-        ..Default::default()
-    };
+    let mut result = ScanResult::starting_now(opts.targets.len());
     let mut limiter = RateLimiter::new(opts.rate, started);
     let mut rtt = RttEstimator::new(INITIAL_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT);
     let mut host_rtt: HashMap<u32, RttEstimator> = HashMap::new();
@@ -288,15 +284,8 @@ pub async fn run(
                 ReplyKind::SynAck => (PortState::Open, Reason::SynAck),
                 ReplyKind::Rst => (PortState::Closed, Reason::Reset),
             };
-            let finding = PortFinding {
-                addr: remote,
-                port: record.remote_port,
-                proto: "tcp",
-                state,
-                reason,
-                ttl: Some(record.ttl),
-                time: crate::report::unix_time(),
-            };
+            let finding =
+                PortFinding::tcp(remote, record.remote_port, state, reason, Some(record.ttl));
             sink.finding(&finding)?;
             result.record(finding);
         }
@@ -314,15 +303,13 @@ pub async fn run(
     let mut silent: Vec<Key> = unanswered.into_iter().collect();
     silent.sort_unstable();
     for (addr, port) in silent {
-        let finding = PortFinding {
-            addr: Ipv4Addr::from(addr),
+        let finding = PortFinding::tcp(
+            Ipv4Addr::from(addr),
             port,
-            proto: "tcp",
-            state: PortState::Filtered,
-            reason: Reason::NoResponse,
-            ttl: None,
-            time: crate::report::unix_time(),
-        };
+            PortState::Filtered,
+            Reason::NoResponse,
+            None,
+        );
         sink.finding(&finding)?;
         result.record(finding);
     }
@@ -344,7 +331,6 @@ pub async fn run(
     }
     stats.replies_lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();
-    result.addresses = opts.targets.len();
     Ok((result, stats))
 }
 

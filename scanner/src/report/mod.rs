@@ -74,6 +74,27 @@ pub struct PortFinding {
     pub time: f64,
 }
 
+impl PortFinding {
+    /// A TCP finding made now.
+    pub fn tcp(
+        addr: Ipv4Addr,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        ttl: Option<u8>,
+    ) -> Self {
+        Self {
+            addr,
+            port,
+            proto: "tcp",
+            state,
+            reason,
+            ttl,
+            time: unix_time(),
+        }
+    }
+}
+
 /// What is known about one host.
 #[derive(Clone, Debug, Default)]
 pub struct HostResult {
@@ -161,6 +182,15 @@ pub struct ScanResult {
 }
 
 impl ScanResult {
+    /// An empty result for a scan of `addresses` addresses starting now.
+    pub fn starting_now(addresses: u64) -> Self {
+        Self {
+            started: Some(SystemTime::now()),
+            addresses,
+            ..Default::default()
+        }
+    }
+
     pub fn record(&mut self, finding: PortFinding) {
         self.hosts
             .entry(finding.addr)

@@ -18,7 +18,7 @@ use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
 use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
-use crate::report::{unix_time, FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
+use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
@@ -33,7 +33,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Everything a sweep needs to know.
 #[derive(Clone, Debug)]
@@ -212,13 +212,8 @@ pub async fn run(
         handles.push(handle);
     }
 
-    let started_wall = SystemTime::now();
     let started = Instant::now();
-    let mut result = ScanResult {
-        started: Some(started_wall),
-        addresses: opts.targets.len(),
-        ..Default::default()
-    };
+    let mut result = ScanResult::starting_now(opts.targets.len());
     let mut progress = Progress::new(opts.shard.len(space), opts.progress);
     let mut records: Vec<ReplyRecord> = Vec::with_capacity(4096);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -244,15 +239,13 @@ pub async fn run(
                         continue;
                     }
                     stats.open += 1;
-                    let finding = PortFinding {
+                    let finding = PortFinding::tcp(
                         addr,
-                        port: record.remote_port,
-                        proto: "tcp",
-                        state: PortState::Open,
-                        reason: Reason::SynAck,
-                        ttl: Some(record.ttl),
-                        time: unix_time(),
-                    };
+                        record.remote_port,
+                        PortState::Open,
+                        Reason::SynAck,
+                        Some(record.ttl),
+                    );
                     sink.finding(&finding)?;
                     result.record(finding);
                 }
