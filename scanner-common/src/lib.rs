@@ -52,6 +52,25 @@ pub const FLAG_SPORT_FROM_COOKIE: u32 = 1;
 /// no socket for them) answers with the RST; otherwise they are dropped and the
 /// scanner sends its own RST.
 pub const FLAG_PASS_SYNACK: u32 = 2;
+/// Probes carry neither SYN nor FIN (NULL scans, some `--scanflags`): a reset in reply
+/// acknowledges the cookie itself, not cookie + 1.
+pub const FLAG_ACK_IS_COOKIE: u32 = 4;
+/// Probes carry the ACK flag (ACK scans): a reset in reply takes its sequence number
+/// from the probe's acknowledgement number, where the cookie is.
+pub const FLAG_SEQ_IS_COOKIE: u32 = 8;
+
+/// Whether a reply's sequence and acknowledgement numbers answer a probe whose
+/// cookie is `cookie`, under the config's `FLAG_*` bits. Shared by both classifiers.
+#[inline(always)]
+pub fn reply_matches_cookie(flags: u32, cookie: u32, seq: u32, ack: u32) -> bool {
+    if flags & FLAG_SEQ_IS_COOKIE != 0 {
+        seq == cookie
+    } else if flags & FLAG_ACK_IS_COOKIE != 0 {
+        ack == cookie
+    } else {
+        ack == cookie.wrapping_add(1)
+    }
+}
 
 /// What kind of reply a [`ReplyRecord`] describes.
 #[repr(u8)]

@@ -16,6 +16,9 @@ pub const IP_FRAGMENT_MASK: u16 = 0x3fff;
 pub const IPPROTO_TCP: u8 = 6;
 /// TCP header length without options.
 pub const TCP_MIN_HEADER_LEN: usize = 20;
+pub const TCP_FLAG_FIN: u8 = 0x01;
 pub const TCP_FLAG_SYN: u8 = 0x02;
 pub const TCP_FLAG_RST: u8 = 0x04;
+pub const TCP_FLAG_PSH: u8 = 0x08;
 pub const TCP_FLAG_ACK: u8 = 0x10;
+pub const TCP_FLAG_URG: u8 = 0x20;

@@ -23,8 +23,8 @@ use scanner_common::wire::{
 };
 use scanner_common::{
     cookie::{probe_cookie, stateless_source_port},
-    ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK,
-    FLAG_SPORT_FROM_COOKIE, REPLIES_RING_BYTES,
+    reply_matches_cookie, ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT,
+    FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE, REPLIES_RING_BYTES,
 };
 
 #[map(name = "CONFIG")]
@@ -161,7 +161,7 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
                 config.port_lo,
                 config.port_hi,
             );
-    if ack != expected.wrapping_add(1) || !port_ok {
+    if !reply_matches_cookie(config.flags, expected, u32::from_be_bytes(tcp.seq), ack) || !port_ok {
         count(Counter::BadCookie);
         return None;
     }

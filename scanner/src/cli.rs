@@ -25,10 +25,15 @@ pub struct Args {
     #[arg(long = "input-list", value_name = "FILE")]
     pub input_list: Option<std::path::PathBuf>,
 
-    /// Scan type: -sS (SYN; the default with raw-packet privileges) or -sT (connect;
-    /// the default without).
+    /// Scan type: -sS (SYN; the default with raw-packet privileges), -sT (connect; the
+    /// default without), -sA (ACK), -sF (FIN), -sN (NULL), -sX (Xmas).
     #[arg(long = "scan-type", value_name = "TYPE")]
     pub scan_type: Option<String>,
+
+    /// Send these TCP flags (a number, or names such as URGPSHFIN) with the scan
+    /// type's reading of the replies (SYN's unless -sA/-sF/-sN/-sX).
+    #[arg(long = "scanflags", value_name = "FLAGS")]
+    pub scan_flags: Option<String>,
 
     /// Connects in flight at once for -sT.
     #[arg(long = "max-parallelism", value_name = "N", default_value_t = 256)]

@@ -8,7 +8,7 @@ use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::engine::NetworkOptions;
 use scanner::io::privileges;
 use scanner::portscan::connect::{self, ConnectScanOptions};
-use scanner::portscan::syn::{self, SynScanOptions};
+use scanner::portscan::syn::{self, parse_scan_flags, Reading, SynScanOptions, TcpProbe};
 use scanner::report::fields::Field;
 use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, services, xml, FindingSink, OutputOptions,
@@ -22,7 +22,8 @@ use std::time::Duration;
 /// Which scan runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ScanKind {
-    Syn,
+    /// Raw TCP probes: -sS, -sA, -sF, -sN, -sX.
+    Tcp(Reading),
     Connect,
 }
 
@@ -118,12 +119,16 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
 fn run(args: Args, command_line: &str) -> Result<()> {
     let raw_allowed = privileges::raw_packets_allowed();
     let scan = match args.scan_type.as_deref() {
-        Some("S") => ScanKind::Syn,
+        Some("S") => ScanKind::Tcp(Reading::Syn),
+        Some("A") => ScanKind::Tcp(Reading::Ack),
+        Some("F") => ScanKind::Tcp(Reading::Fin),
+        Some("N") => ScanKind::Tcp(Reading::Null),
+        Some("X") => ScanKind::Tcp(Reading::Xmas),
         Some("T") => ScanKind::Connect,
-        Some(other) => bail!(
-            "-s{other} is not available in this version: the SYN (-sS) and connect (-sT) scans are"
-        ),
-        None if raw_allowed => ScanKind::Syn,
+        Some(other) => {
+            bail!("-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN and -sX are")
+        }
+        None if raw_allowed => ScanKind::Tcp(Reading::Syn),
         None => {
             notice("no raw-packet privileges (root or CAP_NET_RAW): running a connect scan (-sT); run as root for -sS");
             ScanKind::Connect
@@ -136,7 +141,7 @@ fn run(args: Args, command_line: &str) -> Result<()> {
     }
     let fields = Field::parse_list(&args.output_fields)?;
     let probes = targets.len() * ports.len() as u64;
-    let sweep_mode = scan == ScanKind::Syn
+    let sweep_mode = scan == ScanKind::Tcp(Reading::Syn)
         && (args.sweep
             || args.shard.is_some()
             || args.resume.is_some()
@@ -144,7 +149,7 @@ fn run(args: Args, command_line: &str) -> Result<()> {
     if scan == ScanKind::Connect && (args.sweep || args.shard.is_some() || args.resume.is_some()) {
         bail!("sweeps send raw packets: drop -sT and run as root (or with CAP_NET_RAW)");
     }
-    if scan == ScanKind::Syn && !raw_allowed {
+    if matches!(scan, ScanKind::Tcp(_)) && !raw_allowed {
         bail!("-sS and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
     }
     if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
@@ -255,7 +260,15 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         }
         result
     } else {
+        let ScanKind::Tcp(reading) = scan else {
+            unreachable!("connect scans are handled above")
+        };
+        let mut probe = TcpProbe::standard(reading);
+        if let Some(flags) = &args.scan_flags {
+            probe.flags = parse_scan_flags(flags)?;
+        }
         let opts = SynScanOptions {
+            probe,
             targets,
             ports,
             rate,

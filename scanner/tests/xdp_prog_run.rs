@@ -9,7 +9,10 @@ use scanner::packet::craft;
 use scanner::packet::reply::classify;
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
-use scanner_common::{ClassifierConfig, ReplyKind, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
+use scanner_common::{
+    ClassifierConfig, ReplyKind, FLAG_ACK_IS_COOKIE, FLAG_PASS_SYNACK, FLAG_SEQ_IS_COOKIE,
+    FLAG_SPORT_FROM_COOKIE,
+};
 use std::net::Ipv4Addr;
 
 const XDP_DROP: u32 = 1;
@@ -208,4 +211,60 @@ fn everything_else_passes_without_a_record() {
     let off = ClassifierConfig { enabled: 0, ..cfg };
     let mut disabled = LoadedClassifier::load(off).unwrap();
     assert_eq!(run(&mut disabled, &off, &valid), (XDP_PASS, 0));
+}
+
+/// A probe with these TCP flags from source port 45000, as the nmap-style scans send.
+fn flag_probe(flags: u8, port: u16) -> Vec<u8> {
+    let template = TcpTemplate::new(
+        SegmentKind::Flags(flags),
+        &LinkAddrs {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: ME,
+        },
+    );
+    let seq = probe_cookie(&KEY, u32::from(TARGET), port, 45000);
+    let mut frame = [0u8; MAX_FRAME_LEN];
+    let len = template.write(&mut frame, TARGET, 45000, port, seq, 1);
+    frame[..len].to_vec()
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn resets_to_null_and_ack_probes_match_by_their_own_rules() {
+    let cookie = probe_cookie(&KEY, u32::from(TARGET), 81, 45000);
+    // NULL probe: the reset acknowledges the cookie itself (no SYN or FIN to count).
+    let mut null_reset = craft::reply_to(&flag_probe(0x00, 81), RST_ACK, 0);
+    craft::set_ack(&mut null_reset, cookie);
+    // ACK probe: the reset takes its sequence number from the probe's ack (the cookie).
+    let mut ack_reset = craft::reply_to(&flag_probe(0x10, 81), 0x04, cookie);
+    craft::set_ack(&mut ack_reset, 0);
+    // FIN probe: the reset acknowledges cookie + 1, as for SYN probes.
+    let fin_reset = craft::reply_to(&flag_probe(0x01, 81), RST_ACK, 0);
+    for (rule, frame) in [
+        (FLAG_ACK_IS_COOKIE, &null_reset),
+        (FLAG_SEQ_IS_COOKIE, &ack_reset),
+        (0, &fin_reset),
+    ] {
+        let cfg = config(rule);
+        let mut classifier = LoadedClassifier::load(cfg).unwrap();
+        assert_eq!(
+            run(&mut classifier, &cfg, frame),
+            (XDP_DROP, 1),
+            "rule {rule}"
+        );
+        // Under another rule the same frame is not ours.
+        for other in [FLAG_ACK_IS_COOKIE, FLAG_SEQ_IS_COOKIE, 0]
+            .into_iter()
+            .filter(|o| *o != rule)
+        {
+            let cfg = config(other);
+            let mut classifier = LoadedClassifier::load(cfg).unwrap();
+            assert_eq!(
+                run(&mut classifier, &cfg, frame),
+                (XDP_PASS, 0),
+                "rule {other} on a frame for rule {rule}"
+            );
+        }
+    }
 }

@@ -218,6 +218,99 @@ pub fn sweep_truth(cidr: &str) -> Vec<(Ipv4Addr, u16)> {
     (0..count).map(|i| (Ipv4Addr::from(base + i), 80)).collect()
 }
 
+/// Per host, how many ports are in each state (nmap's words: "open|filtered", ...).
+pub type StateCounts = BTreeMap<Ipv4Addr, BTreeMap<String, usize>>;
+
+/// Runs the scanner in the lab with `args` plus `-oJ -` and counts the states per host.
+pub fn scan_state_counts(args: &[&str]) -> Result<StateCounts> {
+    let output = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args)
+        .args(["-oJ", "-"])
+        .output()
+        .context("running the scanner")?;
+    if !output.status.success() {
+        bail!(
+            "scanner failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut counts = StateCounts::new();
+    for line in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let addr: Ipv4Addr = v["addr"].as_str().context("addr")?.parse()?;
+        let state = v["state"].as_str().context("state")?.to_string();
+        *counts.entry(addr).or_default().entry(state).or_default() += 1;
+    }
+    Ok(counts)
+}
+
+/// Runs nmap with `scan_flag` in the scanner namespace and counts the states per host
+/// from its XML (listed ports and `<extraports>`).
+pub fn nmap_state_counts(hosts: &[String], ports: &str, scan_flag: &str) -> Result<StateCounts> {
+    let output = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab::SCANNER_NS,
+            "nmap",
+            "-n",
+            "-Pn",
+            scan_flag,
+            "-T4",
+            "-p",
+            ports,
+            "-oX",
+            "-",
+        ])
+        .args(hosts)
+        .output()
+        .context("running nmap")?;
+    if !output.status.success() {
+        bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let xml = String::from_utf8_lossy(&output.stdout);
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let tag = format!(" {tag}");
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..].split('"').next()?.to_string())
+    };
+    let mut counts = StateCounts::new();
+    for chunk in xml.split("</host>") {
+        let Some(start) = [chunk.rfind("<host "), chunk.rfind("<host>")]
+            .into_iter()
+            .flatten()
+            .max()
+        else {
+            continue;
+        };
+        let host = &chunk[start..];
+        let Some(addr_tag) = host.split("<address ").nth(1) else {
+            continue;
+        };
+        let addr: Ipv4Addr = attr(addr_tag, "addr").context("addr")?.parse()?;
+        let entry = counts.entry(addr).or_default();
+        for extra in host.split("<extraports ").skip(1) {
+            let count: usize = attr(extra, "count").context("count")?.parse()?;
+            *entry
+                .entry(attr(extra, "state").context("state")?)
+                .or_default() += count;
+        }
+        for port in host.split("<port ").skip(1) {
+            let state_tag = port.split("<state ").nth(1).context("port without state")?;
+            *entry
+                .entry(attr(state_tag, "state").context("state")?)
+                .or_default() += 1;
+        }
+    }
+    Ok(counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

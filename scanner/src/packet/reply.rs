@@ -11,7 +11,9 @@ use scanner_common::wire::{
     ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP, IP_FRAGMENT_MASK, TCP_FLAG_ACK,
     TCP_FLAG_RST, TCP_FLAG_SYN, VLAN_TAG_LEN,
 };
-use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE};
+use scanner_common::{
+    reply_matches_cookie, ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE,
+};
 
 /// The fields of an Ethernet/IPv4/TCP frame that a scan cares about (host byte order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +100,7 @@ pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> 
                 config.port_lo,
                 config.port_hi,
             );
-    if seg.ack != cookie.wrapping_add(1) || !port_ok {
+    if !reply_matches_cookie(config.flags, cookie, seg.seq, seg.ack) || !port_ok {
         return None;
     }
     Some(ReplyRecord {

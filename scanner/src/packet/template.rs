@@ -8,7 +8,7 @@
 
 use super::checksum::{add_bytes, add_u16, add_u32, finish};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
-use scanner_common::wire::{TCP_FLAG_RST, TCP_FLAG_SYN};
+use scanner_common::wire::{TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN};
 use std::net::Ipv4Addr;
 
 /// The link-level addressing every frame of a scan shares.
@@ -27,6 +27,10 @@ pub enum SegmentKind {
     Syn,
     /// Bare RST, to tear down a half-open connection after a SYN+ACK.
     Rst,
+    /// Any other flags (FIN, NULL, Xmas, ACK scans, `--scanflags`), no options. With
+    /// the ACK flag the acknowledgement number carries the cookie too, since a reset
+    /// in reply copies it into its sequence number.
+    Flags(u8),
 }
 
 const IP_TTL: u8 = 64;
@@ -45,6 +49,7 @@ mod offset {
     pub const TCP_SPORT: usize = TCP;
     pub const TCP_DPORT: usize = TCP + 2;
     pub const TCP_SEQ: usize = TCP + 4;
+    pub const TCP_ACK: usize = TCP + 8;
     pub const TCP_CHECKSUM: usize = TCP + 16;
 }
 
@@ -60,13 +65,15 @@ pub struct TcpTemplate {
     ip_sum: u32,
     /// TCP pseudo-header + header sum with destination, ports, sequence, checksum zero.
     tcp_sum: u32,
+    /// The acknowledgement number repeats the sequence number (ACK-flag probes).
+    ack_is_seq: bool,
 }
 
 impl TcpTemplate {
     pub fn new(kind: SegmentKind, link: &LinkAddrs) -> Self {
         let options: &[u8] = match kind {
             SegmentKind::Syn => &[2, 4, (MSS >> 8) as u8, MSS as u8],
-            SegmentKind::Rst => &[],
+            SegmentKind::Rst | SegmentKind::Flags(_) => &[],
         };
         let tcp_len = 20 + options.len();
         let len = ETH_LEN + IPV4_LEN + tcp_len;
@@ -85,7 +92,9 @@ impl TcpTemplate {
         let (flags, window) = match kind {
             SegmentKind::Syn => (TCP_FLAG_SYN, SYN_WINDOW),
             SegmentKind::Rst => (TCP_FLAG_RST, 0),
+            SegmentKind::Flags(flags) => (flags, SYN_WINDOW),
         };
+        let ack_is_seq = matches!(kind, SegmentKind::Flags(f) if f & TCP_FLAG_ACK != 0);
         tcp[13] = flags;
         tcp[14..16].copy_from_slice(&window.to_be_bytes());
         tcp[20..].copy_from_slice(options);
@@ -110,6 +119,7 @@ impl TcpTemplate {
             len,
             ip_sum,
             tcp_sum,
+            ack_is_seq,
         }
     }
 
@@ -141,8 +151,13 @@ impl TcpTemplate {
         frame[offset::TCP_SPORT..offset::TCP_SPORT + 2].copy_from_slice(&sport.to_be_bytes());
         frame[offset::TCP_DPORT..offset::TCP_DPORT + 2].copy_from_slice(&dport.to_be_bytes());
         frame[offset::TCP_SEQ..offset::TCP_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
+        let mut tcp_sum = self.tcp_sum;
+        if self.ack_is_seq {
+            frame[offset::TCP_ACK..offset::TCP_ACK + 4].copy_from_slice(&seq.to_be_bytes());
+            tcp_sum = add_u32(tcp_sum, seq);
+        }
         let tcp_check = finish(add_u32(
-            add_u16(add_u16(add_u32(self.tcp_sum, dst_word), sport), dport),
+            add_u16(add_u16(add_u32(tcp_sum, dst_word), sport), dport),
             seq,
         ));
         frame[offset::TCP_CHECKSUM..offset::TCP_CHECKSUM + 2]
@@ -205,6 +220,42 @@ mod tests {
                 .calc_checksum_ipv4(&header, tcp.payload())
                 .unwrap();
             assert_eq!(tcp.checksum(), expected, "TCP checksum for {dst}:{dport}");
+        }
+    }
+
+    #[test]
+    fn flag_probes_are_valid_and_ack_probes_carry_the_cookie_twice() {
+        for flags in [0x01u8, 0x00, 0x29, 0x10] {
+            let template = TcpTemplate::new(SegmentKind::Flags(flags), &link());
+            let mut buf = [0u8; MAX_FRAME_LEN];
+            let len = template.write(
+                &mut buf,
+                Ipv4Addr::new(198, 18, 0, 14),
+                41000,
+                80,
+                0xfeed_f00d,
+                9,
+            );
+            assert_eq!(len, 54);
+            let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
+            let Some(NetSlice::Ipv4(ip)) = packet.net else {
+                panic!("not IPv4")
+            };
+            let header = ip.header().to_header();
+            let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
+                panic!("not TCP")
+            };
+            assert_eq!(buf[47], flags);
+            assert_eq!(tcp.sequence_number(), 0xfeed_f00d);
+            let expected_ack = if flags & 0x10 != 0 { 0xfeed_f00d } else { 0 };
+            assert_eq!(tcp.acknowledgment_number(), expected_ack);
+            assert_eq!(
+                tcp.checksum(),
+                tcp.to_header()
+                    .calc_checksum_ipv4(&header, tcp.payload())
+                    .unwrap(),
+                "flags {flags:#x}"
+            );
         }
     }
 

@@ -17,14 +17,149 @@ use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
-use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord};
+use scanner_common::wire::{TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_PSH, TCP_FLAG_SYN, TCP_FLAG_URG};
+use scanner_common::{
+    ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ACK_IS_COOKIE, FLAG_SEQ_IS_COOKIE,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// Everything a SYN scan needs to know.
+/// How replies to a TCP probe read, as nmap's scan types do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// -sS: SYN+ACK open, RST closed, silence filtered.
+    Syn,
+    /// -sA: RST unfiltered, silence filtered.
+    Ack,
+    /// -sF, -sN, -sX: RST closed, silence open|filtered.
+    Fin,
+    Null,
+    Xmas,
+}
+
+impl Reading {
+    /// nmap's scan type word (XML `scaninfo type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reading::Syn => "syn",
+            Reading::Ack => "ack",
+            Reading::Fin => "fin",
+            Reading::Null => "null",
+            Reading::Xmas => "xmas",
+        }
+    }
+
+    /// The flags nmap sends for this scan type.
+    pub fn default_flags(self) -> u8 {
+        match self {
+            Reading::Syn => TCP_FLAG_SYN,
+            Reading::Ack => TCP_FLAG_ACK,
+            Reading::Fin => TCP_FLAG_FIN,
+            Reading::Null => 0,
+            Reading::Xmas => TCP_FLAG_FIN | TCP_FLAG_PSH | TCP_FLAG_URG,
+        }
+    }
+
+    /// The state and reason of a port that answered.
+    pub fn answered(self, kind: ReplyKind) -> (PortState, Reason) {
+        match (self, kind) {
+            (_, ReplyKind::SynAck) => (PortState::Open, Reason::SynAck),
+            (Reading::Ack, ReplyKind::Rst) => (PortState::Unfiltered, Reason::Reset),
+            (_, ReplyKind::Rst) => (PortState::Closed, Reason::Reset),
+        }
+    }
+
+    /// The state of a port that never answered.
+    pub fn unanswered(self) -> PortState {
+        match self {
+            Reading::Syn | Reading::Ack => PortState::Filtered,
+            Reading::Fin | Reading::Null | Reading::Xmas => PortState::OpenFiltered,
+        }
+    }
+}
+
+/// The TCP probe of a scan: its flags (nmap's, or `--scanflags`) and how replies read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpProbe {
+    pub flags: u8,
+    pub reading: Reading,
+}
+
+impl TcpProbe {
+    /// The probe nmap sends for `reading`.
+    pub fn standard(reading: Reading) -> Self {
+        Self {
+            flags: reading.default_flags(),
+            reading,
+        }
+    }
+
+    /// The frame template for these flags.
+    pub fn segment(self) -> SegmentKind {
+        if self.flags == TCP_FLAG_SYN {
+            SegmentKind::Syn
+        } else {
+            SegmentKind::Flags(self.flags)
+        }
+    }
+
+    /// How the classifier recognises replies to it (see `scanner_common::FLAG_*`).
+    pub fn classifier_flags(self) -> u32 {
+        if self.flags & TCP_FLAG_ACK != 0 {
+            FLAG_SEQ_IS_COOKIE
+        } else if self.flags & (TCP_FLAG_SYN | TCP_FLAG_FIN) == 0 {
+            FLAG_ACK_IS_COOKIE
+        } else {
+            0
+        }
+    }
+}
+
+/// Parses `--scanflags`: a number (`0x29`, `41`) or flag names run together
+/// (`URGPSHFIN`, `synfin`).
+pub fn parse_scan_flags(text: &str) -> anyhow::Result<u8> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u8::from_str_radix(hex, 16)
+            .map_err(|_| anyhow::anyhow!("--scanflags {text:?}: not a hex byte"));
+    }
+    if let Ok(value) = text.parse::<u8>() {
+        return Ok(value);
+    }
+    const NAMES: [(&str, u8); 8] = [
+        ("FIN", 0x01),
+        ("SYN", 0x02),
+        ("RST", 0x04),
+        ("PSH", 0x08),
+        ("ACK", 0x10),
+        ("URG", 0x20),
+        ("ECE", 0x40),
+        ("CWR", 0x80),
+    ];
+    let upper = text.to_ascii_uppercase();
+    let mut rest = upper.as_str();
+    let mut flags = 0u8;
+    while !rest.is_empty() {
+        let (name, bit) = NAMES
+            .iter()
+            .find(|(name, _)| rest.starts_with(name))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--scanflags {text:?}: use a number or names such as URGACKPSHRSTSYNFIN"
+                )
+            })?;
+        flags |= bit;
+        rest = &rest[name.len()..];
+    }
+    Ok(flags)
+}
+
+/// Everything a TCP probe scan (-sS, -sA, -sF, -sN, -sX) needs to know.
 #[derive(Clone, Debug)]
 pub struct SynScanOptions {
+    /// Which TCP probe, and how its replies read (SYN, ACK, FIN, NULL, Xmas).
+    pub probe: TcpProbe,
     pub targets: TargetSet,
     pub ports: PortList,
     /// Packets per second.
@@ -87,7 +222,7 @@ pub async fn run(
         port_hi,
         key,
         enabled: 1,
-        flags: 0,
+        flags: opts.probe.classifier_flags(),
     };
     let mut replies = open_replies(opts.net.recv_mode, &path, config, opts.net.xdp_mode, notice)?;
     let mut sender = open_sender(opts.net.send_mode, &path, 0, notice)?;
@@ -101,7 +236,7 @@ pub async fn run(
         dst_mac: [0; 6],
         src_ip: path.src_ip,
     };
-    let syn = TcpTemplate::new(SegmentKind::Syn, &link);
+    let syn = TcpTemplate::new(opts.probe.segment(), &link);
     let rst = TcpTemplate::new(SegmentKind::Rst, &link);
 
     let reachable = opts.targets.subtract(&path.unreachable);
@@ -280,10 +415,7 @@ pub async fn run(
                 stats.duplicates += 1;
                 continue;
             }
-            let (state, reason) = match kind {
-                ReplyKind::SynAck => (PortState::Open, Reason::SynAck),
-                ReplyKind::Rst => (PortState::Closed, Reason::Reset),
-            };
+            let (state, reason) = opts.probe.reading.answered(kind);
             let finding =
                 PortFinding::tcp(remote, record.remote_port, state, reason, Some(record.ttl));
             sink.finding(&finding)?;
@@ -306,7 +438,7 @@ pub async fn run(
         let finding = PortFinding::tcp(
             Ipv4Addr::from(addr),
             port,
-            PortState::Filtered,
+            opts.probe.reading.unanswered(),
             Reason::NoResponse,
             None,
         );
@@ -314,7 +446,7 @@ pub async fn run(
         result.record(finding);
     }
     result.info = ScanInfo {
-        kind: "syn",
+        kind: opts.probe.reading.name(),
         protocol: "tcp",
         ports: ports.to_vec(),
         args: String::new(),
@@ -343,5 +475,40 @@ fn cookie_key(seed: Option<u64>) -> [u64; 2] {
             [k0, k1]
         }
         None => [rand::random(), rand::random()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_flags_parse_as_nmap_takes_them() {
+        assert_eq!(parse_scan_flags("0x29").unwrap(), 0x29);
+        assert_eq!(parse_scan_flags("41").unwrap(), 41);
+        assert_eq!(parse_scan_flags("URGPSHFIN").unwrap(), 0x29);
+        assert_eq!(parse_scan_flags("synfin").unwrap(), 0x03);
+        assert!(parse_scan_flags("SYNX").is_err());
+    }
+
+    #[test]
+    fn probes_pick_the_classifier_rule_their_replies_follow() {
+        assert_eq!(TcpProbe::standard(Reading::Syn).classifier_flags(), 0);
+        assert_eq!(TcpProbe::standard(Reading::Fin).classifier_flags(), 0);
+        assert_eq!(TcpProbe::standard(Reading::Xmas).classifier_flags(), 0);
+        assert_eq!(
+            TcpProbe::standard(Reading::Null).classifier_flags(),
+            FLAG_ACK_IS_COOKIE
+        );
+        assert_eq!(
+            TcpProbe::standard(Reading::Ack).classifier_flags(),
+            FLAG_SEQ_IS_COOKIE
+        );
+        assert_eq!(TcpProbe::standard(Reading::Syn).segment(), SegmentKind::Syn);
+        assert_eq!(
+            Reading::Ack.answered(ReplyKind::Rst).0,
+            PortState::Unfiltered
+        );
+        assert_eq!(Reading::Null.unanswered(), PortState::OpenFiltered);
     }
 }

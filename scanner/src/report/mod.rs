@@ -17,11 +17,21 @@ use std::time::{Duration, SystemTime};
 
 /// A port's state, as nmap names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum PortState {
+    #[serde(rename = "open")]
     Open,
+    #[serde(rename = "closed")]
     Closed,
+    #[serde(rename = "filtered")]
     Filtered,
+    /// Reachable, open or closed unknown (ACK scan got a reset).
+    #[serde(rename = "unfiltered")]
+    Unfiltered,
+    /// No answer where an open port would stay silent (FIN, NULL, Xmas scans).
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
+    #[serde(rename = "closed|filtered")]
+    ClosedFiltered,
 }
 
 impl PortState {
@@ -30,6 +40,9 @@ impl PortState {
             PortState::Open => "open",
             PortState::Closed => "closed",
             PortState::Filtered => "filtered",
+            PortState::Unfiltered => "unfiltered",
+            PortState::OpenFiltered => "open|filtered",
+            PortState::ClosedFiltered => "closed|filtered",
         }
     }
 }
@@ -226,10 +239,16 @@ impl ScanResult {
 /// every state but open with more than 25 ports, as nmap does.
 pub fn folded_states(host: &HostResult) -> Vec<PortState> {
     const FOLD_THRESHOLD: usize = 25;
-    [PortState::Closed, PortState::Filtered]
-        .into_iter()
-        .filter(|&state| host.ports.values().filter(|p| p.state == state).count() > FOLD_THRESHOLD)
-        .collect()
+    [
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::Unfiltered,
+        PortState::OpenFiltered,
+        PortState::ClosedFiltered,
+    ]
+    .into_iter()
+    .filter(|&state| host.ports.values().filter(|p| p.state == state).count() > FOLD_THRESHOLD)
+    .collect()
 }
 
 /// How the end-of-scan output is trimmed: `--open`, `--reason`.
