@@ -116,14 +116,22 @@ pub fn nmap_summary_with(
     parse_nmap_xml(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// Reads hosts, ports and extraports from nmap's XML output.
-pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+/// One host of nmap's XML: its address, `<extraports>` (state, count) and listed
+/// ports (number, state).
+struct NmapHost {
+    addr: Ipv4Addr,
+    extra: Vec<(String, usize)>,
+    ports: Vec<(u16, String)>,
+}
+
+/// Walks the hosts of nmap's XML output.
+fn nmap_hosts(xml: &str) -> Result<Vec<NmapHost>> {
     let attr = |tag: &str, name: &str| -> Option<String> {
         let tag = format!(" {tag}");
         let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
         Some(tag[start..].split('"').next()?.to_string())
     };
-    let mut out = BTreeMap::new();
+    let mut hosts = Vec::new();
     for chunk in xml.split("</host>") {
         // The part of the chunk after its <host> tag (nmap puts <hosthint>s before it).
         let Some(start) = [chunk.rfind("<host "), chunk.rfind("<host>")]
@@ -137,30 +145,56 @@ pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
         let Some(addr_tag) = host.split("<address ").nth(1) else {
             continue;
         };
-        let addr: Ipv4Addr = attr(addr_tag, "addr")
-            .context("address without addr")?
-            .parse()?;
-        let mut summary = HostSummary::default();
+        let mut parsed = NmapHost {
+            addr: attr(addr_tag, "addr")
+                .context("address without addr")?
+                .parse()?,
+            extra: vec![],
+            ports: vec![],
+        };
         for extra in host.split("<extraports ").skip(1) {
             let count: usize = attr(extra, "count").context("extraports count")?.parse()?;
-            match attr(extra, "state").as_deref() {
-                Some("closed") => summary.closed += count,
-                Some("filtered") => summary.filtered += count,
-                other => bail!("unexpected extraports state {other:?}"),
-            }
+            parsed
+                .extra
+                .push((attr(extra, "state").context("extraports state")?, count));
         }
         for port in host.split("<port ").skip(1) {
             let number: u16 = attr(port, "portid").context("portid")?.parse()?;
             let state_tag = port.split("<state ").nth(1).context("port without state")?;
-            match attr(state_tag, "state").as_deref() {
-                Some("open") => summary.open.push(number),
-                Some("closed") => summary.closed += 1,
-                Some("filtered") => summary.filtered += 1,
+            parsed
+                .ports
+                .push((number, attr(state_tag, "state").context("state")?));
+        }
+        hosts.push(parsed);
+    }
+    Ok(hosts)
+}
+
+/// Reads hosts, ports and extraports from nmap's XML output.
+pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+    let mut out = BTreeMap::new();
+    for host in nmap_hosts(xml)? {
+        let mut summary = HostSummary::default();
+        let states = host
+            .extra
+            .into_iter()
+            .chain(host.ports.iter().map(|(_, state)| (state.clone(), 1)));
+        for (state, count) in states {
+            match state.as_str() {
+                "open" => {}
+                "closed" => summary.closed += count,
+                "filtered" => summary.filtered += count,
                 other => bail!("unexpected port state {other:?}"),
             }
         }
+        summary.open = host
+            .ports
+            .iter()
+            .filter(|(_, state)| state == "open")
+            .map(|(port, _)| *port)
+            .collect();
         summary.open.sort_unstable();
-        out.insert(addr, summary);
+        out.insert(host.addr, summary);
     }
     Ok(out)
 }
@@ -274,38 +308,15 @@ pub fn nmap_state_counts(hosts: &[String], ports: &str, scan_flag: &str) -> Resu
     if !output.status.success() {
         bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let xml = String::from_utf8_lossy(&output.stdout);
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let tag = format!(" {tag}");
-        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        Some(tag[start..].split('"').next()?.to_string())
-    };
     let mut counts = StateCounts::new();
-    for chunk in xml.split("</host>") {
-        let Some(start) = [chunk.rfind("<host "), chunk.rfind("<host>")]
+    for host in nmap_hosts(&String::from_utf8_lossy(&output.stdout))? {
+        let entry = counts.entry(host.addr).or_default();
+        for (state, count) in host
+            .extra
             .into_iter()
-            .flatten()
-            .max()
-        else {
-            continue;
-        };
-        let host = &chunk[start..];
-        let Some(addr_tag) = host.split("<address ").nth(1) else {
-            continue;
-        };
-        let addr: Ipv4Addr = attr(addr_tag, "addr").context("addr")?.parse()?;
-        let entry = counts.entry(addr).or_default();
-        for extra in host.split("<extraports ").skip(1) {
-            let count: usize = attr(extra, "count").context("count")?.parse()?;
-            *entry
-                .entry(attr(extra, "state").context("state")?)
-                .or_default() += count;
-        }
-        for port in host.split("<port ").skip(1) {
-            let state_tag = port.split("<state ").nth(1).context("port without state")?;
-            *entry
-                .entry(attr(state_tag, "state").context("state")?)
-                .or_default() += 1;
+            .chain(host.ports.into_iter().map(|(_, state)| (state, 1)))
+        {
+            *entry.entry(state).or_default() += count;
         }
     }
     Ok(counts)
