@@ -256,6 +256,7 @@ fn test() -> Result<()> {
         "--exclude",
         "scanner-ebpf",
         "--release",
+        "--no-fail-fast",
         "--",
         "--include-ignored",
         "--test-threads=1",

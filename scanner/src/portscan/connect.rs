@@ -6,8 +6,9 @@
 //!
 //! Many connects are in flight at once (`--max-parallelism`), each with a timeout
 //! taken from the round-trip times seen so far, doubled on every retry. A port is
-//! retried once more than the most tries any answered port of its host needed
-//! (nmap's rule; up to ten), retries to hosts that answered wait at least a second, so ICMP answers that a host rate limits, as Linux does
+//! retried up to ten times when its host answered other ports only on retries (it
+//! is rate limiting its answers), and retries to hosts that answered wait at least a
+//! second, so ICMP answers that a host rate limits, as Linux does
 //! by default, are waited for, and ports a firewall drops are not.
 
 use crate::engine::rtt::RttEstimator;
@@ -45,10 +46,10 @@ const MAX_TIMEOUT: Duration = Duration::from_millis(1250);
 const ICMP_REFILL: Duration = Duration::from_millis(1100);
 /// The longest a retried connect waits.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The most retries any connect gets (nmap's default). How many a port really gets
-/// follows its host: one more than the most tries any answered port of the host
-/// needed (nmap's rule), so a host whose ICMP answers are rate limited is retried
-/// until they come, and a firewall that drops is not waited on for long.
+/// The most retries any connect gets (nmap's default). A port gets them when its host
+/// answered some other port only on a retry: that host is rate limiting its answers
+/// (Linux does, for ICMP), so its silence is not a firewall's. Elsewhere ports get
+/// the --retries asked for, and a firewall that drops is not waited on for long.
 const MAX_RETRIES: u8 = 10;
 
 /// What one connect attempt found.
@@ -121,7 +122,7 @@ pub async fn run(
             let allowed = |addr: &Ipv4Addr| {
                 answered_after
                     .get(addr)
-                    .map_or(0, |most| (most + 1).min(MAX_RETRIES))
+                    .map_or(0, |&most| if most > 0 { MAX_RETRIES } else { 0 })
             };
             let (again, done): (Vec<_>, Vec<_>) = given_up
                 .drain(..)
@@ -163,11 +164,15 @@ pub async fn run(
             }
             Outcome::TimedOut
                 if tries
-                    < opts.retries.max(
-                        answered_after
-                            .get(&addr)
-                            .map_or(0, |most| (most + 1).min(MAX_RETRIES)),
-                    ) =>
+                    < opts
+                        .retries
+                        .max(answered_after.get(&addr).map_or(0, |&most| {
+                            if most > 0 {
+                                MAX_RETRIES
+                            } else {
+                                0
+                            }
+                        })) =>
             {
                 stats.timeouts += 1;
                 retry.push((addr, port, tries + 1));
