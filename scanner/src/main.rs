@@ -16,7 +16,8 @@ use scanner::report::{
 };
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
-use scanner::target::{blocklist, ports::PortList, TargetSet};
+use scanner::target::{blocklist, ports::PortList, resolve, TargetSet};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// Which scan runs.
@@ -85,8 +86,12 @@ fn port_list(args: &Args) -> Result<PortList> {
     }
 }
 
-/// The targets (arguments and -iL) minus `--exclude` and `--excludefile`.
-fn targets(args: &Args) -> Result<TargetSet> {
+/// The targets (arguments and -iL, names resolved) minus `--exclude` and
+/// `--excludefile`, with the names given for addresses.
+fn targets(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(TargetSet, Vec<(String, Ipv4Addr)>)> {
     let mut specs = args.targets.clone();
     if let Some(path) = &args.input_list {
         let text = std::fs::read_to_string(path)
@@ -98,13 +103,23 @@ fn targets(args: &Args) -> Result<TargetSet> {
                 .map(str::to_string),
         );
     }
+    let (names, mut specs): (Vec<String>, Vec<String>) =
+        specs.into_iter().partition(|s| resolve::is_host_name(s));
+    let resolved = runtime.block_on(resolve::resolve(&names))?;
+    for name in &resolved {
+        specs.push(match &name.prefix {
+            Some(bits) => format!("{}/{bits}", name.addr),
+            None => name.addr.to_string(),
+        });
+    }
     let targets = TargetSet::parse(&specs)?;
     let specs: Vec<&str> = args.exclude.iter().flat_map(|e| e.split(',')).collect();
     let mut excluded = TargetSet::parse(&specs).context("in --exclude")?;
     if let Some(path) = &args.excludefile {
         excluded = excluded.union(&TargetSet::parse_file(path).context("in --excludefile")?);
     }
-    Ok(targets.subtract(&excluded))
+    let names = resolved.into_iter().map(|r| (r.name, r.addr)).collect();
+    Ok((targets.subtract(&excluded), names))
 }
 
 /// Writes an end-of-scan output to `path`, or to standard output for `-`.
@@ -135,7 +150,10 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         }
     };
     let ports = port_list(&args)?;
-    let mut targets = targets(&args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut targets, names) = targets(&args, &runtime)?;
     if targets.is_empty() {
         bail!("no targets left after --exclude / --excludefile");
     }
@@ -202,9 +220,6 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         src_ip: args.src_ip,
         src_ports: parse_port_range(&args.source_ports)?,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut report = |message: &str| notice(message);
     let mut result: ScanResult = if sweep_mode {
         let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
@@ -287,6 +302,11 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         result
     };
     result.info.args = command_line.to_string();
+    for (name, addr) in names {
+        if let Some(host) = result.hosts.get_mut(&addr) {
+            host.hostname.get_or_insert(name);
+        }
+    }
     let view = OutputOptions {
         open_only: args.open,
         reason: args.reason,

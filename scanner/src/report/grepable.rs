@@ -18,9 +18,10 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
             continue;
         }
+        let name = host.hostname.as_deref().unwrap_or("");
         let _ = writeln!(
             out,
-            "Host: {addr} ()\tStatus: {}",
+            "Host: {addr} ({name})\tStatus: {}",
             if host.is_up() { "Up" } else { "Down" }
         );
         let folded = folded_states(host);
@@ -40,7 +41,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
                 )
             })
             .collect();
-        let mut line = format!("Host: {addr} ()\tPorts: {}", listed.join(", "));
+        let mut line = format!("Host: {addr} ({name})\tPorts: {}", listed.join(", "));
         if let Some(state) = folded
             .iter()
             .max_by_key(|s| host.ports.values().filter(|p| p.state == **s).count())

@@ -114,6 +114,8 @@ pub struct HostResult {
     pub ports: BTreeMap<u16, PortFinding>,
     /// Smoothed round-trip time of its replies, if any came.
     pub latency: Option<Duration>,
+    /// The name the user gave for it, if it was given by name.
+    pub hostname: Option<String>,
     /// Its MAC address, for on-link hosts (learnt by ARP).
     pub mac: Option<[u8; 6]>,
     /// Why it is taken to be up before any port answered: "arp-response" on-link,

@@ -13,7 +13,14 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
             continue;
         }
-        let _ = writeln!(out, "Scan report for {addr}");
+        match &host.hostname {
+            Some(name) => {
+                let _ = writeln!(out, "Scan report for {name} ({addr})");
+            }
+            None => {
+                let _ = writeln!(out, "Scan report for {addr}");
+            }
+        }
         match host.latency {
             Some(latency) if host.is_up() => {
                 let _ = writeln!(out, "Host is up ({:.5}s latency).", latency.as_secs_f64());

@@ -74,7 +74,11 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
                 format_mac(mac)
             );
         }
-        out.push_str("<hostnames>\n</hostnames>\n");
+        out.push_str("<hostnames>\n");
+        if let Some(name) = &host.hostname {
+            let _ = writeln!(out, "<hostname name=\"{}\" type=\"user\"/>", escape(name));
+        }
+        out.push_str("</hostnames>\n");
         write_ports(&mut out, host, opts);
         if let Some(latency) = host.latency {
             let micros = latency.as_micros();

@@ -8,6 +8,7 @@
 pub mod blocklist;
 pub mod permutation;
 pub mod ports;
+pub mod resolve;
 
 use anyhow::{bail, Context, Result};
 use std::net::Ipv4Addr;

@@ -68,6 +68,16 @@ pub fn up() -> Result<()> {
     for host in &all {
         daemons::wait_until_listening(host)?;
     }
+    let dns = all
+        .iter()
+        .find(|h| h.daemons.contains(&super::Daemon::Dnsmasq))
+        .context("the lab needs a DNS host")?;
+    let resolv = std::path::Path::new(super::SCANNER_RESOLV_CONF);
+    std::fs::create_dir_all(resolv.parent().expect("a folder"))?;
+    std::fs::write(
+        resolv,
+        format!("nameserver {}\nsearch {}\n", dns.addr, super::DOMAIN),
+    )?;
     set_loss(0.0)?;
     for host in &all {
         add_syn_counter(host)?;
@@ -414,6 +424,9 @@ pub fn down() -> Result<()> {
         run("ip", &["netns", "del", ns])?;
     }
     let _ = std::fs::remove_dir_all(STATE_DIR);
+    if let Some(folder) = std::path::Path::new(super::SCANNER_RESOLV_CONF).parent() {
+        let _ = std::fs::remove_dir_all(folder);
+    }
     Ok(())
 }
 

@@ -131,22 +131,23 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
         Daemon::Dnsmasq => {
             let listen = format!("--listen-address={}", host.addr);
             let pid = format!("--pid-file={}", path_str(&dir.join("dnsmasq.pid")));
-            start_daemon_in_ns(
-                ns,
-                &[
-                    "dnsmasq",
-                    "--conf-file=/dev/null",
-                    "--port=53",
-                    "--no-resolv",
-                    "--no-hosts",
-                    "--bind-interfaces",
-                    &listen,
-                    &pid,
-                    "--host-record=web.lab.test,198.18.0.10",
-                    "--host-record=svc.lab.test,198.18.0.11",
-                    "--host-record=dns.lab.test,198.18.0.12",
-                ],
-            )
+            // A name for every lab host (NAME.lab.test), forward and reverse.
+            let records: Vec<String> = super::hosts()
+                .iter()
+                .map(|h| format!("--host-record={}.{},{}", h.name, super::DOMAIN, h.addr))
+                .collect();
+            let mut args = vec![
+                "dnsmasq",
+                "--conf-file=/dev/null",
+                "--port=53",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                &listen,
+                &pid,
+            ];
+            args.extend(records.iter().map(String::as_str));
+            start_daemon_in_ns(ns, &args)
         }
         Daemon::Snmpd => {
             let conf = dir.join("snmpd.conf");

@@ -29,6 +29,10 @@ pub const FAR_SEGMENT: &str = "198.18.1.0/24";
 pub const SWEEP_RANGE: &str = "198.19.0.0/16";
 /// The range routed to the sink host, which benchmarks make drop everything at XDP.
 pub const SINK_RANGE: &str = "198.18.128.0/17";
+/// The lab's DNS domain: every host is NAME.lab.test (served by the dns host).
+pub const DOMAIN: &str = "lab.test";
+/// `ip netns exec` mounts this over /etc/resolv.conf in the scanner namespace.
+pub const SCANNER_RESOLV_CONF: &str = "/etc/netns/lab-scanner/resolv.conf";
 /// Where the lab keeps daemon configs, pid files and the TLS certificate.
 pub const STATE_DIR: &str = "/run/scanner-lab";
 
