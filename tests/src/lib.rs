@@ -40,8 +40,8 @@ pub fn standard_ports() -> String {
 }
 
 /// Runs the scanner in the lab's scanner namespace with `args` and `-oJ -`, and
-/// returns the states it reported.
-pub fn scan(args: &[&str]) -> Result<States> {
+/// returns its JSON lines.
+pub fn scan_json(args: &[&str]) -> Result<String> {
     let output = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
         .arg(scanner_binary())
@@ -56,7 +56,12 @@ pub fn scan(args: &[&str]) -> Result<States> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    parse_findings(&String::from_utf8_lossy(&output.stdout))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs the scanner (see [`scan_json`]) and returns the states it reported.
+pub fn scan(args: &[&str]) -> Result<States> {
+    parse_findings(&scan_json(args)?)
 }
 
 /// Per host: the open ports, and how many ports are closed and filtered.
@@ -86,12 +91,13 @@ pub fn nmap_summary(hosts: &[String], ports: &str) -> Result<BTreeMap<Ipv4Addr, 
     nmap_summary_with(hosts, ports, "-sS")
 }
 
-/// As [`nmap_summary`], with another scan type flag (`-sT`, ...).
-pub fn nmap_summary_with(
-    hosts: &[String],
+/// Runs `nmap -n -Pn SCAN_FLAG -T4 -p PORTS TARGETS` in the scanner namespace and
+/// returns its XML.
+pub fn nmap_xml<S: AsRef<std::ffi::OsStr>>(
+    targets: &[S],
     ports: &str,
     scan_flag: &str,
-) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+) -> Result<String> {
     let output = Command::new("ip")
         .args([
             "netns",
@@ -107,13 +113,40 @@ pub fn nmap_summary_with(
             "-oX",
             "-",
         ])
-        .args(hosts)
+        .args(targets)
         .output()
         .context("running nmap (installed by `cargo xtask setup`)")?;
     if !output.status.success() {
         bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    parse_nmap_xml(&String::from_utf8_lossy(&output.stdout))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// As [`nmap_summary`], with another scan type flag (`-sT`, ...).
+pub fn nmap_summary_with(
+    hosts: &[String],
+    ports: &str,
+    scan_flag: &str,
+) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
+    parse_nmap_xml(&nmap_xml(hosts, ports, scan_flag)?)
+}
+
+/// Fails with ndiff's report unless ndiff finds no difference between nmap's XML
+/// (`theirs`, written to a file beside ours) and the scanner's (`ours`).
+pub fn assert_ndiff_agrees(theirs: &str, ours: &std::path::Path) {
+    let theirs_path = ours.with_extension("nmap.xml");
+    std::fs::write(&theirs_path, theirs).expect("writing nmap's XML");
+    let ndiff = Command::new("ndiff")
+        .arg(&theirs_path)
+        .arg(ours)
+        .output()
+        .expect("ndiff (installed by setup)");
+    assert_eq!(
+        ndiff.status.code(),
+        Some(0),
+        "ndiff found differences between nmap (-) and scanner (+):\n{}",
+        String::from_utf8_lossy(&ndiff.stdout)
+    );
 }
 
 /// One host of nmap's XML: its address, `<extraports>` (state, count) and listed
@@ -257,25 +290,8 @@ pub type StateCounts = BTreeMap<Ipv4Addr, BTreeMap<String, usize>>;
 
 /// Runs the scanner in the lab with `args` plus `-oJ -` and counts the states per host.
 pub fn scan_state_counts(args: &[&str]) -> Result<StateCounts> {
-    let output = Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS])
-        .arg(scanner_binary())
-        .args(args)
-        .args(["-oJ", "-"])
-        .output()
-        .context("running the scanner")?;
-    if !output.status.success() {
-        bail!(
-            "scanner failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
     let mut counts = StateCounts::new();
-    for line in String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
+    for line in scan_json(args)?.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
         let addr: Ipv4Addr = v["addr"].as_str().context("addr")?.parse()?;
         let state = v["state"].as_str().context("state")?.to_string();
@@ -287,29 +303,8 @@ pub fn scan_state_counts(args: &[&str]) -> Result<StateCounts> {
 /// Runs nmap with `scan_flag` in the scanner namespace and counts the states per host
 /// from its XML (listed ports and `<extraports>`).
 pub fn nmap_state_counts(hosts: &[String], ports: &str, scan_flag: &str) -> Result<StateCounts> {
-    let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab::SCANNER_NS,
-            "nmap",
-            "-n",
-            "-Pn",
-            scan_flag,
-            "-T4",
-            "-p",
-            ports,
-            "-oX",
-            "-",
-        ])
-        .args(hosts)
-        .output()
-        .context("running nmap")?;
-    if !output.status.success() {
-        bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
     let mut counts = StateCounts::new();
-    for host in nmap_hosts(&String::from_utf8_lossy(&output.stdout))? {
+    for host in nmap_hosts(&nmap_xml(hosts, ports, scan_flag)?)? {
         let entry = counts.entry(host.addr).or_default();
         for (state, count) in host
             .extra

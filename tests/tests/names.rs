@@ -12,7 +12,6 @@ fn names_resolve_and_appear_in_the_output_as_nmap_writes_them() {
     let dir = std::env::temp_dir().join(format!("scanner-names-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ours = dir.join("scanner.xml");
-    let theirs = dir.join("nmap.xml");
     let names = ["web.lab.test", "far.lab.test", "svc"];
     let found = scan(&[
         "-sS",
@@ -36,36 +35,8 @@ fn names_resolve_and_appear_in_the_output_as_nmap_writes_them() {
         xml.contains(r#"<hostname name="web.lab.test" type="user"/>"#),
         "{xml}"
     );
-    let nmap = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            xtask::lab::SCANNER_NS,
-            "nmap",
-            "-n",
-            "-Pn",
-            "-sS",
-            "-T4",
-            "-p",
-            "21,22,80,443",
-            "-oX",
-        ])
-        .arg(&theirs)
-        .args(names)
-        .output()
-        .unwrap();
-    assert!(nmap.status.success());
-    let ndiff = Command::new("ndiff")
-        .arg(&theirs)
-        .arg(&ours)
-        .output()
-        .unwrap();
-    assert_eq!(
-        ndiff.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ndiff.stdout)
-    );
+    let theirs = nmap_xml(&names, "21,22,80,443", "-sS").unwrap();
+    assert_ndiff_agrees(&theirs, &ours);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -133,7 +133,6 @@ fn xml_validates_against_nmaps_dtd_and_ndiff_finds_no_difference() {
     let dir = std::env::temp_dir().join(format!("scanner-xml-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ours = dir.join("scanner.xml");
-    let theirs = dir.join("nmap.xml");
     let hosts = all_hosts();
     let ports = standard_ports();
     let ours_arg = ours.to_str().unwrap().to_string();
@@ -149,35 +148,7 @@ fn xml_validates_against_nmaps_dtd_and_ndiff_finds_no_difference() {
         status.success(),
         "our XML does not validate against nmap's DTD"
     );
-    let nmap = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            xtask::lab::SCANNER_NS,
-            "nmap",
-            "-n",
-            "-Pn",
-            "-sS",
-            "-T4",
-            "-p",
-            &ports,
-            "-oX",
-        ])
-        .arg(&theirs)
-        .args(&hosts)
-        .output()
-        .expect("nmap");
-    assert!(nmap.status.success());
-    let ndiff = std::process::Command::new("ndiff")
-        .arg(&theirs)
-        .arg(&ours)
-        .output()
-        .expect("ndiff");
-    assert_eq!(
-        ndiff.status.code(),
-        Some(0),
-        "ndiff found differences between nmap (-) and scanner (+):\n{}",
-        String::from_utf8_lossy(&ndiff.stdout)
-    );
+    let theirs = nmap_xml(&hosts, &ports, "-sS").expect("nmap");
+    assert_ndiff_agrees(&theirs, &ours);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -302,104 +302,80 @@ impl Bench {
         Ok(results)
     }
 
-    /// Part 2: what each tool finds at its maximum rate.
+    /// Part 2: what each tool finds at its maximum rate, for two cases: port 80 over
+    /// the catch-all /16, and every port of the web host.
     fn accuracy(&self) -> Result<Vec<Row>> {
-        let sweep_mac = mac_of("lab-sweep")?;
-        let web_mac = mac_of("lab-web")?;
         let web = host("web");
         let web_addr = web.addr.to_string();
         let web_open: BTreeSet<u16> = web.open_tcp_ports().into_iter().collect();
+        let cases = [
+            ("80", lab::SWEEP_RANGE, mac_of("lab-sweep")?),
+            ("1-65535", web_addr.as_str(), mac_of("lab-web")?),
+        ];
         let mut rows = Vec::new();
-
-        let json = self.out_dir.join("scanner-sweep.jsonl");
-        let json_arg = json.to_str().unwrap().to_string();
-        let started = Instant::now();
-        self.scanner_sweep(&[
-            "-p",
-            "80",
-            "--rate",
-            "100000000",
-            "--wait",
-            "2",
-            "-oJ",
-            &json_arg,
-            lab::SWEEP_RANGE,
-        ])
-        .status()?;
-        let catch_all = count_lines(&json)?;
-        let catch_all_time = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        self.scanner_sweep(&[
-            "-p",
-            "1-65535",
-            "--rate",
-            "100000000",
-            "--wait",
-            "2",
-            "-oJ",
-            &json_arg,
-            &web_addr,
-        ])
-        .status()?;
-        let web_found = ports_in_json(&json)?;
-        rows.push(accuracy_row(
-            "scanner",
-            catch_all,
-            catch_all_time,
-            &web_found,
-            &web_open,
-            started.elapsed(),
-        ));
-
-        let list = self.out_dir.join("masscan.list");
-        let list_arg = list.to_str().unwrap().to_string();
-        let started = Instant::now();
-        let mut cmd = self.masscan(
-            &sweep_mac,
-            &[
-                "-p80",
-                "--rate",
-                "10000000",
-                "--wait",
-                "2",
-                "-oL",
-                &list_arg,
-                lab::SWEEP_RANGE,
-            ],
-        )?;
-        run_with_limit(&mut cmd, Duration::from_secs(30))?;
-        let catch_all = count_prefixed(&list, "open ")?;
-        let catch_all_time = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let mut cmd = self.masscan(
-            &web_mac,
-            &[
-                "-p1-65535",
-                "--rate",
-                "10000000",
-                "--wait",
-                "2",
-                "-oL",
-                &list_arg,
-                &web_addr,
-            ],
-        )?;
-        run_with_limit(&mut cmd, Duration::from_secs(30))?;
-        let web_found = masscan_ports(&list)?;
-        rows.push(accuracy_row(
-            "masscan",
-            catch_all,
-            catch_all_time,
-            &web_found,
-            &web_open,
-            started.elapsed(),
-        ));
+        for tool in ["scanner", "masscan"] {
+            let out = self.out_dir.join(format!("{tool}.found"));
+            let out_arg = out.to_str().context("output path")?.to_string();
+            // (open ports found, their port numbers, seconds) per case.
+            let mut found: Vec<(usize, BTreeSet<u16>, f64)> = Vec::new();
+            for (ports, target, router_mac) in &cases {
+                let started = Instant::now();
+                if tool == "scanner" {
+                    self.scanner_sweep(&[
+                        "-p",
+                        ports,
+                        "--rate",
+                        "100000000",
+                        "--wait",
+                        "2",
+                        "-oJ",
+                        &out_arg,
+                        target,
+                    ])
+                    .status()?;
+                    let text = std::fs::read_to_string(&out).unwrap_or_default();
+                    let ports_found = lab::truth::parse_findings(&text)?
+                        .keys()
+                        .map(|(_, port)| *port)
+                        .collect();
+                    found.push((
+                        count_lines(&out)?,
+                        ports_found,
+                        started.elapsed().as_secs_f64(),
+                    ));
+                } else {
+                    let port_arg = format!("-p{ports}");
+                    let mut cmd = self.masscan(
+                        router_mac,
+                        &[
+                            &port_arg, "--rate", "10000000", "--wait", "2", "-oL", &out_arg, target,
+                        ],
+                    )?;
+                    run_with_limit(&mut cmd, Duration::from_secs(30))?;
+                    found.push((
+                        count_prefixed(&out, "open ")?,
+                        masscan_ports(&out)?,
+                        started.elapsed().as_secs_f64(),
+                    ));
+                }
+            }
+            let (catch_all, _, catch_all_time) = &found[0];
+            let (_, web_found, web_time) = &found[1];
+            rows.push(accuracy_row(
+                tool,
+                *catch_all,
+                *catch_all_time,
+                web_found,
+                &web_open,
+                *web_time,
+            ));
+        }
 
         let zout = self.out_dir.join("zmap.csv");
-        let zout_arg = zout.to_str().unwrap().to_string();
+        let zout_arg = zout.to_str().context("output path")?.to_string();
         let started = Instant::now();
         let mut cmd = self.zmap(
-            &sweep_mac,
+            &cases[0].2,
             &[
                 "-p",
                 "80",
@@ -413,11 +389,11 @@ impl Bench {
             ],
         )?;
         run_with_limit(&mut cmd, Duration::from_secs(30))?;
-        let catch_all = count_lines(&zout)?;
         rows.push(Row {
             tool: "zmap",
             text: format!(
-                "{catch_all}/65536 in {:.1} s | one port per run: n/a",
+                "{}/65536 in {:.1} s | one port per run: n/a",
+                count_lines(&zout)?,
                 started.elapsed().as_secs_f64()
             ),
         });
@@ -477,7 +453,7 @@ fn accuracy_row(
     catch_all_time: f64,
     web_found: &BTreeSet<u16>,
     web_open: &BTreeSet<u16>,
-    web_time: Duration,
+    web_time: f64,
 ) -> Row {
     Row {
         tool,
@@ -485,7 +461,7 @@ fn accuracy_row(
             "{catch_all}/65536 in {catch_all_time:.1} s | {}/{} {web_found:?} in {:.1} s",
             web_found.intersection(web_open).count(),
             web_open.len(),
-            web_time.as_secs_f64()
+            web_time
         ),
     }
 }
@@ -517,14 +493,6 @@ fn count_prefixed(path: &Path, prefix: &str) -> Result<usize> {
         .lines()
         .filter(|l| l.starts_with(prefix))
         .count())
-}
-
-fn ports_in_json(path: &Path) -> Result<BTreeSet<u16>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(lab::truth::parse_findings(&text)?
-        .keys()
-        .map(|(_, port)| *port)
-        .collect())
 }
 
 /// Ports in masscan's list output ("open tcp 80 198.18.0.10 1700000000").

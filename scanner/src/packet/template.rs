@@ -169,7 +169,7 @@ impl TcpTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use etherparse::{Ipv4Header, SlicedPacket, TcpHeader, TransportSlice};
 
     fn link() -> LinkAddrs {
         LinkAddrs {
@@ -177,6 +177,25 @@ mod tests {
             dst_mac: [0x02, 0, 0, 0, 0, 2],
             src_ip: Ipv4Addr::new(198, 18, 0, 1),
         }
+    }
+
+    /// Parses a frame with etherparse, checks both checksums, and returns the headers.
+    fn checked_headers(frame: &[u8]) -> (Ipv4Header, TcpHeader) {
+        let packet = SlicedPacket::from_ethernet(frame).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = packet.net else {
+            panic!("not IPv4")
+        };
+        let ip = ip.header().to_header();
+        assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "IP checksum");
+        let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
+            panic!("not TCP")
+        };
+        let expected = tcp
+            .to_header()
+            .calc_checksum_ipv4(&ip, tcp.payload())
+            .unwrap();
+        assert_eq!(tcp.checksum(), expected, "TCP checksum");
+        (ip, tcp.to_header())
     }
 
     #[test]
@@ -195,31 +214,14 @@ mod tests {
             (Ipv4Addr::new(198, 18, 0, 0), 1, 1, 0, 0),
         ] {
             let len = template.write(&mut buf, dst, sport, dport, seq, id);
-            let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-            let Some(NetSlice::Ipv4(ip)) = packet.net else {
-                panic!("not IPv4")
-            };
-            let header = ip.header().to_header();
-            assert_eq!(header.header_checksum, header.calc_header_checksum());
-            assert_eq!(header.destination, dst.octets());
-            let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
-                panic!("not TCP")
-            };
-            assert!(tcp.syn() && !tcp.ack() && !tcp.rst());
+            let (ip, tcp) = checked_headers(&buf[..len]);
+            assert_eq!(ip.destination, dst.octets());
+            assert!(tcp.syn && !tcp.ack && !tcp.rst);
             assert_eq!(
-                (
-                    tcp.source_port(),
-                    tcp.destination_port(),
-                    tcp.sequence_number()
-                ),
+                (tcp.source_port, tcp.destination_port, tcp.sequence_number),
                 (sport, dport, seq)
             );
-            assert_eq!(tcp.options(), &[2, 4, 0x05, 0xb4]);
-            let expected = tcp
-                .to_header()
-                .calc_checksum_ipv4(&header, tcp.payload())
-                .unwrap();
-            assert_eq!(tcp.checksum(), expected, "TCP checksum for {dst}:{dport}");
+            assert_eq!(tcp.options.as_slice(), &[2, 4, 0x05, 0xb4]);
         }
     }
 
@@ -237,25 +239,11 @@ mod tests {
                 9,
             );
             assert_eq!(len, 54);
-            let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-            let Some(NetSlice::Ipv4(ip)) = packet.net else {
-                panic!("not IPv4")
-            };
-            let header = ip.header().to_header();
-            let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
-                panic!("not TCP")
-            };
+            let (_, tcp) = checked_headers(&buf[..len]);
             assert_eq!(buf[47], flags);
-            assert_eq!(tcp.sequence_number(), 0xfeed_f00d);
+            assert_eq!(tcp.sequence_number, 0xfeed_f00d);
             let expected_ack = if flags & 0x10 != 0 { 0xfeed_f00d } else { 0 };
-            assert_eq!(tcp.acknowledgment_number(), expected_ack);
-            assert_eq!(
-                tcp.checksum(),
-                tcp.to_header()
-                    .calc_checksum_ipv4(&header, tcp.payload())
-                    .unwrap(),
-                "flags {flags:#x}"
-            );
+            assert_eq!(tcp.acknowledgment_number, expected_ack, "flags {flags:#x}");
         }
     }
 
@@ -272,20 +260,7 @@ mod tests {
             7,
         );
         assert_eq!(len, 54);
-        let packet = SlicedPacket::from_ethernet(&buf[..len]).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = packet.net else {
-            panic!("not IPv4")
-        };
-        let header = ip.header().to_header();
-        let Some(TransportSlice::Tcp(tcp)) = packet.transport else {
-            panic!("not TCP")
-        };
-        assert!(tcp.rst() && !tcp.syn());
-        assert_eq!(
-            tcp.checksum(),
-            tcp.to_header()
-                .calc_checksum_ipv4(&header, tcp.payload())
-                .unwrap()
-        );
+        let (_, tcp) = checked_headers(&buf[..len]);
+        assert!(tcp.rst && !tcp.syn);
     }
 }

@@ -1,7 +1,7 @@
 //! nmap's grepable output (`-oG`): one `Host:` line for status and one for ports per
 //! host, `Ignored State:` for the folded ones, and comment lines around them.
 
-use super::{ctime, folded_states, services, OutputOptions, PortState, ScanResult};
+use super::{ctime, folded_states, services, OutputOptions, ScanResult};
 use std::fmt::Write;
 
 pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
@@ -15,7 +15,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         result.info.args
     );
     for (addr, host) in &result.hosts {
-        if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
+        if !opts.shows_host(host) {
             continue;
         }
         let name = host.hostname.as_deref().unwrap_or("");
@@ -28,9 +28,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         let listed: Vec<String> = host
             .ports
             .values()
-            .filter(|p| {
-                !folded.contains(&p.state) && (!opts.open_only || p.state == PortState::Open)
-            })
+            .filter(|p| !folded.contains(&p.state) && opts.lists_port(p))
             .map(|p| {
                 format!(
                     "{}/{}/{}//{}///",
@@ -65,7 +63,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, Reason};
+    use crate::report::{PortFinding, PortState, Reason};
     use std::net::Ipv4Addr;
 
     #[test]

@@ -262,6 +262,18 @@ pub struct OutputOptions {
     pub reason: bool,
 }
 
+impl OutputOptions {
+    /// Whether a host's report is written (with `--open`, only hosts with open ports).
+    pub fn shows_host(&self, host: &HostResult) -> bool {
+        !self.open_only || host.ports.values().any(|p| p.state == PortState::Open)
+    }
+
+    /// Whether a port that is not folded away is listed (with `--open`, open ones only).
+    pub fn lists_port(&self, port: &PortFinding) -> bool {
+        !self.open_only || port.state == PortState::Open
+    }
+}
+
 /// A MAC address as nmap writes it: `DE:F9:CF:DC:50:E2`.
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter()

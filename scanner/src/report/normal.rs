@@ -2,15 +2,13 @@
 //! `--reason`), the uninteresting states folded into a "Not shown" line, the MAC of
 //! on-link hosts, and a closing summary.
 
-use super::{
-    folded_states, format_mac, services, HostResult, OutputOptions, PortState, ScanResult,
-};
+use super::{folded_states, format_mac, services, HostResult, OutputOptions, ScanResult};
 use std::fmt::Write;
 
 pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     let mut out = String::new();
     for (addr, host) in &result.hosts {
-        if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
+        if !opts.shows_host(host) {
             continue;
         }
         match &host.hostname {
@@ -54,7 +52,7 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
     let shown: Vec<_> = host
         .ports
         .values()
-        .filter(|p| !folded.contains(&p.state) && (!opts.open_only || p.state == PortState::Open))
+        .filter(|p| !folded.contains(&p.state) && opts.lists_port(p))
         .collect();
     if shown.is_empty() {
         if !folded.is_empty() {
@@ -121,7 +119,7 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, Reason};
+    use crate::report::{PortFinding, PortState, Reason};
     use std::net::Ipv4Addr;
 
     fn finding(port: u16, state: PortState, reason: Reason) -> PortFinding {

@@ -5,7 +5,7 @@
 
 use super::{
     compress_ranges, ctime, epoch_seconds, folded_states, format_mac, services, HostResult,
-    OutputOptions, PortState, ScanResult,
+    OutputOptions, ScanResult,
 };
 use std::fmt::Write;
 
@@ -58,7 +58,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
     let (start_secs, end_secs) = (epoch_seconds(start), epoch_seconds(start + result.elapsed));
     for (addr, host) in &result.hosts {
-        if opts.open_only && !host.ports.values().any(|p| p.state == PortState::Open) {
+        if !opts.shows_host(host) {
             continue;
         }
         let _ = write!(
@@ -137,7 +137,7 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
         out.push_str("</extraports>\n");
     }
     for port in host.ports.values().filter(|p| !folded.contains(&p.state)) {
-        if opts.open_only && port.state != PortState::Open {
+        if !opts.lists_port(port) {
             continue;
         }
         let _ = writeln!(
@@ -157,7 +157,7 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, Reason, ScanInfo};
+    use crate::report::{PortFinding, PortState, Reason, ScanInfo};
     use std::net::Ipv4Addr;
 
     #[test]
