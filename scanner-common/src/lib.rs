@@ -8,6 +8,7 @@
 //! to the crates on either side.
 #![no_std]
 
+pub mod classify;
 pub mod cookie;
 pub mod wire;
 
@@ -59,11 +60,20 @@ pub const FLAG_ACK_IS_COOKIE: u32 = 4;
 /// from the probe's acknowledgement number, where the cookie is.
 pub const FLAG_SEQ_IS_COOKIE: u32 = 8;
 
+/// Probes of several TCP kinds are in flight at once (host discovery's SYN and ACK
+/// pings): a reply matches if it follows any of the rules above.
+pub const FLAG_ANY_COOKIE: u32 = 16;
+/// UDP probes are in flight: classify UDP replies (and ICMP errors quoting UDP).
+/// Off otherwise, so the host's own UDP traffic is never even looked at.
+pub const FLAG_UDP: u32 = 32;
+
 /// Whether a reply's sequence and acknowledgement numbers answer a probe whose
 /// cookie is `cookie`, under the config's `FLAG_*` bits. Shared by both classifiers.
 #[inline(always)]
 pub fn reply_matches_cookie(flags: u32, cookie: u32, seq: u32, ack: u32) -> bool {
-    if flags & FLAG_SEQ_IS_COOKIE != 0 {
+    if flags & FLAG_ANY_COOKIE != 0 {
+        seq == cookie || ack == cookie || ack == cookie.wrapping_add(1)
+    } else if flags & FLAG_SEQ_IS_COOKIE != 0 {
         seq == cookie
     } else if flags & FLAG_ACK_IS_COOKIE != 0 {
         ack == cookie
@@ -80,6 +90,13 @@ pub enum ReplyKind {
     SynAck = 1,
     /// TCP RST: the port is closed.
     Rst = 2,
+    /// ICMP echo, timestamp or address-mask reply (`icmp_type` says which).
+    IcmpReply = 3,
+    /// ICMP unreachable or time exceeded quoting one of our probes: `remote_*` name the
+    /// probe's target, `icmp_from` the sender of the error, `protocol` the probe's.
+    IcmpError = 4,
+    /// A UDP datagram back from a port we probed.
+    Udp = 5,
 }
 
 impl ReplyKind {
@@ -88,6 +105,9 @@ impl ReplyKind {
         match value {
             1 => Some(Self::SynAck),
             2 => Some(Self::Rst),
+            3 => Some(Self::IcmpReply),
+            4 => Some(Self::IcmpError),
+            5 => Some(Self::Udp),
             _ => None,
         }
     }
@@ -118,8 +138,17 @@ pub struct ReplyRecord {
     pub kind: u8,
     /// The raw TCP flags byte.
     pub tcp_flags: u8,
-    pub _pad: [u8; 7],
+    /// IP protocol of the probe answered (for ICMP errors: of the quoted probe).
+    pub protocol: u8,
+    /// ICMP type and code, for ICMP replies and errors.
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// Who sent an ICMP error (the target itself, or a router on the way).
+    pub icmp_from: u32,
 }
+
+// The record crosses the kernel/user boundary as raw bytes: no hidden padding.
+const _: () = assert!(core::mem::size_of::<ReplyRecord>() == 40);
 
 /// Indexes into the per-CPU [`COUNTERS_MAP`].
 #[repr(u32)]

@@ -13,7 +13,21 @@ pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
 /// More-fragments flag and fragment offset bits of the IPv4 flags/offset field.
 pub const IP_FRAGMENT_MASK: u16 = 0x3fff;
+pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+/// ICMP header length (type, code, checksum and four more bytes).
+pub const ICMP_HEADER_LEN: usize = 8;
+/// UDP header length.
+pub const UDP_HEADER_LEN: usize = 8;
+pub const ICMP_ECHO_REPLY: u8 = 0;
+pub const ICMP_DEST_UNREACHABLE: u8 = 3;
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+pub const ICMP_TIME_EXCEEDED: u8 = 11;
+pub const ICMP_TIMESTAMP_REQUEST: u8 = 13;
+pub const ICMP_TIMESTAMP_REPLY: u8 = 14;
+pub const ICMP_ADDRESS_MASK_REQUEST: u8 = 17;
+pub const ICMP_ADDRESS_MASK_REPLY: u8 = 18;
 /// TCP header length without options.
 pub const TCP_MIN_HEADER_LEN: usize = 20;
 pub const TCP_FLAG_FIN: u8 = 0x01;

@@ -1,12 +1,13 @@
 //! The XDP classifier: looks at every frame arriving on the scanning interface once,
-//! recognises TCP replies (SYN+ACK, RST) to the scanner's own probes, and hands each
-//! as a [`ReplyRecord`] to userspace through a BPF ring buffer.
+//! recognises replies to the scanner's own probes (TCP SYN+ACK and RST, UDP replies,
+//! ICMP echo/timestamp/mask replies, ICMP errors quoting a probe), and hands each as a
+//! [`ReplyRecord`] to userspace through a BPF ring buffer.
 //!
-//! A reply is ours when it is addressed to the scanner's address, to a port in its
-//! source-port range, and acknowledges `cookie + 1` (see `scanner_common::cookie`).
-//! Ours are dropped here (userspace answers a SYN+ACK with its own RST); everything
-//! else is passed to the kernel untouched, so the host's own connections keep working
-//! during a scan. It keeps no per-probe state and its cost does not depend on how many
+//! This file only parses headers within the verifier's bounds; whether a frame is ours
+//! is decided by `scanner_common::classify`, which the userspace twin calls too.
+//! Ours are dropped here (userspace answers a SYN+ACK with its own RST, unless told to
+//! pass it on; UDP replies are passed on as well); everything else is passed to the
+//! kernel untouched, so the host's own connections keep working during a scan. It keeps no per-probe state and its cost does not depend on how many
 //! probes are outstanding.
 #![no_std]
 #![no_main]
@@ -17,14 +18,18 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
+use scanner_common::classify::{
+    classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp, QuotedProbe,
+    TcpFields, Verdict,
+};
 use scanner_common::wire::{
-    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER_LEN, IPPROTO_TCP,
-    IPV4_MIN_HEADER_LEN, IP_FRAGMENT_MASK, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN, VLAN_TAG_LEN,
+    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER_LEN, ICMP_DEST_UNREACHABLE,
+    ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
+    IPV4_MIN_HEADER_LEN, IP_FRAGMENT_MASK, VLAN_TAG_LEN,
 };
 use scanner_common::{
-    cookie::{probe_cookie, stateless_source_port},
-    reply_matches_cookie, ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT,
-    FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE, REPLIES_RING_BYTES,
+    ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK, FLAG_UDP,
+    REPLIES_RING_BYTES,
 };
 
 #[map(name = "CONFIG")]
@@ -113,13 +118,10 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     let ip: *const Ipv4Header = header_at(ctx, l3)?;
     // SAFETY: header_at checked the bounds of the whole fixed header.
     let ip = unsafe { &*ip };
-    if ip.version_ihl >> 4 != 4
-        || ip.protocol != IPPROTO_TCP
-        || u32::from_be_bytes(ip.dest) != config.local_addr
-    {
+    if ip.version_ihl >> 4 != 4 || u32::from_be_bytes(ip.dest) != config.local_addr {
         return None;
     }
-    // Fragments are the kernel's to reassemble; replies to SYNs never come fragmented.
+    // Fragments are the kernel's to reassemble; replies to probes never come fragmented.
     if u16::from_be_bytes(ip.frag) & IP_FRAGMENT_MASK != 0 {
         return None;
     }
@@ -127,67 +129,113 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     if ip_header_len < IPV4_MIN_HEADER_LEN {
         return None;
     }
-    // Two fixed offsets (with and without a VLAN tag) keep the verifier's bounds simple.
-    let tcp: *const TcpHeader = if l3 == ETH_HEADER_LEN {
-        header_at(ctx, ETH_HEADER_LEN + ip_header_len)?
-    } else {
-        header_at(ctx, ETH_HEADER_LEN + VLAN_TAG_LEN + ip_header_len)?
-    };
-    // SAFETY: header_at checked the bounds of the whole fixed TCP header.
-    let tcp = unsafe { &*tcp };
-    let local_port = u16::from_be_bytes(tcp.dest_port);
-    if local_port < config.port_lo || local_port > config.port_hi {
-        return None;
-    }
-    let flags = tcp.flags;
-    let kind =
-        if flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST) == TCP_FLAG_SYN | TCP_FLAG_ACK {
-            ReplyKind::SynAck
-        } else if flags & TCP_FLAG_RST != 0 {
-            ReplyKind::Rst
-        } else {
-            return None;
-        };
+    let l4 = l3 + ip_header_len;
     let remote_addr = u32::from_be_bytes(ip.source);
-    let remote_port = u16::from_be_bytes(tcp.source_port);
-    let ack = u32::from_be_bytes(tcp.ack);
-    let expected = probe_cookie(&config.key, remote_addr, remote_port, local_port);
-    let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
-        || local_port
-            == stateless_source_port(
-                &config.key,
-                remote_addr,
-                remote_port,
-                config.port_lo,
-                config.port_hi,
+    match ip.protocol {
+        IPPROTO_TCP => {
+            let tcp: *const TcpHeader = header_at(ctx, l4)?;
+            // SAFETY: header_at checked the bounds of the whole fixed TCP header.
+            let tcp = unsafe { &*tcp };
+            let verdict = classify_tcp(
+                config,
+                &TcpFields {
+                    remote_addr,
+                    remote_port: u16::from_be_bytes(tcp.source_port),
+                    local_port: u16::from_be_bytes(tcp.dest_port),
+                    seq: u32::from_be_bytes(tcp.seq),
+                    ack: u32::from_be_bytes(tcp.ack),
+                    flags: tcp.flags,
+                    window: u16::from_be_bytes(tcp.window),
+                    ttl: ip.ttl,
+                },
             );
-    if !reply_matches_cookie(config.flags, expected, u32::from_be_bytes(tcp.seq), ack) || !port_ok {
-        count(Counter::BadCookie);
-        return None;
+            let pass_synack = config.flags & FLAG_PASS_SYNACK != 0;
+            deliver(verdict, |r| {
+                pass_synack && r.kind == ReplyKind::SynAck as u8
+            })
+        }
+        IPPROTO_UDP => {
+            if config.flags & FLAG_UDP == 0 {
+                return None;
+            }
+            let udp: *const [u8; 8] = header_at(ctx, l4)?;
+            // SAFETY: header_at checked the bounds of the whole UDP header.
+            let udp = unsafe { &*udp };
+            let verdict = classify_udp(
+                config,
+                remote_addr,
+                u16::from_be_bytes([udp[0], udp[1]]),
+                u16::from_be_bytes([udp[2], udp[3]]),
+                ip.ttl,
+            );
+            // The kernel sees UDP replies too: should the keyed port ever collide with
+            // one of the host's own sockets, that socket still gets its datagram.
+            deliver(verdict, |_| true)
+        }
+        IPPROTO_ICMP => {
+            let icmp: *const [u8; 8] = header_at(ctx, l4)?;
+            // SAFETY: header_at checked the bounds of the whole ICMP header.
+            let icmp = unsafe { &*icmp };
+            let icmp_type = icmp[0];
+            if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
+                let verdict = classify_icmp_query_reply(
+                    config,
+                    remote_addr,
+                    icmp_type,
+                    u16::from_be_bytes([icmp[4], icmp[5]]),
+                    u16::from_be_bytes([icmp[6], icmp[7]]),
+                    ip.ttl,
+                );
+                return deliver(verdict, |_| false);
+            }
+            // The error quotes our probe's IP header and its first eight bytes.
+            let inner_at = l4 + ICMP_HEADER_LEN;
+            let inner: *const Ipv4Header = header_at(ctx, inner_at)?;
+            // SAFETY: header_at checked the bounds of the whole quoted IP header.
+            let inner = unsafe { &*inner };
+            let inner_len = ((inner.version_ihl & 0x0f) as usize) * 4;
+            if inner_len < IPV4_MIN_HEADER_LEN {
+                return None;
+            }
+            let head: *const [u8; 8] = header_at(ctx, inner_at + inner_len)?;
+            let quoted = QuotedProbe {
+                protocol: inner.protocol,
+                remote_addr: u32::from_be_bytes(inner.dest),
+                local_addr: u32::from_be_bytes(inner.source),
+                // SAFETY: header_at checked the bounds of the eight quoted bytes.
+                head: unsafe { *head },
+            };
+            let verdict =
+                classify_icmp_error(config, remote_addr, icmp_type, icmp[1], ip.ttl, &quoted);
+            deliver(verdict, |_| false)
+        }
+        _ => None,
     }
-    count(Counter::Matched);
-    let record = ReplyRecord {
-        // SAFETY: a plain helper call with no arguments.
-        timestamp_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() },
-        remote_addr,
-        local_addr: config.local_addr,
-        remote_port,
-        local_port,
-        seq: u32::from_be_bytes(tcp.seq),
-        ack,
-        window: u16::from_be_bytes(tcp.window),
-        ttl: ip.ttl,
-        kind: kind as u8,
-        tcp_flags: flags,
-        _pad: [0; 7],
+}
+
+/// Counts a verdict and hands a reply to userspace; `pass` says whether the kernel
+/// should see the frame too.
+#[inline(always)]
+fn deliver(verdict: Verdict, pass: impl Fn(&ReplyRecord) -> bool) -> Option<u32> {
+    let mut record = match verdict {
+        Verdict::NotOurs => return None,
+        Verdict::BadCookie => {
+            count(Counter::BadCookie);
+            return None;
+        }
+        Verdict::Reply(record) => record,
     };
+    count(Counter::Matched);
+    // SAFETY: a plain helper call with no arguments.
+    record.timestamp_ns = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
     if REPLIES.output::<ReplyRecord>(&record, 0).is_err() {
         count(Counter::RingFull);
     }
-    if kind == ReplyKind::SynAck && config.flags & FLAG_PASS_SYNACK != 0 {
-        return Some(xdp_action::XDP_PASS);
-    }
-    Some(xdp_action::XDP_DROP)
+    Some(if pass(&record) {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    })
 }
 
 /// A sink for benchmarks: drops every IPv4 frame, counting it in `COUNTERS[Frames]`

@@ -26,9 +26,46 @@ pub struct Args {
     pub input_list: Option<std::path::PathBuf>,
 
     /// Scan type: -sS (SYN; the default with raw-packet privileges), -sT (connect; the
-    /// default without), -sA (ACK), -sF (FIN), -sN (NULL), -sX (Xmas).
-    #[arg(long = "scan-type", value_name = "TYPE")]
-    pub scan_type: Option<String>,
+    /// default without), -sA (ACK), -sF (FIN), -sN (NULL), -sX (Xmas), -sU (UDP),
+    /// -sn (host discovery only, no port scan).
+    #[arg(long = "scan-type", value_name = "TYPE", action = clap::ArgAction::Append)]
+    pub scan_type: Vec<String>,
+
+    /// Host discovery probes, as nmap's -P flags: -PE (ICMP echo), -PP (timestamp),
+    /// -PM (address mask), -PS[PORTS] (TCP SYN, default 80), -PA[PORTS] (TCP ACK,
+    /// default 80), -PU[PORTS] (UDP, default 40125), -PR (ARP only). Default: ARP on
+    /// the local segment, -PE -PS443 -PA80 -PP elsewhere.
+    #[arg(long = "ping", value_name = "KIND", action = clap::ArgAction::Append)]
+    pub ping: Vec<String>,
+
+    /// Ping on-link targets with the IP probes too, instead of ARP alone. Also --send-ip.
+    #[arg(long = "disable-arp-ping", alias = "send-ip")]
+    pub disable_arp_ping: bool,
+
+    /// Timing template: 0-5 or paranoid, sneaky, polite, normal (default), aggressive,
+    /// insane. Written -T4.
+    #[arg(long = "timing", value_name = "LEVEL")]
+    pub timing: Option<String>,
+
+    /// Wait at least this long for a reply before resending (500ms, 2s).
+    #[arg(long = "min-rtt-timeout", value_name = "TIME")]
+    pub min_rtt_timeout: Option<String>,
+
+    /// Wait at most this long for a reply before resending.
+    #[arg(long = "max-rtt-timeout", value_name = "TIME")]
+    pub max_rtt_timeout: Option<String>,
+
+    /// Wait this long for the first reply, before any round trip is measured.
+    #[arg(long = "initial-rtt-timeout", value_name = "TIME")]
+    pub initial_rtt_timeout: Option<String>,
+
+    /// Wait at least this long between probes (caps the rate).
+    #[arg(long = "scan-delay", value_name = "TIME")]
+    pub scan_delay: Option<String>,
+
+    /// Send at least this many packets per second (raises a slow template's rate).
+    #[arg(long = "min-rate", value_name = "PPS")]
+    pub min_rate: Option<f64>,
 
     /// Send these TCP flags (a number, or names such as URGPSHFIN) with the scan
     /// type's reading of the replies (SYN's unless -sA/-sF/-sN/-sX).
@@ -114,16 +151,17 @@ pub struct Args {
     #[arg(short = 'S', value_name = "ADDR")]
     pub src_ip: Option<Ipv4Addr>,
 
-    /// Packets per second.
-    #[arg(long, default_value_t = 100_000)]
-    pub rate: u64,
+    /// Packets per second (default: the timing template's, 100000 for -T3 and -T4).
+    #[arg(long)]
+    pub rate: Option<u64>,
 
     /// Never send faster than this many packets per second (caps --rate).
     #[arg(long = "max-rate", value_name = "PPS")]
     pub max_rate: Option<u64>,
 
-    /// Extra sends of an unanswered probe (default 2; 0 for sweeps, as masscan and ZMap).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=20))]
+    /// Extra sends of an unanswered probe (default 2, 1 at -T5; 0 for sweeps, as
+    /// masscan and ZMap). Also --max-retries.
+    #[arg(long, alias = "max-retries", value_parser = clap::value_parser!(u8).range(0..=20))]
     pub retries: Option<u8>,
 
     /// Seconds to listen for late replies at the end (default 0.2; 1 for sweeps).
@@ -192,7 +230,7 @@ pub struct Args {
     #[arg(long)]
     pub seed: Option<u64>,
 
-    /// Treat every target as up (the only mode this version has; accepted for nmap users). Written -Pn.
+    /// Skip host discovery: treat every target as up. Written -Pn.
     #[arg(long = "no-ping")]
     pub no_ping: bool,
 
@@ -208,7 +246,7 @@ pub struct Args {
 /// Rewrites nmap-style flags clap cannot parse into long options:
 /// `-sS` → `--scan-type=S`, `-p-` → `--ports=-`, `-p22` → `--ports=22`,
 /// `-oJ F` → `--output-json F`, `-oN F` → `--output-normal F`, `-oC F` →
-/// `--output-csv F`, `-Pn` → `--no-ping`,
+/// `--output-csv F`, `-Pn` → `--no-ping`, `-PS22` → `--ping=S22`, `-T4` → `--timing=4`,
 /// `-n` → `--no-dns`.
 pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     let mut out = Vec::new();
@@ -221,6 +259,8 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
         }
         let rewritten = match arg.as_str() {
             "-Pn" => "--no-ping".to_string(),
+            _ if arg.starts_with("-P") && arg.len() > 2 => format!("--ping={}", &arg[2..]),
+            _ if arg.starts_with("-T") && arg.len() > 2 => format!("--timing={}", &arg[2..]),
             "-n" => "--no-dns".to_string(),
             "-oJ" => "--output-json".to_string(),
             "-oN" => "--output-normal".to_string(),
@@ -229,7 +269,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             "-oX" => "--output-xml".to_string(),
             "-oG" => "--output-grepable".to_string(),
             "-oA" => "--output-all".to_string(),
-            _ if arg.starts_with("-s") && arg.len() == 3 => format!("--scan-type={}", &arg[2..]),
+            _ if arg.starts_with("-s") && arg.len() >= 3 => format!("--scan-type={}", &arg[2..]),
             _ if arg.starts_with("-p") && arg.len() > 2 => format!("--ports={}", &arg[2..]),
             _ => arg,
         };
@@ -260,9 +300,17 @@ mod tests {
     fn understands_nmap_flags() {
         let args = parse("-sS -p- -Pn -n -oJ - 198.18.0.10");
         assert_eq!(
-            (args.scan_type.as_deref(), args.ports.as_deref()),
-            (Some("S"), Some("-"))
+            (args.scan_type.clone(), args.ports.as_deref()),
+            (vec!["S".to_string()], Some("-"))
         );
+        let pings = parse("-sn -PE -PS22,443 -PA -T4 --max-retries 3 198.18.0.0/24");
+        assert_eq!(pings.scan_type, vec!["n"]);
+        assert_eq!(pings.ping, vec!["E", "S22,443", "A"]);
+        assert_eq!(
+            (pings.timing.as_deref(), pings.retries),
+            (Some("4"), Some(3))
+        );
+        assert_eq!(parse("-sS -sU x").scan_type, vec!["S", "U"]);
         assert_eq!(args.output_json.as_deref(), Some("-"));
         assert!(args.no_ping && args.no_dns);
         assert_eq!(args.targets, vec!["198.18.0.10"]);

@@ -4,7 +4,7 @@
 //! - `packet`: frame templates, checksums, reply parsing;
 //! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
 //! - `engine`: pacing, timing, the scan's path, reply sources;
-//! - `portscan`: the scan phases;
+//! - `discovery`, `portscan`: the scan phases; `pipeline`: what runs after what;
 //! - `sweep`: stateless sweeps of large spaces (masscan/ZMap style);
 //! - `report`: the result model and its writers;
 //! - `cli`: the command line.
@@ -12,9 +12,11 @@
 //! Arrows point one way: phases use `engine`, `io` and `packet`; `report` only reads.
 
 pub mod cli;
+pub mod discovery;
 pub mod engine;
 pub mod io;
 pub mod packet;
+pub mod pipeline;
 pub mod portscan;
 pub mod report;
 pub mod sweep;

@@ -5,10 +5,13 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::{normalize_args, parse_port_range, Args};
+use scanner::discovery::PingSpec;
+use scanner::engine::timing::{parse_time, Timing};
 use scanner::engine::NetworkOptions;
 use scanner::io::privileges;
+use scanner::pipeline::{self, Discovery, RawScanOptions};
 use scanner::portscan::connect::{self, ConnectScanOptions};
-use scanner::portscan::syn::{self, parse_scan_flags, Reading, SynScanOptions, TcpProbe};
+use scanner::portscan::syn::{parse_scan_flags, Reading, TcpProbe};
 use scanner::report::fields::Field;
 use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, services, xml, FindingSink, OutputOptions,
@@ -19,14 +22,6 @@ use scanner::target::permutation::Shard;
 use scanner::target::{blocklist, ports::PortList, resolve, TargetSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
-
-/// Which scan runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ScanKind {
-    /// Raw TCP probes: -sS, -sA, -sF, -sN, -sX.
-    Tcp(Reading),
-    Connect,
-}
 
 /// Above this many probes a scan runs as a stateless sweep.
 const SWEEP_THRESHOLD: u64 = 1 << 20;
@@ -62,8 +57,8 @@ fn notice(message: &str) {
     eprintln!("scanner: {message}");
 }
 
-/// The ports to scan: -p, -F or --top-ports, minus --exclude-ports.
-fn port_list(args: &Args) -> Result<PortList> {
+/// Loads `--servicedb` in place of the built-in services table.
+fn load_services(args: &Args) -> Result<()> {
     if let Some(path) = &args.servicedb {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -72,18 +67,182 @@ fn port_list(args: &Args) -> Result<PortList> {
             &path.display().to_string(),
         )?)?;
     }
+    Ok(())
+}
+
+/// The `proto` ("tcp", "udp") ports to scan: -p, -F or --top-ports, minus
+/// --exclude-ports.
+fn port_list(args: &Args, proto: &str) -> Result<PortList> {
     let table = services::table();
     let ports = match (&args.ports, args.top_ports) {
-        _ if args.fast => PortList::top(100, table)?,
-        (_, Some(n)) => PortList::top(n, table)?,
+        _ if args.fast => PortList::top_for(100, table, proto)?,
+        (_, Some(n)) => PortList::top_for(n, table, proto)?,
         (Some(spec), None) if spec == "-" => PortList::parse_tcp("1-65535")?,
-        (Some(spec), None) => PortList::parse_tcp_with(spec, table)?,
+        (Some(spec), None) => PortList::parse_for(spec, table, proto)?,
+        (None, None) if proto == "udp" => PortList::top_for(1000, table, proto)?,
         (None, None) => PortList::parse_tcp("1-1024")?,
     };
     match &args.exclude_ports {
-        Some(spec) => ports.without(&PortList::parse_tcp_with(spec, table)?),
+        Some(spec) => ports.without(&PortList::parse_for(spec, table, proto)?),
         None => Ok(ports),
     }
+}
+
+/// What the -s flags ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ScanTypes {
+    tcp: Option<Reading>,
+    udp: bool,
+    connect: bool,
+    /// -sn: host discovery only.
+    ping_only: bool,
+}
+
+impl ScanTypes {
+    fn parse(flags: &[String]) -> Result<Self> {
+        let mut types = Self::default();
+        for flag in flags {
+            if flag == "n" {
+                types.ping_only = true;
+                continue;
+            }
+            for letter in flag.chars() {
+                let reading = match letter {
+                    'S' => Reading::Syn,
+                    'A' => Reading::Ack,
+                    'F' => Reading::Fin,
+                    'N' => Reading::Null,
+                    'X' => Reading::Xmas,
+                    'U' => {
+                        types.udp = true;
+                        continue;
+                    }
+                    'T' => {
+                        types.connect = true;
+                        continue;
+                    }
+                    other => bail!(
+                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU and -sn are"
+                    ),
+                };
+                if types.tcp.is_some_and(|r| r != reading) {
+                    bail!("one TCP scan type at a time (-sS, -sA, -sF, -sN or -sX)");
+                }
+                types.tcp = Some(reading);
+            }
+        }
+        if types.connect && (types.tcp.is_some() || types.udp) {
+            bail!("-sT runs alone: it uses the operating system's connect(), not raw packets");
+        }
+        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect) {
+            bail!("-sn means no port scan: drop it, or the other -s flags");
+        }
+        Ok(types)
+    }
+}
+
+/// The host discovery the -P flags (or their absence) ask for.
+fn discovery(args: &Args) -> Result<Discovery> {
+    if args.no_ping {
+        if !args.ping.is_empty() {
+            bail!("-Pn skips host discovery: drop it, or the other -P flags");
+        }
+        return Ok(Discovery::Skip);
+    }
+    if args.ping.is_empty() {
+        return Ok(Discovery::Ping {
+            pings: PingSpec::nmap_default(),
+            arp: !args.disable_arp_ping,
+        });
+    }
+    let mut pings = PingSpec::default();
+    let ports = |rest: &str, default: u16| -> Result<Vec<u16>> {
+        if rest.is_empty() {
+            return Ok(vec![default]);
+        }
+        Ok(PortList::parse_tcp(rest)
+            .with_context(|| format!("in the ports of a -P flag ({rest:?})"))?
+            .as_slice()
+            .to_vec())
+    };
+    for flag in &args.ping {
+        let (kind, rest) = flag.split_at(flag.chars().next().map_or(0, char::len_utf8));
+        match kind {
+            "E" if rest.is_empty() => pings.echo = true,
+            "P" if rest.is_empty() => pings.timestamp = true,
+            "M" if rest.is_empty() => pings.mask = true,
+            "R" if rest.is_empty() => {}
+            "S" => pings.syn_ports.extend(ports(rest, 80)?),
+            "A" => pings.ack_ports.extend(ports(rest, 80)?),
+            "U" => pings.udp_ports.extend(ports(rest, 40125)?),
+            _ => bail!(
+                "-P{flag} is not a host discovery flag: -PE, -PP, -PM, -PS[ports], -PA[ports], -PU[ports], -PR and -Pn are"
+            ),
+        }
+    }
+    pings.validate()?;
+    Ok(Discovery::Ping {
+        pings,
+        arp: !args.disable_arp_ping,
+    })
+}
+
+/// The timing: the -T template, then the options that override parts of it.
+fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
+    let mut timing = match &args.timing {
+        Some(level) => Timing::parse_template(level)?,
+        None => Timing::template(3)?,
+    };
+    if let Some(rate) = args.rate {
+        timing.rate = rate.max(1) as f64;
+    }
+    if let Some(min) = args.min_rate {
+        timing.rate = timing.rate.max(min);
+    }
+    if let Some(delay) = &args.scan_delay {
+        let delay = parse_time(delay).context("in --scan-delay")?;
+        if !delay.is_zero() {
+            timing.rate = timing.rate.min(1.0 / delay.as_secs_f64());
+        }
+    }
+    if let Some(cap) = args.max_rate {
+        timing.rate = timing.rate.min(cap.max(1) as f64);
+    }
+    if let Some(retries) = args.retries {
+        timing.retries = retries;
+    } else if sweep_mode {
+        timing.retries = 0;
+    }
+    let wait = args.wait.unwrap_or(if sweep_mode { 1.0 } else { 0.2 });
+    if !(0.0..=3600.0).contains(&wait) {
+        bail!("--wait must be between 0 and 3600 seconds");
+    }
+    timing.wait = Duration::from_secs_f64(wait);
+    for (text, slot, flag) in [
+        (
+            &args.initial_rtt_timeout,
+            &mut timing.initial_timeout,
+            "--initial-rtt-timeout",
+        ),
+        (
+            &args.min_rtt_timeout,
+            &mut timing.min_timeout,
+            "--min-rtt-timeout",
+        ),
+        (
+            &args.max_rtt_timeout,
+            &mut timing.max_timeout,
+            "--max-rtt-timeout",
+        ),
+    ] {
+        if let Some(text) = text {
+            *slot = parse_time(text).with_context(|| format!("in {flag}"))?;
+        }
+    }
+    if timing.min_timeout > timing.max_timeout {
+        bail!("--min-rtt-timeout is above --max-rtt-timeout");
+    }
+    Ok(timing)
 }
 
 /// The targets (arguments and -iL, names resolved) minus `--exclude` and
@@ -133,23 +292,20 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
 
 fn run(args: Args, command_line: &str) -> Result<()> {
     let raw_allowed = privileges::raw_packets_allowed();
-    let scan = match args.scan_type.as_deref() {
-        Some("S") => ScanKind::Tcp(Reading::Syn),
-        Some("A") => ScanKind::Tcp(Reading::Ack),
-        Some("F") => ScanKind::Tcp(Reading::Fin),
-        Some("N") => ScanKind::Tcp(Reading::Null),
-        Some("X") => ScanKind::Tcp(Reading::Xmas),
-        Some("T") => ScanKind::Connect,
-        Some(other) => {
-            bail!("-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN and -sX are")
-        }
-        None if raw_allowed => ScanKind::Tcp(Reading::Syn),
-        None => {
+    let mut types = ScanTypes::parse(&args.scan_type)?;
+    if types == ScanTypes::default() {
+        if raw_allowed {
+            types.tcp = Some(Reading::Syn);
+        } else {
             notice("no raw-packet privileges (root or CAP_NET_RAW): running a connect scan (-sT); run as root for -sS");
-            ScanKind::Connect
+            types.connect = true;
         }
-    };
-    let ports = port_list(&args)?;
+    }
+    load_services(&args)?;
+    let tcp_ports = (types.tcp.is_some() || types.connect)
+        .then(|| port_list(&args, "tcp"))
+        .transpose()?;
+    let udp_ports = types.udp.then(|| port_list(&args, "udp")).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -158,17 +314,20 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         bail!("no targets left after --exclude / --excludefile");
     }
     let fields = Field::parse_list(&args.output_fields)?;
-    let probes = targets.len() * ports.len() as u64;
-    let sweep_mode = scan == ScanKind::Tcp(Reading::Syn)
+    let probes = targets.len() * tcp_ports.as_ref().map_or(0, |p| p.len() as u64);
+    let sweep_mode = types.tcp == Some(Reading::Syn)
+        && !types.udp
         && (args.sweep
             || args.shard.is_some()
             || args.resume.is_some()
             || probes > SWEEP_THRESHOLD);
-    if scan == ScanKind::Connect && (args.sweep || args.shard.is_some() || args.resume.is_some()) {
-        bail!("sweeps send raw packets: drop -sT and run as root (or with CAP_NET_RAW)");
+    if (types.connect || types.udp || types.ping_only)
+        && (args.sweep || args.shard.is_some() || args.resume.is_some())
+    {
+        bail!("sweeps are SYN scans: drop -sT, -sU and -sn, and run as root (or with CAP_NET_RAW)");
     }
-    if matches!(scan, ScanKind::Tcp(_)) && !raw_allowed {
-        bail!("-sS and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
+    if !types.connect && !raw_allowed {
+        bail!("-sS, -sU, -sn, the other raw scans and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
     }
     if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
         notice(&format!(
@@ -189,15 +348,7 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             bail!("every target is in a reserved or private range: add --allow-reserved-targets to sweep them (the lab is in 198.18.0.0/15)");
         }
     }
-    let rate = args
-        .max_rate
-        .map_or(args.rate, |cap| args.rate.min(cap))
-        .max(1);
-    let retries = args.retries.unwrap_or(if sweep_mode { 0 } else { 2 });
-    let wait = args.wait.unwrap_or(if sweep_mode { 1.0 } else { 0.2 });
-    if !(0.0..=3600.0).contains(&wait) {
-        bail!("--wait must be between 0 and 3600 seconds");
-    }
+    let timing = timing(&args, sweep_mode)?;
     let mut sinks = Sinks {
         json: args
             .output_json
@@ -234,10 +385,10 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         };
         let opts = SweepOptions {
             targets,
-            ports,
-            rate,
-            retries,
-            wait: Duration::from_secs_f64(wait),
+            ports: tcp_ports.context("a sweep scans TCP ports")?,
+            rate: timing.rate.max(1.0) as u64,
+            retries: timing.retries,
+            wait: timing.wait,
             net: net.clone(),
             seed,
             shard: args
@@ -259,11 +410,11 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             ));
         }
         result
-    } else if scan == ScanKind::Connect {
+    } else if types.connect {
         let opts = ConnectScanOptions {
             targets,
-            ports,
-            retries,
+            ports: tcp_ports.context("a connect scan scans TCP ports")?,
+            retries: timing.retries,
             parallelism: args.max_parallelism,
         };
         let (result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
@@ -275,24 +426,26 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         }
         result
     } else {
-        let ScanKind::Tcp(reading) = scan else {
-            unreachable!("connect scans are handled above")
+        let tcp = match (types.tcp, tcp_ports) {
+            (Some(reading), Some(ports)) => {
+                let mut probe = TcpProbe::standard(reading);
+                if let Some(flags) = &args.scan_flags {
+                    probe.flags = parse_scan_flags(flags)?;
+                }
+                Some((probe, ports))
+            }
+            _ => None,
         };
-        let mut probe = TcpProbe::standard(reading);
-        if let Some(flags) = &args.scan_flags {
-            probe.flags = parse_scan_flags(flags)?;
-        }
-        let opts = SynScanOptions {
-            probe,
+        let opts = RawScanOptions {
             targets,
-            ports,
-            rate,
-            retries,
-            wait: Duration::from_secs_f64(wait),
+            discovery: discovery(&args)?,
+            tcp,
+            udp: udp_ports,
+            timing,
             net: net.clone(),
             seed: args.seed,
         };
-        let (result, stats) = runtime.block_on(syn::run(&opts, &mut sinks, &mut report))?;
+        let (result, stats) = runtime.block_on(pipeline::run(&opts, &mut sinks, &mut report))?;
         if args.verbose > 0 {
             notice(&format!(
                 "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs",

@@ -5,13 +5,15 @@
 //! Needs CAP_BPF (root): run with `cargo xtask test`.
 
 use scanner::io::xdp::LoadedClassifier;
-use scanner::packet::craft;
 use scanner::packet::reply::classify;
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
+use scanner::packet::{build, craft};
+use scanner_common::classify::icmp_cookie;
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::wire::{ICMP_ECHO_REQUEST, ICMP_TIMESTAMP_REQUEST};
 use scanner_common::{
-    ClassifierConfig, ReplyKind, FLAG_ACK_IS_COOKIE, FLAG_PASS_SYNACK, FLAG_SEQ_IS_COOKIE,
-    FLAG_SPORT_FROM_COOKIE,
+    ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ACK_IS_COOKIE, FLAG_PASS_SYNACK,
+    FLAG_SEQ_IS_COOKIE, FLAG_SPORT_FROM_COOKIE, FLAG_UDP,
 };
 use std::net::Ipv4Addr;
 
@@ -65,20 +67,11 @@ fn run(classifier: &mut LoadedClassifier, config: &ClassifierConfig, frame: &[u8
         "kernel and userspace disagree on {frame:02x?}"
     );
     if let (Some(kernel), Some(user)) = (records.first(), twin) {
-        assert_eq!(
-            (
-                kernel.remote_addr,
-                kernel.remote_port,
-                kernel.local_port,
-                kernel.kind
-            ),
-            (
-                user.remote_addr,
-                user.remote_port,
-                user.local_port,
-                user.kind
-            )
-        );
+        let kernel = ReplyRecord {
+            timestamp_ns: 0,
+            ..*kernel
+        };
+        assert_eq!(kernel, user, "kernel and userspace records differ");
     }
     (verdict, records.len())
 }
@@ -266,5 +259,162 @@ fn resets_to_null_and_ack_probes_match_by_their_own_rules() {
                 "rule {other} on a frame for rule {rule}"
             );
         }
+    }
+}
+
+/// The frame a UDP scan sends to TARGET:port, and one ICMP query of `request` type.
+fn udp_and_icmp_probes(port: u16, request: u8) -> (Vec<u8>, Vec<u8>) {
+    let link = LinkAddrs {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: ME,
+    };
+    let mut buf = [0u8; 512];
+    let sport = stateless_source_port(&KEY, u32::from(TARGET), port, PORTS.0, PORTS.1);
+    let len = build::udp_probe(&mut buf, &link, TARGET, sport, port, b"probe", 1);
+    let udp = buf[..len].to_vec();
+    let cookie = icmp_cookie(&KEY, u32::from(TARGET), request);
+    let len = build::icmp_query(
+        &mut buf,
+        &link,
+        TARGET,
+        request,
+        (cookie >> 16) as u16,
+        cookie as u16,
+        2,
+    );
+    (udp, buf[..len].to_vec())
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn udp_and_icmp_replies_are_classified_alike_in_kernel_and_userspace() {
+    let cfg = config(FLAG_UDP);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let router = [198, 18, 1, 1];
+    let (udp, echo) = udp_and_icmp_probes(161, ICMP_ECHO_REQUEST);
+    let (_, timestamp) = udp_and_icmp_probes(161, ICMP_TIMESTAMP_REQUEST);
+    let tcp = probe(1000);
+    let target = TARGET.octets();
+    // Ours: verdict, kind.
+    let ours: Vec<(&str, Vec<u8>, u32, ReplyKind)> = vec![
+        (
+            "UDP reply",
+            craft::udp_reply_to(&udp, b"answer"),
+            XDP_PASS,
+            ReplyKind::Udp,
+        ),
+        (
+            "echo reply",
+            craft::icmp_reply_to(&echo, 0),
+            XDP_DROP,
+            ReplyKind::IcmpReply,
+        ),
+        (
+            "timestamp reply",
+            craft::icmp_reply_to(&timestamp, 14),
+            XDP_DROP,
+            ReplyKind::IcmpReply,
+        ),
+        (
+            "port unreachable about UDP",
+            craft::icmp_error_about(&udp, 3, 3, target, 8),
+            XDP_DROP,
+            ReplyKind::IcmpError,
+        ),
+        (
+            "port unreachable quoting the whole datagram",
+            craft::icmp_error_about(&udp, 3, 3, target, 500),
+            XDP_DROP,
+            ReplyKind::IcmpError,
+        ),
+        (
+            "host unreachable from a router about an echo",
+            craft::icmp_error_about(&echo, 3, 1, router, 8),
+            XDP_DROP,
+            ReplyKind::IcmpError,
+        ),
+        (
+            "admin prohibited about a SYN",
+            craft::icmp_error_about(&tcp, 3, 13, target, 8),
+            XDP_DROP,
+            ReplyKind::IcmpError,
+        ),
+        (
+            "time exceeded about a SYN",
+            craft::icmp_error_about(&tcp, 11, 0, router, 28),
+            XDP_DROP,
+            ReplyKind::IcmpError,
+        ),
+        (
+            "UDP reply in a VLAN",
+            craft::with_vlan_tag(&craft::udp_reply_to(&udp, b""), 7),
+            XDP_PASS,
+            ReplyKind::Udp,
+        ),
+    ];
+    for (what, frame, verdict, kind) in &ours {
+        assert_eq!(run(&mut classifier, &cfg, frame), (*verdict, 1), "{what}");
+        let (_, records) = classifier.test_run(frame).unwrap();
+        assert_eq!(ReplyKind::from_u8(records[0].kind), Some(*kind), "{what}");
+        assert_eq!(Ipv4Addr::from(records[0].remote_addr), TARGET, "{what}");
+    }
+    let (_, records) = classifier.test_run(&ours[3].1).unwrap();
+    assert_eq!(
+        (
+            records[0].remote_port,
+            records[0].icmp_type,
+            records[0].icmp_code,
+            records[0].protocol
+        ),
+        (161, 3, 3, 17)
+    );
+    let (_, records) = classifier.test_run(&ours[5].1).unwrap();
+    assert_eq!(Ipv4Addr::from(records[0].icmp_from).octets(), router);
+
+    // Not ours: passed, no record.
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut wrong_port = craft::udp_reply_to(&udp, b"x");
+    let keyed = u16::from_be_bytes([wrong_port[36], wrong_port[37]]);
+    craft::set_dst_port(
+        &mut wrong_port,
+        if keyed == PORTS.0 {
+            keyed + 1
+        } else {
+            keyed - 1
+        },
+    );
+    cases.push(("UDP to another port of the range", wrong_port));
+    let mut wrong_id = craft::icmp_reply_to(&echo, 0);
+    wrong_id[38] ^= 0xff;
+    cases.push(("echo reply with another identifier", wrong_id));
+    cases.push(("echo request", echo.clone()));
+    cases.push((
+        "reply type that does not answer the request",
+        craft::icmp_reply_to(&echo, 14),
+    ));
+    cases.push((
+        "error quoting too little",
+        craft::icmp_error_about(&udp, 3, 3, target, 4),
+    ));
+    let mut not_from_us = craft::icmp_error_about(&udp, 3, 3, target, 8);
+    not_from_us[42 + 12] ^= 1;
+    cases.push(("error about someone else's datagram", not_from_us));
+    let mut bad_seq = craft::icmp_error_about(&tcp, 3, 3, target, 8);
+    bad_seq[42 + 20 + 7] ^= 1;
+    cases.push(("error quoting a SYN with another sequence number", bad_seq));
+    cases.push(("redirect", craft::icmp_error_about(&udp, 5, 1, router, 8)));
+    let full = craft::icmp_error_about(&udp, 3, 3, target, 8);
+    for len in 14..full.len() {
+        cases.push(("truncated error", full[..len].to_vec()));
+    }
+    for (what, frame) in &cases {
+        assert_eq!(run(&mut classifier, &cfg, frame), (XDP_PASS, 0), "{what}");
+    }
+    // Without FLAG_UDP neither UDP replies nor errors about UDP probes are looked at.
+    let tcp_only = config(0);
+    let mut classifier = LoadedClassifier::load(tcp_only).unwrap();
+    for frame in [&ours[0].1, &ours[3].1] {
+        assert_eq!(run(&mut classifier, &tcp_only, frame), (XDP_PASS, 0));
     }
 }

@@ -42,11 +42,17 @@ pub fn standard_ports() -> String {
 /// Runs the scanner in the lab's scanner namespace with `args` and `-oJ -`, and
 /// returns its JSON lines.
 pub fn scan_json(args: &[&str]) -> Result<String> {
+    let mut args = args.to_vec();
+    args.extend(["-oJ", "-"]);
+    scan_output(&args)
+}
+
+/// Runs the scanner in the lab's scanner namespace with exactly `args`; its stdout.
+pub fn scan_output(args: &[&str]) -> Result<String> {
     let output = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
         .arg(scanner_binary())
         .args(args)
-        .args(["-oJ", "-"])
         .output()
         .context("running the scanner")?;
     if !output.status.success() {
@@ -98,28 +104,64 @@ pub fn nmap_xml<S: AsRef<std::ffi::OsStr>>(
     ports: &str,
     scan_flag: &str,
 ) -> Result<String> {
+    let fixed = ["-n", "-Pn", scan_flag, "-T4", "-p", ports];
+    let mut args: Vec<&std::ffi::OsStr> = fixed.iter().map(std::ffi::OsStr::new).collect();
+    args.extend(targets.iter().map(AsRef::as_ref));
+    nmap_xml_with(&args)
+}
+
+/// Runs nmap with exactly `args` (plus `-oX -`) in the scanner namespace; its XML.
+pub fn nmap_xml_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<String> {
     let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab::SCANNER_NS,
-            "nmap",
-            "-n",
-            "-Pn",
-            scan_flag,
-            "-T4",
-            "-p",
-            ports,
-            "-oX",
-            "-",
-        ])
-        .args(targets)
+        .args(["netns", "exec", lab::SCANNER_NS, "nmap", "-oX", "-"])
+        .args(args)
         .output()
         .context("running nmap (installed by `cargo xtask setup`)")?;
     if !output.status.success() {
         bail!("nmap failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The open ports per host of an nmap-format XML document (other states ignored).
+pub fn open_ports_in_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, Vec<u16>>> {
+    Ok(nmap_hosts(xml)?
+        .into_iter()
+        .map(|host| {
+            let mut open: Vec<u16> = host
+                .ports
+                .iter()
+                .filter(|(_, state)| state == "open")
+                .map(|(port, _)| *port)
+                .collect();
+            open.sort_unstable();
+            (host.addr, open)
+        })
+        .collect())
+}
+
+/// The hosts an nmap-format XML document reports up, with the reason of each.
+pub fn hosts_up(xml: &str) -> Result<BTreeMap<Ipv4Addr, String>> {
+    let mut up = BTreeMap::new();
+    for host in xml.split("<host").skip(1) {
+        let (Some(status), Some(address)) = (
+            host.split("<status ").nth(1),
+            host.split("<address ").nth(1),
+        ) else {
+            continue;
+        };
+        let attr = |tag: &str, name: &str| -> Option<String> {
+            let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(tag[start..].split('"').next()?.to_string())
+        };
+        if attr(status, "state").as_deref() == Some("up") {
+            let addr = attr(address, "addr")
+                .context("address without addr")?
+                .parse()?;
+            up.insert(addr, attr(status, "reason").unwrap_or_default());
+        }
+    }
+    Ok(up)
 }
 
 /// As [`nmap_summary`], with another scan type flag (`-sT`, ...).

@@ -4,10 +4,12 @@
 //! receive paths with their fallbacks.
 
 pub mod path;
+pub mod probing;
 pub mod rate;
 pub mod replies;
 pub mod rtt;
 pub mod senders;
+pub mod timing;
 
 use crate::io::xdp::AttachMode;
 use crate::io::{RecvMode, SendMode};

@@ -9,6 +9,7 @@ use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 pub struct ScanPath {
     pub iface: String,
@@ -23,6 +24,8 @@ pub struct ScanPath {
     forced_iface: bool,
     /// On-link targets that did not answer ARP.
     pub unreachable: TargetSet,
+    /// How long each next hop took to answer ARP.
+    arp_rtt: HashMap<Ipv4Addr, Duration>,
 }
 
 /// Above this many targets, next hops are worked out per route, not per address.
@@ -60,6 +63,7 @@ impl ScanPath {
             next_hop_index: HashMap::new(),
             routes,
             unreachable: TargetSet::default(),
+            arp_rtt: HashMap::new(),
         };
         let hops = path.next_hops(targets)?;
         let resolved =
@@ -67,7 +71,8 @@ impl ScanPath {
         let mut unreachable = Vec::new();
         for hop in hops {
             match resolved.get(&hop) {
-                Some(mac) => {
+                Some((mac, rtt)) => {
+                    path.arp_rtt.insert(hop, *rtt);
                     let index = path.next_hop_macs.len();
                     if index >= usize::from(u16::MAX) {
                         bail!("more than 65535 distinct next hops: scan smaller ranges");
@@ -161,6 +166,12 @@ impl ScanPath {
             _ if self.forced_iface => Ok(target),
             _ => bail!("no route to {target}: check `ip route`"),
         }
+    }
+
+    /// How long an on-link `target` took to answer ARP.
+    pub fn arp_rtt(&self, target: Ipv4Addr) -> Option<Duration> {
+        self.on_link_mac(target)?;
+        self.arp_rtt.get(&target).copied()
     }
 
     /// The MAC of `target` itself when it is on-link (its own next hop).

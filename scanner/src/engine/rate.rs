@@ -15,7 +15,12 @@ impl RateLimiter {
     /// `rate` packets per second (at least 1); bursts of at most 10 ms worth (and at
     /// least one packet).
     pub fn new(rate: u64, now: Instant) -> Self {
-        let rate = rate.max(1) as f64;
+        Self::per_second(rate.max(1) as f64, now)
+    }
+
+    /// `rate` packets per second, fractions allowed (one per 5 minutes is 1/300).
+    pub fn per_second(rate: f64, now: Instant) -> Self {
+        let rate = rate.max(1e-6);
         Self {
             rate,
             max_burst: (rate / 100.0).max(1.0),

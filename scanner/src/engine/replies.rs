@@ -38,6 +38,17 @@ impl ReplySource {
         })
     }
 
+    /// Replaces the classifier's config (between the phases of a scan).
+    pub fn configure(&mut self, new: ClassifierConfig) -> Result<()> {
+        match self {
+            Self::Xdp(classifier) => classifier.configure(new),
+            Self::Packet { config, .. } => {
+                *config = new;
+                Ok(())
+            }
+        }
+    }
+
     /// Waits for at least one reply and appends what is there to `out`.
     pub async fn recv(&mut self, out: &mut Vec<ReplyRecord>) -> Result<()> {
         match self {

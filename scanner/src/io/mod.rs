@@ -22,18 +22,30 @@ use crate::packet::template::MAX_FRAME_LEN;
 pub struct FrameBatch {
     data: Vec<u8>,
     lens: Vec<usize>,
+    /// Bytes reserved per frame.
+    stride: usize,
 }
 
+/// The largest frame any probe writes (UDP probes carry payloads).
+pub const MAX_PROBE_FRAME_LEN: usize = 512;
+
 impl FrameBatch {
+    /// Room for `frames` TCP probe frames (the sweep's hot path: small stride).
     pub fn with_capacity(frames: usize) -> Self {
+        Self::with_stride(frames, MAX_FRAME_LEN)
+    }
+
+    /// Room for `frames` frames of up to `stride` bytes each.
+    pub fn with_stride(frames: usize, stride: usize) -> Self {
         Self {
-            data: vec![0; frames * MAX_FRAME_LEN],
+            data: vec![0; frames * stride],
             lens: Vec::with_capacity(frames),
+            stride,
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.data.len() / MAX_FRAME_LEN
+        self.data.len() / self.stride
     }
 
     pub fn len(&self) -> usize {
@@ -58,14 +70,14 @@ impl FrameBatch {
         if self.is_full() {
             return false;
         }
-        let start = self.len() * MAX_FRAME_LEN;
-        let len = write(&mut self.data[start..start + MAX_FRAME_LEN]);
+        let start = self.len() * self.stride;
+        let len = write(&mut self.data[start..start + self.stride]);
         self.lens.push(len);
         true
     }
 
     pub fn frame(&self, index: usize) -> &[u8] {
-        let start = index * MAX_FRAME_LEN;
+        let start = index * self.stride;
         &self.data[start..start + self.lens[index]]
     }
 
@@ -77,7 +89,7 @@ impl FrameBatch {
         let len = self.len();
         let remaining = len - count;
         self.data
-            .copy_within(count * MAX_FRAME_LEN..len * MAX_FRAME_LEN, 0);
+            .copy_within(count * self.stride..len * self.stride, 0);
         self.lens.drain(..count);
         debug_assert_eq!(self.lens.len(), remaining);
     }

@@ -33,6 +33,7 @@ pub enum AttachMode {
 pub struct LoadedClassifier {
     replies: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
+    config: Array<MapData, ClassifierConfig>,
     ebpf: Ebpf,
 }
 
@@ -70,9 +71,14 @@ impl LoadedClassifier {
             ebpf.take_map(COUNTERS_MAP)
                 .context("the classifier has no counters")?,
         )?;
+        let config = Array::try_from(
+            ebpf.take_map(CONFIG_MAP)
+                .context("the classifier has no config map")?,
+        )?;
         Ok(Self {
             replies,
             counters,
+            config,
             ebpf,
         })
     }
@@ -105,6 +111,7 @@ impl LoadedClassifier {
         Ok(Classifier {
             replies,
             counters: self.counters,
+            config: self.config,
             _ebpf: self.ebpf,
         })
     }
@@ -187,6 +194,7 @@ impl DropAll {
 pub struct Classifier {
     replies: AsyncFd<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
+    config: Array<MapData, ClassifierConfig>,
     // Owns the program and its link; dropped last.
     _ebpf: Ebpf,
 }
@@ -200,6 +208,13 @@ impl Classifier {
         mode: AttachMode,
     ) -> Result<Self> {
         LoadedClassifier::load(config)?.attach(iface, ifindex, mode)
+    }
+
+    /// Replaces the config the running program classifies by.
+    pub fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
+        self.config
+            .set(0, config, 0)
+            .context("writing the classifier's config")
     }
 
     /// Waits until the ring buffer has records, then moves all of them into `out`.

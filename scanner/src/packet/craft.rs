@@ -1,4 +1,5 @@
-//! Crafting the frames a target would send back to a probe (SYN+ACK, RST, …), and
+//! Crafting the frames a target would send back to a probe (SYN+ACK, RST, UDP replies,
+//! ICMP replies and errors), and
 //! variations of them (VLAN tags, IP options, fragments): for the tests of both
 //! classifiers and for benchmarks. The scanner itself never sends these.
 
@@ -64,4 +65,66 @@ pub fn with_ip_options(frame: &[u8]) -> Vec<u8> {
     let total = u16::from_be_bytes([out[ETH_LEN + 2], out[ETH_LEN + 3]]) + 4;
     out[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&total.to_be_bytes());
     out
+}
+
+/// Swaps the MAC and IPv4 addresses of a frame (no tag, no IP options).
+fn swap_addresses(frame: &mut [u8]) {
+    let (dst_mac, src_mac) = (frame[0..6].to_vec(), frame[6..12].to_vec());
+    frame[0..6].copy_from_slice(&src_mac);
+    frame[6..12].copy_from_slice(&dst_mac);
+    let (src, dst) = (
+        frame[ETH_LEN + 12..ETH_LEN + 16].to_vec(),
+        frame[ETH_LEN + 16..ETH_LEN + 20].to_vec(),
+    );
+    frame[ETH_LEN + 12..ETH_LEN + 16].copy_from_slice(&dst);
+    frame[ETH_LEN + 16..ETH_LEN + 20].copy_from_slice(&src);
+}
+
+/// The datagram a UDP service sends back to a UDP `probe` (built by
+/// [`super::build::udp_probe`]), carrying `payload`.
+pub fn udp_reply_to(probe: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut reply = probe[..TCP + 8].to_vec();
+    swap_addresses(&mut reply);
+    let (sport, dport) = (
+        reply[TCP..TCP + 2].to_vec(),
+        reply[TCP + 2..TCP + 4].to_vec(),
+    );
+    reply[TCP..TCP + 2].copy_from_slice(&dport);
+    reply[TCP + 2..TCP + 4].copy_from_slice(&sport);
+    reply[TCP + 4..TCP + 6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    reply[TCP + 6..TCP + 8].fill(0);
+    reply.extend_from_slice(payload);
+    let total = (reply.len() - ETH_LEN) as u16;
+    reply[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&total.to_be_bytes());
+    reply
+}
+
+/// The reply a host sends to an ICMP query `probe` (built by
+/// [`super::build::icmp_query`]): addresses swapped, type `reply_type`.
+pub fn icmp_reply_to(probe: &[u8], reply_type: u8) -> Vec<u8> {
+    let mut reply = probe.to_vec();
+    swap_addresses(&mut reply);
+    reply[TCP] = reply_type;
+    reply
+}
+
+/// An ICMP error of `icmp_type`/`code` from `from` about `probe`, quoting its IP
+/// header and the first `quoted` bytes after it, as a router or the target sends it.
+pub fn icmp_error_about(
+    probe: &[u8],
+    icmp_type: u8,
+    code: u8,
+    from: [u8; 4],
+    quoted: usize,
+) -> Vec<u8> {
+    let mut frame = probe[..TCP].to_vec();
+    swap_addresses(&mut frame);
+    frame[ETH_LEN + 12..ETH_LEN + 16].copy_from_slice(&from);
+    frame[ETH_LEN + 9] = 1;
+    frame.extend_from_slice(&[icmp_type, code, 0, 0, 0, 0, 0, 0]);
+    let quote_end = (TCP + quoted).min(probe.len());
+    frame.extend_from_slice(&probe[ETH_LEN..quote_end]);
+    let total = (frame.len() - ETH_LEN) as u16;
+    frame[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&total.to_be_bytes());
+    frame
 }

@@ -4,6 +4,7 @@
 //!
 //! Nothing here does I/O; every function works on byte slices.
 
+pub mod build;
 pub mod checksum;
 pub mod craft;
 pub mod reply;

@@ -2,18 +2,20 @@
 //!
 //! The XDP program in `scanner-ebpf` decides in the kernel which frames are replies to
 //! our probes; where it cannot be loaded the packet-socket receive path reads every
-//! frame and decides here, by the same rule: addressed to us, to a port in our source
-//! range, SYN+ACK or RST, acknowledging `cookie + 1`.
+//! frame and decides here. Both parse the headers and then apply the one shared rule
+//! in `scanner_common::classify`.
 
 use super::{ETH_LEN, IPV4_LEN};
-use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::classify::{
+    classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp, QuotedProbe,
+    TcpFields, Verdict,
+};
 use scanner_common::wire::{
-    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_TCP, IP_FRAGMENT_MASK, TCP_FLAG_ACK,
-    TCP_FLAG_RST, TCP_FLAG_SYN, VLAN_TAG_LEN,
+    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN,
+    ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IP_FRAGMENT_MASK,
+    TCP_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN,
 };
-use scanner_common::{
-    reply_matches_cookie, ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE,
-};
+use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_UDP};
 
 /// The fields of an Ethernet/IPv4/TCP frame that a scan cares about (host byte order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,28 +35,11 @@ impl TcpSegment {
     /// Reads the headers of an Ethernet frame (with at most one VLAN tag); `None`
     /// unless it is an unfragmented IPv4 + TCP packet with both fixed headers complete.
     pub fn parse(frame: &[u8]) -> Option<Self> {
-        let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-        let (ethertype, l3) = if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-            (
-                u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]),
-                ETH_LEN + VLAN_TAG_LEN,
-            )
-        } else {
-            (ethertype, ETH_LEN)
-        };
-        if ethertype != ETHERTYPE_IPV4 || frame.len() < l3 + IPV4_LEN {
+        let (ip, payload) = ipv4_payload(frame)?;
+        if ip[9] != IPPROTO_TCP {
             return None;
         }
-        let ip = &frame[l3..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & IP_FRAGMENT_MASK;
-        if ip[0] >> 4 != 4 || ihl < IPV4_LEN || ip[9] != IPPROTO_TCP || fragment != 0 {
-            return None;
-        }
-        let tcp = ip.get(ihl..ihl + 20)?;
-        let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let be32 =
-            |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let tcp = payload.get(..TCP_MIN_HEADER_LEN)?;
         Some(Self {
             src_addr: be32(ip, 12),
             dst_addr: be32(ip, 16),
@@ -69,59 +54,117 @@ impl TcpSegment {
     }
 }
 
-/// The record the XDP classifier would produce for `frame`, or `None` if it is not
-/// a reply to one of this scan's probes. `timestamp_ns` is left to the caller.
-pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> {
-    if config.enabled == 0 {
-        return None;
-    }
-    let seg = TcpSegment::parse(frame)?;
-    if seg.dst_addr != config.local_addr
-        || !(config.port_lo..=config.port_hi).contains(&seg.dst_port)
-    {
-        return None;
-    }
-    let kind = if seg.flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)
-        == TCP_FLAG_SYN | TCP_FLAG_ACK
-    {
-        ReplyKind::SynAck
-    } else if seg.flags & TCP_FLAG_RST != 0 {
-        ReplyKind::Rst
+/// The IPv4 header of an Ethernet frame (at most one VLAN tag) and what follows it:
+/// `None` unless the frame is an unfragmented IPv4 packet with a complete header.
+fn ipv4_payload(frame: &[u8]) -> Option<(&[u8], &[u8])> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let (ethertype, l3) = if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+        (
+            u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]),
+            ETH_LEN + VLAN_TAG_LEN,
+        )
     } else {
-        return None;
+        (ethertype, ETH_LEN)
     };
-    let cookie = probe_cookie(&config.key, seg.src_addr, seg.src_port, seg.dst_port);
-    let port_ok = config.flags & FLAG_SPORT_FROM_COOKIE == 0
-        || seg.dst_port
-            == stateless_source_port(
-                &config.key,
-                seg.src_addr,
-                seg.src_port,
-                config.port_lo,
-                config.port_hi,
-            );
-    if !reply_matches_cookie(config.flags, cookie, seg.seq, seg.ack) || !port_ok {
+    if ethertype != ETHERTYPE_IPV4 || frame.len() < l3 + IPV4_LEN {
         return None;
     }
-    Some(ReplyRecord {
-        timestamp_ns: 0,
-        remote_addr: seg.src_addr,
-        local_addr: seg.dst_addr,
-        remote_port: seg.src_port,
-        local_port: seg.dst_port,
-        seq: seg.seq,
-        ack: seg.ack,
-        window: seg.window,
-        ttl: seg.ttl,
-        kind: kind as u8,
-        tcp_flags: seg.flags,
-        _pad: [0; 7],
-    })
+    let ip = &frame[l3..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & IP_FRAGMENT_MASK;
+    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || fragment != 0 || ip.len() < ihl {
+        return None;
+    }
+    Some((&ip[..ihl], &ip[ihl..]))
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The verdict the XDP classifier reaches on `frame`, by the same shared rule
+/// (`scanner_common::classify`). Records leave `timestamp_ns` to the caller.
+pub fn verdict(frame: &[u8], config: &ClassifierConfig) -> Verdict {
+    if config.enabled == 0 {
+        return Verdict::NotOurs;
+    }
+    let Some((ip, payload)) = ipv4_payload(frame) else {
+        return Verdict::NotOurs;
+    };
+    if be32(ip, 16) != config.local_addr {
+        return Verdict::NotOurs;
+    }
+    let (remote_addr, ttl) = (be32(ip, 12), ip[8]);
+    match ip[9] {
+        IPPROTO_TCP if payload.len() >= TCP_MIN_HEADER_LEN => classify_tcp(
+            config,
+            &TcpFields {
+                remote_addr,
+                remote_port: be16(payload, 0),
+                local_port: be16(payload, 2),
+                seq: be32(payload, 4),
+                ack: be32(payload, 8),
+                flags: payload[13],
+                window: be16(payload, 14),
+                ttl,
+            },
+        ),
+        IPPROTO_UDP if payload.len() >= UDP_HEADER_LEN && config.flags & FLAG_UDP != 0 => {
+            classify_udp(config, remote_addr, be16(payload, 0), be16(payload, 2), ttl)
+        }
+        IPPROTO_ICMP if payload.len() >= ICMP_HEADER_LEN => {
+            let icmp_type = payload[0];
+            if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
+                return classify_icmp_query_reply(
+                    config,
+                    remote_addr,
+                    icmp_type,
+                    be16(payload, 4),
+                    be16(payload, 6),
+                    ttl,
+                );
+            }
+            let inner = &payload[ICMP_HEADER_LEN..];
+            if inner.len() < IPV4_LEN {
+                return Verdict::NotOurs;
+            }
+            let inner_len = usize::from(inner[0] & 0x0f) * 4;
+            if inner_len < IPV4_LEN {
+                return Verdict::NotOurs;
+            }
+            let Some(head) = inner.get(inner_len..inner_len + 8) else {
+                return Verdict::NotOurs;
+            };
+            let quoted = QuotedProbe {
+                protocol: inner[9],
+                remote_addr: be32(inner, 16),
+                local_addr: be32(inner, 12),
+                head: head.try_into().expect("eight bytes"),
+            };
+            classify_icmp_error(config, remote_addr, icmp_type, payload[1], ttl, &quoted)
+        }
+        _ => Verdict::NotOurs,
+    }
+}
+
+/// The record the XDP classifier would produce for `frame`, or `None` if it is not
+/// a reply to one of this scan's probes.
+pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> {
+    match verdict(frame, config) {
+        Verdict::Reply(record) => Some(record),
+        Verdict::NotOurs | Verdict::BadCookie => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scanner_common::cookie::probe_cookie;
+    use scanner_common::ReplyKind;
 
     /// Captured in the lab (tcpdump -xx in lab-scanner): 198.18.0.10:22 answering a
     /// SYN from 198.18.0.1:36616 with SYN+ACK, MSS 1460.

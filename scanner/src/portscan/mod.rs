@@ -4,3 +4,5 @@
 
 pub mod connect;
 pub mod syn;
+pub mod udp;
+pub mod udp_payloads;

@@ -58,6 +58,18 @@ pub enum Reason {
     ConnAccepted,
     /// A TCP connection was refused (connect scan).
     ConnRefused,
+    /// A UDP datagram came back from the port.
+    UdpResponse,
+    /// ICMP destination unreachable, by code.
+    NetUnreach,
+    HostUnreach,
+    ProtoUnreach,
+    PortUnreach,
+    NetProhibited,
+    HostProhibited,
+    AdminProhibited,
+    /// Another ICMP unreachable code, or time exceeded on the way.
+    IcmpError,
 }
 
 impl Reason {
@@ -68,6 +80,29 @@ impl Reason {
             Reason::NoResponse => "no-response",
             Reason::ConnAccepted => "syn-ack",
             Reason::ConnRefused => "conn-refused",
+            Reason::UdpResponse => "udp-response",
+            Reason::NetUnreach => "net-unreach",
+            Reason::HostUnreach => "host-unreach",
+            Reason::ProtoUnreach => "proto-unreach",
+            Reason::PortUnreach => "port-unreach",
+            Reason::NetProhibited => "net-prohibited",
+            Reason::HostProhibited => "host-prohibited",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::IcmpError => "icmp-error",
+        }
+    }
+
+    /// The reason an ICMP error of `icmp_type`/`code` gives.
+    pub fn from_icmp(icmp_type: u8, code: u8) -> Self {
+        match (icmp_type, code) {
+            (3, 0) => Reason::NetUnreach,
+            (3, 1) => Reason::HostUnreach,
+            (3, 2) => Reason::ProtoUnreach,
+            (3, 3) => Reason::PortUnreach,
+            (3, 9) => Reason::NetProhibited,
+            (3, 10) => Reason::HostProhibited,
+            (3, 13) => Reason::AdminProhibited,
+            _ => Reason::IcmpError,
         }
     }
 }
@@ -96,10 +131,22 @@ impl PortFinding {
         reason: Reason,
         ttl: Option<u8>,
     ) -> Self {
+        Self::now("tcp", addr, port, state, reason, ttl)
+    }
+
+    /// A finding about `proto` ("tcp", "udp") made now.
+    pub fn now(
+        proto: &'static str,
+        addr: Ipv4Addr,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        ttl: Option<u8>,
+    ) -> Self {
         Self {
             addr,
             port,
-            proto: "tcp",
+            proto,
             state,
             reason,
             ttl,

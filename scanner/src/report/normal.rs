@@ -19,11 +19,22 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
                 let _ = writeln!(out, "Scan report for {addr}");
             }
         }
+        let received = if opts.reason {
+            format!(", received {}", host.status_reason())
+        } else {
+            String::new()
+        };
         match host.latency {
             Some(latency) if host.is_up() => {
-                let _ = writeln!(out, "Host is up ({:.5}s latency).", latency.as_secs_f64());
+                let _ = writeln!(
+                    out,
+                    "Host is up{received} ({:.5}s latency).",
+                    latency.as_secs_f64()
+                );
             }
-            _ if host.is_up() => out.push_str("Host is up.\n"),
+            _ if host.is_up() => {
+                let _ = writeln!(out, "Host is up{received}.");
+            }
             _ => out.push_str("Host seems down or filters every probe (no reply).\n"),
         }
         render_ports(&mut out, host, opts);
@@ -44,7 +55,12 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
             .map(|state| {
                 let ports: Vec<_> = host.ports.values().filter(|p| p.state == *state).collect();
                 let reason = ports.first().map(|p| p.reason.as_str()).unwrap_or("");
-                format!("{} {} tcp ports ({reason})", ports.len(), state.as_str())
+                let proto = ports.first().map_or("tcp", |p| p.proto);
+                format!(
+                    "{} {} {proto} ports ({reason})",
+                    ports.len(),
+                    state.as_str()
+                )
             })
             .collect();
         let _ = writeln!(out, "Not shown: {}", parts.join(", "));

@@ -47,14 +47,17 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         "<nmaprun scanner=\"nmap\" args=\"{args}\" start=\"{}\" startstr=\"{start_str}\" version=\"scanner-{VERSION}\" xmloutputversion=\"1.05\">",
         epoch_seconds(start)
     );
-    let _ = writeln!(
-        out,
-        "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
-        result.info.kind,
-        result.info.protocol,
-        result.info.ports.len(),
-        result.info.port_ranges()
-    );
+    // A ping scan (-sn) scans no ports and has no scaninfo, as nmap's XML.
+    if !result.info.ports.is_empty() {
+        let _ = writeln!(
+            out,
+            "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
+            result.info.kind,
+            result.info.protocol,
+            result.info.ports.len(),
+            result.info.port_ranges()
+        );
+    }
     out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
     let (start_secs, end_secs) = (epoch_seconds(start), epoch_seconds(start + result.elapsed));
     for (addr, host) in &result.hosts {
@@ -122,16 +125,16 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
         reasons.sort_unstable();
         reasons.dedup();
         for reason in reasons {
-            let with_reason: Vec<u16> = ports
+            let with_reason: Vec<_> = ports
                 .iter()
                 .filter(|p| p.reason.as_str() == reason)
-                .map(|p| p.port)
                 .collect();
             let _ = writeln!(
                 out,
-                "<extrareasons reason=\"{reason}\" count=\"{}\" proto=\"tcp\" ports=\"{}\"/>",
+                "<extrareasons reason=\"{reason}\" count=\"{}\" proto=\"{}\" ports=\"{}\"/>",
                 with_reason.len(),
-                compress_ranges(with_reason.iter().copied())
+                with_reason.first().map_or("tcp", |p| p.proto),
+                compress_ranges(with_reason.iter().map(|p| p.port))
             );
         }
         out.push_str("</extraports>\n");

@@ -250,7 +250,8 @@ pub async fn run(
                     result.record(finding);
                 }
                 Some(ReplyKind::Rst) => stats.closed += 1,
-                None => {}
+                // A sweep sends SYNs only; ICMP errors about them say nothing it reports.
+                Some(ReplyKind::IcmpError | ReplyKind::IcmpReply | ReplyKind::Udp) | None => {}
             }
         }
         progress.tick(&Snapshot {

@@ -16,14 +16,16 @@ pub struct PortList {
 /// Which protocol a port item belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proto {
+    /// Before any prefix: every protocol scanned, as nmap reads it.
+    Any,
     Tcp,
     Udp,
 }
 
-/// Every item of a `-p` spec with its protocol (before any prefix: TCP).
+/// Every item of a `-p` spec with its protocol.
 fn items(spec: &str) -> Result<Vec<(Proto, &str)>> {
     let mut out = Vec::new();
-    let mut proto = Proto::Tcp;
+    let mut proto = Proto::Any;
     for raw in spec.split(',') {
         let mut item = raw.trim();
         if let Some(rest) = item.strip_prefix("T:") {
@@ -49,13 +51,25 @@ impl PortList {
 
     /// Parses a `-p` argument, looking names up in `services`; returns the TCP ports.
     pub fn parse_tcp_with(spec: &str, services: &ServicesTable) -> Result<Self> {
+        Self::parse_for(spec, services, "tcp")
+    }
+
+    /// Parses a `-p` argument for `proto` ("tcp" or "udp"): the items before any
+    /// `T:`/`U:` prefix and those after the prefix of `proto`.
+    pub fn parse_for(spec: &str, services: &ServicesTable, proto: &str) -> Result<Self> {
+        let mine = if proto == "udp" {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        };
+        let upper = proto.to_ascii_uppercase();
         let mut ports = Vec::new();
-        for (proto, item) in items(spec)? {
-            let wanted = proto == Proto::Tcp;
+        for (item_proto, item) in items(spec)? {
+            let wanted = item_proto == Proto::Any || item_proto == mine;
             if item.starts_with(|c: char| c.is_ascii_alphabetic() || c == '*' || c == '?') {
-                let named = services.ports_named(item, "tcp");
+                let named = services.ports_named(item, proto);
                 if named.is_empty() && wanted {
-                    bail!("no TCP service named {item:?} in the services table (bad port list {spec:?})");
+                    bail!("no {upper} service named {item:?} in the services table (bad port list {spec:?})");
                 }
                 if wanted {
                     ports.extend(named);
@@ -69,16 +83,21 @@ impl PortList {
                 ports.extend(lo..=hi);
             }
         }
-        Self::from_ports(ports).with_context(|| format!("port list {spec:?} names no TCP port"))
+        Self::from_ports(ports).with_context(|| format!("port list {spec:?} names no {upper} port"))
     }
 
     /// The `n` most frequent TCP ports of `services` (`--top-ports`; `-F` is 100).
     pub fn top(n: usize, services: &ServicesTable) -> Result<Self> {
+        Self::top_for(n, services, "tcp")
+    }
+
+    /// The `n` most frequent ports of `proto` in `services`.
+    pub fn top_for(n: usize, services: &ServicesTable, proto: &str) -> Result<Self> {
         if n == 0 {
             bail!("--top-ports wants at least 1");
         }
-        Self::from_ports(services.top_ports(n, "tcp"))
-            .context("the services table has no TCP ports")
+        Self::from_ports(services.top_ports(n, proto))
+            .with_context(|| format!("the services table has no {proto} ports"))
     }
 
     fn from_ports(mut ports: Vec<u16>) -> Result<Self> {

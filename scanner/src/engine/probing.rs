@@ -1,0 +1,443 @@
+//! The probe loop that every stateful raw-packet phase shares: host discovery and the
+//! port scans (TCP of every kind, UDP). It owns the way out and in (one sender, one
+//! reply source, one classifier for all phases of a scan) and, per phase, the pacing,
+//! timeouts, retransmissions and RTT estimates. What a probe looks like and what a
+//! reply means is the business of a [`ProbeModule`], as ZMap's probe modules are: the
+//! loop knows nothing about what it sends.
+//!
+//! A probe is named by a [`ProbeKey`]: the target and a 16-bit slot (the port, for port
+//! scans; 0 for a host's discovery probes). Each key is sent until it is answered or
+//! its retries run out; the module hears of every answer the moment it arrives and of
+//! every silent probe at the end.
+
+use super::path::ScanPath;
+use super::rate::RateLimiter;
+use super::replies::ReplySource;
+use super::rtt::RttEstimator;
+use super::senders::{open_replies, open_sender};
+pub use super::timing::Timing;
+use super::NetworkOptions;
+use crate::io::{FrameBatch, FrameSender, MAX_PROBE_FRAME_LEN};
+use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
+use crate::target::TargetSet;
+use anyhow::{bail, Context, Result};
+use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+/// A probe: target address (host order) and its slot (port, or discovery slot).
+pub type ProbeKey = (u32, u16);
+
+/// What a probe module is given to write its frames.
+pub struct ProbeContext {
+    /// This scan's cookie key.
+    pub key: [u64; 2],
+    /// Source addresses; `dst_mac` is the next hop's for the probe being written.
+    pub link: LinkAddrs,
+    /// The scan's source port range (inclusive).
+    pub src_ports: (u16, u16),
+    next_sport: u32,
+    ip_id: u16,
+}
+
+impl ProbeContext {
+    /// A fresh source port from the range, in turn (TCP probes: every send its own).
+    pub fn rotating_source_port(&mut self) -> u16 {
+        let (lo, hi) = self.src_ports;
+        let span = u32::from(hi - lo) + 1;
+        let port = lo + (self.next_sport % span) as u16;
+        self.next_sport = self.next_sport.wrapping_add(1);
+        port
+    }
+
+    /// The keyed source port for `addr:port` (UDP probes: replies are recognised by it).
+    pub fn keyed_source_port(&self, addr: u32, port: u16) -> u16 {
+        stateless_source_port(&self.key, addr, port, self.src_ports.0, self.src_ports.1)
+    }
+
+    /// The sequence-number cookie of a TCP probe.
+    pub fn tcp_cookie(&self, addr: u32, port: u16, sport: u16) -> u32 {
+        probe_cookie(&self.key, addr, port, sport)
+    }
+
+    /// The next IP identification number.
+    pub fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+}
+
+/// One kind of probe: how its frames are built and what replies to it mean.
+pub trait ProbeModule {
+    /// The classifier's `FLAG_*` bits for these probes' replies.
+    fn classifier_flags(&self) -> u32;
+    /// Writes the frames of one send of `key` into `out`; returns how many.
+    fn write(&self, key: ProbeKey, cx: &mut ProbeContext, out: &mut FrameBatch) -> usize;
+    /// The probe a reply answers, or `None` if it answers none of this module's.
+    fn probe_of(&self, record: &ReplyRecord) -> Option<ProbeKey>;
+    /// `key` was answered by `record`.
+    fn answered(&mut self, key: ProbeKey, record: &ReplyRecord) -> Result<()>;
+    /// `key` stayed silent through all its sends.
+    fn unanswered(&mut self, key: ProbeKey) -> Result<()>;
+    /// Whether retransmissions to a host that has sent ICMP errors are paced to the
+    /// rate at which hosts send them. UDP scans: a closed port's only answer is such an
+    /// error, and Linux sends one per second per peer after a burst of six, so a
+    /// second probe sent sooner would go unanswered and the port would be misread.
+    fn paces_icmp_limited_hosts(&self) -> bool {
+        false
+    }
+    /// The most frames [`ProbeModule::write`] writes for one key.
+    fn frames_per_probe(&self) -> usize {
+        1
+    }
+}
+
+/// What the whole scan's probing has done (every phase), for `-v`.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeStats {
+    pub probes_sent: u64,
+    pub retransmits: u64,
+    pub replies: u64,
+    pub duplicates: u64,
+    pub rsts_sent: u64,
+    pub replies_lost_in_kernel: u64,
+    pub send_path: &'static str,
+    pub recv_path: &'static str,
+}
+
+/// Frames built per send call.
+const BATCH: usize = 256;
+
+struct Outstanding {
+    /// How many times it has been sent.
+    sends: u8,
+    last_sent: Instant,
+}
+
+/// The way out and in, shared by the phases of one scan.
+pub struct Prober {
+    pub path: ScanPath,
+    sender: Box<dyn FrameSender + Send>,
+    replies: ReplySource,
+    config: ClassifierConfig,
+    cx: ProbeContext,
+    rst: TcpTemplate,
+    /// Smoothed RTT per host, over every phase.
+    host_rtt: HashMap<u32, RttEstimator>,
+    pub stats: ProbeStats,
+}
+
+impl Prober {
+    /// Finds the path to `targets`, opens the sender and attaches the classifier.
+    pub async fn open(
+        targets: &TargetSet,
+        net: &NetworkOptions,
+        key: [u64; 2],
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<Self> {
+        let src_ports = net.source_ports()?;
+        let path = ScanPath::discover(targets, net.iface.as_deref(), net.src_ip).await?;
+        let config = ClassifierConfig {
+            local_addr: u32::from(path.src_ip),
+            port_lo: src_ports.0,
+            port_hi: src_ports.1,
+            key,
+            enabled: 1,
+            flags: 0,
+        };
+        let replies = open_replies(net.recv_mode, &path, config, net.xdp_mode, notice)?;
+        let sender = open_sender(net.send_mode, &path, 0, notice)?;
+        let link = LinkAddrs {
+            src_mac: path.src_mac,
+            dst_mac: [0; 6],
+            src_ip: path.src_ip,
+        };
+        Ok(Self {
+            stats: ProbeStats {
+                send_path: sender.name(),
+                recv_path: replies.name(),
+                ..Default::default()
+            },
+            rst: TcpTemplate::new(SegmentKind::Rst, &link),
+            cx: ProbeContext {
+                key,
+                link,
+                src_ports,
+                next_sport: 0,
+                ip_id: (key[0] >> 16) as u16,
+            },
+            path,
+            sender,
+            replies,
+            config,
+            host_rtt: HashMap::new(),
+        })
+    }
+
+    /// The source addresses of every probe (the next hop's MAC is filled in per probe).
+    pub fn link(&self) -> LinkAddrs {
+        self.cx.link
+    }
+
+    /// The smoothed RTT of `addr`'s replies so far.
+    pub fn latency(&self, addr: Ipv4Addr) -> Option<Duration> {
+        self.host_rtt.get(&u32::from(addr)).and_then(|r| r.srtt())
+    }
+
+    /// Sends every slot of `slots` to every target (interleaved across targets),
+    /// until each is answered or its retries run out, telling `module` as it goes.
+    pub async fn run(
+        &mut self,
+        module: &mut dyn ProbeModule,
+        targets: &[Ipv4Addr],
+        slots: &[u16],
+        timing: &Timing,
+    ) -> Result<()> {
+        if targets.is_empty() || slots.is_empty() {
+            return Ok(());
+        }
+        self.config.flags = module.classifier_flags();
+        self.replies.configure(self.config)?;
+        let allowed: HashSet<u32> = targets.iter().map(|&t| u32::from(t)).collect();
+        let macs: HashMap<u32, [u8; 6]> = targets
+            .iter()
+            .map(|&t| (u32::from(t), self.path.next_hop_mac(t)))
+            .collect();
+        let total = targets.len() as u64 * slots.len() as u64;
+        let started = Instant::now();
+        let mut limiter = RateLimiter::per_second(timing.rate, started);
+        let mut rtt = RttEstimator::new(
+            timing.initial_timeout,
+            timing.min_timeout,
+            timing.max_timeout,
+        );
+        let mut outstanding: HashMap<ProbeKey, Outstanding> = HashMap::new();
+        let mut timeouts: VecDeque<(Instant, ProbeKey, u8)> = VecDeque::new();
+        let mut resend: VecDeque<ProbeKey> = VecDeque::new();
+        // Retransmissions held back for ICMP rate-limited hosts, with when the next may go.
+        let mut limited: HashMap<u32, (Instant, VecDeque<ProbeKey>)> = HashMap::new();
+        let mut unanswered: HashSet<ProbeKey> = HashSet::new();
+        let mut next_probe: u64 = 0;
+        let mut probes = FrameBatch::with_stride(BATCH, MAX_PROBE_FRAME_LEN);
+        let mut rsts = FrameBatch::with_capacity(BATCH);
+        let mut records: Vec<ReplyRecord> = Vec::with_capacity(1024);
+        let mut drained_at: Option<Instant> = None;
+
+        loop {
+            let now = Instant::now();
+            // 1. Probes whose timeout ran out: send again (paced, for a rate-limited
+            //    host), or give up on them.
+            let timeout = rtt.timeout();
+            while let Some(&(sent, probe, sends)) = timeouts.front() {
+                if sent + timeout > now {
+                    break;
+                }
+                timeouts.pop_front();
+                match outstanding.get(&probe) {
+                    Some(o) if o.sends == sends => {
+                        if sends > timing.retries {
+                            outstanding.remove(&probe);
+                            unanswered.insert(probe);
+                        } else if let Some((_, queue)) = limited.get_mut(&probe.0) {
+                            queue.push_back(probe);
+                        } else {
+                            resend.push_back(probe);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (gate, queue) in limited.values_mut() {
+                if *gate <= now {
+                    if let Some(probe) = queue.pop_front() {
+                        resend.push_back(probe);
+                        *gate = now + timing.icmp_limit_gap;
+                    }
+                }
+            }
+
+            // 2. New frames, as many as the rate allows, retransmissions first.
+            let budget = limiter.available(now).min(BATCH - probes.len());
+            let mut built = 0;
+            while built < budget {
+                let (probe, is_retry) = if let Some(probe) = resend.pop_front() {
+                    // Answered while it waited in the queue: nothing to resend.
+                    if !outstanding.contains_key(&probe) {
+                        continue;
+                    }
+                    (probe, true)
+                } else if next_probe < total {
+                    let target = targets[(next_probe % targets.len() as u64) as usize];
+                    let slot = slots[(next_probe / targets.len() as u64) as usize];
+                    next_probe += 1;
+                    ((u32::from(target), slot), false)
+                } else {
+                    break;
+                };
+                if !allowed.contains(&probe.0) {
+                    bail!(
+                        "internal error: refusing to send to {}, which is not a target",
+                        Ipv4Addr::from(probe.0)
+                    );
+                }
+                self.cx.link.dst_mac = macs[&probe.0];
+                if probes.capacity() - probes.len() < module.frames_per_probe() {
+                    // No room for all of this key's frames: send what is there first.
+                    resend.push_front(probe);
+                    break;
+                }
+                let frames = module.write(probe, &mut self.cx, &mut probes);
+                let entry = outstanding.entry(probe).or_insert(Outstanding {
+                    sends: 0,
+                    last_sent: now,
+                });
+                entry.sends += 1;
+                entry.last_sent = now;
+                timeouts.push_back((now, probe, entry.sends));
+                if is_retry {
+                    self.stats.retransmits += 1;
+                }
+                built += frames;
+            }
+            limiter.spend(built);
+            if !probes.is_empty() {
+                let sent = self
+                    .sender
+                    .send(&probes)
+                    .with_context(|| format!("sending through {}", self.sender.name()))?;
+                self.stats.probes_sent += sent as u64;
+                probes.consume_front(sent);
+            }
+
+            // 3. Done? Everything sent and settled, then the wait for late replies.
+            let held = limited.values().any(|(_, queue)| !queue.is_empty());
+            let settled = next_probe >= total
+                && resend.is_empty()
+                && probes.is_empty()
+                && outstanding.is_empty()
+                && !held;
+            if settled {
+                let since = *drained_at.get_or_insert(now);
+                if now >= since + timing.wait {
+                    break;
+                }
+            }
+
+            // 4. Sleep until there is something to send or a timeout runs out, waking
+            //    at once for replies.
+            let more_to_send = !resend.is_empty() || next_probe < total || !probes.is_empty();
+            let mut sleep = if more_to_send {
+                limiter.next_slot().max(Duration::from_micros(500))
+            } else if let Some(&(sent, ..)) = timeouts.front() {
+                (sent + timeout)
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(1))
+            } else {
+                Duration::from_millis(10)
+            };
+            if let Some(gate) = limited
+                .values()
+                .filter(|(_, queue)| !queue.is_empty())
+                .map(|(gate, _)| *gate)
+                .min()
+            {
+                sleep = sleep.min(
+                    gate.saturating_duration_since(now)
+                        .max(Duration::from_millis(1)),
+                );
+            }
+            tokio::select! {
+                received = self.replies.recv(&mut records) => received?,
+                _ = tokio::time::sleep(sleep) => {}
+            }
+
+            // 5. Replies: the module's findings, RTT samples, and an RST for every SYN+ACK.
+            let now = Instant::now();
+            for record in records.drain(..) {
+                self.stats.replies += 1;
+                let kind = ReplyKind::from_u8(record.kind);
+                if kind == Some(ReplyKind::SynAck) {
+                    if let Some(mac) = macs.get(&record.remote_addr) {
+                        let remote = Ipv4Addr::from(record.remote_addr);
+                        let ip_id = self.cx.next_ip_id();
+                        rsts.push_with(|buf| {
+                            let len = self.rst.write(
+                                buf,
+                                remote,
+                                record.local_port,
+                                record.remote_port,
+                                record.ack,
+                                ip_id,
+                            );
+                            buf[0..6].copy_from_slice(mac);
+                            len
+                        });
+                    }
+                }
+                let Some(probe) = module.probe_of(&record) else {
+                    continue;
+                };
+                if !allowed.contains(&probe.0) {
+                    continue;
+                }
+                if kind == Some(ReplyKind::IcmpError)
+                    && record.icmp_from == record.remote_addr
+                    && module.paces_icmp_limited_hosts()
+                {
+                    limited
+                        .entry(probe.0)
+                        .or_insert_with(|| (now, VecDeque::new()));
+                }
+                if let Some(o) = outstanding.remove(&probe) {
+                    let sample = now.saturating_duration_since(o.last_sent);
+                    rtt.observe(sample);
+                    self.host_rtt
+                        .entry(record.remote_addr)
+                        .or_insert_with(|| {
+                            RttEstimator::new(
+                                timing.initial_timeout,
+                                Duration::ZERO,
+                                timing.max_timeout,
+                            )
+                        })
+                        .observe(sample);
+                } else if !unanswered.remove(&probe) {
+                    self.stats.duplicates += 1;
+                    continue;
+                }
+                module.answered(probe, &record)?;
+            }
+            while !rsts.is_empty() {
+                let sent = self.sender.send(&rsts)?;
+                self.stats.rsts_sent += sent as u64;
+                rsts.consume_front(sent);
+                if sent == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+
+        // Whatever never answered.
+        let mut silent: Vec<ProbeKey> = unanswered.into_iter().collect();
+        silent.sort_unstable();
+        for probe in silent {
+            module.unanswered(probe)?;
+        }
+        self.stats.replies_lost_in_kernel = self.replies.lost();
+        Ok(())
+    }
+}
+
+/// A random cookie key per scan, or one derived from `--seed` for reproducible probes.
+pub fn cookie_key(seed: Option<u64>) -> [u64; 2] {
+    match seed {
+        Some(seed) => {
+            let k0 = scanner_common::cookie::siphash_u64(&[0x7363_616e_6e65_7200, 1], seed);
+            let k1 = scanner_common::cookie::siphash_u64(&[0x7363_616e_6e65_7200, 2], seed);
+            [k0, k1]
+        }
+        None => [rand::random(), rand::random()],
+    }
+}
