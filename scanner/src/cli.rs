@@ -72,9 +72,18 @@ pub struct Args {
     #[arg(long = "scanflags", value_name = "FLAGS")]
     pub scan_flags: Option<String>,
 
-    /// Connects in flight at once for -sT.
-    #[arg(long = "max-parallelism", value_name = "N", default_value_t = 256)]
-    pub max_parallelism: usize,
+    /// Most probes in flight at once (default 100000 for raw scans, which the
+    /// congestion window narrows on loss; 256 connects for -sT).
+    #[arg(long = "max-parallelism", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_parallelism: Option<u64>,
+
+    /// Fewest probes in flight the congestion window narrows to on loss (default 64).
+    #[arg(long = "min-parallelism", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_parallelism: Option<u64>,
+
+    /// Give up on a host after this long (30m, 90s); it is left out of the output.
+    #[arg(long = "host-timeout", value_name = "TIME")]
+    pub host_timeout: Option<String>,
 
     /// Ports: 22,80,1000-2000, service names (http,ssh), - (or -p-) for all 65535.
     /// Default 1-1024.

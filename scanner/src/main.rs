@@ -242,6 +242,23 @@ fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
     if timing.min_timeout > timing.max_timeout {
         bail!("--min-rtt-timeout is above --max-rtt-timeout");
     }
+    if let Some(n) = args.max_parallelism {
+        timing.max_parallelism = n as usize;
+    }
+    if let Some(n) = args.min_parallelism {
+        timing.min_parallelism = n as usize;
+    }
+    if args.min_rate.is_some() {
+        // nmap: --min-rate holds the rate up whatever the congestion window says.
+        timing.min_parallelism = timing.max_parallelism;
+    }
+    if timing.min_parallelism > timing.max_parallelism {
+        bail!("--min-parallelism is above --max-parallelism");
+    }
+    if let Some(text) = &args.host_timeout {
+        let limit = parse_time(text).context("in --host-timeout")?;
+        timing.host_timeout = (!limit.is_zero()).then_some(limit);
+    }
     Ok(timing)
 }
 
@@ -414,8 +431,8 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         let opts = ConnectScanOptions {
             targets,
             ports: tcp_ports.context("a connect scan scans TCP ports")?,
-            retries: timing.retries,
-            parallelism: args.max_parallelism,
+            retries: args.retries.unwrap_or(2),
+            parallelism: args.max_parallelism.map_or(256, |n| n as usize),
         };
         let (result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
         if args.verbose > 0 {
@@ -448,8 +465,8 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         let (result, stats) = runtime.block_on(pipeline::run(&opts, &mut sinks, &mut report))?;
         if args.verbose > 0 {
             notice(&format!(
-                "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs",
-                stats.probes_sent, stats.retransmits, stats.send_path, stats.replies, stats.recv_path, stats.duplicates, stats.replies_lost_in_kernel, stats.rsts_sent
+                "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs, congestion window halved {} time(s)",
+                stats.probes_sent, stats.retransmits, stats.send_path, stats.replies, stats.recv_path, stats.duplicates, stats.replies_lost_in_kernel, stats.rsts_sent, stats.window_cuts
             ));
         }
         result

@@ -153,7 +153,17 @@ pub async fn run(
         };
     }
 
-    // 3. What is known about each live host.
+    // 3. What is known about each live host; those that ran out of --host-timeout
+    //    are left out, as nmap does.
+    for addr in prober.timed_out().collect::<Vec<_>>() {
+        notice(&format!("skipping {addr}: it ran past --host-timeout"));
+        result.hosts.remove(&addr);
+        statuses.remove(&addr);
+    }
+    let up: Vec<Ipv4Addr> = up
+        .into_iter()
+        .filter(|addr| statuses.contains_key(addr))
+        .collect();
     for target in up
         .into_iter()
         .chain(statuses.contains_key(&own).then_some(own))

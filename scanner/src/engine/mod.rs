@@ -1,8 +1,10 @@
-//! What every scan phase shares: the rate limiter, round-trip-time estimates, the
-//! scan's path to its targets (interface, addresses, next hops), and the source of
-//! classified replies (XDP ring buffer or packet socket), and choosing the send and
-//! receive paths with their fallbacks.
+//! What every scan phase shares: the probe loop, the rate limiter, the congestion
+//! window and retry budget, timing templates, round-trip-time estimates, the scan's
+//! path to its targets (interface, addresses, next hops), the source of classified
+//! replies (XDP ring buffer or packet socket), and choosing the send and receive paths
+//! with their fallbacks.
 
+pub mod congestion;
 pub mod path;
 pub mod probing;
 pub mod rate;

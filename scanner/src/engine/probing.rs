@@ -10,6 +10,7 @@
 //! its retries run out; the module hears of every answer the moment it arrives and of
 //! every silent probe at the end.
 
+use super::congestion::{Congestion, RetryBudget};
 use super::path::ScanPath;
 use super::rate::RateLimiter;
 use super::replies::ReplySource;
@@ -103,6 +104,8 @@ pub struct ProbeStats {
     pub duplicates: u64,
     pub rsts_sent: u64,
     pub replies_lost_in_kernel: u64,
+    /// Times the congestion window was halved because probes were lost.
+    pub window_cuts: u64,
     pub send_path: &'static str,
     pub recv_path: &'static str,
 }
@@ -126,6 +129,8 @@ pub struct Prober {
     rst: TcpTemplate,
     /// Smoothed RTT per host, over every phase.
     host_rtt: HashMap<u32, RttEstimator>,
+    /// Hosts given up on after --host-timeout (left out of every later phase too).
+    timed_out: HashSet<u32>,
     pub stats: ProbeStats,
 }
 
@@ -173,12 +178,18 @@ impl Prober {
             replies,
             config,
             host_rtt: HashMap::new(),
+            timed_out: HashSet::new(),
         })
     }
 
     /// The source addresses of every probe (the next hop's MAC is filled in per probe).
     pub fn link(&self) -> LinkAddrs {
         self.cx.link
+    }
+
+    /// The hosts given up on after `--host-timeout`.
+    pub fn timed_out(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.timed_out.iter().map(|&a| Ipv4Addr::from(a))
     }
 
     /// The smoothed RTT of `addr`'s replies so far.
@@ -218,7 +229,14 @@ impl Prober {
         let mut resend: VecDeque<ProbeKey> = VecDeque::new();
         // Retransmissions held back for ICMP rate-limited hosts, with when the next may go.
         let mut limited: HashMap<u32, (Instant, VecDeque<ProbeKey>)> = HashMap::new();
-        let mut unanswered: HashSet<ProbeKey> = HashSet::new();
+        // Probes out of sends, with how many they had: silent unless the retry budget
+        // grows (the network turns out lossier) and they get another chance.
+        let mut unanswered: HashMap<ProbeKey, u8> = HashMap::new();
+        let mut congestion = Congestion::new(timing.min_parallelism, timing.max_parallelism);
+        let mut budget = RetryBudget::new(timing.retries);
+        // When each host's first probe left (for --host-timeout), and the hosts given up on.
+        let mut first_sent: HashMap<u32, Instant> = HashMap::new();
+        let mut last_host_check = started;
         let mut next_probe: u64 = 0;
         let mut probes = FrameBatch::with_stride(BATCH, MAX_PROBE_FRAME_LEN);
         let mut rsts = FrameBatch::with_capacity(BATCH);
@@ -237,9 +255,9 @@ impl Prober {
                 timeouts.pop_front();
                 match outstanding.get(&probe) {
                     Some(o) if o.sends == sends => {
-                        if sends > timing.retries {
+                        if !budget.may_resend(sends) {
                             outstanding.remove(&probe);
-                            unanswered.insert(probe);
+                            unanswered.insert(probe, sends);
                         } else if let Some((_, queue)) = limited.get_mut(&probe.0) {
                             queue.push_back(probe);
                         } else {
@@ -247,6 +265,24 @@ impl Prober {
                         }
                     }
                     _ => {}
+                }
+            }
+            if let Some(limit) = timing.host_timeout {
+                if now >= last_host_check + Duration::from_millis(100) {
+                    last_host_check = now;
+                    // Hosts with probes still to send or to settle; the rest are done.
+                    let busy: HashSet<u32> = outstanding.keys().map(|key| key.0).collect();
+                    let all_busy = next_probe < total;
+                    for (&addr, &since) in &first_sent {
+                        if now >= since + limit
+                            && (all_busy || busy.contains(&addr))
+                            && self.timed_out.insert(addr)
+                        {
+                            outstanding.retain(|key, _| key.0 != addr);
+                            unanswered.retain(|key, _| key.0 != addr);
+                            limited.remove(&addr);
+                        }
+                    }
                 }
             }
             for (gate, queue) in limited.values_mut() {
@@ -258,21 +294,27 @@ impl Prober {
                 }
             }
 
-            // 2. New frames, as many as the rate allows, retransmissions first.
-            let budget = limiter.available(now).min(BATCH - probes.len());
+            // 2. New frames, as many as the rate allows, retransmissions first; new
+            //    probes only while the congestion window has room.
+            let allowance = limiter.available(now).min(BATCH - probes.len());
             let mut built = 0;
-            while built < budget {
+            while built < allowance {
                 let (probe, is_retry) = if let Some(probe) = resend.pop_front() {
                     // Answered while it waited in the queue: nothing to resend.
                     if !outstanding.contains_key(&probe) {
                         continue;
                     }
                     (probe, true)
-                } else if next_probe < total {
+                } else if next_probe < total && congestion.room(outstanding.len()) > 0 {
                     let target = targets[(next_probe % targets.len() as u64) as usize];
                     let slot = slots[(next_probe / targets.len() as u64) as usize];
                     next_probe += 1;
-                    ((u32::from(target), slot), false)
+                    let addr = u32::from(target);
+                    if self.timed_out.contains(&addr) {
+                        continue;
+                    }
+                    first_sent.entry(addr).or_insert(now);
+                    ((addr, slot), false)
                 } else {
                     break;
                 };
@@ -327,7 +369,9 @@ impl Prober {
 
             // 4. Sleep until there is something to send or a timeout runs out, waking
             //    at once for replies.
-            let more_to_send = !resend.is_empty() || next_probe < total || !probes.is_empty();
+            let window_open = congestion.room(outstanding.len()) > 0;
+            let more_to_send =
+                !resend.is_empty() || (next_probe < total && window_open) || !probes.is_empty();
             let mut sleep = if more_to_send {
                 limiter.next_slot().max(Duration::from_micros(500))
             } else if let Some(&(sent, ..)) = timeouts.front() {
@@ -379,7 +423,7 @@ impl Prober {
                 let Some(probe) = module.probe_of(&record) else {
                     continue;
                 };
-                if !allowed.contains(&probe.0) {
+                if !allowed.contains(&probe.0) || self.timed_out.contains(&probe.0) {
                     continue;
                 }
                 if kind == Some(ReplyKind::IcmpError)
@@ -391,6 +435,29 @@ impl Prober {
                         .or_insert_with(|| (now, VecDeque::new()));
                 }
                 if let Some(o) = outstanding.remove(&probe) {
+                    congestion.on_reply();
+                    // An answer to a retransmission: an earlier send (or its reply) was
+                    // lost, unless the host was only pacing its ICMP errors.
+                    if o.sends > 1 && !limited.contains_key(&probe.0) {
+                        congestion.on_loss(now, rtt.timeout());
+                        if budget.answered_after(o.sends) {
+                            // Probes that gave up too early get the sends they now may.
+                            unanswered.retain(|&key, &mut sends| {
+                                if !budget.may_resend(sends) {
+                                    return true;
+                                }
+                                outstanding.insert(
+                                    key,
+                                    Outstanding {
+                                        sends,
+                                        last_sent: now,
+                                    },
+                                );
+                                resend.push_back(key);
+                                false
+                            });
+                        }
+                    }
                     let sample = now.saturating_duration_since(o.last_sent);
                     rtt.observe(sample);
                     self.host_rtt
@@ -403,7 +470,7 @@ impl Prober {
                             )
                         })
                         .observe(sample);
-                } else if !unanswered.remove(&probe) {
+                } else if unanswered.remove(&probe).is_none() {
                     self.stats.duplicates += 1;
                     continue;
                 }
@@ -420,12 +487,13 @@ impl Prober {
         }
 
         // Whatever never answered.
-        let mut silent: Vec<ProbeKey> = unanswered.into_iter().collect();
+        let mut silent: Vec<ProbeKey> = unanswered.into_keys().collect();
         silent.sort_unstable();
         for probe in silent {
             module.unanswered(probe)?;
         }
         self.stats.replies_lost_in_kernel = self.replies.lost();
+        self.stats.window_cuts += congestion.cuts;
         Ok(())
     }
 }

@@ -10,8 +10,15 @@ use std::time::Duration;
 pub struct Timing {
     /// Probes per second (fractions for the slow templates: one per 5 minutes at -T0).
     pub rate: f64,
-    /// Extra sends of an unanswered probe.
+    /// The most extra sends of an unanswered probe (`--max-retries`); how many it
+    /// gets depends on how lossy the network has shown itself (see `congestion`).
     pub retries: u8,
+    /// Bounds of the congestion window (`--min-parallelism`, `--max-parallelism`).
+    pub min_parallelism: usize,
+    pub max_parallelism: usize,
+    /// Give up on a host after this long (`--host-timeout`); it is left out of the
+    /// results, as nmap does.
+    pub host_timeout: Option<Duration>,
     /// How long to keep listening for late replies once every probe is settled.
     pub wait: Duration,
     /// Timeout before the first RTT sample, and the bounds of adaptive ones.
@@ -23,23 +30,33 @@ pub struct Timing {
     pub icmp_limit_gap: Duration,
 }
 
+/// The congestion window's default floor and ceiling: a lossy network slows a scan
+/// down to 64 probes in flight, never fewer unless asked.
+pub const DEFAULT_MIN_PARALLELISM: usize = 64;
+pub const DEFAULT_MAX_PARALLELISM: usize = 100_000;
+
 impl Timing {
-    /// nmap's template `level` (0 paranoid … 5 insane). The scan delays of -T0 to -T2
-    /// become rates; -T3 and -T4 differ in how long they wait for a first reply.
+    /// nmap's template `level` (0 paranoid … 5 insane), with nmap's timeouts and
+    /// retry caps. The scan delays of -T0 to -T2 become rates; -T3 and -T4 differ in
+    /// how long they wait for a first reply and how often they retry; -T5 gives up on
+    /// a host after 15 minutes.
     pub fn template(level: u8) -> Result<Self> {
         let ms = Duration::from_millis;
         let (rate, initial, min, max, retries) = match level {
-            0 => (1.0 / 300.0, ms(300_000), ms(100), ms(300_000), 2),
-            1 => (1.0 / 15.0, ms(15_000), ms(100), ms(15_000), 2),
-            2 => (2.5, ms(1_000), ms(100), ms(10_000), 2),
-            3 => (100_000.0, ms(1_000), ms(100), ms(10_000), 2),
-            4 => (100_000.0, ms(500), ms(100), ms(1_250), 2),
-            5 => (300_000.0, ms(250), ms(50), ms(300), 1),
+            0 => (1.0 / 300.0, ms(300_000), ms(100), ms(300_000), 10),
+            1 => (1.0 / 15.0, ms(15_000), ms(100), ms(15_000), 10),
+            2 => (2.5, ms(1_000), ms(100), ms(10_000), 10),
+            3 => (100_000.0, ms(1_000), ms(100), ms(10_000), 10),
+            4 => (100_000.0, ms(500), ms(100), ms(1_250), 6),
+            5 => (300_000.0, ms(250), ms(50), ms(300), 2),
             _ => bail!("-T{level}: timing templates are -T0 (paranoid) to -T5 (insane)"),
         };
         Ok(Self {
             rate,
             retries,
+            min_parallelism: DEFAULT_MIN_PARALLELISM,
+            max_parallelism: DEFAULT_MAX_PARALLELISM,
+            host_timeout: (level == 5).then(|| Duration::from_secs(15 * 60)),
             wait: ms(200),
             initial_timeout: initial,
             min_timeout: min,
