@@ -219,6 +219,10 @@ pub struct Args {
     #[arg(long = "no-progress")]
     pub no_progress: bool,
 
+    /// Print a progress line this often (10s, 1m), on a terminal or not.
+    #[arg(long = "stats-every", value_name = "TIME")]
+    pub stats_every: Option<String>,
+
     /// How probes leave: afxdp (falls back to packet with a message), packet, or pcap.
     #[arg(long = "send-mode", value_enum, default_value = "afxdp")]
     pub send_mode: SendMode,
@@ -243,13 +247,21 @@ pub struct Args {
     #[arg(long = "no-ping")]
     pub no_ping: bool,
 
-    /// Never resolve names (this version never does). Written -n.
+    /// No reverse DNS for the hosts found up. Written -n.
     #[arg(long = "no-dns")]
     pub no_dns: bool,
+
+    /// Reverse DNS for hosts found up, sweeps included (by default sweeps skip it). Written -R.
+    #[arg(long = "resolve-all", conflicts_with = "no_dns")]
+    pub resolve_all: bool,
 
     /// More messages (counters at the end).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Debugging: every reply and each phase's timing (-dd: every silent probe too).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    pub debug: u8,
 }
 
 /// Rewrites nmap-style flags clap cannot parse into long options:
@@ -271,6 +283,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             _ if arg.starts_with("-P") && arg.len() > 2 => format!("--ping={}", &arg[2..]),
             _ if arg.starts_with("-T") && arg.len() > 2 => format!("--timing={}", &arg[2..]),
             "-n" => "--no-dns".to_string(),
+            "-R" => "--resolve-all".to_string(),
             "-oJ" => "--output-json".to_string(),
             "-oN" => "--output-normal".to_string(),
             "-oC" => "--output-csv".to_string(),

@@ -13,6 +13,7 @@ use scanner::pipeline::{self, Discovery, RawScanOptions};
 use scanner::portscan::connect::{self, ConnectScanOptions};
 use scanner::portscan::syn::{parse_scan_flags, Reading, TcpProbe};
 use scanner::report::fields::Field;
+use scanner::report::progress::ProgressOptions;
 use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, services, xml, FindingSink, OutputOptions,
     PortFinding, ScanResult,
@@ -366,6 +367,16 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         }
     }
     let timing = timing(&args, sweep_mode)?;
+    let progress = ProgressOptions {
+        on_terminal: !args.no_progress,
+        plain_every: None,
+        stats_every: args
+            .stats_every
+            .as_deref()
+            .map(|t| parse_time(t).context("in --stats-every"))
+            .transpose()?
+            .filter(|every| !every.is_zero()),
+    };
     let mut sinks = Sinks {
         json: args
             .output_json
@@ -417,7 +428,10 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             threads: args.threads,
             resume,
             resume_path: args.resume_file.clone(),
-            progress: !args.no_progress,
+            progress: ProgressOptions {
+                plain_every: (!args.no_progress).then_some(Duration::from_secs(5)),
+                ..progress
+            },
         };
         let (result, stats) = runtime.block_on(sweep::run(&opts, &mut sinks, &mut report))?;
         if args.verbose > 0 {
@@ -461,9 +475,11 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             timing,
             net: net.clone(),
             seed: args.seed,
+            progress,
+            debug: args.debug,
         };
         let (result, stats) = runtime.block_on(pipeline::run(&opts, &mut sinks, &mut report))?;
-        if args.verbose > 0 {
+        if args.verbose > 0 || args.debug > 0 {
             notice(&format!(
                 "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs, congestion window halved {} time(s)",
                 stats.probes_sent, stats.retransmits, stats.send_path, stats.replies, stats.recv_path, stats.duplicates, stats.replies_lost_in_kernel, stats.rsts_sent, stats.window_cuts
@@ -471,7 +487,20 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         }
         result
     };
-    result.info.args = command_line.to_string();
+    result.args = command_line.to_string();
+    if !args.no_dns && (!sweep_mode || args.resolve_all) {
+        let up: Vec<Ipv4Addr> = result
+            .hosts
+            .iter()
+            .filter(|(_, host)| host.is_up())
+            .map(|(addr, _)| *addr)
+            .collect();
+        for (addr, name) in runtime.block_on(resolve::reverse(&up)) {
+            if let Some(host) = result.hosts.get_mut(&addr) {
+                host.ptr_name = Some(name);
+            }
+        }
+    }
     for (name, addr) in names {
         if let Some(host) = result.hosts.get_mut(&addr) {
             host.hostname.get_or_insert(name);

@@ -11,6 +11,7 @@ use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
+use crate::report::progress::ProgressOptions;
 use crate::report::{FindingSink, ScanInfo, ScanResult};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Result};
@@ -41,6 +42,10 @@ pub struct RawScanOptions {
     pub net: NetworkOptions,
     /// Makes the cookie key (and so the probes) reproducible.
     pub seed: Option<u64>,
+    /// When each phase shows a progress line.
+    pub progress: ProgressOptions,
+    /// `-d` level.
+    pub debug: u8,
 }
 
 /// Runs the scan, passing each port finding to `sink` as it is made. `notice` gets
@@ -53,12 +58,11 @@ pub async fn run(
     if opts.targets.is_empty() {
         bail!("no targets to scan");
     }
-    if opts.tcp.is_some() && opts.udp.is_some() {
-        bail!("a TCP and a UDP scan in one run is not supported yet: run -sU separately");
-    }
     let started = Instant::now();
     let mut result = ScanResult::starting_now(opts.targets.len());
     let mut prober = Prober::open(&opts.targets, &opts.net, cookie_key(opts.seed), notice).await?;
+    prober.progress = opts.progress;
+    prober.debug = opts.debug;
     let path_down = prober.path.unreachable.clone();
     let reachable: Vec<Ipv4Addr> = opts.targets.subtract(&path_down).iter().collect();
 
@@ -133,24 +137,22 @@ pub async fn run(
         prober
             .run(&mut scan, &up, ports.as_slice(), &opts.timing)
             .await?;
-        result.info = ScanInfo {
+        result.scans.push(ScanInfo {
             kind: probe.reading.name(),
             protocol: "tcp",
             ports: ports.as_slice().to_vec(),
-            args: String::new(),
-        };
+        });
     }
     if let Some(ports) = &opts.udp {
         let mut scan = UdpScan::new(sink, &mut result);
         prober
             .run(&mut scan, &up, ports.as_slice(), &opts.timing)
             .await?;
-        result.info = ScanInfo {
+        result.scans.push(ScanInfo {
             kind: "udp",
             protocol: "udp",
             ports: ports.as_slice().to_vec(),
-            args: String::new(),
-        };
+        });
     }
 
     // 3. What is known about each live host; those that ran out of --host-timeout

@@ -97,14 +97,16 @@ pub fn nmap_summary(hosts: &[String], ports: &str) -> Result<BTreeMap<Ipv4Addr, 
     nmap_summary_with(hosts, ports, "-sS")
 }
 
-/// Runs `nmap -n -Pn SCAN_FLAG -T4 -p PORTS TARGETS` in the scanner namespace and
+/// Runs `nmap -Pn SCAN_FLAG -T4 -p PORTS TARGETS` in the scanner namespace and
 /// returns its XML.
 pub fn nmap_xml<S: AsRef<std::ffi::OsStr>>(
     targets: &[S],
     ports: &str,
     scan_flag: &str,
 ) -> Result<String> {
-    let fixed = ["-n", "-Pn", scan_flag, "-T4", "-p", ports];
+    // Not -n: nmap looks up the PTR names of the hosts up, as the scanner does, and
+    // ndiff compares them.
+    let fixed = ["-Pn", scan_flag, "-T4", "-p", ports];
     let mut args: Vec<&std::ffi::OsStr> = fixed.iter().map(std::ffi::OsStr::new).collect();
     args.extend(targets.iter().map(AsRef::as_ref));
     nmap_xml_with(&args)

@@ -105,3 +105,32 @@ fn port_scans_skip_hosts_found_down_unless_told_not_to() {
     let states = scan(&["-sS", "-Pn", "-p", "22,80", "198.18.1.5", &far]).expect("scan");
     assert_eq!(states.len(), 4, "{states:?}");
 }
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn hosts_found_up_get_their_reverse_dns_name_unless_n() {
+    require_lab();
+    let web = lab::host("web");
+    let far = lab::host("far");
+    let targets = [web.addr.to_string(), far.addr.to_string()];
+    let out = scan_output(&["-sn", &targets[0], &targets[1]]).expect("scan");
+    for host in [&web, &far] {
+        let line = format!(
+            "Scan report for {}.{} ({})",
+            host.name,
+            lab::DOMAIN,
+            host.addr
+        );
+        assert!(out.contains(&line), "{line:?} in:\n{out}");
+    }
+    let xml = scan_output(&["-sn", "-oX", "-", &targets[0]]).expect("scan");
+    assert!(
+        xml.contains(r#"<hostname name="web.lab.test" type="PTR"/>"#),
+        "{xml}"
+    );
+    let out = scan_output(&["-sn", "-n", &targets[0]]).expect("scan");
+    assert!(
+        out.contains(&format!("Scan report for {}\n", web.addr)),
+        "{out}"
+    );
+}

@@ -77,3 +77,38 @@ fn udp_scan_reads_every_port_right_despite_icmp_rate_limits() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn syn_and_udp_scans_run_together_and_keep_their_protocols_apart() {
+    require_lab();
+    let dns = lab::host("dns");
+    let out = scan_json(&[
+        "-sSU",
+        "-p",
+        "T:22,53,54,U:53,54,161",
+        &dns.addr.to_string(),
+    ])
+    .expect("scan");
+    let mut found = BTreeMap::new();
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let key = (
+            v["proto"].as_str().unwrap().to_string(),
+            v["port"].as_u64().unwrap(),
+        );
+        found.insert(key, v["state"].as_str().unwrap().to_string());
+    }
+    let expected: BTreeMap<(String, u64), String> = [
+        ("tcp", 22, "open"),
+        ("tcp", 53, "open"),
+        ("tcp", 54, "closed"),
+        ("udp", 53, "open"),
+        ("udp", 54, "closed"),
+        ("udp", 161, "open"),
+    ]
+    .into_iter()
+    .map(|(proto, port, state)| ((proto.to_string(), port), state.to_string()))
+    .collect();
+    assert_eq!(found, expected);
+}

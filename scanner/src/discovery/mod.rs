@@ -163,6 +163,14 @@ impl Pinger {
 }
 
 impl ProbeModule for Pinger {
+    fn name(&self) -> &'static str {
+        "ping scan"
+    }
+
+    fn found(&self) -> u64 {
+        self.statuses.values().filter(|s| s.up).count() as u64
+    }
+
     fn classifier_flags(&self) -> u32 {
         // SYN pings are acknowledged (cookie + 1), ACK pings reset with the cookie.
         FLAG_ANY_COOKIE

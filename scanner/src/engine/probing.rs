@@ -20,6 +20,7 @@ pub use super::timing::Timing;
 use super::NetworkOptions;
 use crate::io::{FrameBatch, FrameSender, MAX_PROBE_FRAME_LEN};
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
+use crate::report::progress::{Progress, ProgressOptions, Snapshot};
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
@@ -72,6 +73,12 @@ impl ProbeContext {
 
 /// One kind of probe: how its frames are built and what replies to it mean.
 pub trait ProbeModule {
+    /// The phase's name for the progress line ("SYN scan").
+    fn name(&self) -> &'static str;
+    /// How many findings worth counting (open ports, hosts up) it has made so far.
+    fn found(&self) -> u64 {
+        0
+    }
     /// The classifier's `FLAG_*` bits for these probes' replies.
     fn classifier_flags(&self) -> u32;
     /// Writes the frames of one send of `key` into `out`; returns how many.
@@ -131,6 +138,11 @@ pub struct Prober {
     host_rtt: HashMap<u32, RttEstimator>,
     /// Hosts given up on after --host-timeout (left out of every later phase too).
     timed_out: HashSet<u32>,
+    /// When a progress line is shown.
+    pub progress: ProgressOptions,
+    /// `-d`: 1 prints every reply and each phase's timing at its end, 2 also every
+    /// probe given up on.
+    pub debug: u8,
     pub stats: ProbeStats,
 }
 
@@ -179,6 +191,8 @@ impl Prober {
             config,
             host_rtt: HashMap::new(),
             timed_out: HashSet::new(),
+            progress: ProgressOptions::OFF,
+            debug: 0,
         })
     }
 
@@ -242,6 +256,8 @@ impl Prober {
         let mut rsts = FrameBatch::with_capacity(BATCH);
         let mut records: Vec<ReplyRecord> = Vec::with_capacity(1024);
         let mut drained_at: Option<Instant> = None;
+        let mut progress = Progress::new(module.name(), total, self.progress);
+        let replies_before = self.stats.replies;
 
         loop {
             let now = Instant::now();
@@ -353,6 +369,12 @@ impl Prober {
                 probes.consume_front(sent);
             }
 
+            progress.tick(&Snapshot {
+                sent: next_probe,
+                replies: self.stats.replies - replies_before,
+                open: module.found(),
+            });
+
             // 3. Done? Everything sent and settled, then the wait for late replies.
             let held = limited.values().any(|(_, queue)| !queue.is_empty());
             let settled = next_probe >= total
@@ -420,6 +442,9 @@ impl Prober {
                         });
                     }
                 }
+                if self.debug > 0 {
+                    eprintln!("scanner: {}: {}", module.name(), describe(&record));
+                }
                 let Some(probe) = module.probe_of(&record) else {
                     continue;
                 };
@@ -486,16 +511,58 @@ impl Prober {
             }
         }
 
+        progress.finish();
+        if self.debug > 0 {
+            eprintln!(
+                "scanner: {}: done in {:.2}s; timeout {:?}, congestion window {} (halved {} times), {} ICMP rate-limited host(s), {} silent probe(s)",
+                module.name(),
+                started.elapsed().as_secs_f64(),
+                rtt.timeout(),
+                congestion.window(),
+                congestion.cuts,
+                limited.len(),
+                unanswered.len()
+            );
+        }
         // Whatever never answered.
         let mut silent: Vec<ProbeKey> = unanswered.into_keys().collect();
         silent.sort_unstable();
         for probe in silent {
+            if self.debug > 1 {
+                eprintln!(
+                    "scanner: {}: no reply from {}:{}",
+                    module.name(),
+                    Ipv4Addr::from(probe.0),
+                    probe.1
+                );
+            }
             module.unanswered(probe)?;
         }
         self.stats.replies_lost_in_kernel = self.replies.lost();
         self.stats.window_cuts += congestion.cuts;
         Ok(())
     }
+}
+
+/// One line about a classified reply, for `-d`.
+fn describe(record: &ReplyRecord) -> String {
+    let remote = Ipv4Addr::from(record.remote_addr);
+    let what = match ReplyKind::from_u8(record.kind) {
+        Some(ReplyKind::SynAck) => format!("SYN+ACK from {remote}:{}", record.remote_port),
+        Some(ReplyKind::Rst) => format!("RST from {remote}:{}", record.remote_port),
+        Some(ReplyKind::Udp) => format!("UDP reply from {remote}:{}", record.remote_port),
+        Some(ReplyKind::IcmpReply) => format!("ICMP type {} reply from {remote}", record.icmp_type),
+        Some(ReplyKind::IcmpError) => format!(
+            "ICMP type {} code {} from {} about protocol {} to {remote}:{}",
+            record.icmp_type,
+            record.icmp_code,
+            Ipv4Addr::from(record.icmp_from),
+            record.protocol,
+            record.remote_port
+        ),
+        None => format!("unknown reply kind {} from {remote}", record.kind),
+    };
+    format!("{what}, ttl {}", record.ttl)
 }
 
 /// A random cookie key per scan, or one derived from `--seed` for reproducible probes.

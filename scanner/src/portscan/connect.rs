@@ -189,12 +189,11 @@ pub async fn run(
         sink.finding(&finding)?;
         result.record(finding);
     }
-    result.info = ScanInfo {
+    result.scans.push(ScanInfo {
         kind: "connect",
         protocol: "tcp",
         ports: ports.to_vec(),
-        args: String::new(),
-    };
+    });
     for (addr, estimator) in host_rtt {
         result.hosts.entry(addr).or_default().latency = estimator.srtt();
     }

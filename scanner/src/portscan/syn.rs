@@ -154,6 +154,7 @@ pub fn parse_scan_flags(text: &str) -> anyhow::Result<u8> {
 pub struct TcpScan<'a> {
     probe: TcpProbe,
     template: TcpTemplate,
+    open: u64,
     sink: &'a mut dyn FindingSink,
     pub result: &'a mut ScanResult,
 }
@@ -168,12 +169,14 @@ impl<'a> TcpScan<'a> {
         Self {
             probe,
             template: TcpTemplate::new(probe.segment(), link),
+            open: 0,
             sink,
             result,
         }
     }
 
     fn emit(&mut self, finding: PortFinding) -> Result<()> {
+        self.open += u64::from(finding.state == PortState::Open);
         self.sink.finding(&finding)?;
         self.result.record(finding);
         Ok(())
@@ -200,6 +203,20 @@ pub fn write_tcp_probe(
 }
 
 impl ProbeModule for TcpScan<'_> {
+    fn name(&self) -> &'static str {
+        match self.probe.reading {
+            Reading::Syn => "SYN scan",
+            Reading::Ack => "ACK scan",
+            Reading::Fin => "FIN scan",
+            Reading::Null => "NULL scan",
+            Reading::Xmas => "Xmas scan",
+        }
+    }
+
+    fn found(&self) -> u64 {
+        self.open
+    }
+
     fn classifier_flags(&self) -> u32 {
         self.probe.classifier_flags()
     }

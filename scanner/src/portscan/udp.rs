@@ -19,16 +19,22 @@ use std::net::Ipv4Addr;
 
 /// The UDP scan's state: where findings go.
 pub struct UdpScan<'a> {
+    open: u64,
     sink: &'a mut dyn FindingSink,
     pub result: &'a mut ScanResult,
 }
 
 impl<'a> UdpScan<'a> {
     pub fn new(sink: &'a mut dyn FindingSink, result: &'a mut ScanResult) -> Self {
-        Self { sink, result }
+        Self {
+            open: 0,
+            sink,
+            result,
+        }
     }
 
     fn emit(&mut self, finding: PortFinding) -> Result<()> {
+        self.open += u64::from(finding.state == PortState::Open);
         self.sink.finding(&finding)?;
         self.result.record(finding);
         Ok(())
@@ -76,6 +82,14 @@ pub fn reading(record: &ReplyRecord) -> Option<(PortState, Reason)> {
 }
 
 impl ProbeModule for UdpScan<'_> {
+    fn name(&self) -> &'static str {
+        "UDP scan"
+    }
+
+    fn found(&self) -> u64 {
+        self.open
+    }
+
     fn classifier_flags(&self) -> u32 {
         FLAG_UDP
     }

@@ -12,13 +12,13 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         "# scanner {} scan initiated {} as: {}",
         env!("CARGO_PKG_VERSION"),
         ctime(start),
-        result.info.args
+        result.args
     );
     for (addr, host) in &result.hosts {
         if !opts.shows_host(host) {
             continue;
         }
-        let name = host.hostname.as_deref().unwrap_or("");
+        let name = host.display_name().unwrap_or("");
         let _ = writeln!(
             out,
             "Host: {addr} ({name})\tStatus: {}",

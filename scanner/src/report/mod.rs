@@ -1,12 +1,13 @@
 //! The result model (what a scan found) and its writers: the streaming JSON lines and
-//! CSV writers, and at the end nmap's normal, XML and grepable output. Writers only
-//! read results; they never change them.
+//! CSV writers, the progress line, and at the end nmap's normal, XML and grepable
+//! output. Writers only read results; they never change them.
 
 pub mod csv;
 pub mod fields;
 pub mod grepable;
 pub mod json;
 pub mod normal;
+pub mod progress;
 pub mod services;
 pub mod xml;
 
@@ -158,11 +159,14 @@ impl PortFinding {
 /// What is known about one host.
 #[derive(Clone, Debug, Default)]
 pub struct HostResult {
-    pub ports: BTreeMap<u16, PortFinding>,
+    /// By port, then protocol ("tcp" before "udp"), as nmap lists them.
+    pub ports: BTreeMap<(u16, &'static str), PortFinding>,
     /// Smoothed round-trip time of its replies, if any came.
     pub latency: Option<Duration>,
     /// The name the user gave for it, if it was given by name.
     pub hostname: Option<String>,
+    /// Its name from reverse DNS (PTR), unless `-n`.
+    pub ptr_name: Option<String>,
     /// Its MAC address, for on-link hosts (learnt by ARP).
     pub mac: Option<[u8; 6]>,
     /// Why it is taken to be up before any port answered: "arp-response" on-link,
@@ -171,6 +175,11 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// The name to show: the one the user gave, else the reverse-DNS one.
+    pub fn display_name(&self) -> Option<&str> {
+        self.hostname.as_deref().or(self.ptr_name.as_deref())
+    }
+
     /// A host is up when it answered ARP, was assumed up, or any port answered.
     pub fn is_up(&self) -> bool {
         self.up_reason.is_some() || self.ports.values().any(|p| p.reason != Reason::NoResponse)
@@ -194,8 +203,6 @@ pub struct ScanInfo {
     pub protocol: &'static str,
     /// The ports, ascending.
     pub ports: Vec<u16>,
-    /// The command line as the user typed it.
-    pub args: String,
 }
 
 impl ScanInfo {
@@ -235,7 +242,10 @@ pub fn compress_ranges(numbers: impl IntoIterator<Item = u16>) -> String {
 /// Everything a scan found, in address order.
 #[derive(Clone, Debug, Default)]
 pub struct ScanResult {
-    pub info: ScanInfo,
+    /// Each port scan run (nmap's `<scaninfo>`s): none for a ping scan, two for -sSU.
+    pub scans: Vec<ScanInfo>,
+    /// The command line as the user typed it.
+    pub args: String,
     pub hosts: BTreeMap<Ipv4Addr, HostResult>,
     pub started: Option<SystemTime>,
     pub elapsed: Duration,
@@ -258,7 +268,7 @@ impl ScanResult {
             .entry(finding.addr)
             .or_default()
             .ports
-            .insert(finding.port, finding);
+            .insert((finding.port, finding.proto), finding);
     }
 
     /// Hosts that are up.

@@ -11,7 +11,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         if !opts.shows_host(host) {
             continue;
         }
-        match &host.hostname {
+        match host.display_name() {
             Some(name) => {
                 let _ = writeln!(out, "Scan report for {name} ({addr})");
             }
@@ -52,15 +52,21 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
     if !folded.is_empty() {
         let parts: Vec<String> = folded
             .iter()
-            .map(|state| {
-                let ports: Vec<_> = host.ports.values().filter(|p| p.state == *state).collect();
-                let reason = ports.first().map(|p| p.reason.as_str()).unwrap_or("");
-                let proto = ports.first().map_or("tcp", |p| p.proto);
-                format!(
-                    "{} {} {proto} ports ({reason})",
-                    ports.len(),
-                    state.as_str()
-                )
+            .flat_map(|state| {
+                ["tcp", "udp"].into_iter().filter_map(move |proto| {
+                    let ports: Vec<_> = host
+                        .ports
+                        .values()
+                        .filter(|p| p.state == *state && p.proto == proto)
+                        .collect();
+                    let reason = ports.first()?.reason.as_str();
+                    let noun = if ports.len() == 1 { "port" } else { "ports" };
+                    Some(format!(
+                        "{} {} {proto} {noun} ({reason})",
+                        ports.len(),
+                        state.as_str()
+                    ))
+                })
             })
             .collect();
         let _ = writeln!(out, "Not shown: {}", parts.join(", "));

@@ -32,7 +32,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     let mut out = String::new();
     let start = result.start_time();
     let start_str = ctime(start);
-    let args = escape(&result.info.args);
+    let args = escape(&result.args);
     let _ = writeln!(
         out,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>"
@@ -48,14 +48,14 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         epoch_seconds(start)
     );
     // A ping scan (-sn) scans no ports and has no scaninfo, as nmap's XML.
-    if !result.info.ports.is_empty() {
+    for scan in &result.scans {
         let _ = writeln!(
             out,
             "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
-            result.info.kind,
-            result.info.protocol,
-            result.info.ports.len(),
-            result.info.port_ranges()
+            scan.kind,
+            scan.protocol,
+            scan.ports.len(),
+            scan.port_ranges()
         );
     }
     out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
@@ -80,6 +80,9 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         out.push_str("<hostnames>\n");
         if let Some(name) = &host.hostname {
             let _ = writeln!(out, "<hostname name=\"{}\" type=\"user\"/>", escape(name));
+        }
+        if let Some(name) = &host.ptr_name {
+            let _ = writeln!(out, "<hostname name=\"{}\" type=\"PTR\"/>", escape(name));
         }
         out.push_str("</hostnames>\n");
         write_ports(&mut out, host, opts);
@@ -121,20 +124,21 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
             state.as_str(),
             ports.len()
         );
-        let mut reasons: Vec<&str> = ports.iter().map(|p| p.reason.as_str()).collect();
+        let mut reasons: Vec<(&str, &str)> =
+            ports.iter().map(|p| (p.reason.as_str(), p.proto)).collect();
         reasons.sort_unstable();
         reasons.dedup();
-        for reason in reasons {
-            let with_reason: Vec<_> = ports
+        for (reason, proto) in reasons {
+            let with_reason: Vec<u16> = ports
                 .iter()
-                .filter(|p| p.reason.as_str() == reason)
+                .filter(|p| p.reason.as_str() == reason && p.proto == proto)
+                .map(|p| p.port)
                 .collect();
             let _ = writeln!(
                 out,
-                "<extrareasons reason=\"{reason}\" count=\"{}\" proto=\"{}\" ports=\"{}\"/>",
+                "<extrareasons reason=\"{reason}\" count=\"{}\" proto=\"{proto}\" ports=\"{}\"/>",
                 with_reason.len(),
-                with_reason.first().map_or("tcp", |p| p.proto),
-                compress_ranges(with_reason.iter().map(|p| p.port))
+                compress_ranges(with_reason.iter().copied())
             );
         }
         out.push_str("</extraports>\n");
@@ -175,12 +179,12 @@ mod tests {
     #[test]
     fn writes_nmaps_structure() {
         let mut result = ScanResult {
-            info: ScanInfo {
+            scans: vec![ScanInfo {
                 kind: "syn",
                 protocol: "tcp",
                 ports: (1..=30).collect(),
-                args: "scanner -sS -p 1-30 x".into(),
-            },
+            }],
+            args: "scanner -sS -p 1-30 x".into(),
             addresses: 1,
             ..Default::default()
         };

@@ -8,7 +8,6 @@
 //! to the kernel, which answers them with the RST. Ctrl-C stops the senders where
 //! they are and writes a resume file.
 
-pub mod progress;
 pub mod resume;
 pub mod sender;
 
@@ -18,11 +17,11 @@ use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
 use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
+use crate::report::progress::{Progress, ProgressOptions, Snapshot};
 use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
-use progress::{Progress, Snapshot};
 use resume::ResumeState;
 use scanner_common::{
     ClassifierConfig, ReplyKind, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE,
@@ -53,7 +52,7 @@ pub struct SweepOptions {
     pub resume: Option<ResumeState>,
     /// Where an interrupted sweep writes its resume file.
     pub resume_path: PathBuf,
-    pub progress: bool,
+    pub progress: ProgressOptions,
 }
 
 /// Counters a user sees with `-v`.
@@ -214,7 +213,7 @@ pub async fn run(
 
     let started = Instant::now();
     let mut result = ScanResult::starting_now(opts.targets.len());
-    let mut progress = Progress::new(opts.shard.len(space), opts.progress);
+    let mut progress = Progress::new("sweep", opts.shard.len(space), opts.progress);
     let mut records: Vec<ReplyRecord> = Vec::with_capacity(4096);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let ctrl_c = tokio::signal::ctrl_c();
@@ -277,12 +276,11 @@ pub async fn run(
                 .map_err(|_| anyhow::anyhow!("a sender thread panicked"))??,
         );
     }
-    result.info = ScanInfo {
+    result.scans.push(ScanInfo {
         kind: "syn",
         protocol: "tcp",
         ports: opts.ports.as_slice().to_vec(),
-        args: String::new(),
-    };
+    });
     stats.sent = sent.load(Ordering::Relaxed);
     stats.lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();

@@ -1,10 +1,14 @@
-//! Host names as targets: looked up with an asynchronous DNS client (hickory, using
-//! the system's resolver configuration) on the tokio loop, all at once. As nmap does,
-//! a name is scanned at its first IPv4 address, and the name is kept for the output.
+//! Host names as targets, and the names of hosts found up: looked up with an
+//! asynchronous DNS client (hickory, using the system's resolver configuration) on the
+//! tokio loop, all at once. As nmap does, a name is scanned at its first IPv4 address,
+//! and the name is kept for the output; hosts found up get their reverse (PTR) name
+//! unless `-n`.
 
 use anyhow::{anyhow, Context, Result};
 use hickory_resolver::Resolver;
-use std::net::Ipv4Addr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// Whether a target spec is a host name (optionally with `/bits`) rather than an
 /// address, a CIDR block or octet ranges.
@@ -52,6 +56,40 @@ pub async fn resolve(specs: &[String]) -> Result<Vec<ResolvedName>> {
     }
     resolved.sort_by_key(|(index, _)| *index);
     Ok(resolved.into_iter().map(|(_, name)| name).collect())
+}
+
+/// How long reverse lookups may take in all: a broken resolver must not hold up
+/// the results.
+const REVERSE_BUDGET: Duration = Duration::from_secs(3);
+
+/// The reverse-DNS (PTR) names of `addrs`, all looked up at once. Addresses without
+/// one, or whose lookup fails or is not back within a few seconds, are left out: a
+/// missing name is not an error.
+pub async fn reverse(addrs: &[Ipv4Addr]) -> HashMap<Ipv4Addr, String> {
+    let mut names = HashMap::new();
+    if addrs.is_empty() {
+        return names;
+    }
+    let Ok(builder) = Resolver::builder_tokio() else {
+        return names;
+    };
+    let resolver = builder.build();
+    let mut lookups = tokio::task::JoinSet::new();
+    for &addr in addrs {
+        let resolver = resolver.clone();
+        lookups.spawn(async move {
+            let answer = resolver.reverse_lookup(IpAddr::V4(addr)).await.ok()?;
+            let name = answer.iter().next()?.to_string();
+            Some((addr, name.trim_end_matches('.').to_string()))
+        });
+    }
+    let deadline = tokio::time::Instant::now() + REVERSE_BUDGET;
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, lookups.join_next()).await {
+        if let Ok(Some((addr, name))) = joined {
+            names.insert(addr, name);
+        }
+    }
+    names
 }
 
 #[cfg(test)]
