@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
 use xtask::lab::{self, PortState};
+use xtask::nmap_xml::hosts as nmap_hosts;
 
 pub use xtask::lab::truth::{differences, parse_findings, truth, States};
 
@@ -129,41 +130,16 @@ pub fn nmap_xml_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<String> {
 pub fn open_ports_in_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, Vec<u16>>> {
     Ok(nmap_hosts(xml)?
         .into_iter()
-        .map(|host| {
-            let mut open: Vec<u16> = host
-                .ports
-                .iter()
-                .filter(|(_, state)| state == "open")
-                .map(|(port, _)| *port)
-                .collect();
-            open.sort_unstable();
-            (host.addr, open)
-        })
+        .map(|host| (host.addr, host.ports_in("open")))
         .collect())
 }
 
 /// The hosts an nmap-format XML document reports up, with the reason of each.
 pub fn hosts_up(xml: &str) -> Result<BTreeMap<Ipv4Addr, String>> {
-    let mut up = BTreeMap::new();
-    for host in xml.split("<host").skip(1) {
-        let (Some(status), Some(address)) = (
-            host.split("<status ").nth(1),
-            host.split("<address ").nth(1),
-        ) else {
-            continue;
-        };
-        let attr = |tag: &str, name: &str| -> Option<String> {
-            let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-            Some(tag[start..].split('"').next()?.to_string())
-        };
-        if attr(status, "state").as_deref() == Some("up") {
-            let addr = attr(address, "addr")
-                .context("address without addr")?
-                .parse()?;
-            up.insert(addr, attr(status, "reason").unwrap_or_default());
-        }
-    }
-    Ok(up)
+    Ok(nmap_hosts(xml)?
+        .into_iter()
+        .filter_map(|host| Some((host.addr, host.up_reason?)))
+        .collect())
 }
 
 /// As [`nmap_summary`], with another scan type flag (`-sT`, ...).
@@ -193,70 +169,12 @@ pub fn assert_ndiff_agrees(theirs: &str, ours: &std::path::Path) {
     );
 }
 
-/// One host of nmap's XML: its address, `<extraports>` (state, count) and listed
-/// ports (number, state).
-struct NmapHost {
-    addr: Ipv4Addr,
-    extra: Vec<(String, usize)>,
-    ports: Vec<(u16, String)>,
-}
-
-/// Walks the hosts of nmap's XML output.
-fn nmap_hosts(xml: &str) -> Result<Vec<NmapHost>> {
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let tag = format!(" {tag}");
-        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        Some(tag[start..].split('"').next()?.to_string())
-    };
-    let mut hosts = Vec::new();
-    for chunk in xml.split("</host>") {
-        // The part of the chunk after its <host> tag (nmap puts <hosthint>s before it).
-        let Some(start) = [chunk.rfind("<host "), chunk.rfind("<host>")]
-            .into_iter()
-            .flatten()
-            .max()
-        else {
-            continue;
-        };
-        let host = &chunk[start..];
-        let Some(addr_tag) = host.split("<address ").nth(1) else {
-            continue;
-        };
-        let mut parsed = NmapHost {
-            addr: attr(addr_tag, "addr")
-                .context("address without addr")?
-                .parse()?,
-            extra: vec![],
-            ports: vec![],
-        };
-        for extra in host.split("<extraports ").skip(1) {
-            let count: usize = attr(extra, "count").context("extraports count")?.parse()?;
-            parsed
-                .extra
-                .push((attr(extra, "state").context("extraports state")?, count));
-        }
-        for port in host.split("<port ").skip(1) {
-            let number: u16 = attr(port, "portid").context("portid")?.parse()?;
-            let state_tag = port.split("<state ").nth(1).context("port without state")?;
-            parsed
-                .ports
-                .push((number, attr(state_tag, "state").context("state")?));
-        }
-        hosts.push(parsed);
-    }
-    Ok(hosts)
-}
-
 /// Reads hosts, ports and extraports from nmap's XML output.
 pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
     let mut out = BTreeMap::new();
     for host in nmap_hosts(xml)? {
         let mut summary = HostSummary::default();
-        let states = host
-            .extra
-            .into_iter()
-            .chain(host.ports.iter().map(|(_, state)| (state.clone(), 1)));
-        for (state, count) in states {
+        for (state, count) in host.state_counts() {
             match state.as_str() {
                 "open" => {}
                 "closed" => summary.closed += count,
@@ -264,13 +182,7 @@ pub fn parse_nmap_xml(xml: &str) -> Result<BTreeMap<Ipv4Addr, HostSummary>> {
                 other => bail!("unexpected port state {other:?}"),
             }
         }
-        summary.open = host
-            .ports
-            .iter()
-            .filter(|(_, state)| state == "open")
-            .map(|(port, _)| *port)
-            .collect();
-        summary.open.sort_unstable();
+        summary.open = host.ports_in("open");
         out.insert(host.addr, summary);
     }
     Ok(out)
@@ -350,11 +262,7 @@ pub fn nmap_state_counts(hosts: &[String], ports: &str, scan_flag: &str) -> Resu
     let mut counts = StateCounts::new();
     for host in nmap_hosts(&nmap_xml(hosts, ports, scan_flag)?)? {
         let entry = counts.entry(host.addr).or_default();
-        for (state, count) in host
-            .extra
-            .into_iter()
-            .chain(host.ports.into_iter().map(|(_, state)| (state, 1)))
-        {
+        for (state, count) in host.state_counts() {
             *entry.entry(state).or_default() += count;
         }
     }

@@ -4,7 +4,9 @@
 //! lab's topology and truth from the one place that also builds the lab.
 
 pub mod bench;
+pub mod bench_nmap;
 pub mod lab;
+pub mod nmap_xml;
 pub mod shell;
 
 /// The workspace root (the folder holding the top-level Cargo.toml).

@@ -52,6 +52,8 @@ enum Task {
 enum BenchKind {
     /// Sweeps next to masscan and zmap: send rate, accuracy at speed, memory and CPU.
     Sweep,
+    /// nmap-style scans next to nmap -T4 with the same flags: -sn, -sS -p-, -sU.
+    Nmap,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +90,9 @@ fn main() -> Result<()> {
         Task::Bench {
             which: BenchKind::Sweep,
         } => bench_sweep(),
+        Task::Bench {
+            which: BenchKind::Nmap,
+        } => bench_nmap(),
     }
 }
 
@@ -240,6 +245,16 @@ fn bench_sweep() -> Result<()> {
         out_dir: workspace_root().join("target/bench"),
     };
     let result = xtask::bench::sweep(&bench);
+    lab::build::down()?;
+    result
+}
+
+fn bench_nmap() -> Result<()> {
+    require_root("the benchmarks")?;
+    setup::run()?;
+    let scanner = build_scanner()?;
+    lab::build::up()?;
+    let result = xtask::bench_nmap::nmap(&scanner);
     lab::build::down()?;
     result
 }

@@ -89,10 +89,10 @@ pub trait ProbeModule {
     fn answered(&mut self, key: ProbeKey, record: &ReplyRecord) -> Result<()>;
     /// `key` stayed silent through all its sends.
     fn unanswered(&mut self, key: ProbeKey) -> Result<()>;
-    /// Whether retransmissions to a host that has sent ICMP errors are paced to the
-    /// rate at which hosts send them. UDP scans: a closed port's only answer is such an
-    /// error, and Linux sends one per second per peer after a burst of six, so a
-    /// second probe sent sooner would go unanswered and the port would be misread.
+    /// Whether retransmissions to a host that has answered anything are paced to the
+    /// rate at which hosts send ICMP errors. UDP scans: a closed port's only answer is
+    /// such an error, and Linux sends one per second per peer after a burst of six, so
+    /// a second probe sent sooner would go unanswered and the port would be misread.
     fn paces_icmp_limited_hosts(&self) -> bool {
         false
     }
@@ -383,8 +383,10 @@ impl Prober {
                 && outstanding.is_empty()
                 && !held;
             if settled {
+                // Late replies can only change probes that went unanswered: with none,
+                // there is nothing to wait for.
                 let since = *drained_at.get_or_insert(now);
-                if now >= since + timing.wait {
+                if unanswered.is_empty() || now >= since + timing.wait {
                     break;
                 }
             }
@@ -451,10 +453,13 @@ impl Prober {
                 if !allowed.contains(&probe.0) || self.timed_out.contains(&probe.0) {
                     continue;
                 }
-                if kind == Some(ReplyKind::IcmpError)
-                    && record.icmp_from == record.remote_addr
-                    && module.paces_icmp_limited_hosts()
-                {
+                // A host that answers at all (an ICMP error of its own, or a reply on
+                // another port) may be rate limiting its errors: its silent probes are
+                // resent at the pace it can answer them. (One that answers nothing is
+                // most likely behind a firewall that drops: no pacing.)
+                let from_host =
+                    kind != Some(ReplyKind::IcmpError) || record.icmp_from == record.remote_addr;
+                if from_host && module.paces_icmp_limited_hosts() {
                     limited
                         .entry(probe.0)
                         .or_insert_with(|| (now, VecDeque::new()));

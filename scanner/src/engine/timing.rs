@@ -47,8 +47,8 @@ impl Timing {
             1 => (1.0 / 15.0, ms(15_000), ms(100), ms(15_000), 10),
             2 => (2.5, ms(1_000), ms(100), ms(10_000), 10),
             3 => (100_000.0, ms(1_000), ms(100), ms(10_000), 10),
-            4 => (100_000.0, ms(500), ms(100), ms(1_250), 6),
-            5 => (300_000.0, ms(250), ms(50), ms(300), 2),
+            4 => (250_000.0, ms(500), ms(100), ms(1_250), 6),
+            5 => (500_000.0, ms(250), ms(50), ms(300), 2),
             _ => bail!("-T{level}: timing templates are -T0 (paranoid) to -T5 (insane)"),
         };
         Ok(Self {
@@ -61,7 +61,9 @@ impl Timing {
             initial_timeout: initial,
             min_timeout: min,
             max_timeout: max,
-            icmp_limit_gap: ms(1_000),
+            // Linux's 1 s, and a little more: a token that has not quite accrued when
+            // the probe arrives costs a whole retry.
+            icmp_limit_gap: ms(1_100),
         })
     }
 

@@ -154,11 +154,19 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
     found.with_context(|| format!("interface {iface:?} has no IPv4 address: give one with -S ADDR"))
 }
 
+/// How long each ARP round waits: the first for the answers, the others for
+/// stragglers (a neighbour on the segment answers in well under a millisecond).
+const ARP_ROUNDS: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_millis(125),
+    Duration::from_millis(125),
+];
+
 /// The MACs of `addrs` on `iface`, with how long each took to answer, from our own
-/// ARP requests, all sent at once, in three rounds 400 ms apart. (The kernel's ARP
-/// cache is not asked: an entry there can outlive its host, and whether a host answers
-/// ARP now is what host discovery wants to know.) Addresses that never answer are
-/// missing from the result.
+/// ARP requests, all sent at once, in the rounds of [`ARP_ROUNDS`]. (The kernel's ARP
+/// cache is not asked: an entry there can outlive its host, and whether a host
+/// answers ARP now is what host discovery wants to know.) Addresses that never
+/// answer are missing from the result.
 pub async fn resolve_neighbours(
     iface: &str,
     src_mac: [u8; 6],
@@ -173,12 +181,12 @@ pub async fn resolve_neighbours(
     let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
         .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
     let mut buf = [0u8; 128];
-    for _ in 0..3 {
+    for round_wait in ARP_ROUNDS {
         let sent_at = tokio::time::Instant::now();
         for &addr in &missing {
             socket.send(&arp_request(src_mac, src_ip, addr))?;
         }
-        let deadline = sent_at + Duration::from_millis(400);
+        let deadline = sent_at + round_wait;
         while !missing.is_empty() {
             let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await
             else {
