@@ -15,10 +15,14 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs of each tool per case.
 const RUNS: usize = 3;
+/// Pause before each UDP run, so that every run starts with the targets' ICMP
+/// buckets full (six errors, refilled at one a second) rather than drained by the
+/// run before it.
+const ICMP_REFILL: Duration = Duration::from_secs(7);
 
 /// What a scan found: hosts up, and each (address, protocol, port)'s state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -199,10 +203,18 @@ pub fn nmap(scanner: &Path) -> Result<()> {
     for case in cases() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut ours_found, mut theirs_found) = (Found::default(), Found::default());
+        let udp = case.flags.iter().any(|f| f == "-sU");
+        let rest = || {
+            if udp {
+                std::thread::sleep(ICMP_REFILL);
+            }
+        };
         for _ in 0..RUNS {
+            rest();
             let (time, xml) = timed_run(scanner, &case)?;
             ours.push(time);
             ours_found = Found::from_xml(&xml, &case.scanned)?;
+            rest();
             let (time, xml) = timed_run(nmap, &case)?;
             theirs.push(time);
             theirs_found = Found::from_xml(&xml, &case.scanned)?;
