@@ -1,13 +1,17 @@
-//! Property-based fuzzing of everything that reads untrusted input: target and port
-//! specifications from the command line, and frames off the wire. None may panic,
-//! and what they accept must mean what it says.
+//! Property-based fuzzing of everything that reads untrusted input: target, port and
+//! time specifications from the command line, and frames off the wire (TCP, UDP, ICMP
+//! replies and ICMP errors quoting anything). None may panic, and what they accept
+//! must mean what it says.
 
 use proptest::prelude::*;
-use scanner::packet::craft;
+use scanner::engine::timing::{parse_time, Timing};
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
+use scanner::packet::{build, craft};
+use scanner::report::services::ServicesTable;
 use scanner::target::{ports::PortList, TargetSet};
-use scanner_common::{cookie::probe_cookie, ClassifierConfig, ReplyKind};
+use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_UDP};
 use std::net::Ipv4Addr;
 
 proptest! {
@@ -39,10 +43,62 @@ proptest! {
     }
 
     #[test]
+    fn udp_port_specs_never_panic(spec in "[0-9TU:,a-z-]{0,24}") {
+        if let Ok(list) = PortList::parse_for(&spec, &ServicesTable::default(), "udp") {
+            prop_assert!(!list.is_empty());
+            prop_assert!(list.as_slice().windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn time_values_never_panic(text in ".{0,16}", number in 0u32..100_000) {
+        let _ = parse_time(&text);
+        let _ = Timing::parse_template(&text);
+        prop_assert_eq!(parse_time(&format!("{number}ms")).unwrap().as_millis(), u128::from(number));
+    }
+
+    /// ICMP errors quoting arbitrary bytes (a truncated, garbled or foreign quote)
+    /// never panic the classifier.
+    #[test]
+    fn icmp_errors_quoting_anything_never_panic(quote in proptest::collection::vec(any::<u8>(), 0..96), icmp_type in prop_oneof![Just(3u8), Just(11u8), any::<u8>()], key in any::<[u64; 2]>()) {
+        let me = [198, 18, 0, 1];
+        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + 8 + quote.len()) as u16;
+        frame.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 1, 0, 0, 198, 18, 1, 1]);
+        frame.extend_from_slice(&me);
+        frame.extend_from_slice(&[icmp_type, 3, 0, 0, 0, 0, 0, 0]);
+        frame.extend_from_slice(&quote);
+        let config = ClassifierConfig { local_addr: u32::from_be_bytes(me), port_lo: 0, port_hi: 65535, key, enabled: 1, flags: FLAG_UDP | FLAG_ANY_COOKIE };
+        let _ = classify(&frame, &config);
+    }
+
+    /// A UDP probe's reply is ours exactly when it comes back to the keyed port.
+    #[test]
+    fn udp_replies_to_our_probes_are_recognised(dst in any::<u32>(), dport in 1u16.., key in any::<[u64; 2]>(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let me = Ipv4Addr::new(198, 18, 0, 1);
+        let link = LinkAddrs { src_mac: [2, 0, 0, 0, 0, 1], dst_mac: [2, 0, 0, 0, 0, 2], src_ip: me };
+        let sport = stateless_source_port(&key, dst, dport, 40000, 59999);
+        let mut buf = [0u8; 512];
+        let len = build::udp_probe(&mut buf, &link, Ipv4Addr::from(dst), sport, dport, &payload, 1);
+        let reply = craft::udp_reply_to(&buf[..len], &payload);
+        let config = ClassifierConfig { local_addr: u32::from(me), port_lo: 40000, port_hi: 59999, key, enabled: 1, flags: FLAG_UDP };
+        let record = classify(&reply, &config).expect("our reply");
+        prop_assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::Udp));
+        prop_assert_eq!((record.remote_addr, record.remote_port, record.local_port), (dst, dport, sport));
+        let error = craft::icmp_error_about(&buf[..len], 3, 3, Ipv4Addr::from(dst).octets(), 8);
+        let record = classify(&error, &config).expect("our error");
+        prop_assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::IcmpError));
+        let other = ClassifierConfig { key: [key[0], key[1] ^ 1], ..config };
+        prop_assert!(classify(&reply, &other).is_none());
+    }
+
+    #[test]
     fn arbitrary_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..128), key in any::<[u64; 2]>()) {
         let _ = TcpSegment::parse(&frame);
-        let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, flags: 0 };
-        let _ = classify(&frame, &config);
+        for flags in [0, FLAG_UDP | FLAG_ANY_COOKIE] {
+            let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, flags };
+            let _ = classify(&frame, &config);
+        }
     }
 
     /// A SYN built from the template, turned into the SYN+ACK its target would send,
