@@ -4,23 +4,24 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use scanner::cli::plan::{discovery, load_services, port_list, timing, ScanTypes};
 use scanner::cli::{normalize_args, parse_port_range, Args};
-use scanner::discovery::PingSpec;
-use scanner::engine::timing::{parse_time, Timing};
+use scanner::engine::timing::parse_time;
 use scanner::engine::NetworkOptions;
 use scanner::io::privileges;
-use scanner::pipeline::{self, Discovery, RawScanOptions};
+use scanner::pipeline::{self, RawScanOptions};
 use scanner::portscan::connect::{self, ConnectScanOptions};
 use scanner::portscan::syn::{parse_scan_flags, Reading, TcpProbe};
 use scanner::report::fields::Field;
+use scanner::report::grepable::{GrepableLog, ResumePoint};
 use scanner::report::progress::ProgressOptions;
 use scanner::report::{
-    csv::Csv, grepable, json::JsonLines, normal, services, xml, FindingSink, OutputOptions,
-    PortFinding, ScanResult,
+    csv::Csv, grepable, json::JsonLines, normal, xml, FindingSink, HostResult, HostSink,
+    OutputOptions, PortFinding, ScanResult,
 };
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
-use scanner::target::{blocklist, ports::PortList, resolve, TargetSet};
+use scanner::target::{blocklist, resolve, TargetSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -48,219 +49,70 @@ impl FindingSink for Sinks {
 fn main() {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let args = Args::parse_from(normalize_args(std::env::args()));
-    if let Err(err) = run(args, &command_line) {
+    let outcome = match resume_point(&args) {
+        Ok(Some(point)) => resume(point),
+        Ok(None) => run(args, &command_line, false),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = outcome {
         eprintln!("scanner: error: {err:#}");
         std::process::exit(1);
     }
 }
 
+/// The `-oG` log `--resume` names, if it is one (a sweep's resume file is not).
+fn resume_point(args: &Args) -> Result<Option<ResumePoint>> {
+    let Some(path) = &args.resume else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the resume file {}", path.display()))?;
+    Ok(ResumePoint::parse(&text))
+}
+
+/// Continues the scan a `-oG` log was written by: the same command line, without the
+/// hosts the log already has, appending to the log.
+fn resume(point: ResumePoint) -> Result<()> {
+    let mut args = Args::try_parse_from(normalize_args(
+        point.command_line.split_whitespace().map(String::from),
+    ))
+    .context("the command line in the resume file no longer parses")?;
+    if args.output_grepable.is_none() && args.output_all.is_none() {
+        bail!("the resumed scan wrote no -oG log: nothing to append to");
+    }
+    notice(&format!(
+        "resuming: {} host(s) already finished are left out",
+        point.finished.len()
+    ));
+    if !point.finished.is_empty() {
+        let finished: Vec<String> = point.finished.iter().map(|a| a.to_string()).collect();
+        args.exclude.push(finished.join(","));
+    }
+    run(args, &point.command_line, true)
+}
+
+/// Where finished hosts go: the `-oG` log written host by host, with the names the
+/// user gave for them.
+struct HostLog<'a> {
+    log: Option<GrepableLog>,
+    names: &'a [(String, Ipv4Addr)],
+}
+
+impl HostSink for HostLog<'_> {
+    fn host_done(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
+        let Some(log) = &mut self.log else {
+            return Ok(());
+        };
+        let mut host = host.clone();
+        if let Some((name, _)) = self.names.iter().find(|(_, a)| *a == addr) {
+            host.hostname.get_or_insert_with(|| name.clone());
+        }
+        log.host_done(addr, &host)
+    }
+}
+
 fn notice(message: &str) {
     eprintln!("scanner: {message}");
-}
-
-/// Loads `--servicedb` in place of the built-in services table.
-fn load_services(args: &Args) -> Result<()> {
-    if let Some(path) = &args.servicedb {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        services::install(services::ServicesTable::parse(
-            &text,
-            &path.display().to_string(),
-        )?)?;
-    }
-    Ok(())
-}
-
-/// The `proto` ("tcp", "udp") ports to scan: -p, -F or --top-ports, minus
-/// --exclude-ports.
-fn port_list(args: &Args, proto: &str) -> Result<PortList> {
-    let table = services::table();
-    let ports = match (&args.ports, args.top_ports) {
-        _ if args.fast => PortList::top_for(100, table, proto)?,
-        (_, Some(n)) => PortList::top_for(n, table, proto)?,
-        (Some(spec), None) if spec == "-" => PortList::parse_tcp("1-65535")?,
-        (Some(spec), None) => PortList::parse_for(spec, table, proto)?,
-        (None, None) if proto == "udp" => PortList::top_for(1000, table, proto)?,
-        (None, None) => PortList::parse_tcp("1-1024")?,
-    };
-    match &args.exclude_ports {
-        Some(spec) => ports.without(&PortList::parse_for(spec, table, proto)?),
-        None => Ok(ports),
-    }
-}
-
-/// What the -s flags ask for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct ScanTypes {
-    tcp: Option<Reading>,
-    udp: bool,
-    connect: bool,
-    /// -sn: host discovery only.
-    ping_only: bool,
-}
-
-impl ScanTypes {
-    fn parse(flags: &[String]) -> Result<Self> {
-        let mut types = Self::default();
-        for flag in flags {
-            if flag == "n" {
-                types.ping_only = true;
-                continue;
-            }
-            for letter in flag.chars() {
-                let reading = match letter {
-                    'S' => Reading::Syn,
-                    'A' => Reading::Ack,
-                    'F' => Reading::Fin,
-                    'N' => Reading::Null,
-                    'X' => Reading::Xmas,
-                    'U' => {
-                        types.udp = true;
-                        continue;
-                    }
-                    'T' => {
-                        types.connect = true;
-                        continue;
-                    }
-                    other => bail!(
-                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU and -sn are"
-                    ),
-                };
-                if types.tcp.is_some_and(|r| r != reading) {
-                    bail!("one TCP scan type at a time (-sS, -sA, -sF, -sN or -sX)");
-                }
-                types.tcp = Some(reading);
-            }
-        }
-        if types.connect && (types.tcp.is_some() || types.udp) {
-            bail!("-sT runs alone: it uses the operating system's connect(), not raw packets");
-        }
-        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect) {
-            bail!("-sn means no port scan: drop it, or the other -s flags");
-        }
-        Ok(types)
-    }
-}
-
-/// The host discovery the -P flags (or their absence) ask for.
-fn discovery(args: &Args) -> Result<Discovery> {
-    if args.no_ping {
-        if !args.ping.is_empty() {
-            bail!("-Pn skips host discovery: drop it, or the other -P flags");
-        }
-        return Ok(Discovery::Skip);
-    }
-    if args.ping.is_empty() {
-        return Ok(Discovery::Ping {
-            pings: PingSpec::nmap_default(),
-            arp: !args.disable_arp_ping,
-        });
-    }
-    let mut pings = PingSpec::default();
-    let ports = |rest: &str, default: u16| -> Result<Vec<u16>> {
-        if rest.is_empty() {
-            return Ok(vec![default]);
-        }
-        Ok(PortList::parse_tcp(rest)
-            .with_context(|| format!("in the ports of a -P flag ({rest:?})"))?
-            .as_slice()
-            .to_vec())
-    };
-    for flag in &args.ping {
-        let (kind, rest) = flag.split_at(flag.chars().next().map_or(0, char::len_utf8));
-        match kind {
-            "E" if rest.is_empty() => pings.echo = true,
-            "P" if rest.is_empty() => pings.timestamp = true,
-            "M" if rest.is_empty() => pings.mask = true,
-            "R" if rest.is_empty() => {}
-            "S" => pings.syn_ports.extend(ports(rest, 80)?),
-            "A" => pings.ack_ports.extend(ports(rest, 80)?),
-            "U" => pings.udp_ports.extend(ports(rest, 40125)?),
-            _ => bail!(
-                "-P{flag} is not a host discovery flag: -PE, -PP, -PM, -PS[ports], -PA[ports], -PU[ports], -PR and -Pn are"
-            ),
-        }
-    }
-    pings.validate()?;
-    Ok(Discovery::Ping {
-        pings,
-        arp: !args.disable_arp_ping,
-    })
-}
-
-/// The timing: the -T template, then the options that override parts of it.
-fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
-    let mut timing = match &args.timing {
-        Some(level) => Timing::parse_template(level)?,
-        None => Timing::template(3)?,
-    };
-    if let Some(rate) = args.rate {
-        timing.rate = rate.max(1) as f64;
-    }
-    if let Some(min) = args.min_rate {
-        timing.rate = timing.rate.max(min);
-    }
-    if let Some(delay) = &args.scan_delay {
-        let delay = parse_time(delay).context("in --scan-delay")?;
-        if !delay.is_zero() {
-            timing.rate = timing.rate.min(1.0 / delay.as_secs_f64());
-        }
-    }
-    if let Some(cap) = args.max_rate {
-        timing.rate = timing.rate.min(cap.max(1) as f64);
-    }
-    if let Some(retries) = args.retries {
-        timing.retries = retries;
-    } else if sweep_mode {
-        timing.retries = 0;
-    }
-    let wait = args.wait.unwrap_or(if sweep_mode { 1.0 } else { 0.2 });
-    if !(0.0..=3600.0).contains(&wait) {
-        bail!("--wait must be between 0 and 3600 seconds");
-    }
-    timing.wait = Duration::from_secs_f64(wait);
-    for (text, slot, flag) in [
-        (
-            &args.initial_rtt_timeout,
-            &mut timing.initial_timeout,
-            "--initial-rtt-timeout",
-        ),
-        (
-            &args.min_rtt_timeout,
-            &mut timing.min_timeout,
-            "--min-rtt-timeout",
-        ),
-        (
-            &args.max_rtt_timeout,
-            &mut timing.max_timeout,
-            "--max-rtt-timeout",
-        ),
-    ] {
-        if let Some(text) = text {
-            *slot = parse_time(text).with_context(|| format!("in {flag}"))?;
-        }
-    }
-    if timing.min_timeout > timing.max_timeout {
-        bail!("--min-rtt-timeout is above --max-rtt-timeout");
-    }
-    if let Some(n) = args.max_parallelism {
-        timing.max_parallelism = n as usize;
-    }
-    if let Some(n) = args.min_parallelism {
-        timing.min_parallelism = n as usize;
-    }
-    if args.min_rate.is_some() {
-        // nmap: --min-rate holds the rate up whatever the congestion window says.
-        timing.min_parallelism = timing.max_parallelism;
-    }
-    if timing.min_parallelism > timing.max_parallelism {
-        bail!("--min-parallelism is above --max-parallelism");
-    }
-    if let Some(text) = &args.host_timeout {
-        let limit = parse_time(text).context("in --host-timeout")?;
-        timing.host_timeout = (!limit.is_zero()).then_some(limit);
-    }
-    Ok(timing)
 }
 
 /// The targets (arguments and -iL, names resolved) minus `--exclude` and
@@ -308,7 +160,9 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {what} output to {path}"))
 }
 
-fn run(args: Args, command_line: &str) -> Result<()> {
+/// Runs the scan `args` ask for and writes its outputs; `resuming` appends to the
+/// `-oG` log instead of starting it.
+fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     let raw_allowed = privileges::raw_packets_allowed();
     let mut types = ScanTypes::parse(&args.scan_type)?;
     if types == ScanTypes::default() {
@@ -376,6 +230,22 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             .map(|t| parse_time(t).context("in --stats-every"))
             .transpose()?
             .filter(|every| !every.is_zero()),
+    };
+    let view = OutputOptions {
+        open_only: args.open,
+        reason: args.reason,
+    };
+    let grepable_path = args
+        .output_grepable
+        .clone()
+        .or_else(|| args.output_all.as_deref().map(|b| format!("{b}.gnmap")));
+    let mut host_log = HostLog {
+        log: grepable_path
+            .as_deref()
+            .filter(|path| *path != "-")
+            .map(|path| GrepableLog::open(path, command_line, view, resuming))
+            .transpose()?,
+        names: &names,
     };
     let mut sinks = Sinks {
         json: args
@@ -477,8 +347,18 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             seed: args.seed,
             progress,
             debug: args.debug,
+            hostgroup: args.max_hostgroup as usize,
+            reverse_dns: !args.no_dns,
         };
-        let (result, stats) = runtime.block_on(pipeline::run(&opts, &mut sinks, &mut report))?;
+        let scan = pipeline::run(&opts, &mut sinks, &mut host_log, &mut report);
+        let (result, stats) = runtime.block_on(async {
+            tokio::select! {
+                done = scan => done,
+                _ = tokio::signal::ctrl_c() => {
+                    interrupted(grepable_path.as_deref());
+                }
+            }
+        })?;
         if args.verbose > 0 || args.debug > 0 {
             notice(&format!(
                 "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs, congestion window halved {} time(s)",
@@ -488,7 +368,8 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         result
     };
     result.args = command_line.to_string();
-    if !args.no_dns && (!sweep_mode || args.resolve_all) {
+    let raw_scan = !sweep_mode && !types.connect;
+    if !raw_scan && !args.no_dns && (!sweep_mode || args.resolve_all) {
         let up: Vec<Ipv4Addr> = result
             .hosts
             .iter()
@@ -501,15 +382,17 @@ fn run(args: Args, command_line: &str) -> Result<()> {
             }
         }
     }
-    for (name, addr) in names {
-        if let Some(host) = result.hosts.get_mut(&addr) {
-            host.hostname.get_or_insert(name);
+    for (name, addr) in &names {
+        if let Some(host) = result.hosts.get_mut(addr) {
+            host.hostname.get_or_insert_with(|| name.clone());
         }
     }
-    let view = OutputOptions {
-        open_only: args.open,
-        reason: args.reason,
-    };
+    if !raw_scan {
+        // Sweeps and connect scans finish every host at the end.
+        for (addr, host) in &result.hosts {
+            host_log.host_done(*addr, host)?;
+        }
+    }
     let base = args.output_all.as_deref();
     let normal_path = args
         .output_normal
@@ -519,10 +402,6 @@ fn run(args: Args, command_line: &str) -> Result<()> {
         .output_xml
         .clone()
         .or_else(|| base.map(|b| format!("{b}.xml")));
-    let grepable_path = args
-        .output_grepable
-        .clone()
-        .or_else(|| base.map(|b| format!("{b}.gnmap")));
     let text = normal::render(&result, view);
     let to_stdout = [
         &args.output_json,
@@ -541,8 +420,21 @@ fn run(args: Args, command_line: &str) -> Result<()> {
     if let Some(path) = &xml_path {
         write_output(path, &xml::render(&result, view), "XML")?;
     }
-    if let Some(path) = &grepable_path {
-        write_output(path, &grepable::render(&result, view), "grepable")?;
+    match (&grepable_path, host_log.log) {
+        (_, Some(log)) => log.finish(&result)?,
+        (Some(path), None) => write_output(path, &grepable::render(&result, view), "grepable")?,
+        (None, None) => {}
     }
     Ok(())
+}
+
+/// Ctrl-C during an nmap-style scan: say how to go on, and stop.
+fn interrupted(grepable_path: Option<&str>) -> ! {
+    match grepable_path.filter(|path| *path != "-") {
+        Some(path) => notice(&format!(
+            "interrupted: the hosts finished so far are in {path}; `scanner --resume {path}` scans the rest"
+        )),
+        None => notice("interrupted (with -oG FILE, `scanner --resume FILE` would continue)"),
+    }
+    std::process::exit(130)
 }

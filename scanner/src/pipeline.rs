@@ -12,8 +12,8 @@ use crate::engine::NetworkOptions;
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
-use crate::report::{FindingSink, ScanInfo, ScanResult};
-use crate::target::{ports::PortList, TargetSet};
+use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult};
+use crate::target::{ports::PortList, resolve, TargetSet};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -46,13 +46,20 @@ pub struct RawScanOptions {
     pub progress: ProgressOptions,
     /// `-d` level.
     pub debug: u8,
+    /// Hosts scanned at once (`--max-hostgroup`): each group is finished, and its
+    /// hosts written to a `-oG` log, before the next starts.
+    pub hostgroup: usize,
+    /// Look up the reverse-DNS names of the hosts up (not `-n`).
+    pub reverse_dns: bool,
 }
 
-/// Runs the scan, passing each port finding to `sink` as it is made. `notice` gets
-/// one-line messages for the user (fallbacks, hosts found down).
+/// Runs the scan, passing each port finding to `sink` as it is made and each host to
+/// `hosts_done` once finished. `notice` gets one-line messages for the user
+/// (fallbacks, hosts found down).
 pub async fn run(
     opts: &RawScanOptions,
     sink: &mut dyn FindingSink,
+    hosts_done: &mut dyn HostSink,
     notice: &mut dyn FnMut(&str),
 ) -> Result<(ScanResult, ProbeStats)> {
     if opts.targets.is_empty() {
@@ -130,13 +137,45 @@ pub async fn run(
         bail!("no target answered ARP: nothing to scan");
     }
 
-    // 2. The port scans.
+    // 2. The port scans, a group of hosts at a time (all of them for a ping scan);
+    //    each group's hosts are finished and handed on before the next group starts.
     let link = prober.link();
+    let group_size = if port_scanned {
+        opts.hostgroup.max(1)
+    } else {
+        up.len().max(1)
+    };
+    // This machine's own address is finished last, without a port scan.
+    let own_group = statuses.contains_key(&own).then_some([own]);
+    let groups = up
+        .chunks(group_size)
+        .map(|group| (group, true))
+        .chain(own_group.as_ref().map(|group| (&group[..], false)));
+    for (group, port_scan) in groups {
+        if let Some((probe, ports)) = opts.tcp.as_ref().filter(|_| port_scan) {
+            let mut scan = TcpScan::new(*probe, &link, sink, &mut result);
+            prober
+                .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                .await?;
+        }
+        if let Some(ports) = opts.udp.as_ref().filter(|_| port_scan) {
+            let mut scan = UdpScan::new(sink, &mut result);
+            prober
+                .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                .await?;
+        }
+        finish_hosts(
+            group,
+            &prober,
+            &statuses,
+            opts,
+            &mut result,
+            hosts_done,
+            notice,
+        )
+        .await?;
+    }
     if let Some((probe, ports)) = &opts.tcp {
-        let mut scan = TcpScan::new(*probe, &link, sink, &mut result);
-        prober
-            .run(&mut scan, &up, ports.as_slice(), &opts.timing)
-            .await?;
         result.scans.push(ScanInfo {
             kind: probe.reading.name(),
             protocol: "tcp",
@@ -144,39 +183,52 @@ pub async fn run(
         });
     }
     if let Some(ports) = &opts.udp {
-        let mut scan = UdpScan::new(sink, &mut result);
-        prober
-            .run(&mut scan, &up, ports.as_slice(), &opts.timing)
-            .await?;
         result.scans.push(ScanInfo {
             kind: "udp",
             protocol: "udp",
             ports: ports.as_slice().to_vec(),
         });
     }
+    result.elapsed = started.elapsed();
+    Ok((result, prober.stats.clone()))
+}
 
-    // 3. What is known about each live host; those that ran out of --host-timeout
-    //    are left out, as nmap does.
-    for addr in prober.timed_out().collect::<Vec<_>>() {
-        notice(&format!("skipping {addr}: it ran past --host-timeout"));
-        result.hosts.remove(&addr);
-        statuses.remove(&addr);
-    }
-    let up: Vec<Ipv4Addr> = up
-        .into_iter()
-        .filter(|addr| statuses.contains_key(addr))
+/// Puts what is known about each host of `group` into the result (latency, MAC, why
+/// it is up, its reverse-DNS name) and hands it to `hosts_done`. Hosts that ran out
+/// of `--host-timeout` are left out, as nmap does.
+async fn finish_hosts(
+    group: &[Ipv4Addr],
+    prober: &Prober,
+    statuses: &BTreeMap<Ipv4Addr, HostStatus>,
+    opts: &RawScanOptions,
+    result: &mut ScanResult,
+    hosts_done: &mut dyn HostSink,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let timed_out: Vec<Ipv4Addr> = prober.timed_out().collect();
+    let finished: Vec<Ipv4Addr> = group
+        .iter()
+        .copied()
+        .filter(|addr| !timed_out.contains(addr))
         .collect();
-    for target in up
-        .into_iter()
-        .chain(statuses.contains_key(&own).then_some(own))
-    {
+    for addr in group.iter().filter(|addr| timed_out.contains(addr)) {
+        notice(&format!("skipping {addr}: it ran past --host-timeout"));
+        result.hosts.remove(addr);
+    }
+    let names = if opts.reverse_dns {
+        resolve::reverse(&finished).await
+    } else {
+        Default::default()
+    };
+    for target in finished {
         let host = result.hosts.entry(target).or_default();
         host.latency = prober
             .latency(target)
             .or_else(|| prober.path.arp_rtt(target));
         host.mac = prober.path.on_link_mac(target);
         host.up_reason = statuses.get(&target).map(|s| s.reason);
+        host.ptr_name = names.get(&target).cloned();
+        hosts_done.host_done(target, host)?;
     }
-    result.elapsed = started.elapsed();
-    Ok((result, prober.stats.clone()))
+    Ok(())
 }

@@ -1,70 +1,172 @@
 //! nmap's grepable output (`-oG`): one `Host:` line for status and one for ports per
-//! host, `Ignored State:` for the folded ones, and comment lines around them.
+//! host, `Ignored State:` for the folded ones, and comment lines around them. Written
+//! to a file, it is a log that grows host by host, and what `--resume` continues from.
 
-use super::{ctime, folded_states, services, OutputOptions, ScanResult};
-use std::fmt::Write;
+use super::{ctime, folded_states, services, HostResult, HostSink, OutputOptions, ScanResult};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::time::SystemTime;
 
 pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
-    let mut out = String::new();
-    let start = result.start_time();
-    let _ = writeln!(
-        out,
-        "# scanner {} scan initiated {} as: {}",
-        env!("CARGO_PKG_VERSION"),
-        ctime(start),
-        result.args
-    );
+    let mut out = header(&result.args, result.start_time());
     for (addr, host) in &result.hosts {
-        if !opts.shows_host(host) {
-            continue;
-        }
-        let name = host.display_name().unwrap_or("");
-        let _ = writeln!(
-            out,
-            "Host: {addr} ({name})\tStatus: {}",
-            if host.is_up() { "Up" } else { "Down" }
-        );
-        let folded = folded_states(host);
-        let listed: Vec<String> = host
-            .ports
-            .values()
-            .filter(|p| !folded.contains(&p.state) && opts.lists_port(p))
-            .map(|p| {
-                format!(
-                    "{}/{}/{}//{}///",
-                    p.port,
-                    p.state.as_str(),
-                    p.proto,
-                    services::name(p.port, p.proto)
-                )
-            })
-            .collect();
-        let mut line = format!("Host: {addr} ({name})\tPorts: {}", listed.join(", "));
-        if let Some(state) = folded
-            .iter()
-            .max_by_key(|s| host.ports.values().filter(|p| p.state == **s).count())
-        {
-            let count = host.ports.values().filter(|p| p.state == *state).count();
-            let _ = write!(line, "\tIgnored State: {} ({count})", state.as_str());
-        }
-        if !listed.is_empty() || !folded.is_empty() {
-            let _ = writeln!(out, "{line}");
-        }
+        out.push_str(&host_lines(*addr, host, opts));
     }
+    out.push_str(&footer(result));
+    out
+}
+
+/// The first line: who ran what, when. `--resume` reads the command back from it.
+pub fn header(args: &str, start: SystemTime) -> String {
+    format!(
+        "# scanner {} scan initiated {} as: {args}\n",
+        env!("CARGO_PKG_VERSION"),
+        ctime(start)
+    )
+}
+
+/// A host's `Status:` and `Ports:` lines (nothing for a host `--open` hides).
+pub fn host_lines(addr: Ipv4Addr, host: &HostResult, opts: OutputOptions) -> String {
+    let mut out = String::new();
+    if !opts.shows_host(host) {
+        return out;
+    }
+    let name = host.display_name().unwrap_or("");
     let _ = writeln!(
         out,
-        "# scanner done at {} -- {}",
-        ctime(start + result.elapsed),
-        result.summary()
+        "Host: {addr} ({name})\tStatus: {}",
+        if host.is_up() { "Up" } else { "Down" }
     );
+    let folded = folded_states(host);
+    let listed: Vec<String> = host
+        .ports
+        .values()
+        .filter(|p| !folded.contains(&p.state) && opts.lists_port(p))
+        .map(|p| {
+            format!(
+                "{}/{}/{}//{}///",
+                p.port,
+                p.state.as_str(),
+                p.proto,
+                services::name(p.port, p.proto)
+            )
+        })
+        .collect();
+    let mut line = format!("Host: {addr} ({name})\tPorts: {}", listed.join(", "));
+    if let Some(state) = folded
+        .iter()
+        .max_by_key(|s| host.ports.values().filter(|p| p.state == **s).count())
+    {
+        let count = host.ports.values().filter(|p| p.state == *state).count();
+        let _ = write!(line, "\tIgnored State: {} ({count})", state.as_str());
+    }
+    if !listed.is_empty() || !folded.is_empty() {
+        let _ = writeln!(out, "{line}");
+    }
     out
+}
+
+/// The closing comment line with the summary.
+pub fn footer(result: &ScanResult) -> String {
+    format!(
+        "# scanner done at {} -- {}\n",
+        ctime(result.start_time() + result.elapsed),
+        result.summary()
+    )
+}
+
+/// A grepable log written as the scan goes: the header at once, each host's lines as
+/// soon as the host is finished, the summary at the end. If the scan is killed, the
+/// file holds every host finished so far, which is what `--resume` reads.
+pub struct GrepableLog {
+    file: std::fs::File,
+    opts: OutputOptions,
+}
+
+impl GrepableLog {
+    /// Creates `path` with the header, or (resuming) opens it to append.
+    pub fn open(path: &str, args: &str, opts: OutputOptions, append: bool) -> Result<Self> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .with_context(|| format!("cannot write grepable output to {path}"))?;
+        if !append {
+            file.write_all(header(args, SystemTime::now()).as_bytes())?;
+        }
+        Ok(Self { file, opts })
+    }
+
+    /// Writes the summary line.
+    pub fn finish(mut self, result: &ScanResult) -> Result<()> {
+        self.file.write_all(footer(result).as_bytes())?;
+        Ok(())
+    }
+}
+
+impl HostSink for GrepableLog {
+    fn host_done(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
+        self.file
+            .write_all(host_lines(addr, host, self.opts).as_bytes())?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// What a `-oG` log of an interrupted scan holds: the command line it ran and the
+/// hosts it finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub command_line: String,
+    pub finished: Vec<Ipv4Addr>,
+}
+
+impl ResumePoint {
+    /// Reads a grepable log written by this scanner; `None` if `text` is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let first = text.lines().next()?;
+        if !first.starts_with("# scanner ") {
+            return None;
+        }
+        let (_, command_line) = first.split_once(" as: ")?;
+        let mut finished: Vec<Ipv4Addr> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("Host: "))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .collect();
+        finished.sort_unstable();
+        finished.dedup();
+        Some(Self {
+            command_line: command_line.to_string(),
+            finished,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::{PortFinding, PortState, Reason};
-    use std::net::Ipv4Addr;
+
+    #[test]
+    fn resume_point_reads_the_command_and_finished_hosts() {
+        let log = "# scanner 0.1.0 scan initiated Sat Nov 28 21:48:57 2026 as: scanner -sS -p 22 -oG x 198.18.0.0/24\n\
+            Host: 198.18.0.10 (web.lab.test)\tStatus: Up\n\
+            Host: 198.18.0.10 (web.lab.test)\tPorts: 22/open/tcp//ssh///\n\
+            Host: 198.18.0.2 ()\tStatus: Up\n";
+        let point = ResumePoint::parse(log).unwrap();
+        assert_eq!(point.command_line, "scanner -sS -p 22 -oG x 198.18.0.0/24");
+        assert_eq!(
+            point.finished,
+            vec![Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 10)]
+        );
+        assert!(ResumePoint::parse("{\"seed\": 1}").is_none());
+        assert!(ResumePoint::parse("").is_none());
+    }
 
     #[test]
     fn host_lines_as_nmap_writes_them() {

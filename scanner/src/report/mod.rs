@@ -384,6 +384,11 @@ pub fn unix_time() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Something that receives each host's results once the scan has finished with it.
+pub trait HostSink {
+    fn host_done(&mut self, addr: Ipv4Addr, host: &HostResult) -> anyhow::Result<()>;
+}
+
 /// Something that receives findings as the scan makes them.
 pub trait FindingSink {
     fn finding(&mut self, finding: &PortFinding) -> anyhow::Result<()>;

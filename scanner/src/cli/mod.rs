@@ -4,6 +4,8 @@
 //! nmap's two-letter single-dash flags (`-sS`, `-oJ`, `-Pn`) are not something clap
 //! parses, so [`normalize_args`] rewrites them to long options first.
 
+pub mod plan;
+
 use crate::io::xdp::AttachMode;
 use crate::io::{RecvMode, SendMode};
 use clap::Parser;
@@ -18,7 +20,7 @@ use std::net::Ipv4Addr;
 )]
 pub struct Args {
     /// Targets: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20).
-    #[arg(required_unless_present = "input_list")]
+    #[arg(required_unless_present_any = ["input_list", "resume"])]
     pub targets: Vec<String>,
 
     /// Read targets from FILE (whitespace or newline separated, # comments). Written -iL.
@@ -80,6 +82,11 @@ pub struct Args {
     /// Fewest probes in flight the congestion window narrows to on loss (default 64).
     #[arg(long = "min-parallelism", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub min_parallelism: Option<u64>,
+
+    /// Hosts port scanned at once; each group is finished (and written to a -oG log)
+    /// before the next starts.
+    #[arg(long = "max-hostgroup", value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_hostgroup: u64,
 
     /// Give up on a host after this long (30m, 90s); it is left out of the output.
     #[arg(long = "host-timeout", value_name = "TIME")]
@@ -203,7 +210,8 @@ pub struct Args {
     #[arg(long = "allow-reserved-targets")]
     pub allow_reserved_targets: bool,
 
-    /// Continue an interrupted sweep from the resume file it wrote.
+    /// Continue an interrupted scan: a sweep from the resume file it wrote, an
+    /// nmap-style scan from its -oG log (the hosts in it are left out, the log grows).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<std::path::PathBuf>,
 

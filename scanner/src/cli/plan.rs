@@ -1,0 +1,287 @@
+//! From the command line to what the scan does: which scan types the `-s` flags
+//! ask for, which ports for each protocol, which host discovery, and the timing (the
+//! `-T` template with the options that override it). Pure functions of [`Args`]: no
+//! I/O but reading `--servicedb`.
+
+use super::Args;
+use crate::discovery::PingSpec;
+use crate::engine::timing::{parse_time, Timing};
+use crate::pipeline::Discovery;
+use crate::portscan::syn::Reading;
+use crate::report::services;
+use crate::target::ports::PortList;
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+
+/// Loads `--servicedb` in place of the built-in services table.
+pub fn load_services(args: &Args) -> Result<()> {
+    if let Some(path) = &args.servicedb {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        services::install(services::ServicesTable::parse(
+            &text,
+            &path.display().to_string(),
+        )?)?;
+    }
+    Ok(())
+}
+
+/// The `proto` ("tcp", "udp") ports to scan: -p, -F or --top-ports, minus
+/// --exclude-ports.
+pub fn port_list(args: &Args, proto: &str) -> Result<PortList> {
+    let table = services::table();
+    let ports = match (&args.ports, args.top_ports) {
+        _ if args.fast => PortList::top_for(100, table, proto)?,
+        (_, Some(n)) => PortList::top_for(n, table, proto)?,
+        (Some(spec), None) if spec == "-" => PortList::parse_tcp("1-65535")?,
+        (Some(spec), None) => PortList::parse_for(spec, table, proto)?,
+        (None, None) if proto == "udp" => PortList::top_for(1000, table, proto)?,
+        (None, None) => PortList::parse_tcp("1-1024")?,
+    };
+    match &args.exclude_ports {
+        Some(spec) => ports.without(&PortList::parse_for(spec, table, proto)?),
+        None => Ok(ports),
+    }
+}
+
+/// What the -s flags ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanTypes {
+    pub tcp: Option<Reading>,
+    pub udp: bool,
+    pub connect: bool,
+    /// -sn: host discovery only.
+    pub ping_only: bool,
+}
+
+impl ScanTypes {
+    pub fn parse(flags: &[String]) -> Result<Self> {
+        let mut types = Self::default();
+        for flag in flags {
+            if flag == "n" {
+                types.ping_only = true;
+                continue;
+            }
+            for letter in flag.chars() {
+                let reading = match letter {
+                    'S' => Reading::Syn,
+                    'A' => Reading::Ack,
+                    'F' => Reading::Fin,
+                    'N' => Reading::Null,
+                    'X' => Reading::Xmas,
+                    'U' => {
+                        types.udp = true;
+                        continue;
+                    }
+                    'T' => {
+                        types.connect = true;
+                        continue;
+                    }
+                    other => bail!(
+                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU and -sn are"
+                    ),
+                };
+                if types.tcp.is_some_and(|r| r != reading) {
+                    bail!("one TCP scan type at a time (-sS, -sA, -sF, -sN or -sX)");
+                }
+                types.tcp = Some(reading);
+            }
+        }
+        if types.connect && (types.tcp.is_some() || types.udp) {
+            bail!("-sT runs alone: it uses the operating system's connect(), not raw packets");
+        }
+        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect) {
+            bail!("-sn means no port scan: drop it, or the other -s flags");
+        }
+        Ok(types)
+    }
+}
+
+/// The host discovery the -P flags (or their absence) ask for.
+pub fn discovery(args: &Args) -> Result<Discovery> {
+    if args.no_ping {
+        if !args.ping.is_empty() {
+            bail!("-Pn skips host discovery: drop it, or the other -P flags");
+        }
+        return Ok(Discovery::Skip);
+    }
+    if args.ping.is_empty() {
+        return Ok(Discovery::Ping {
+            pings: PingSpec::nmap_default(),
+            arp: !args.disable_arp_ping,
+        });
+    }
+    let mut pings = PingSpec::default();
+    let ports = |rest: &str, default: u16| -> Result<Vec<u16>> {
+        if rest.is_empty() {
+            return Ok(vec![default]);
+        }
+        Ok(PortList::parse_tcp(rest)
+            .with_context(|| format!("in the ports of a -P flag ({rest:?})"))?
+            .as_slice()
+            .to_vec())
+    };
+    for flag in &args.ping {
+        let (kind, rest) = flag.split_at(flag.chars().next().map_or(0, char::len_utf8));
+        match kind {
+            "E" if rest.is_empty() => pings.echo = true,
+            "P" if rest.is_empty() => pings.timestamp = true,
+            "M" if rest.is_empty() => pings.mask = true,
+            "R" if rest.is_empty() => {}
+            "S" => pings.syn_ports.extend(ports(rest, 80)?),
+            "A" => pings.ack_ports.extend(ports(rest, 80)?),
+            "U" => pings.udp_ports.extend(ports(rest, 40125)?),
+            _ => bail!(
+                "-P{flag} is not a host discovery flag: -PE, -PP, -PM, -PS[ports], -PA[ports], -PU[ports], -PR and -Pn are"
+            ),
+        }
+    }
+    pings.validate()?;
+    Ok(Discovery::Ping {
+        pings,
+        arp: !args.disable_arp_ping,
+    })
+}
+
+/// The timing: the -T template, then the options that override parts of it.
+pub fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
+    let mut timing = match &args.timing {
+        Some(level) => Timing::parse_template(level)?,
+        None => Timing::template(3)?,
+    };
+    if let Some(rate) = args.rate {
+        timing.rate = rate.max(1) as f64;
+    }
+    if let Some(min) = args.min_rate {
+        timing.rate = timing.rate.max(min);
+    }
+    if let Some(delay) = &args.scan_delay {
+        let delay = parse_time(delay).context("in --scan-delay")?;
+        if !delay.is_zero() {
+            timing.rate = timing.rate.min(1.0 / delay.as_secs_f64());
+        }
+    }
+    if let Some(cap) = args.max_rate {
+        timing.rate = timing.rate.min(cap.max(1) as f64);
+    }
+    if let Some(retries) = args.retries {
+        timing.retries = retries;
+    } else if sweep_mode {
+        timing.retries = 0;
+    }
+    let wait = args.wait.unwrap_or(if sweep_mode { 1.0 } else { 0.2 });
+    if !(0.0..=3600.0).contains(&wait) {
+        bail!("--wait must be between 0 and 3600 seconds");
+    }
+    timing.wait = Duration::from_secs_f64(wait);
+    for (text, slot, flag) in [
+        (
+            &args.initial_rtt_timeout,
+            &mut timing.initial_timeout,
+            "--initial-rtt-timeout",
+        ),
+        (
+            &args.min_rtt_timeout,
+            &mut timing.min_timeout,
+            "--min-rtt-timeout",
+        ),
+        (
+            &args.max_rtt_timeout,
+            &mut timing.max_timeout,
+            "--max-rtt-timeout",
+        ),
+    ] {
+        if let Some(text) = text {
+            *slot = parse_time(text).with_context(|| format!("in {flag}"))?;
+        }
+    }
+    if timing.min_timeout > timing.max_timeout {
+        bail!("--min-rtt-timeout is above --max-rtt-timeout");
+    }
+    if let Some(n) = args.max_parallelism {
+        timing.max_parallelism = n as usize;
+    }
+    if let Some(n) = args.min_parallelism {
+        timing.min_parallelism = n as usize;
+    }
+    if args.min_rate.is_some() {
+        // nmap: --min-rate holds the rate up whatever the congestion window says.
+        timing.min_parallelism = timing.max_parallelism;
+    }
+    if timing.min_parallelism > timing.max_parallelism {
+        bail!("--min-parallelism is above --max-parallelism");
+    }
+    if let Some(text) = &args.host_timeout {
+        let limit = parse_time(text).context("in --host-timeout")?;
+        timing.host_timeout = (!limit.is_zero()).then_some(limit);
+    }
+    Ok(timing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::normalize_args;
+    use clap::Parser;
+
+    fn args(line: &str) -> Args {
+        let argv =
+            std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
+        Args::try_parse_from(normalize_args(argv)).unwrap()
+    }
+
+    #[test]
+    fn scan_types_combine_as_nmap_allows() {
+        let types = ScanTypes::parse(&args("-sSU x").scan_type).unwrap();
+        assert_eq!((types.tcp, types.udp), (Some(Reading::Syn), true));
+        let types = ScanTypes::parse(&args("-sS -sU x").scan_type).unwrap();
+        assert_eq!((types.tcp, types.udp), (Some(Reading::Syn), true));
+        assert!(
+            ScanTypes::parse(&args("-sn x").scan_type)
+                .unwrap()
+                .ping_only
+        );
+        for bad in ["-sSA x", "-sT -sU x", "-sn -sS x", "-sV x"] {
+            assert!(ScanTypes::parse(&args(bad).scan_type).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ping_flags_build_the_ping_spec() {
+        let Discovery::Ping { pings, arp } = discovery(&args("-PE -PS22,80 -PA -PU x")).unwrap()
+        else {
+            panic!("pings expected")
+        };
+        assert!(pings.echo && !pings.timestamp && arp);
+        assert_eq!(
+            (pings.syn_ports, pings.ack_ports, pings.udp_ports),
+            (vec![22, 80], vec![80], vec![40125])
+        );
+        assert_eq!(discovery(&args("-Pn x")).unwrap(), Discovery::Skip);
+        let Discovery::Ping { pings, arp } = discovery(&args("--disable-arp-ping x")).unwrap()
+        else {
+            panic!("pings expected")
+        };
+        assert_eq!((pings, arp), (PingSpec::nmap_default(), false));
+        for bad in ["-Pn -PE x", "-PX x", "-PEx x", "-PS99999 x"] {
+            assert!(discovery(&args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timing_options_override_the_template() {
+        let t = timing(&args("-T4 x"), false).unwrap();
+        assert_eq!((t.rate, t.retries), (250_000.0, 6));
+        let t = timing(&args("-T4 --max-rate 1000 --max-retries 1 x"), false).unwrap();
+        assert_eq!((t.rate, t.retries), (1000.0, 1));
+        let t = timing(&args("--scan-delay 500ms x"), false).unwrap();
+        assert_eq!(t.rate, 2.0);
+        let t = timing(&args("-T0 --min-rate 10 x"), false).unwrap();
+        assert_eq!((t.rate, t.min_parallelism), (10.0, t.max_parallelism));
+        assert_eq!(timing(&args("x"), true).unwrap().retries, 0, "sweeps");
+        assert!(timing(&args("--min-rtt-timeout 2s --max-rtt-timeout 1s x"), false).is_err());
+        assert!(timing(&args("-T9 x"), false).is_err());
+        let t = timing(&args("--host-timeout 90s x"), false).unwrap();
+        assert_eq!(t.host_timeout, Some(Duration::from_secs(90)));
+    }
+}
