@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::plan::{discovery, load_services, port_list, timing, ScanTypes};
 use scanner::cli::{normalize_args, parse_port_range, Args};
+use scanner::discovery;
 use scanner::engine::timing::parse_time;
 use scanner::engine::NetworkOptions;
 use scanner::io::privileges;
@@ -89,6 +90,15 @@ fn resume(point: ResumePoint) -> Result<()> {
         args.exclude.push(finished.join(","));
     }
     run(args, &point.command_line, true)
+}
+
+/// A host sink that keeps nothing (the ping phase before a connect scan).
+struct NoHosts;
+
+impl HostSink for NoHosts {
+    fn host_done(&mut self, _: Ipv4Addr, _: &HostResult) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Where finished hosts go: the `-oG` log written host by host, with the names the
@@ -198,8 +208,10 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     {
         bail!("sweeps are SYN scans: drop -sT, -sU and -sn, and run as root (or with CAP_NET_RAW)");
     }
-    if !types.connect && !raw_allowed {
-        bail!("-sS, -sU, -sn, the other raw scans and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
+    // Without privileges, -sn pings with TCP connects, as nmap does.
+    let connect_path = types.connect || (types.ping_only && !raw_allowed);
+    if !connect_path && !raw_allowed {
+        bail!("-sS, -sU, the other raw scans and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
     }
     if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
         notice(&format!(
@@ -311,20 +323,74 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             ));
         }
         result
-    } else if types.connect {
-        let opts = ConnectScanOptions {
-            targets,
-            ports: tcp_ports.context("a connect scan scans TCP ports")?,
-            retries: args.retries.unwrap_or(2),
-            parallelism: args.max_parallelism.map_or(256, |n| n as usize),
-        };
-        let (result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
-        if args.verbose > 0 {
-            notice(&format!(
-                "connect scan: {} connects, {} timed out",
-                stats.attempts, stats.timeouts
-            ));
+    } else if connect_path {
+        let started = std::time::Instant::now();
+        let addresses = targets.len();
+        let parallelism = args.max_parallelism.map_or(256, |n| n as usize);
+        // Host discovery first (unless -Pn): raw pings where allowed, connects otherwise.
+        let pinged = (!args.no_ping)
+            .then(|| -> Result<ScanResult> {
+                if !raw_allowed {
+                    let addrs: Vec<Ipv4Addr> = targets.iter().collect();
+                    let statuses = runtime.block_on(discovery::connect::ping(&addrs, parallelism));
+                    return Ok(ScanResult::of_statuses(targets.len(), &statuses));
+                }
+                let opts = RawScanOptions {
+                    targets: targets.clone(),
+                    discovery: discovery(&args)?,
+                    tcp: None,
+                    udp: None,
+                    timing,
+                    net: net.clone(),
+                    seed: args.seed,
+                    progress,
+                    debug: args.debug,
+                    hostgroup: usize::MAX,
+                    reverse_dns: false,
+                };
+                let mut nothing = NoHosts;
+                let scan = pipeline::run(&opts, &mut sinks, &mut nothing, &mut report);
+                Ok(runtime.block_on(scan)?.0)
+            })
+            .transpose()?;
+        if let Some(pinged) = &pinged {
+            let down = addresses - pinged.hosts.len() as u64;
+            if down > 0 && !types.ping_only {
+                notice(&format!("{down} target(s) did not answer host discovery and are not port scanned; -Pn scans them anyway"));
+            }
         }
+        let mut result = match (types.ping_only, pinged) {
+            (true, Some(pinged)) => pinged,
+            (true, None) => ScanResult::all_up(&targets),
+            (false, pinged) => {
+                let up = match &pinged {
+                    Some(pinged) => TargetSet::from_addrs(pinged.hosts.keys().copied()),
+                    None => targets,
+                };
+                if up.is_empty() {
+                    bail!("no target answered host discovery: nothing to scan (-Pn scans them anyway)");
+                }
+                let opts = ConnectScanOptions {
+                    targets: up,
+                    ports: tcp_ports.context("a connect scan scans TCP ports")?,
+                    retries: args.retries.unwrap_or(2),
+                    parallelism,
+                };
+                let (mut result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
+                if args.verbose > 0 {
+                    notice(&format!(
+                        "connect scan: {} connects, {} timed out",
+                        stats.attempts, stats.timeouts
+                    ));
+                }
+                if let Some(pinged) = pinged {
+                    result.adopt_host_facts(&pinged);
+                }
+                result
+            }
+        };
+        result.addresses = addresses;
+        result.elapsed = started.elapsed();
         result
     } else {
         let tcp = match (types.tcp, tcp_ports) {
@@ -368,7 +434,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         result
     };
     result.args = command_line.to_string();
-    let raw_scan = !sweep_mode && !types.connect;
+    let raw_scan = !sweep_mode && !connect_path;
     if !raw_scan && !args.no_dns && (!sweep_mode || args.resolve_all) {
         let up: Vec<Ipv4Addr> = result
             .hosts

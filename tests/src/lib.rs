@@ -48,6 +48,23 @@ pub fn scan_json(args: &[&str]) -> Result<String> {
     scan_output(&args)
 }
 
+/// Runs the scanner in the lab's scanner namespace as user nobody, with no
+/// privileges at all; its whole output, whatever the exit status.
+pub fn scan_unprivileged(args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(scanner_binary())
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
 /// Runs the scanner in the lab's scanner namespace with exactly `args`; its stdout.
 pub fn scan_output(args: &[&str]) -> Result<String> {
     let output = Command::new("ip")

@@ -2,7 +2,6 @@
 //! works with no privileges at all. Run by `cargo xtask test`.
 
 use lab_tests::*;
-use std::process::Command;
 
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
@@ -54,28 +53,15 @@ fn connect_scan_agrees_with_nmap_and_finds_every_open_port() {
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn without_privileges_the_default_is_a_connect_scan_that_works() {
     require_lab();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            xtask::lab::SCANNER_NS,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ])
-        .arg(scanner_binary())
-        .args([
-            "-p",
-            "21,22,80,443,6379",
-            "-oJ",
-            "-",
-            "198.18.0.10",
-            "198.18.0.11",
-            "198.18.1.10",
-        ])
-        .output()
-        .expect("setpriv");
+    let out = scan_unprivileged(&[
+        "-p",
+        "21,22,80,443,6379",
+        "-oJ",
+        "-",
+        "198.18.0.10",
+        "198.18.0.11",
+        "198.18.1.10",
+    ]);
     assert!(
         out.status.success(),
         "{}",

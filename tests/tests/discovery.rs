@@ -134,3 +134,35 @@ fn hosts_found_up_get_their_reverse_dns_name_unless_n() {
         "{out}"
     );
 }
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn without_privileges_hosts_are_found_by_connecting_to_80_and_443() {
+    require_lab();
+    let out = scan_unprivileged(&["-sn", "-n", "-oX", "-", "198.18.0.0/27"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up = hosts_up(&String::from_utf8_lossy(&out.stdout)).expect("XML");
+    // Up: every host where 80 or 443 accepts or refuses (the scanner's own address
+    // too); the drop host filters both.
+    let expected: BTreeSet<Ipv4Addr> = lab::hosts()
+        .iter()
+        .filter(|h| h.addr.octets()[2] == 0 && h.addr.octets()[3] < 32)
+        .filter(|h| {
+            [80, 443]
+                .iter()
+                .any(|&p| h.tcp_state(p) != lab::PortState::Filtered)
+        })
+        .map(|h| h.addr)
+        .chain([lab::SCANNER_ADDR])
+        .collect();
+    assert_eq!(up.keys().copied().collect::<BTreeSet<_>>(), expected);
+    assert!(
+        up.values().all(|r| r == "syn-ack" || r == "conn-refused"),
+        "{up:?}"
+    );
+    assert!(!up.contains_key(&lab::host("drop").addr));
+}

@@ -7,7 +7,10 @@
 //! user: echo, SYN to 443, ACK to 80, timestamp.
 //!
 //! Any reply from the host means up (with nmap's reason words); an ICMP error about it
-//! from elsewhere (a router's host-unreachable) or silence means down.
+//! from elsewhere (a router's host-unreachable) or silence means down. Without raw
+//! packet privileges, [`connect`] pings with TCP connects instead.
+
+pub mod connect;
 
 use crate::engine::probing::{ProbeContext, ProbeKey, ProbeModule};
 use crate::io::FrameBatch;

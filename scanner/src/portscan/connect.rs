@@ -53,14 +53,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_RETRIES: u8 = 10;
 
 /// What one connect attempt found.
-enum Outcome {
+pub(crate) enum Outcome {
     Accepted(Duration),
     Refused(Duration),
     Unreachable,
     TimedOut,
 }
 
-async fn attempt(addr: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
+/// One connect to `addr:port`, given up after `timeout`.
+pub(crate) async fn attempt(addr: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
     let started = Instant::now();
     match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::from((addr, port)))).await {
         Err(_) => Outcome::TimedOut,

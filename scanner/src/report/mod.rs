@@ -263,6 +263,38 @@ impl ScanResult {
         }
     }
 
+    /// The result of a ping scan: the hosts found up, with why, among `addresses`.
+    pub fn of_statuses(
+        addresses: u64,
+        statuses: &BTreeMap<Ipv4Addr, crate::discovery::HostStatus>,
+    ) -> Self {
+        let mut result = Self::starting_now(addresses);
+        for (addr, status) in statuses.iter().filter(|(_, s)| s.up) {
+            result.hosts.entry(*addr).or_default().up_reason = Some(status.reason);
+        }
+        result
+    }
+
+    /// Every target taken to be up (`-sn -Pn`).
+    pub fn all_up(targets: &crate::target::TargetSet) -> Self {
+        let mut result = Self::starting_now(targets.len());
+        for addr in targets.iter() {
+            result.hosts.entry(addr).or_default().up_reason = Some("user-set");
+        }
+        result
+    }
+
+    /// Takes what host discovery learnt about each host (why it is up, latency, MAC)
+    /// where this result does not know better.
+    pub fn adopt_host_facts(&mut self, discovered: &ScanResult) {
+        for (addr, found) in &discovered.hosts {
+            let host = self.hosts.entry(*addr).or_default();
+            host.up_reason = host.up_reason.or(found.up_reason);
+            host.latency = host.latency.or(found.latency);
+            host.mac = host.mac.or(found.mac);
+        }
+    }
+
     pub fn record(&mut self, finding: PortFinding) {
         self.hosts
             .entry(finding.addr)

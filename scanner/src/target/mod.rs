@@ -37,6 +37,16 @@ impl TargetSet {
         Ok(Self::from_ranges(ranges))
     }
 
+    /// The set of these addresses.
+    pub fn from_addrs(addrs: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        Self::from_ranges(
+            addrs
+                .into_iter()
+                .map(|a| (u32::from(a), u32::from(a)))
+                .collect(),
+        )
+    }
+
     /// Builds a set from inclusive ranges in any order.
     pub fn from_ranges(mut ranges: Vec<(u32, u32)>) -> Self {
         ranges.sort_unstable();

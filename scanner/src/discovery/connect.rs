@@ -1,0 +1,74 @@
+//! Host discovery without raw packets (no root, no CAP_NET_RAW), as nmap does it then:
+//! a TCP connect to ports 80 and 443 of every target. A connection accepted or
+//! refused means the host is up; silence or "unreachable" means down. Ordinary
+//! sockets on the tokio loop, many targets at once.
+
+use super::HostStatus;
+use crate::portscan::connect::{attempt, Outcome};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// The ports nmap connects to when it cannot send raw pings.
+pub const PORTS: [u16; 2] = [80, 443];
+/// How long one connect may take, and how many times a silent host is tried.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+const TRIES: usize = 2;
+
+/// Whether each target is up, `parallelism` connects at a time.
+pub async fn ping(targets: &[Ipv4Addr], parallelism: usize) -> BTreeMap<Ipv4Addr, HostStatus> {
+    let mut statuses = BTreeMap::new();
+    let mut queue = targets.iter().copied();
+    let mut in_flight = JoinSet::new();
+    loop {
+        while in_flight.len() < parallelism.max(1) {
+            let Some(addr) = queue.next() else {
+                break;
+            };
+            in_flight.spawn(async move { (addr, ping_one(addr).await) });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        if let Ok((addr, status)) = joined {
+            statuses.insert(addr, status);
+        }
+    }
+    statuses
+}
+
+/// Both ports at once, up to [`TRIES`] times while neither answers.
+async fn ping_one(addr: Ipv4Addr) -> HostStatus {
+    let mut reason = "no-response";
+    for _ in 0..TRIES {
+        let (a, b) = tokio::join!(
+            attempt(addr, PORTS[0], TIMEOUT),
+            attempt(addr, PORTS[1], TIMEOUT)
+        );
+        for outcome in [a, b] {
+            match outcome {
+                Outcome::Accepted(_) => return up("syn-ack"),
+                Outcome::Refused(_) => return up("conn-refused"),
+                Outcome::Unreachable => reason = "host-unreach",
+                Outcome::TimedOut => {}
+            }
+        }
+        if reason == "host-unreach" {
+            break;
+        }
+    }
+    HostStatus {
+        up: false,
+        reason,
+        ttl: None,
+    }
+}
+
+fn up(reason: &'static str) -> HostStatus {
+    HostStatus {
+        up: true,
+        reason,
+        ttl: None,
+    }
+}
