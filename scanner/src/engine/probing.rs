@@ -201,6 +201,17 @@ impl Prober {
         self.cx.link
     }
 
+    /// How long a probe to `addr` waits for its reply: from the host's own round
+    /// trips once it has answered, from the phase's until then.
+    fn host_timeout(&self, addr: u32, phase: &RttEstimator, timing: &Timing) -> Duration {
+        match self.host_rtt.get(&addr) {
+            Some(host) if host.srtt().is_some() => {
+                host.timeout().clamp(timing.min_timeout, timing.max_timeout)
+            }
+            _ => phase.timeout(),
+        }
+    }
+
     /// The hosts given up on after `--host-timeout`.
     pub fn timed_out(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         self.timed_out.iter().map(|&a| Ipv4Addr::from(a))
@@ -262,10 +273,12 @@ impl Prober {
         loop {
             let now = Instant::now();
             // 1. Probes whose timeout ran out: send again (paced, for a rate-limited
-            //    host), or give up on them.
-            let timeout = rtt.timeout();
+            //    host), or give up on them. Each host's own RTT sets its timeout.
+            //    (Probes wait in the order they were sent: one to a slow host can hold
+            //    back, by at most its timeout, the retransmissions queued behind it.)
+            let timeout_for = |addr: u32| self.host_timeout(addr, &rtt, timing);
             while let Some(&(sent, probe, sends)) = timeouts.front() {
-                if sent + timeout > now {
+                if sent + timeout_for(probe.0) > now {
                     break;
                 }
                 timeouts.pop_front();
@@ -398,8 +411,8 @@ impl Prober {
                 !resend.is_empty() || (next_probe < total && window_open) || !probes.is_empty();
             let mut sleep = if more_to_send {
                 limiter.next_slot().max(Duration::from_micros(500))
-            } else if let Some(&(sent, ..)) = timeouts.front() {
-                (sent + timeout)
+            } else if let Some(&(sent, probe, _)) = timeouts.front() {
+                (sent + self.host_timeout(probe.0, &rtt, timing))
                     .saturating_duration_since(now)
                     .max(Duration::from_millis(1))
             } else {
