@@ -16,16 +16,19 @@
 //!   which replies echo.
 //! - ICMP errors (unreachable, time exceeded) quote our probe's IP header and first
 //!   eight bytes, which are checked by the rule of the quoted protocol.
+//! - ARP requests carry nothing a reply echoes: while they are in flight (host
+//!   discovery on the local segment), every ARP reply addressed to us is recorded.
 
 use crate::cookie::{probe_cookie, stateless_source_port};
+use crate::wire::ARP_OPER_REPLY;
 use crate::wire::{
     ICMP_ADDRESS_MASK_REPLY, ICMP_ADDRESS_MASK_REQUEST, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST, ICMP_TIMESTAMP_REPLY, ICMP_TIMESTAMP_REQUEST, ICMP_TIME_EXCEEDED,
     IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN,
 };
 use crate::{
-    reply_matches_cookie, ClassifierConfig, ReplyKind, ReplyRecord, FLAG_SPORT_FROM_COOKIE,
-    FLAG_UDP,
+    reply_matches_cookie, ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ARP,
+    FLAG_SPORT_FROM_COOKIE, FLAG_UDP,
 };
 
 /// The outcome of classifying one frame.
@@ -156,6 +159,8 @@ fn record(
         icmp_type: 0,
         icmp_code: 0,
         icmp_from: 0,
+        remote_mac: [0; 6],
+        _pad: [0; 2],
     }
 }
 
@@ -231,6 +236,32 @@ pub fn classify_icmp_query_reply(
     }
     let mut out = record(config, ReplyKind::IcmpReply, IPPROTO_ICMP, remote_addr, ttl);
     out.icmp_type = icmp_type;
+    Verdict::Reply(out)
+}
+
+/// The fields of an Ethernet/IPv4 ARP packet the rule reads (addresses in host order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpFields {
+    /// Hardware type 1 (Ethernet), protocol type 0x0800, lengths 6 and 4.
+    pub is_ethernet_ipv4: bool,
+    pub oper: u16,
+    pub sender_mac: [u8; 6],
+    pub sender_addr: u32,
+    pub target_addr: u32,
+}
+
+/// An ARP reply to our address, while ARP requests are in flight.
+#[inline(always)]
+pub fn classify_arp(config: &ClassifierConfig, arp: &ArpFields) -> Verdict {
+    if config.flags & FLAG_ARP == 0
+        || !arp.is_ethernet_ipv4
+        || arp.oper != ARP_OPER_REPLY
+        || arp.target_addr != config.local_addr
+    {
+        return Verdict::NotOurs;
+    }
+    let mut out = record(config, ReplyKind::Arp, 0, arp.sender_addr, 0);
+    out.remote_mac = arp.sender_mac;
     Verdict::Reply(out)
 }
 

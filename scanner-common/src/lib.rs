@@ -66,6 +66,9 @@ pub const FLAG_ANY_COOKIE: u32 = 16;
 /// UDP probes are in flight: classify UDP replies (and ICMP errors quoting UDP).
 /// Off otherwise, so the host's own UDP traffic is never even looked at.
 pub const FLAG_UDP: u32 = 32;
+/// ARP requests are in flight: record ARP replies addressed to us (they carry no
+/// cookie; the kernel sees them too).
+pub const FLAG_ARP: u32 = 64;
 
 /// Whether a reply's sequence and acknowledgement numbers answer a probe whose
 /// cookie is `cookie`, under the config's `FLAG_*` bits. Shared by both classifiers.
@@ -97,6 +100,8 @@ pub enum ReplyKind {
     IcmpError = 4,
     /// A UDP datagram back from a port we probed.
     Udp = 5,
+    /// An ARP reply to us: `remote_addr` has the MAC `remote_mac`.
+    Arp = 6,
 }
 
 impl ReplyKind {
@@ -108,6 +113,7 @@ impl ReplyKind {
             3 => Some(Self::IcmpReply),
             4 => Some(Self::IcmpError),
             5 => Some(Self::Udp),
+            6 => Some(Self::Arp),
             _ => None,
         }
     }
@@ -145,10 +151,13 @@ pub struct ReplyRecord {
     pub icmp_code: u8,
     /// Who sent an ICMP error (the target itself, or a router on the way).
     pub icmp_from: u32,
+    /// The sender's MAC, for ARP replies.
+    pub remote_mac: [u8; 6],
+    pub _pad: [u8; 2],
 }
 
 // The record crosses the kernel/user boundary as raw bytes: no hidden padding.
-const _: () = assert!(core::mem::size_of::<ReplyRecord>() == 40);
+const _: () = assert!(core::mem::size_of::<ReplyRecord>() == 48);
 
 /// Indexes into the per-CPU [`COUNTERS_MAP`].
 #[repr(u32)]

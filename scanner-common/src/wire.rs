@@ -7,6 +7,10 @@ pub const ETH_HEADER_LEN: usize = 14;
 pub const VLAN_TAG_LEN: usize = 4;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// An Ethernet/IPv4 ARP packet: 28 bytes after the Ethernet header.
+pub const ARP_PACKET_LEN: usize = 28;
+pub const ARP_OPER_REQUEST: u16 = 1;
+pub const ARP_OPER_REPLY: u16 = 2;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// IPv4 header length without options.

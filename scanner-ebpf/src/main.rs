@@ -1,6 +1,7 @@
 //! The XDP classifier: looks at every frame arriving on the scanning interface once,
 //! recognises replies to the scanner's own probes (TCP SYN+ACK and RST, UDP replies,
-//! ICMP echo/timestamp/mask replies, ICMP errors quoting a probe), and hands each as a
+//! ICMP echo/timestamp/mask replies, ICMP errors quoting a probe, ARP replies), and
+//! hands each as a
 //! [`ReplyRecord`] to userspace through a BPF ring buffer.
 //!
 //! This file only parses headers within the verifier's bounds; whether a frame is ours
@@ -19,13 +20,13 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use scanner_common::classify::{
-    classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp, QuotedProbe,
-    TcpFields, Verdict,
+    classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
+    ArpFields, QuotedProbe, TcpFields, Verdict,
 };
 use scanner_common::wire::{
-    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER_LEN, ICMP_DEST_UNREACHABLE,
-    ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
-    IPV4_MIN_HEADER_LEN, IP_FRAGMENT_MASK, VLAN_TAG_LEN,
+    ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HEADER_LEN,
+    ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,
+    IPPROTO_UDP, IPV4_MIN_HEADER_LEN, IP_FRAGMENT_MASK, VLAN_TAG_LEN,
 };
 use scanner_common::{
     ClassifierConfig, Counter, ReplyKind, ReplyRecord, COUNTER_COUNT, FLAG_PASS_SYNACK, FLAG_UDP,
@@ -53,6 +54,20 @@ struct TcpHeader {
     window: [u8; 2],
     checksum: [u8; 2],
     urgent: [u8; 2],
+}
+
+/// An Ethernet/IPv4 ARP packet (28 bytes).
+#[repr(C)]
+struct ArpPacket {
+    htype: [u8; 2],
+    ptype: [u8; 2],
+    hlen: u8,
+    plen: u8,
+    oper: [u8; 2],
+    sha: [u8; 6],
+    spa: [u8; 4],
+    tha: [u8; 6],
+    tpa: [u8; 4],
 }
 
 /// The fixed 20 bytes of an IPv4 header.
@@ -111,6 +126,26 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
         // SAFETY: header_at checked the bounds.
         ethertype = u16::from_be_bytes(unsafe { *inner });
         l3 += VLAN_TAG_LEN;
+    }
+    if ethertype == ETHERTYPE_ARP {
+        let arp: *const ArpPacket = header_at(ctx, l3)?;
+        // SAFETY: header_at checked the bounds of the whole ARP packet.
+        let arp = unsafe { &*arp };
+        let verdict = classify_arp(
+            config,
+            &ArpFields {
+                is_ethernet_ipv4: u16::from_be_bytes(arp.htype) == 1
+                    && u16::from_be_bytes(arp.ptype) == ETHERTYPE_IPV4
+                    && arp.hlen == 6
+                    && arp.plen == 4,
+                oper: u16::from_be_bytes(arp.oper),
+                sender_mac: arp.sha,
+                sender_addr: u32::from_be_bytes(arp.spa),
+                target_addr: u32::from_be_bytes(arp.tpa),
+            },
+        );
+        // The kernel keeps its neighbour table from ARP replies too.
+        return deliver(verdict, |_| true);
     }
     if ethertype != ETHERTYPE_IPV4 {
         return None;

@@ -11,7 +11,7 @@ use scanner::packet::{build, craft};
 use scanner::report::services::ServicesTable;
 use scanner::target::{ports::PortList, TargetSet};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
-use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_UDP};
+use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_ARP, FLAG_UDP};
 use std::net::Ipv4Addr;
 
 proptest! {
@@ -95,7 +95,7 @@ proptest! {
     #[test]
     fn arbitrary_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..128), key in any::<[u64; 2]>()) {
         let _ = TcpSegment::parse(&frame);
-        for flags in [0, FLAG_UDP | FLAG_ANY_COOKIE] {
+        for flags in [0, FLAG_UDP | FLAG_ANY_COOKIE | FLAG_ARP] {
             let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, flags };
             let _ = classify(&frame, &config);
         }

@@ -4,6 +4,7 @@
 //!
 //! Needs CAP_BPF (root): run with `cargo xtask test`.
 
+use scanner::io::iface::arp_request;
 use scanner::io::xdp::LoadedClassifier;
 use scanner::packet::reply::classify;
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
@@ -12,7 +13,7 @@ use scanner_common::classify::icmp_cookie;
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::wire::{ICMP_ECHO_REQUEST, ICMP_TIMESTAMP_REQUEST};
 use scanner_common::{
-    ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ACK_IS_COOKIE, FLAG_PASS_SYNACK,
+    ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ACK_IS_COOKIE, FLAG_ARP, FLAG_PASS_SYNACK,
     FLAG_SEQ_IS_COOKIE, FLAG_SPORT_FROM_COOKIE, FLAG_UDP,
 };
 use std::net::Ipv4Addr;
@@ -417,4 +418,48 @@ fn udp_and_icmp_replies_are_classified_alike_in_kernel_and_userspace() {
     for frame in [&ours[0].1, &ours[3].1] {
         assert_eq!(run(&mut classifier, &tcp_only, frame), (XDP_PASS, 0));
     }
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn arp_replies_to_us_are_recorded_while_arp_is_in_flight() {
+    let host_mac = [2, 0, 0, 0, 0, 9];
+    // A host's reply to our request: its request frame to us, with the reply opcode.
+    let reply_from = |sender: Ipv4Addr, to: Ipv4Addr| {
+        let mut frame = arp_request(host_mac, sender, to).to_vec();
+        frame[20..22].copy_from_slice(&2u16.to_be_bytes());
+        frame
+    };
+    let cfg = config(FLAG_ARP);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let reply = reply_from(TARGET, ME);
+    assert_eq!(run(&mut classifier, &cfg, &reply), (XDP_PASS, 1));
+    let (_, records) = classifier.test_run(&reply).unwrap();
+    assert_eq!(ReplyKind::from_u8(records[0].kind), Some(ReplyKind::Arp));
+    assert_eq!(
+        (
+            Ipv4Addr::from(records[0].remote_addr),
+            records[0].remote_mac
+        ),
+        (TARGET, host_mac)
+    );
+    assert_eq!(
+        run(&mut classifier, &cfg, &craft::with_vlan_tag(&reply, 3)),
+        (XDP_PASS, 1)
+    );
+    let not_ours = [
+        ("a request", arp_request(host_mac, TARGET, ME).to_vec()),
+        (
+            "a reply to someone else",
+            reply_from(TARGET, Ipv4Addr::new(198, 18, 0, 7)),
+        ),
+        ("truncated", reply[..40].to_vec()),
+    ];
+    for (what, frame) in &not_ours {
+        assert_eq!(run(&mut classifier, &cfg, frame), (XDP_PASS, 0), "{what}");
+    }
+    // Without ARP in flight, replies are not even recorded.
+    let quiet = config(0);
+    let mut classifier = LoadedClassifier::load(quiet).unwrap();
+    assert_eq!(run(&mut classifier, &quiet, &reply), (XDP_PASS, 0));
 }

@@ -1,6 +1,8 @@
 //! Host discovery (`-sn`, and before every port scan unless `-Pn`): which targets are
-//! up. On-link targets are found by ARP, which the scan's path resolves anyway (nmap's
-//! default for local segments); the rest get IP pings, as a probe module for the shared
+//! up. On-link targets are found by ARP, which the scan resolves anyway (nmap's default
+//! for local segments; the requests leave through the scan's sender and the XDP
+//! classifier records the replies, see `engine::probing`); the rest get IP pings, as
+//! a probe module for the shared
 //! probe loop: ICMP echo (`-PE`), timestamp (`-PP`), address mask (`-PM`), TCP SYN
 //! (`-PS`), TCP ACK (`-PA`) and UDP (`-PU`), all of one host's pings sent together,
 //! every host in flight at once. With none named, nmap's defaults for a privileged
@@ -97,6 +99,7 @@ pub fn reading(record: &ReplyRecord) -> Option<HostStatus> {
         ReplyKind::SynAck => (true, "syn-ack"),
         ReplyKind::Rst => (true, "reset"),
         ReplyKind::Udp => (true, "udp-response"),
+        ReplyKind::Arp => (true, "arp-response"),
         ReplyKind::IcmpReply => (
             true,
             match record.icmp_type {

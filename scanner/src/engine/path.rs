@@ -32,12 +32,28 @@ pub struct ScanPath {
 const PER_ADDRESS_LIMIT: u64 = 65_536;
 
 impl ScanPath {
-    /// Finds the interface and source for `targets` and resolves every next hop.
+    /// Finds the interface and source for `targets` and resolves every next hop with
+    /// ARP through a packet socket (sweeps; nmap-style scans resolve through the
+    /// classifier, see `engine::probing`).
     pub async fn discover(
         targets: &TargetSet,
         iface: Option<&str>,
         src_ip: Option<Ipv4Addr>,
     ) -> Result<Self> {
+        let (mut path, hops) = Self::locate(targets, iface, src_ip)?;
+        let resolved =
+            iface::resolve_neighbours(&path.iface, path.src_mac, path.src_ip, &hops).await?;
+        path.set_neighbours(targets, hops, &resolved)?;
+        Ok(path)
+    }
+
+    /// The interface and source for `targets` and their next hops, whose MACs are
+    /// still to be found (then given to [`ScanPath::set_neighbours`]).
+    pub fn locate(
+        targets: &TargetSet,
+        iface: Option<&str>,
+        src_ip: Option<Ipv4Addr>,
+    ) -> Result<(Self, Vec<Ipv4Addr>)> {
         let routes = RoutingTable::read()?;
         let first = targets.iter().next().context("no targets to scan")?;
         let iface = match iface {
@@ -53,7 +69,7 @@ impl ScanPath {
             Some(addr) => addr,
             None => iface::ipv4_address(&iface)?,
         };
-        let mut path = Self {
+        let path = Self {
             forced_iface: iface != routes.lookup(first).map(|r| r.iface.as_str()).unwrap_or(""),
             iface,
             ifindex,
@@ -66,31 +82,40 @@ impl ScanPath {
             arp_rtt: HashMap::new(),
         };
         let hops = path.next_hops(targets)?;
-        let resolved =
-            iface::resolve_neighbours(&path.iface, path.src_mac, path.src_ip, &hops).await?;
+        Ok((path, hops))
+    }
+
+    /// Takes the MACs (and answer times) ARP found for `hops`: on-link targets that
+    /// did not answer are unreachable; a router that did not is an error.
+    pub fn set_neighbours(
+        &mut self,
+        targets: &TargetSet,
+        hops: Vec<Ipv4Addr>,
+        resolved: &HashMap<Ipv4Addr, ([u8; 6], Duration)>,
+    ) -> Result<()> {
         let mut unreachable = Vec::new();
         for hop in hops {
             match resolved.get(&hop) {
                 Some((mac, rtt)) => {
-                    path.arp_rtt.insert(hop, *rtt);
-                    let index = path.next_hop_macs.len();
+                    self.arp_rtt.insert(hop, *rtt);
+                    let index = self.next_hop_macs.len();
                     if index >= usize::from(u16::MAX) {
                         bail!("more than 65535 distinct next hops: scan smaller ranges");
                     }
-                    path.next_hop_macs.push(*mac);
-                    path.next_hop_index.insert(hop, index as u16);
+                    self.next_hop_macs.push(*mac);
+                    self.next_hop_index.insert(hop, index as u16);
                 }
-                None if targets.contains(hop) && path.next_hop_addr(hop).ok() == Some(hop) => {
+                None if targets.contains(hop) && self.next_hop_addr(hop).ok() == Some(hop) => {
                     unreachable.push((u32::from(hop), u32::from(hop)));
                 }
                 None => bail!(
                     "the router {hop} on {} does not answer ARP: check `ip route` and `ip neigh`",
-                    path.iface
+                    self.iface
                 ),
             }
         }
-        path.unreachable = TargetSet::from_ranges(unreachable);
-        Ok(path)
+        self.unreachable = TargetSet::from_ranges(unreachable);
+        Ok(())
     }
 
     /// Every distinct next hop of `targets`: per address for small sets, per route

@@ -18,13 +18,14 @@ use super::rtt::RttEstimator;
 use super::senders::{open_replies, open_sender};
 pub use super::timing::Timing;
 use super::NetworkOptions;
+use crate::io::iface::{arp_request, ARP_ROUNDS};
 use crate::io::{FrameBatch, FrameSender, MAX_PROBE_FRAME_LEN};
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::progress::{Progress, ProgressOptions, Snapshot};
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
-use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord};
+use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ARP};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -147,7 +148,9 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// Finds the path to `targets`, opens the sender and attaches the classifier.
+    /// Finds the path to `targets`, opens the sender, attaches the classifier, and
+    /// resolves every next hop with ARP through them (the on-link targets that do not
+    /// answer are down).
     pub async fn open(
         targets: &TargetSet,
         net: &NetworkOptions,
@@ -155,7 +158,7 @@ impl Prober {
         notice: &mut dyn FnMut(&str),
     ) -> Result<Self> {
         let src_ports = net.source_ports()?;
-        let path = ScanPath::discover(targets, net.iface.as_deref(), net.src_ip).await?;
+        let (path, hops) = ScanPath::locate(targets, net.iface.as_deref(), net.src_ip)?;
         let config = ClassifierConfig {
             local_addr: u32::from(path.src_ip),
             port_lo: src_ports.0,
@@ -171,7 +174,7 @@ impl Prober {
             dst_mac: [0; 6],
             src_ip: path.src_ip,
         };
-        Ok(Self {
+        let mut prober = Self {
             stats: ProbeStats {
                 send_path: sender.name(),
                 recv_path: replies.name(),
@@ -193,7 +196,68 @@ impl Prober {
             timed_out: HashSet::new(),
             progress: ProgressOptions::OFF,
             debug: 0,
-        })
+        };
+        let resolved = prober.arp(&hops).await?;
+        prober.path.set_neighbours(targets, hops, &resolved)?;
+        Ok(prober)
+    }
+
+    /// ARP for `addrs`: requests through the sender, replies through the classifier,
+    /// all at once in the rounds of [`ARP_ROUNDS`]; each answer with its MAC and how
+    /// long it took. Addresses that never answer are missing from the result.
+    async fn arp(&mut self, addrs: &[Ipv4Addr]) -> Result<HashMap<Ipv4Addr, ([u8; 6], Duration)>> {
+        let mut found = HashMap::new();
+        let mut missing: HashSet<Ipv4Addr> = addrs.iter().copied().collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        self.config.flags = FLAG_ARP;
+        self.replies.configure(self.config)?;
+        let (src_mac, src_ip) = (self.path.src_mac, self.path.src_ip);
+        let mut records = Vec::new();
+        for round_wait in ARP_ROUNDS {
+            let sent_at = Instant::now();
+            let asking: Vec<Ipv4Addr> = missing.iter().copied().collect();
+            for chunk in asking.chunks(BATCH) {
+                let mut requests = FrameBatch::with_capacity(chunk.len());
+                for &addr in chunk {
+                    requests.push_with(|buf| {
+                        let frame = arp_request(src_mac, src_ip, addr);
+                        buf[..frame.len()].copy_from_slice(&frame);
+                        frame.len()
+                    });
+                }
+                while !requests.is_empty() {
+                    let sent = self
+                        .sender
+                        .send(&requests)
+                        .with_context(|| format!("sending ARP through {}", self.sender.name()))?;
+                    requests.consume_front(sent);
+                    if sent == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+            let deadline = tokio::time::Instant::from_std(sent_at + round_wait);
+            while !missing.is_empty() {
+                match tokio::time::timeout_at(deadline, self.replies.recv(&mut records)).await {
+                    Err(_) => break,
+                    Ok(received) => received?,
+                }
+                for record in records.drain(..) {
+                    let addr = Ipv4Addr::from(record.remote_addr);
+                    if ReplyKind::from_u8(record.kind) == Some(ReplyKind::Arp)
+                        && missing.remove(&addr)
+                    {
+                        found.insert(addr, (record.remote_mac, sent_at.elapsed()));
+                    }
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     /// The source addresses of every probe (the next hop's MAC is filled in per probe).
@@ -569,6 +633,10 @@ fn describe(record: &ReplyRecord) -> String {
         Some(ReplyKind::SynAck) => format!("SYN+ACK from {remote}:{}", record.remote_port),
         Some(ReplyKind::Rst) => format!("RST from {remote}:{}", record.remote_port),
         Some(ReplyKind::Udp) => format!("UDP reply from {remote}:{}", record.remote_port),
+        Some(ReplyKind::Arp) => format!(
+            "ARP reply: {remote} is at {}",
+            crate::report::format_mac(&record.remote_mac)
+        ),
         Some(ReplyKind::IcmpReply) => format!("ICMP type {} reply from {remote}", record.icmp_type),
         Some(ReplyKind::IcmpError) => format!(
             "ICMP type {} code {} from {} about protocol {} to {remote}:{}",

@@ -156,7 +156,7 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
 
 /// How long each ARP round waits: the first for the answers, the others for
 /// stragglers (a neighbour on the segment answers in well under a millisecond).
-const ARP_ROUNDS: [Duration; 3] = [
+pub const ARP_ROUNDS: [Duration; 3] = [
     Duration::from_millis(250),
     Duration::from_millis(125),
     Duration::from_millis(125),

@@ -7,13 +7,13 @@
 
 use super::{ETH_LEN, IPV4_LEN};
 use scanner_common::classify::{
-    classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp, QuotedProbe,
-    TcpFields, Verdict,
+    classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
+    ArpFields, QuotedProbe, TcpFields, Verdict,
 };
 use scanner_common::wire::{
-    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN,
-    ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IP_FRAGMENT_MASK,
-    TCP_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN,
+    ARP_PACKET_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN,
+    ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,
+    IPPROTO_UDP, IP_FRAGMENT_MASK, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN,
 };
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_UDP};
 
@@ -57,25 +57,44 @@ impl TcpSegment {
 /// The IPv4 header of an Ethernet frame (at most one VLAN tag) and what follows it:
 /// `None` unless the frame is an unfragmented IPv4 packet with a complete header.
 fn ipv4_payload(frame: &[u8]) -> Option<(&[u8], &[u8])> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    let (ethertype, l3) = if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-        (
-            u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]),
-            ETH_LEN + VLAN_TAG_LEN,
-        )
-    } else {
-        (ethertype, ETH_LEN)
-    };
-    if ethertype != ETHERTYPE_IPV4 || frame.len() < l3 + IPV4_LEN {
+    let (ethertype, ip) = after_ethernet(frame)?;
+    if ethertype != ETHERTYPE_IPV4 || ip.len() < IPV4_LEN {
         return None;
     }
-    let ip = &frame[l3..];
     let ihl = usize::from(ip[0] & 0x0f) * 4;
     let fragment = u16::from_be_bytes([ip[6], ip[7]]) & IP_FRAGMENT_MASK;
     if ip[0] >> 4 != 4 || ihl < IPV4_LEN || fragment != 0 || ip.len() < ihl {
         return None;
     }
     Some((&ip[..ihl], &ip[ihl..]))
+}
+
+/// The ethertype of a frame (after at most one VLAN tag) and what follows the header.
+fn after_ethernet(frame: &[u8]) -> Option<(u16, &[u8])> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+        let inner = u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]);
+        return Some((inner, &frame[ETH_LEN + VLAN_TAG_LEN..]));
+    }
+    Some((ethertype, &frame[ETH_LEN..]))
+}
+
+/// The fields of an Ethernet/IPv4 ARP packet, if `frame` holds a whole one.
+fn arp_fields(frame: &[u8]) -> Option<ArpFields> {
+    let (ethertype, arp) = after_ethernet(frame)?;
+    if ethertype != ETHERTYPE_ARP || arp.len() < ARP_PACKET_LEN {
+        return None;
+    }
+    Some(ArpFields {
+        is_ethernet_ipv4: be16(arp, 0) == 1
+            && be16(arp, 2) == ETHERTYPE_IPV4
+            && arp[4] == 6
+            && arp[5] == 4,
+        oper: be16(arp, 6),
+        sender_mac: arp[8..14].try_into().expect("six bytes"),
+        sender_addr: be32(arp, 14),
+        target_addr: be32(arp, 24),
+    })
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -91,6 +110,9 @@ fn be32(b: &[u8], at: usize) -> u32 {
 pub fn verdict(frame: &[u8], config: &ClassifierConfig) -> Verdict {
     if config.enabled == 0 {
         return Verdict::NotOurs;
+    }
+    if let Some(arp) = arp_fields(frame) {
+        return classify_arp(config, &arp);
     }
     let Some((ip, payload)) = ipv4_payload(frame) else {
         return Verdict::NotOurs;

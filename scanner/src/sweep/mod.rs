@@ -250,7 +250,10 @@ pub async fn run(
                 }
                 Some(ReplyKind::Rst) => stats.closed += 1,
                 // A sweep sends SYNs only; ICMP errors about them say nothing it reports.
-                Some(ReplyKind::IcmpError | ReplyKind::IcmpReply | ReplyKind::Udp) | None => {}
+                Some(
+                    ReplyKind::IcmpError | ReplyKind::IcmpReply | ReplyKind::Udp | ReplyKind::Arp,
+                )
+                | None => {}
             }
         }
         progress.tick(&Snapshot {
