@@ -1,5 +1,6 @@
 //! Property-based fuzzing of everything that reads untrusted input: target, port and
-//! time specifications from the command line, and frames off the wire (TCP, UDP, ICMP
+//! time specifications from the command line, probe files and version templates, and
+//! frames off the wire (TCP, UDP, ICMP
 //! replies and ICMP errors quoting anything). None may panic, and what they accept
 //! must mean what it says.
 
@@ -39,6 +40,27 @@ proptest! {
         if let Ok(list) = PortList::parse_tcp(&spec) {
             prop_assert!(!list.is_empty());
             prop_assert!(list.as_slice().windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    /// Probe files: any line of the format's shapes, garbled, errors or parses.
+    #[test]
+    fn probe_files_never_panic(lines in proptest::collection::vec(prop_oneof![
+        "Probe (TCP|UDP) [A-Za-z]{1,8} q\\|[a-z\\\\x0-9]{0,12}\\|( no-payload)?",
+        "(match|softmatch) [a-z]{1,6} m[|=%][^|=%\n]{0,16}[|=%][is]{0,2}( [pvihod][/|][^/|\n]{0,10}[/|]){0,3}",
+        "(ports|sslports|rarity|fallback|totalwaitms|tcpwrappedms|Exclude) [0-9,TU:a-z-]{0,12}",
+        ".{0,30}",
+    ], 0..12)) {
+        let text = lines.join("\n");
+        let _ = scanner::service::probes::ProbeDb::parse(text.as_bytes(), "fuzz");
+    }
+
+    /// Version templates parse or fail cleanly, and expand any groups without panic.
+    #[test]
+    fn version_templates_never_panic(template in "([pvihod][/|]([^/|$]|\\$[0-9]|\\$P\\([0-9]\\)|\\$SUBST\\([0-9],\"[a-z]?\",\"[a-z]?\"\\)|\\$I\\([0-9],\"[<>]\"\\)){0,6}[/|] ?|cpe:/[a-z:$0-9]{0,12}/a? ?|.{0,6}){0,4}", groups in proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)), 0..10)) {
+        if let Ok(parsed) = scanner::service::template::VersionTemplate::parse(template.as_bytes()) {
+            let groups: Vec<Option<&[u8]>> = groups.iter().map(|g| g.as_deref()).collect();
+            let _ = parsed.expand(&groups);
         }
     }
 

@@ -1,0 +1,7 @@
+//! Version detection (`-sV`), being built: the probe database in nmap's
+//! `nmap-service-probes` format ([`probes`]) and its version templates ([`template`]).
+//! The engine that sends the probes to open ports and matches the answers comes next
+//! (issue 5); nothing here sends anything yet, and no command-line flag uses it.
+
+pub mod probes;
+pub mod template;
