@@ -177,6 +177,21 @@ impl Bench {
         in_scanner_ns(&self.scanner, &all)
     }
 
+    /// The scanner sending `SINK_PROBES` into the sink as fast as it can, with `extra`.
+    fn scanner_into_sink(&self, extra: &[&str]) -> Command {
+        let mut args = extra.to_vec();
+        args.extend([
+            "-p",
+            "1-64",
+            "--rate",
+            "100000000",
+            "--wait",
+            "0",
+            lab::SINK_RANGE,
+        ]);
+        self.scanner_sweep(&args)
+    }
+
     fn masscan(&self, router_mac: &str, extra: &[&str]) -> Result<Command> {
         let scanner_mac = mac_of(SCANNER_NS)?;
         let mut args = vec![
@@ -232,37 +247,9 @@ impl Bench {
             let mut runs = Vec::new();
             for _ in 0..3 {
                 let cmd = match tool {
-                    "scanner (AF_XDP)" => self.scanner_sweep(&[
-                        "-p",
-                        "1-64",
-                        "--rate",
-                        "100000000",
-                        "--wait",
-                        "0",
-                        lab::SINK_RANGE,
-                    ]),
-                    "scanner (AF_XDP, 2 thr)" => self.scanner_sweep(&[
-                        "--threads",
-                        "2",
-                        "-p",
-                        "1-64",
-                        "--rate",
-                        "100000000",
-                        "--wait",
-                        "0",
-                        lab::SINK_RANGE,
-                    ]),
-                    "scanner (AF_PACKET)" => self.scanner_sweep(&[
-                        "--send-mode",
-                        "packet",
-                        "-p",
-                        "1-64",
-                        "--rate",
-                        "100000000",
-                        "--wait",
-                        "0",
-                        lab::SINK_RANGE,
-                    ]),
+                    "scanner (AF_XDP)" => self.scanner_into_sink(&[]),
+                    "scanner (AF_XDP, 2 thr)" => self.scanner_into_sink(&["--threads", "2"]),
+                    "scanner (AF_PACKET)" => self.scanner_into_sink(&["--send-mode", "packet"]),
                     "masscan" => self.masscan(
                         &sink_mac,
                         &[

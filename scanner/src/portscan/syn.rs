@@ -8,6 +8,7 @@
 //! Findings stream out as replies arrive; silent ports are only known at the end,
 //! after the wait for late replies.
 
+use super::Findings;
 use crate::engine::probing::{ProbeContext, ProbeKey, ProbeModule};
 use crate::io::FrameBatch;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
@@ -154,9 +155,7 @@ pub fn parse_scan_flags(text: &str) -> anyhow::Result<u8> {
 pub struct TcpScan<'a> {
     probe: TcpProbe,
     template: TcpTemplate,
-    open: u64,
-    sink: &'a mut dyn FindingSink,
-    pub result: &'a mut ScanResult,
+    findings: Findings<'a>,
 }
 
 impl<'a> TcpScan<'a> {
@@ -169,17 +168,8 @@ impl<'a> TcpScan<'a> {
         Self {
             probe,
             template: TcpTemplate::new(probe.segment(), link),
-            open: 0,
-            sink,
-            result,
+            findings: Findings::new(sink, result),
         }
-    }
-
-    fn emit(&mut self, finding: PortFinding) -> Result<()> {
-        self.open += u64::from(finding.state == PortState::Open);
-        self.sink.finding(&finding)?;
-        self.result.record(finding);
-        Ok(())
     }
 }
 
@@ -214,7 +204,7 @@ impl ProbeModule for TcpScan<'_> {
     }
 
     fn found(&self) -> u64 {
-        self.open
+        self.findings.open()
     }
 
     fn classifier_flags(&self) -> u32 {
@@ -240,7 +230,7 @@ impl ProbeModule for TcpScan<'_> {
             _ => return Ok(()),
         };
         let finding = PortFinding::tcp(Ipv4Addr::from(addr), port, state, reason, Some(record.ttl));
-        self.emit(finding)
+        self.findings.emit(finding)
     }
 
     fn unanswered(&mut self, (addr, port): ProbeKey) -> Result<()> {
@@ -251,7 +241,7 @@ impl ProbeModule for TcpScan<'_> {
             Reason::NoResponse,
             None,
         );
-        self.emit(finding)
+        self.findings.emit(finding)
     }
 }
 

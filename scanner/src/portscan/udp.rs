@@ -7,7 +7,7 @@
 //! known from ICMP errors, which targets rate-limit (Linux: one per second per peer
 //! after a burst of six), so the loop paces retransmissions to such a host.
 
-use super::udp_payloads;
+use super::{udp_payloads, Findings};
 use crate::engine::probing::{ProbeContext, ProbeKey, ProbeModule};
 use crate::io::FrameBatch;
 use crate::packet::build::udp_probe;
@@ -19,25 +19,14 @@ use std::net::Ipv4Addr;
 
 /// The UDP scan's state: where findings go.
 pub struct UdpScan<'a> {
-    open: u64,
-    sink: &'a mut dyn FindingSink,
-    pub result: &'a mut ScanResult,
+    findings: Findings<'a>,
 }
 
 impl<'a> UdpScan<'a> {
     pub fn new(sink: &'a mut dyn FindingSink, result: &'a mut ScanResult) -> Self {
         Self {
-            open: 0,
-            sink,
-            result,
+            findings: Findings::new(sink, result),
         }
-    }
-
-    fn emit(&mut self, finding: PortFinding) -> Result<()> {
-        self.open += u64::from(finding.state == PortState::Open);
-        self.sink.finding(&finding)?;
-        self.result.record(finding);
-        Ok(())
     }
 }
 
@@ -87,7 +76,7 @@ impl ProbeModule for UdpScan<'_> {
     }
 
     fn found(&self) -> u64 {
-        self.open
+        self.findings.open()
     }
 
     fn classifier_flags(&self) -> u32 {
@@ -114,7 +103,7 @@ impl ProbeModule for UdpScan<'_> {
             reason,
             Some(record.ttl),
         );
-        self.emit(finding)
+        self.findings.emit(finding)
     }
 
     fn unanswered(&mut self, (addr, port): ProbeKey) -> Result<()> {
@@ -126,7 +115,7 @@ impl ProbeModule for UdpScan<'_> {
             Reason::NoResponse,
             None,
         );
-        self.emit(finding)
+        self.findings.emit(finding)
     }
 
     fn paces_icmp_limited_hosts(&self) -> bool {

@@ -150,7 +150,7 @@ impl ResumePoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, PortState, Reason};
+    use crate::report::record_sample_ports;
 
     #[test]
     fn resume_point_reads_the_command_and_finished_hosts() {
@@ -175,22 +175,7 @@ mod tests {
             ..Default::default()
         };
         let addr = Ipv4Addr::new(198, 18, 1, 10);
-        for port in 1..=30 {
-            let (state, reason) = if port == 22 {
-                (PortState::Open, Reason::SynAck)
-            } else {
-                (PortState::Closed, Reason::Reset)
-            };
-            result.record(PortFinding {
-                addr,
-                port,
-                proto: "tcp",
-                state,
-                reason,
-                ttl: Some(63),
-                time: 0.0,
-            });
-        }
+        record_sample_ports(&mut result, addr, 63);
         let text = render(&result, OutputOptions::default());
         assert!(
             text.contains("Host: 198.18.1.10 ()\tStatus: Up\n"),

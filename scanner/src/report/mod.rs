@@ -426,6 +426,27 @@ pub trait FindingSink {
     fn finding(&mut self, finding: &PortFinding) -> anyhow::Result<()>;
 }
 
+/// For the writers' tests: ports 1-30 of `addr`, 22 open, the rest closed.
+#[cfg(test)]
+pub(crate) fn record_sample_ports(result: &mut ScanResult, addr: Ipv4Addr, ttl: u8) {
+    for port in 1..=30 {
+        let (state, reason) = if port == 22 {
+            (PortState::Open, Reason::SynAck)
+        } else {
+            (PortState::Closed, Reason::Reset)
+        };
+        result.record(PortFinding {
+            addr,
+            port,
+            proto: "tcp",
+            state,
+            reason,
+            ttl: Some(ttl),
+            time: 0.0,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,7 +164,7 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, PortState, Reason, ScanInfo};
+    use crate::report::{record_sample_ports, ScanInfo};
     use std::net::Ipv4Addr;
 
     #[test]
@@ -189,22 +189,7 @@ mod tests {
             ..Default::default()
         };
         let addr = Ipv4Addr::new(198, 18, 0, 10);
-        for port in 1..=30 {
-            let (state, reason) = if port == 22 {
-                (PortState::Open, Reason::SynAck)
-            } else {
-                (PortState::Closed, Reason::Reset)
-            };
-            result.record(PortFinding {
-                addr,
-                port,
-                proto: "tcp",
-                state,
-                reason,
-                ttl: Some(64),
-                time: 0.0,
-            });
-        }
+        record_sample_ports(&mut result, addr, 64);
         result.hosts.get_mut(&addr).unwrap().mac = Some([2, 0, 0, 0, 0, 1]);
         let xml = render(&result, OutputOptions::default());
         assert!(
