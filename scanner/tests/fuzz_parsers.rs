@@ -110,8 +110,12 @@ proptest! {
         let error = craft::icmp_error_about(&buf[..len], 3, 3, Ipv4Addr::from(dst).octets(), 8);
         let record = classify(&error, &config).expect("our error");
         prop_assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::IcmpError));
+        // Under another key the reply is not ours, unless that key happens to pick
+        // the same source port (a UDP reply has nothing else to check: one chance in
+        // the range's 20,000).
         let other = ClassifierConfig { key: [key[0], key[1] ^ 1], ..config };
-        prop_assert!(classify(&reply, &other).is_none());
+        let other_port = stateless_source_port(&other.key, dst, dport, 40000, 59999);
+        prop_assert_eq!(classify(&reply, &other).is_none(), other_port != sport);
     }
 
     #[test]
