@@ -4,7 +4,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use scanner::cli::plan::{discovery, load_services, port_list, timing, ScanTypes};
+use scanner::cli::plan::{
+    discovery, load_services, port_list, timing, version_detection, ScanTypes,
+};
 use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::discovery;
 use scanner::engine::timing::parse_time;
@@ -20,6 +22,7 @@ use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, xml, FindingSink, HostResult, HostSink,
     OutputOptions, PortFinding, ScanResult,
 };
+use scanner::service::scan::{ProbeOpenPorts, VersionScan};
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
 use scanner::target::{blocklist, resolve, TargetSet};
@@ -175,7 +178,7 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
 fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     let raw_allowed = privileges::raw_packets_allowed();
     let mut types = ScanTypes::parse(&args.scan_type)?;
-    if types == ScanTypes::default() {
+    if types.names_no_scan() {
         if raw_allowed {
             types.tcp = Some(Reading::Syn);
         } else {
@@ -184,6 +187,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         }
     }
     load_services(&args)?;
+    let version = version_detection(&args, &types)?;
     let tcp_ports = (types.tcp.is_some() || types.connect)
         .then(|| port_list(&args, "tcp"))
         .transpose()?;
@@ -207,6 +211,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         && (args.sweep || args.shard.is_some() || args.resume.is_some())
     {
         bail!("sweeps are SYN scans: drop -sT, -sU and -sn, and run as root (or with CAP_NET_RAW)");
+    }
+    if sweep_mode && version.is_some() {
+        bail!("-sV runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or sweep first and -sV the open ports");
     }
     // Without privileges, -sn pings with TCP connects, as nmap does.
     let connect_path = types.connect || (types.ping_only && !raw_allowed);
@@ -347,6 +354,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     debug: args.debug,
                     hostgroup: usize::MAX,
                     reverse_dns: false,
+                    version: None,
                 };
                 let mut nothing = NoHosts;
                 let scan = pipeline::run(&opts, &mut sinks, &mut nothing, &mut report);
@@ -376,7 +384,19 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     retries: args.retries.unwrap_or(2),
                     parallelism,
                 };
-                let (mut result, stats) = runtime.block_on(connect::run(&opts, &mut sinks))?;
+                let (mut result, stats) = runtime.block_on(async {
+                    let Some(version) = &version else {
+                        return connect::run(&opts, &mut sinks).await;
+                    };
+                    let mut probing = VersionScan::new(version.clone());
+                    let mut sink = ProbeOpenPorts {
+                        inner: &mut sinks,
+                        scan: &mut probing,
+                    };
+                    let (mut result, stats) = connect::run(&opts, &mut sink).await?;
+                    probing.finish(&mut sinks, &mut result).await?;
+                    Ok((result, stats))
+                })?;
                 if args.verbose > 0 {
                     notice(&format!(
                         "connect scan: {} connects, {} timed out",
@@ -415,6 +435,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             debug: args.debug,
             hostgroup: args.max_hostgroup as usize,
             reverse_dns: !args.no_dns,
+            version,
         };
         let scan = pipeline::run(&opts, &mut sinks, &mut host_log, &mut report);
         let (result, stats) = runtime.block_on(async {

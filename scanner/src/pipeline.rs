@@ -4,7 +4,9 @@
 //! facts (latency, MAC, why they are up) go into the result.
 //!
 //! Every phase is a probe module run by the one probe loop (`engine::probing`); this
-//! module only decides what runs after what.
+//! module only decides what runs after what. Version detection (`-sV`) is the
+//! exception: it runs beside the port scans, on the same loop, from the moment each
+//! open port is found, and a group's hosts are finished once it is done with them.
 
 use crate::discovery::{HostStatus, PingSpec, Pinger};
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
@@ -13,6 +15,7 @@ use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
 use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult};
+use crate::service::scan::{ProbeOpenPorts, VersionOptions, VersionScan};
 use crate::target::{ports::PortList, resolve, TargetSet};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
@@ -51,6 +54,8 @@ pub struct RawScanOptions {
     pub hostgroup: usize,
     /// Look up the reverse-DNS names of the hosts up (not `-n`).
     pub reverse_dns: bool,
+    /// Version detection (`-sV`) of the open ports, started as each is found.
+    pub version: Option<VersionOptions>,
 }
 
 /// Runs the scan, passing each port finding to `sink` as it is made and each host to
@@ -151,18 +156,33 @@ pub async fn run(
         .chunks(group_size)
         .map(|group| (group, true))
         .chain(own_group.as_ref().map(|group| (&group[..], false)));
+    let mut version = opts.version.clone().map(VersionScan::new);
     for (group, port_scan) in groups {
-        if let Some((probe, ports)) = opts.tcp.as_ref().filter(|_| port_scan) {
-            let mut scan = TcpScan::new(*probe, &link, sink, &mut result);
-            prober
-                .run(&mut scan, group, ports.as_slice(), &opts.timing)
-                .await?;
+        {
+            // With -sV, open ports go to version detection first, and on when named.
+            let mut probing = version.as_mut().map(|scan| ProbeOpenPorts {
+                inner: &mut *sink,
+                scan,
+            });
+            let group_sink: &mut dyn FindingSink = match probing.as_mut() {
+                Some(probing) => probing,
+                None => &mut *sink,
+            };
+            if let Some((probe, ports)) = opts.tcp.as_ref().filter(|_| port_scan) {
+                let mut scan = TcpScan::new(*probe, &link, group_sink, &mut result);
+                prober
+                    .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                    .await?;
+            }
+            if let Some(ports) = opts.udp.as_ref().filter(|_| port_scan) {
+                let mut scan = UdpScan::new(group_sink, &mut result);
+                prober
+                    .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                    .await?;
+            }
         }
-        if let Some(ports) = opts.udp.as_ref().filter(|_| port_scan) {
-            let mut scan = UdpScan::new(sink, &mut result);
-            prober
-                .run(&mut scan, group, ports.as_slice(), &opts.timing)
-                .await?;
+        if let Some(version) = version.as_mut() {
+            version.finish(sink, &mut result).await?;
         }
         finish_hosts(
             group,

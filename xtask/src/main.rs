@@ -41,6 +41,9 @@ enum Task {
     Demo,
     /// Set up, bring the lab up, and run every test (unit and lab integration).
     Test,
+    /// Serve the lab's hostile services (the lab starts this in its hostile host).
+    #[command(hide = true)]
+    HostileServices,
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -85,6 +88,7 @@ fn main() -> Result<()> {
             LabAction::Status => lab::build::status(),
             LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
         },
+        Task::HostileServices => lab::hostile::serve(),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench {

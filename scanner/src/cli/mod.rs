@@ -29,7 +29,8 @@ pub struct Args {
 
     /// Scan type: -sS (SYN; the default with raw-packet privileges), -sT (connect; the
     /// default without), -sA (ACK), -sF (FIN), -sN (NULL), -sX (Xmas), -sU (UDP),
-    /// -sn (host discovery only, no port scan).
+    /// -sn (host discovery only, no port scan); -sV adds version detection to any port
+    /// scan (-sSV, -sTV, -sUV; alone, to the default scan).
     #[arg(long = "scan-type", value_name = "TYPE", action = clap::ArgAction::Append)]
     pub scan_type: Vec<String>,
 
@@ -118,6 +119,24 @@ pub struct Args {
     /// built-in table.
     #[arg(long, value_name = "FILE")]
     pub servicedb: Option<std::path::PathBuf>,
+
+    /// Version detection: how rare a probe may be and still be sent to ports it does
+    /// not list, 0 (only the port's own probes) to 9 (all). Default 7.
+    #[arg(long = "version-intensity", value_name = "0-9")]
+    pub version_intensity: Option<u8>,
+
+    /// Version detection with intensity 2: quicker, names fewer services.
+    #[arg(long = "version-light")]
+    pub version_light: bool,
+
+    /// Version detection with intensity 9: every probe.
+    #[arg(long = "version-all")]
+    pub version_all: bool,
+
+    /// Load version detection's probes from FILE (nmap-service-probes format, such as
+    /// nmap's own) instead of the built-in database.
+    #[arg(long, value_name = "FILE")]
+    pub versiondb: Option<std::path::PathBuf>,
 
     /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
     #[arg(long = "output-json", value_name = "FILE")]

@@ -1,7 +1,7 @@
 //! From the command line to what the scan does: which scan types the `-s` flags
 //! ask for, which ports for each protocol, which host discovery, and the timing (the
 //! `-T` template with the options that override it). Pure functions of [`Args`]: no
-//! I/O but reading `--servicedb`.
+//! I/O but reading `--servicedb` and `--versiondb`.
 
 use super::Args;
 use crate::discovery::PingSpec;
@@ -9,8 +9,10 @@ use crate::engine::timing::{parse_time, Timing};
 use crate::pipeline::Discovery;
 use crate::portscan::syn::Reading;
 use crate::report::services;
+use crate::service::{self, scan::VersionOptions};
 use crate::target::ports::PortList;
 use anyhow::{bail, Context, Result};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Loads `--servicedb` in place of the built-in services table.
@@ -52,6 +54,8 @@ pub struct ScanTypes {
     pub connect: bool,
     /// -sn: host discovery only.
     pub ping_only: bool,
+    /// -sV: version detection on the open ports.
+    pub version: bool,
 }
 
 impl ScanTypes {
@@ -77,8 +81,12 @@ impl ScanTypes {
                         types.connect = true;
                         continue;
                     }
+                    'V' => {
+                        types.version = true;
+                        continue;
+                    }
                     other => bail!(
-                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU and -sn are"
+                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU, -sV and -sn are"
                     ),
                 };
                 if types.tcp.is_some_and(|r| r != reading) {
@@ -90,11 +98,47 @@ impl ScanTypes {
         if types.connect && (types.tcp.is_some() || types.udp) {
             bail!("-sT runs alone: it uses the operating system's connect(), not raw packets");
         }
-        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect) {
+        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect || types.version) {
             bail!("-sn means no port scan: drop it, or the other -s flags");
         }
         Ok(types)
     }
+
+    /// Whether no port scan type was named (`-sV` alone included): the default scan
+    /// runs.
+    pub fn names_no_scan(&self) -> bool {
+        self.tcp.is_none() && !self.udp && !self.connect && !self.ping_only
+    }
+}
+
+/// Version detection as the flags ask for it (`-sV`, `--version-intensity`,
+/// `--version-light`, `--version-all`, `--versiondb`), or `None` without `-sV`.
+pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<VersionOptions>> {
+    let intensity = match (args.version_intensity, args.version_light, args.version_all) {
+        (Some(n), false, false) if n <= 9 => n,
+        (Some(n), false, false) => bail!("--version-intensity {n}: from 0 to 9"),
+        (None, true, false) => VersionOptions::LIGHT_INTENSITY,
+        (None, false, true) => VersionOptions::ALL_INTENSITY,
+        (None, false, false) => VersionOptions::DEFAULT_INTENSITY,
+        _ => bail!("one of --version-intensity, --version-light and --version-all"),
+    };
+    let asked = args.version_intensity.is_some()
+        || args.version_light
+        || args.version_all
+        || args.versiondb.is_some();
+    if !types.version {
+        if asked {
+            bail!("the --version-* options and --versiondb tune version detection: add -sV");
+        }
+        return Ok(None);
+    }
+    let db = service::load_database(args.versiondb.as_deref())?;
+    Ok(Some(VersionOptions {
+        db: Arc::new(db),
+        intensity,
+        per_host: VersionOptions::DEFAULT_PER_HOST,
+        parallel: VersionOptions::DEFAULT_PARALLEL,
+    }))
 }
 
 /// The host discovery the -P flags (or their absence) ask for.
@@ -241,7 +285,11 @@ mod tests {
                 .unwrap()
                 .ping_only
         );
-        for bad in ["-sSA x", "-sT -sU x", "-sn -sS x", "-sV x"] {
+        let types = ScanTypes::parse(&args("-sSV x").scan_type).unwrap();
+        assert!(types.version && types.tcp == Some(Reading::Syn));
+        let alone = ScanTypes::parse(&args("-sV x").scan_type).unwrap();
+        assert!(alone.version && alone.names_no_scan());
+        for bad in ["-sSA x", "-sT -sU x", "-sn -sS x", "-sn -sV x", "-sY x"] {
             assert!(ScanTypes::parse(&args(bad).scan_type).is_err(), "{bad}");
         }
     }

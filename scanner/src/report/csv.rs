@@ -48,6 +48,7 @@ mod tests {
             state: PortState::Open,
             reason: Reason::SynAck,
             ttl: Some(63),
+            service: None,
             time: 1.5,
         };
         let row: Vec<String> = [

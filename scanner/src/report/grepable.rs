@@ -45,12 +45,18 @@ pub fn host_lines(addr: Ipv4Addr, host: &HostResult, opts: OutputOptions) -> Str
         .values()
         .filter(|p| !folded.contains(&p.state) && opts.lists_port(p))
         .map(|p| {
+            let (name, version) = match &p.service {
+                Some(service) => (
+                    service.display_name().replace('/', "|"),
+                    service.version_column().replace('/', "|"),
+                ),
+                None => (services::name(p.port, p.proto).to_string(), String::new()),
+            };
             format!(
-                "{}/{}/{}//{}///",
+                "{}/{}/{}//{name}//{version}/",
                 p.port,
                 p.state.as_str(),
                 p.proto,
-                services::name(p.port, p.proto)
             )
         })
         .collect();

@@ -1,5 +1,6 @@
 //! JSON lines: one object per finding, written (and flushed) the moment it is made,
-//! to a file or to standard output (`-oJ -`), with the fields `--output-fields` names.
+//! to a file or to standard output (`-oJ -`), with the fields `--output-fields` names
+//! and, after `-sV`, the port's `service`.
 
 use super::fields::Field;
 use super::{FindingSink, PortFinding};
@@ -34,11 +35,15 @@ impl JsonLines {
 
 impl FindingSink for JsonLines {
     fn finding(&mut self, finding: &PortFinding) -> Result<()> {
-        let object: serde_json::Map<String, serde_json::Value> = self
+        let mut object: serde_json::Map<String, serde_json::Value> = self
             .fields
             .iter()
             .map(|f| (f.name().to_string(), f.json(finding)))
             .collect();
+        // Version detection's answer, whole, whatever the fields.
+        if let Some(service) = &finding.service {
+            object.insert("service".into(), serde_json::to_value(service)?);
+        }
         serde_json::to_writer(&mut self.out, &object)?;
         self.out.write_all(b"\n")?;
         self.out.flush()?;

@@ -121,6 +121,9 @@ pub struct PortFinding {
     pub ttl: Option<u8>,
     /// Seconds since the Unix epoch when the finding was made.
     pub time: f64,
+    /// What version detection (`-sV`) named the service, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::service::ServiceInfo>,
 }
 
 impl PortFinding {
@@ -152,6 +155,7 @@ impl PortFinding {
             reason,
             ttl,
             time: unix_time(),
+            service: None,
         }
     }
 }
@@ -378,33 +382,68 @@ pub fn epoch_seconds(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// A time in UTC, split into its civil parts.
+struct CivilTime {
+    year: i64,
+    /// 1 to 12.
+    month: i64,
+    day: i64,
+    /// Seconds into the day.
+    second_of_day: i64,
+    /// 0 is Thursday (1970-01-01 was one).
+    weekday_from_thursday: i64,
+}
+
+impl CivilTime {
+    fn of(time: SystemTime) -> Self {
+        let secs = epoch_seconds(time) as i64;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // The civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        CivilTime {
+            year,
+            month,
+            day,
+            second_of_day: rem,
+            weekday_from_thursday: days.rem_euclid(7),
+        }
+    }
+
+    fn clock(&self) -> String {
+        let rem = self.second_of_day;
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+}
+
+/// A time as RFC 3339 writes it, in UTC: "2026-11-28T19:53:09Z".
+pub fn rfc3339(time: SystemTime) -> String {
+    let t = CivilTime::of(time);
+    format!("{}-{:02}-{:02}T{}Z", t.year, t.month, t.day, t.clock())
+}
+
 /// A time as nmap's `startstr` writes it: "Sat Nov 28 19:53:09 2026" (UTC).
 pub fn ctime(time: SystemTime) -> String {
-    let secs = epoch_seconds(time) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // The civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = CivilTime::of(time);
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     format!(
-        "{} {} {:2} {:02}:{:02}:{:02} {year}",
-        WEEKDAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{} {} {:2} {} {}",
+        WEEKDAYS[t.weekday_from_thursday as usize],
+        MONTHS[(t.month - 1) as usize],
+        t.day,
+        t.clock(),
+        t.year
     )
 }
 
@@ -443,6 +482,7 @@ pub(crate) fn record_sample_ports(result: &mut ScanResult, addr: Ipv4Addr, ttl: 
             reason,
             ttl: Some(ttl),
             time: 0.0,
+            service: None,
         });
     }
 }
@@ -459,6 +499,8 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_895_589);
         assert_eq!(ctime(t), "Sat Nov 28 19:53:09 2026");
         assert_eq!(ctime(SystemTime::UNIX_EPOCH), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(rfc3339(t), "2026-11-28T19:53:09Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
         assert_eq!(
             format_mac(&[0xde, 0xf9, 0xcf, 0xdc, 0x50, 0xe2]),
             "DE:F9:CF:DC:50:E2"

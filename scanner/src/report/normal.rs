@@ -41,6 +41,9 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         if let Some(mac) = &host.mac {
             let _ = writeln!(out, "MAC Address: {}", format_mac(mac));
         }
+        if let Some(line) = service_info(host) {
+            let _ = writeln!(out, "{line}");
+        }
         out.push('\n');
     }
     let _ = writeln!(out, "Scan done: {}", result.summary());
@@ -86,56 +89,118 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
         }
         return;
     }
-    let port_width = shown
-        .iter()
-        .map(|p| format!("{}/{}", p.port, p.proto).len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    let state_width = shown
-        .iter()
-        .map(|p| p.state.as_str().len())
-        .max()
-        .unwrap_or(0)
-        .max(5);
-    let service_width = shown
-        .iter()
-        .map(|p| services::name(p.port, p.proto).len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
+    // PORT STATE SERVICE [REASON] [VERSION]; every column but the last is padded.
+    let versions = host.ports.values().any(|p| p.service.is_some());
+    let mut header = vec!["PORT", "STATE", "SERVICE"];
     if opts.reason {
-        let _ = writeln!(
-            out,
-            "{:<port_width$} {:<state_width$} {:<service_width$} REASON",
-            "PORT", "STATE", "SERVICE"
-        );
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<port_width$} {:<state_width$} SERVICE",
-            "PORT", "STATE"
-        );
+        header.push("REASON");
     }
-    for p in shown {
-        let port = format!("{}/{}", p.port, p.proto);
-        let service = services::name(p.port, p.proto);
-        if opts.reason {
-            let ttl = p.ttl.map(|t| format!(" ttl {t}")).unwrap_or_default();
+    if versions {
+        header.push("VERSION");
+    }
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|p| {
+            let mut row = vec![
+                format!("{}/{}", p.port, p.proto),
+                p.state.as_str().to_string(),
+                p.service.as_ref().map_or_else(
+                    || services::name(p.port, p.proto).to_string(),
+                    |s| s.display_name(),
+                ),
+            ];
+            if opts.reason {
+                let ttl = p.ttl.map(|t| format!(" ttl {t}")).unwrap_or_default();
+                row.push(format!("{}{ttl}", p.reason.as_str()));
+            }
+            if versions {
+                row.push(
+                    p.service
+                        .as_ref()
+                        .map(|s| s.version_column())
+                        .unwrap_or_default(),
+                );
+            }
+            row
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].len())
+                .chain([header[column].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for (row, port) in
+        std::iter::once((&header, None)).chain(rows.iter().zip(shown.iter().map(Some)))
+    {
+        let last = row.len() - 1;
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column == last {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$} ", width = widths[column]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if let Some(cert) = port.and_then(|p| p.service.as_ref()?.certificate.as_ref()) {
             let _ = writeln!(
                 out,
-                "{port:<port_width$} {:<state_width$} {service:<service_width$} {}{ttl}",
-                p.state.as_str(),
-                p.reason.as_str()
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "{port:<port_width$} {:<state_width$} {service}",
-                p.state.as_str()
+                "|_tls-certificate: subject {}; issuer {}; valid {} to {}",
+                cert.subject, cert.issuer, cert.not_before, cert.not_after
             );
         }
     }
+}
+
+/// nmap's `Service Info:` line: the host names, OS types, device types and OS CPEs
+/// the services gave, if any.
+fn service_info(host: &HostResult) -> Option<String> {
+    let mut hosts: Vec<&str> = Vec::new();
+    let mut oses: Vec<&str> = Vec::new();
+    let mut devices: Vec<&str> = Vec::new();
+    let mut cpes: Vec<&str> = Vec::new();
+    for service in host.ports.values().filter_map(|p| p.service.as_ref()) {
+        let v = &service.version;
+        for (list, item) in [
+            (&mut hosts, v.hostname.as_deref()),
+            (&mut oses, v.ostype.as_deref()),
+            (&mut devices, v.devicetype.as_deref()),
+        ] {
+            if let Some(item) = item {
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+        }
+        for cpe in v
+            .cpes
+            .iter()
+            .filter(|c| c.starts_with("cpe:/o:") || c.starts_with("cpe:/h:"))
+        {
+            if !cpes.contains(&cpe.as_str()) {
+                cpes.push(cpe);
+            }
+        }
+    }
+    let parts: Vec<String> = [
+        ("Host", "Hosts", hosts),
+        ("OS", "OSs", oses),
+        ("Device", "Devices", devices),
+        ("CPE", "CPE", cpes),
+    ]
+    .into_iter()
+    .filter(|(_, _, items)| !items.is_empty())
+    .map(|(one, many, items)| {
+        let label = if items.len() == 1 { one } else { many };
+        format!("{label}: {}", items.join(", "))
+    })
+    .collect();
+    (!parts.is_empty()).then(|| format!("Service Info: {}", parts.join("; ")))
 }
 
 #[cfg(test)]
@@ -152,6 +217,7 @@ mod tests {
             state,
             reason,
             ttl: Some(64),
+            service: None,
             time: 0.0,
         }
     }

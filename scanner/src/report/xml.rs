@@ -4,9 +4,10 @@
 //! and the opening comment say which program wrote it.
 
 use super::{
-    compress_ranges, ctime, epoch_seconds, folded_states, format_mac, services, HostResult,
-    OutputOptions, ScanResult,
+    compress_ranges, ctime, epoch_seconds, folded_states, format_mac, HostResult, OutputOptions,
+    ScanResult,
 };
+use crate::service::ServiceInfo;
 use std::fmt::Write;
 
 /// Escapes text for an XML attribute value.
@@ -147,18 +148,56 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
         if !opts.lists_port(port) {
             continue;
         }
+        let service = port
+            .service
+            .clone()
+            .unwrap_or_else(|| ServiceInfo::from_table(port.port, port.proto));
         let _ = writeln!(
             out,
-            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/><service name=\"{}\" method=\"table\" conf=\"3\"/></port>",
+            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>{}</port>",
             port.proto,
             port.port,
             port.state.as_str(),
             port.reason.as_str(),
             port.ttl.unwrap_or(0),
-            escape(services::name(port.port, port.proto))
+            service_element(&service)
         );
     }
     out.push_str("</ports>\n");
+}
+
+/// nmap's `<service>` element, with its `<cpe>`s.
+fn service_element(service: &ServiceInfo) -> String {
+    let v = &service.version;
+    let mut element = format!("<service name=\"{}\"", escape(&service.name));
+    for (attribute, value) in [
+        ("product", v.product.as_deref()),
+        ("version", v.version.as_deref()),
+        ("extrainfo", v.info.as_deref()),
+        ("hostname", v.hostname.as_deref()),
+        ("ostype", v.ostype.as_deref()),
+        ("devicetype", v.devicetype.as_deref()),
+        ("tunnel", service.tunnel),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(element, " {attribute}=\"{}\"", escape(value));
+        }
+    }
+    let _ = write!(
+        element,
+        " method=\"{}\" conf=\"{}\"",
+        service.method, service.conf
+    );
+    if v.cpes.is_empty() {
+        element.push_str("/>");
+    } else {
+        element.push('>');
+        for cpe in &v.cpes {
+            let _ = write!(element, "<cpe>{}</cpe>", escape(cpe));
+        }
+        element.push_str("</service>");
+    }
+    element
 }
 
 #[cfg(test)]

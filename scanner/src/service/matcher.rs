@@ -43,6 +43,14 @@ impl ProbeDb {
         out
     }
 
+    /// Whether an answer to `probe` can name `service` (a soft match of it is known:
+    /// probes that cannot are skipped, as nmap does).
+    pub fn can_name(&self, probe: &Probe, service: &str) -> bool {
+        self.candidates(probe)
+            .iter()
+            .any(|p| p.matches.iter().any(|m| m.service == service))
+    }
+
     /// What `response` (the answer to `probe`) says. With `known_service` (from an
     /// earlier soft match), only that service's lines are considered.
     pub fn match_response(

@@ -149,6 +149,10 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
             args.extend(records.iter().map(String::as_str));
             start_daemon_in_ns(ns, &args)
         }
+        Daemon::Hostile => {
+            let me = std::env::current_exe().context("the xtask binary's path")?;
+            start_daemon_in_ns(ns, &["setsid", "-f", path_str(&me), "hostile-services"])
+        }
         Daemon::Snmpd => {
             let conf = dir.join("snmpd.conf");
             std::fs::write(

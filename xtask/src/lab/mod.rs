@@ -8,6 +8,7 @@
 
 pub mod build;
 mod daemons;
+pub mod hostile;
 pub mod truth;
 
 use std::collections::BTreeSet;
@@ -68,6 +69,8 @@ pub enum Daemon {
     Memcached,
     Dnsmasq,
     Snmpd,
+    /// The misbehaving services of [`hostile::SERVICES`].
+    Hostile,
 }
 
 impl Daemon {
@@ -80,6 +83,7 @@ impl Daemon {
             Daemon::Memcached => "memcached",
             Daemon::Dnsmasq => "dnsmasq",
             Daemon::Snmpd => "snmpd",
+            Daemon::Hostile => "hostile services",
         }
     }
 
@@ -100,6 +104,7 @@ impl Daemon {
             Daemon::Dnsmasq => vec![53],
             // snmpd also listens for SMUX sub-agents on TCP 199 by default.
             Daemon::Snmpd => vec![199],
+            Daemon::Hostile => hostile::SERVICES.iter().map(|s| s.0).collect(),
         }
     }
 
@@ -115,6 +120,74 @@ impl Daemon {
 }
 
 /// Packet filtering in a host's namespace.
+/// What version detection should say about one lab port: the service, and the
+/// product with a version where the daemon tells it (`None`: any product, or none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpectedService {
+    pub port: u16,
+    pub proto: &'static str,
+    /// As the SERVICE column shows it (`ssl/http`).
+    pub service: &'static str,
+    pub product: Option<&'static str>,
+    pub versioned: bool,
+}
+
+impl Daemon {
+    /// What each of this daemon's ports runs, as version detection should name it.
+    pub fn expected_services(self) -> Vec<ExpectedService> {
+        let named = |port, proto, service, product: &'static str, versioned| ExpectedService {
+            port,
+            proto,
+            service,
+            product: Some(product),
+            versioned,
+        };
+        match self {
+            Daemon::Sshd => vec![named(22, "tcp", "ssh", "OpenSSH", true)],
+            Daemon::Nginx { http_ports, https } => {
+                let mut out: Vec<ExpectedService> = http_ports
+                    .iter()
+                    .map(|&port| named(port, "tcp", "http", "nginx", true))
+                    .collect();
+                if https {
+                    out.push(named(443, "tcp", "ssl/http", "nginx", true));
+                }
+                out
+            }
+            Daemon::Vsftpd => vec![named(21, "tcp", "ftp", "vsftpd", true)],
+            Daemon::Redis => vec![named(6379, "tcp", "redis", "Redis key-value store", true)],
+            Daemon::Memcached => vec![
+                named(11211, "tcp", "memcached", "Memcached", true),
+                named(11211, "udp", "memcached", "Memcached", true),
+            ],
+            Daemon::Dnsmasq => vec![
+                named(53, "tcp", "domain", "dnsmasq", true),
+                named(53, "udp", "domain", "dnsmasq", true),
+            ],
+            Daemon::Snmpd => vec![
+                named(199, "tcp", "smux", "Linux SNMP multiplexer", false),
+                ExpectedService {
+                    port: 161,
+                    proto: "udp",
+                    service: "snmp",
+                    product: None,
+                    versioned: false,
+                },
+            ],
+            Daemon::Hostile => hostile::SERVICES
+                .iter()
+                .map(|&(port, _, service)| ExpectedService {
+                    port,
+                    proto: "tcp",
+                    service: service.unwrap_or(""),
+                    product: None,
+                    versioned: false,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Firewall {
     None,
@@ -203,6 +276,32 @@ impl Host {
         } else {
             PortState::Closed
         }
+    }
+
+    /// What version detection should report on each open port of this host (a
+    /// forwarded port runs what its destination runs).
+    pub fn expected_services(&self) -> Vec<ExpectedService> {
+        let mut out: Vec<ExpectedService> = self
+            .daemons
+            .iter()
+            .flat_map(|d| d.expected_services())
+            .filter(|e| e.proto == "udp" || self.tcp_state(e.port) == PortState::Open)
+            .collect();
+        for forward in &self.forwards {
+            let target = hosts().into_iter().find(|h| h.addr == forward.to);
+            if let Some(expected) = target
+                .iter()
+                .flat_map(|h| h.expected_services())
+                .find(|e| e.port == forward.to_port && e.proto == "tcp")
+            {
+                out.push(ExpectedService {
+                    port: forward.port,
+                    ..expected
+                });
+            }
+        }
+        out.sort_by_key(|e| (e.port, e.proto));
+        out
     }
 
     /// Open TCP ports according to the truth.
@@ -320,6 +419,13 @@ pub fn hosts() -> Vec<Host> {
                 to_port: 22,
             }],
             role: "TTL 128, no timestamps/wscale; 8022 forwarded (DNAT) to svc:22",
+            ..base.clone()
+        },
+        Host {
+            name: "hostile",
+            addr: Ipv4Addr::new(198, 18, 0, 17),
+            daemons: vec![Daemon::Hostile],
+            role: "misbehaving services: echo, endless banner, garbage, slow drip, reset, TLS garbage, tcpwrapped, silent",
             ..base.clone()
         },
         Host {
