@@ -1,6 +1,6 @@
 //! Property-based fuzzing of everything that reads untrusted input: target, port and
-//! time specifications from the command line, probe files and version templates, and
-//! frames off the wire (TCP, UDP, ICMP
+//! time specifications from the command line, probe files, version templates and
+//! services' answers read against the probe database, and frames off the wire (TCP, UDP, ICMP
 //! replies and ICMP errors quoting anything). None may panic, and what they accept
 //! must mean what it says.
 
@@ -14,6 +14,12 @@ use scanner::target::{ports::PortList, TargetSet};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_ARP, FLAG_UDP};
 use std::net::Ipv4Addr;
+
+/// The built-in probe database, parsed once for all cases.
+fn own_database() -> &'static scanner::service::probes::ProbeDb {
+    static DB: std::sync::OnceLock<scanner::service::probes::ProbeDb> = std::sync::OnceLock::new();
+    DB.get_or_init(|| scanner::service::load_database(None).expect("the own database parses"))
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -53,6 +59,19 @@ proptest! {
     ], 0..12)) {
         let text = lines.join("\n");
         let _ = scanner::service::probes::ProbeDb::parse(text.as_bytes(), "fuzz");
+    }
+
+    /// Any answer, to any probe of the own database, is read without panic, and the
+    /// match names a service the database knows.
+    #[test]
+    fn hostile_answers_are_read_against_the_database(answer in proptest::collection::vec(any::<u8>(), 0..256), probe_index in any::<prop::sample::Index>(), banner in prop_oneof![Just(&b""[..]), Just(&b"HTTP/1.1 200 OK\r\nServer: "[..]), Just(&b"SSH-2.0-"[..]), Just(&b"\x16\x03\x01"[..])]) {
+        let db = own_database();
+        let probe = &db.probes[probe_index.index(db.probes.len())];
+        let mut bytes = banner.to_vec();
+        bytes.extend(&answer);
+        if let Some(hit) = db.match_response(probe, &bytes, None) {
+            prop_assert!(db.probes.iter().any(|p| p.matches.iter().any(|m| m.service == hit.service)));
+        }
     }
 
     /// Version templates parse or fail cleanly, and expand any groups without panic.

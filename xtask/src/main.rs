@@ -57,6 +57,8 @@ enum BenchKind {
     Sweep,
     /// nmap-style scans next to nmap -T4 with the same flags: -sn, -sS -p-, -sU.
     Nmap,
+    /// -sV of the lab's open ports next to nmap -sV: time, memory, answers per port.
+    Version,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +99,9 @@ fn main() -> Result<()> {
         Task::Bench {
             which: BenchKind::Nmap,
         } => bench_nmap(),
+        Task::Bench {
+            which: BenchKind::Version,
+        } => bench_version(),
     }
 }
 
@@ -254,11 +259,21 @@ fn bench_sweep() -> Result<()> {
 }
 
 fn bench_nmap() -> Result<()> {
+    bench_in_lab(xtask::bench_nmap::nmap)
+}
+
+fn bench_version() -> Result<()> {
+    bench_in_lab(xtask::bench_version::version)
+}
+
+/// Sets up, builds the scanner, brings the lab up, runs `bench` with the scanner's
+/// path, and takes the lab down.
+fn bench_in_lab(bench: fn(&std::path::Path) -> Result<()>) -> Result<()> {
     require_root("the benchmarks")?;
     setup::run()?;
     let scanner = build_scanner()?;
     lab::build::up()?;
-    let result = xtask::bench_nmap::nmap(&scanner);
+    let result = bench(&scanner);
     lab::build::down()?;
     result
 }

@@ -1,5 +1,5 @@
 //! Reading nmap's XML (and the scanner's, which writes the same format): hosts, their
-//! status, listed ports and folded `<extraports>`. Just enough for the tests and the
+//! status, listed ports with their `<service>`, and folded `<extraports>`. Just enough for the tests and the
 //! benchmarks to compare the two tools; not a general XML parser.
 
 use anyhow::{Context, Result};
@@ -15,6 +15,56 @@ pub struct NmapHost {
     pub extra: Vec<(String, usize)>,
     /// Listed ports: (number, protocol, state).
     pub ports: Vec<(u16, String, String)>,
+    /// The `<service>` of each listed port that has one: (number, protocol, service).
+    pub services: Vec<(u16, String, ServiceFacts)>,
+}
+
+/// What a `<service>` element says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceFacts {
+    /// As the SERVICE column shows it: `ssl/http` for HTTP inside TLS.
+    pub name: String,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    pub extrainfo: Option<String>,
+    /// `probed` or `table`.
+    pub method: String,
+}
+
+impl ServiceFacts {
+    /// Whether this answer (the scanner's) is nmap's answer `nmaps`: the same name,
+    /// product and version. nmap's version scripts (NSE, which its `-sV` runs) may
+    /// append to a product after "; ".
+    pub fn same_answer(&self, nmaps: &ServiceFacts) -> bool {
+        let product = match (&self.product, &nmaps.product) {
+            (Some(a), Some(b)) => b == a || b.starts_with(&format!("{a}; ")),
+            (a, b) => a == b,
+        };
+        self.name == nmaps.name && self.version == nmaps.version && product
+    }
+
+    /// One line for a table: `ssl/http nginx 1.22.1`.
+    pub fn summary(&self) -> String {
+        [
+            Some(self.name.as_str()),
+            self.product.as_deref(),
+            self.version.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
+impl NmapHost {
+    /// The service of `port`/`proto`, if the document names one.
+    pub fn service(&self, port: u16, proto: &str) -> Option<&ServiceFacts> {
+        self.services
+            .iter()
+            .find(|(p, pr, _)| *p == port && pr == proto)
+            .map(|(_, _, facts)| facts)
+    }
 }
 
 impl NmapHost {
@@ -72,6 +122,7 @@ pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
                 .map(|s| attr(s, "reason").unwrap_or_default()),
             extra: Vec::new(),
             ports: Vec::new(),
+            services: Vec::new(),
         };
         for extra in host.split("<extraports ").skip(1) {
             let count: usize = attr(extra, "count").context("extraports count")?.parse()?;
@@ -83,6 +134,24 @@ pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
             let number: u16 = attr(port, "portid").context("portid")?.parse()?;
             let proto = attr(port, "protocol").unwrap_or_else(|| "tcp".into());
             let state_tag = port.split("<state ").nth(1).context("port without state")?;
+            if let Some(service) = port.split("<service ").nth(1) {
+                let tunnel = attr(service, "tunnel");
+                let name = attr(service, "name").unwrap_or_default();
+                parsed.services.push((
+                    number,
+                    proto.clone(),
+                    ServiceFacts {
+                        name: match tunnel {
+                            Some(tunnel) => format!("{tunnel}/{name}"),
+                            None => name,
+                        },
+                        product: attr(service, "product"),
+                        version: attr(service, "version"),
+                        extrainfo: attr(service, "extrainfo"),
+                        method: attr(service, "method").unwrap_or_default(),
+                    },
+                ));
+            }
             parsed
                 .ports
                 .push((number, proto, attr(state_tag, "state").context("state")?));
@@ -102,7 +171,7 @@ mod tests {
             <host starttime="1"><status state="up" reason="arp-response" reason_ttl="0"/><address addr="198.18.0.12" addrtype="ipv4"/>
             <ports><extraports state="closed" count="12"/>
             <port protocol="udp" portid="53"><state state="open" reason="udp-response" reason_ttl="64"/></port>
-            <port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/></port>
+            <port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="http" product="nginx" version="1.22.1" tunnel="ssl" method="probed" conf="10"><cpe>cpe:/a:f5:nginx:1.22.1</cpe></service></port>
             </ports></host><host><status state="down" reason="no-response"/><address addr="198.18.0.99" addrtype="ipv4"/></host>"#;
         let hosts = hosts(xml).unwrap();
         assert_eq!(hosts.len(), 2);
@@ -112,5 +181,15 @@ mod tests {
         assert_eq!(hosts[0].ports_in("open"), vec![22, 53]);
         assert_eq!(hosts[0].state_counts().map(|(_, n)| n).sum::<usize>(), 14);
         assert_eq!(hosts[1].up_reason, None);
+        let https = hosts[0].service(22, "tcp").unwrap();
+        assert_eq!(
+            (
+                https.name.as_str(),
+                https.product.as_deref(),
+                https.version.as_deref()
+            ),
+            ("ssl/http", Some("nginx"), Some("1.22.1"))
+        );
+        assert_eq!(hosts[0].service(53, "udp"), None);
     }
 }

@@ -70,3 +70,74 @@ pub fn start_daemon_in_ns(ns: &str, args: &[&str]) -> Result<()> {
     }
     Ok(())
 }
+
+/// What [`measured_in_ns`] saw of one run.
+#[derive(Debug)]
+pub struct Measured {
+    pub stdout: String,
+    pub seconds: f64,
+    /// Stopped at the time limit.
+    pub stopped: bool,
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// Peak resident memory, in bytes.
+    pub peak_bytes: u64,
+}
+
+/// Runs `program args...` in namespace `ns` (`ip netns exec` execs it, so the child
+/// is the program itself), stopping it with SIGKILL after `limit`; its stdout, wall
+/// time and peak memory.
+pub fn measured_in_ns(
+    ns: &str,
+    program: &str,
+    args: &[String],
+    limit: std::time::Duration,
+) -> Result<Measured> {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, program])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("could not start `{program}` in {ns}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let mut stopped = false;
+    // SAFETY: wait4 and kill on our own child's pid, with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    loop {
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            break;
+        }
+        if done < 0 {
+            bail!(
+                "waiting for `{program}`: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        if started.elapsed() > limit && !stopped {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            stopped = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The child was reaped by wait4 above; std's handle has nothing left to wait for.
+    drop(child);
+    Ok(Measured {
+        stdout: reader.join().unwrap_or_default(),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped,
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        peak_bytes: usage.ru_maxrss as u64 * 1024,
+    })
+}

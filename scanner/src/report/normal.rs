@@ -106,7 +106,11 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
                 p.state.as_str().to_string(),
                 p.service.as_ref().map_or_else(
                     || services::name(p.port, p.proto).to_string(),
-                    |s| s.display_name(),
+                    // Probed and not recognised: the table's guess, marked as one.
+                    |s| match s.method {
+                        "table" => format!("{}?", s.display_name()),
+                        _ => s.display_name(),
+                    },
                 ),
             ];
             if opts.reason {

@@ -14,8 +14,11 @@
 //! still waiting only when that earlier one has been silent for [`SILENT_GRACE`]: a
 //! service that has said nothing by then is not about to greet. A service that
 //! echoes or says nothing costs a few probe waits, not the sum of them all. A
-//! service that serves one connection at a time closes the ones queued behind the
-//! first: those probes are sent again, once, when their turn comes.
+//! service that serves one connection at a time leaves the ones queued behind the
+//! first unanswered, or closes them: a probe that got nothing while an earlier one
+//! was still out is sent again, once; and a greeting still withheld after
+//! [`NULL_PATIENCE`] while every other probe waits too has its connection closed, so
+//! that the others are served, and is listened for again at the end of the plan.
 //!
 //! TLS: on ports the database marks as TLS (`sslports`), a handshake is tried first;
 //! elsewhere a match naming `ssl` (or `ssl/…`) starts one. Inside the session the
@@ -37,7 +40,11 @@ use tokio::time::Instant;
 pub const SPECULATE_AFTER: Duration = Duration::from_millis(250);
 /// How long an earlier probe must have been silent for a later hard match to win.
 pub const SILENT_GRACE: Duration = Duration::from_millis(1000);
-/// Probes of one port in flight at once.
+/// How long the greeting (NULL probe) is waited for while every other probe out is
+/// silent too, before its connection is closed and the probe put last in the plan.
+/// A service that serves one connection at a time serves the others then.
+pub const NULL_PATIENCE: Duration = Duration::from_millis(2000);
+/// TCP probes of one port in flight at once (UDP probes all go at once).
 pub const WINDOW: usize = 8;
 /// How often a port's probing looks at its probes while it waits.
 const TICK: Duration = Duration::from_millis(50);
@@ -186,12 +193,34 @@ enum Slot {
     Dropped,
 }
 
+impl Slot {
+    fn is_running(&self) -> bool {
+        matches!(self, Slot::Running { .. })
+    }
+
+    /// A running probe that has had some bytes back.
+    fn has_heard(&self) -> bool {
+        matches!(self, Slot::Running { heard, .. } if heard.load(Ordering::Relaxed))
+    }
+}
+
+/// Whether the first slot (the NULL probe) is a greeting withheld for
+/// [`NULL_PATIENCE`] while other probes are out and every one of them is silent too.
+fn greeting_withheld(slots: &[Slot]) -> bool {
+    let Some(Slot::Running { started, .. }) = slots.first() else {
+        return false;
+    };
+    slots[1..].iter().any(Slot::is_running)
+        && !slots.iter().any(Slot::has_heard)
+        && started.elapsed() >= NULL_PATIENCE
+}
+
 /// Sends the probes of `plan` to `addr` over `layer` and reads the answers in order.
 async fn run_plan(
     db: &Arc<ProbeDb>,
     addr: SocketAddr,
     layer: Layer,
-    plan: Vec<usize>,
+    mut plan: Vec<usize>,
     limits: &Limits,
 ) -> Identified {
     let mut slots: Vec<Slot> = plan.iter().map(|_| Slot::Waiting).collect();
@@ -205,20 +234,16 @@ async fn run_plan(
     let began = Instant::now();
     loop {
         // Start probes: the first alone, then up to WINDOW at once.
-        let mut running = slots
-            .iter()
-            .filter(|s| matches!(s, Slot::Running { .. }))
-            .count();
+        let mut running = slots.iter().filter(|s| s.is_running()).count();
         // Others join the first only while every probe out has been silent: a
         // service that is talking is answering, and gets nmap's one at a time.
-        let all_silent = slots.iter().all(|s| match s {
-            Slot::Running { heard, .. } => !heard.load(Ordering::Relaxed),
-            _ => true,
-        });
-        let most = if began.elapsed() >= SPECULATE_AFTER && all_silent {
-            WINDOW
-        } else {
-            1
+        let all_silent = !slots.iter().any(Slot::has_heard);
+        let most = match layer {
+            // A UDP probe is one datagram and holds no connection: all may go at once,
+            // within the host's limit.
+            Layer::Udp => plan.len(),
+            _ if began.elapsed() >= SPECULATE_AFTER && all_silent => WINDOW,
+            _ => 1,
         };
         for (slot_index, slot) in slots.iter_mut().enumerate() {
             if running >= most {
@@ -250,6 +275,21 @@ async fn run_plan(
                 task,
             };
             running += 1;
+        }
+
+        // A greeting withheld while every other probe waits too: the service may
+        // serve one connection at a time. Its turn goes to the others; the NULL
+        // probe is sent again last.
+        let first_is_null = plan.first().is_some_and(|&i| db.probes[i].name == "NULL");
+        if first_is_null && next_to_read == 0 && !resent[0] && greeting_withheld(&slots) {
+            if let Slot::Running { task, .. } = &slots[0] {
+                task.abort();
+            }
+            slots[0] = Slot::Dropped;
+            plan.push(plan[0]);
+            slots.push(Slot::Waiting);
+            overlapped.push(false);
+            resent.push(true);
         }
 
         // Read the answers that are next in plan order.
@@ -332,9 +372,12 @@ async fn run_plan(
                 && db
                     .match_response(probe, &answer.bytes, known)
                     .is_some_and(|m| !m.soft);
-            // A service that serves one connection at a time closes the ones that
-            // queued behind another probe's: such a probe is sent again, once, alone.
-            let queued_out = answer.bytes.is_empty() && answer.closed && overlapped[slot_index];
+            // A service that serves one connection at a time leaves the ones queued
+            // behind another probe's unanswered, or closes them: a probe that got
+            // nothing while an earlier one was still out is sent again, once.
+            let earlier_out = slots[..slot_index].iter().any(Slot::is_running);
+            let queued_out =
+                answer.bytes.is_empty() && overlapped[slot_index] && (answer.closed || earlier_out);
             slots[slot_index] = if queued_out && !resent[slot_index] {
                 resent[slot_index] = true;
                 Slot::Waiting
@@ -342,5 +385,69 @@ async fn run_plan(
                 Slot::Done { answer, hard }
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DB: &[u8] = b"Exclude T:9100\n\
+Probe TCP NULL q||\n\
+match ssh m|^SSH-|\n\
+Probe TCP Common q|x|\n\
+rarity 1\n\
+ports 80\n\
+sslports 443\n\
+match http m|^HTTP/|\n\
+Probe TCP Rare q|y|\n\
+rarity 8\n\
+ports 8080\n\
+match rare m|^rare|\n\
+Probe TCP Middling q|z|\n\
+rarity 5\n\
+match http m|^zhttp|\n\
+Probe UDP Dns q|d|\n\
+rarity 1\n\
+ports 53\n\
+match domain m|^d|\n";
+
+    fn names(db: &ProbeDb, plan: Vec<usize>) -> Vec<&str> {
+        plan.into_iter()
+            .map(|i| db.probes[i].name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn plans_follow_nmaps_order_and_intensity() {
+        let db = ProbeDb::parse(DB, "test").unwrap();
+        // NULL, the port's own probes whatever their rarity, then the rest by rarity.
+        let plan = db.plan(Transport::Tcp, 8080, 7, false);
+        assert_eq!(names(&db, plan), ["NULL", "Rare", "Common", "Middling"]);
+        let plan = db.plan(Transport::Tcp, 22, 7, false);
+        assert_eq!(names(&db, plan), ["NULL", "Common", "Middling"]);
+        let plan = db.plan(Transport::Tcp, 22, 0, false);
+        assert_eq!(names(&db, plan), ["NULL"]);
+        let plan = db.plan(Transport::Tcp, 22, 9, false);
+        assert_eq!(names(&db, plan), ["NULL", "Common", "Rare", "Middling"]);
+        // Inside TLS, sslports pick the port's probes.
+        let plan = db.plan(Transport::Tcp, 443, 2, true);
+        assert_eq!(names(&db, plan), ["NULL", "Common"]);
+        assert!(db.tls_first(443) && !db.tls_first(80));
+        // Excluded ports get nothing; UDP plans hold UDP probes only.
+        assert!(db.plan(Transport::Tcp, 9100, 9, false).is_empty());
+        let plan = db.plan(Transport::Udp, 53, 7, false);
+        assert_eq!(names(&db, plan), ["Dns"]);
+    }
+
+    #[test]
+    fn a_soft_match_rules_out_probes_that_cannot_name_its_service() {
+        let db = ProbeDb::parse(DB, "test").unwrap();
+        let middling = db.probe(Transport::Tcp, "Middling").unwrap();
+        let rare = db.probe(Transport::Tcp, "Rare").unwrap();
+        assert!(db.can_name(middling, "http"));
+        assert!(!db.can_name(rare, "http"));
+        // The NULL probe's lines are read with every TCP answer.
+        assert!(db.can_name(rare, "ssh"));
     }
 }

@@ -1,5 +1,6 @@
 //! Reading a service's answer to a probe against the database, as nmap does: the
-//! probe's own match lines in order, then those of its `fallback` probes, then (for a
+//! probe's own match lines in order, then those of its `fallback` probes (of either
+//! transport), then (for a
 //! TCP probe) the NULL probe's, since a banner can arrive with any probe's answer. The
 //! first hard match names service and version; a soft match names the service only
 //! and is kept while later probes look for a hard match of that same service.
@@ -27,7 +28,12 @@ impl ProbeDb {
     fn candidates<'a>(&'a self, probe: &'a Probe) -> Vec<&'a Probe> {
         let mut out = vec![probe];
         for name in &probe.fallback {
-            if let Some(fallback) = self.probe(probe.transport, name) {
+            // A TCP probe may fall back on a UDP probe's lines (nmap's DNS over TCP
+            // reads the UDP probe's answers, past the length prefix).
+            let fallback = self
+                .probe(probe.transport, name)
+                .or_else(|| self.probes.iter().find(|p| p.name == *name));
+            if let Some(fallback) = fallback {
                 if !out.iter().any(|p| std::ptr::eq(*p, fallback)) {
                     out.push(fallback);
                 }

@@ -171,6 +171,56 @@ mod tests {
         assert_eq!(info.version_column(), "(x)");
     }
 
+    fn identified(service: &str, soft: bool) -> Identified {
+        Identified {
+            found: Some(matcher::ServiceMatch {
+                service: service.into(),
+                soft,
+                info: VersionInfo {
+                    product: Some("nginx".into()),
+                    ..Default::default()
+                },
+                probe: "GetRequest".into(),
+                line: 1,
+            }),
+            reachable: true,
+            answered: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn what_probing_found_becomes_the_ports_service() {
+        let plain = ServiceInfo::from_identified(identified("http", false), 80, "tcp");
+        assert_eq!(
+            (plain.display_name().as_str(), plain.method, plain.conf),
+            ("http", "probed", 10)
+        );
+        // "ssl/http" from a plain answer, and "http" found inside TLS, read the same.
+        let named = ServiceInfo::from_identified(identified("ssl/http", false), 443, "tcp");
+        let inside = ServiceInfo::from_identified(
+            Identified {
+                over_tls: true,
+                ..identified("http", false)
+            },
+            443,
+            "tcp",
+        );
+        assert_eq!(named.display_name(), "ssl/http");
+        assert_eq!(inside.display_name(), "ssl/http");
+        let wrapped = ServiceInfo::from_identified(
+            Identified {
+                tcpwrapped: true,
+                ..Default::default()
+            },
+            22,
+            "tcp",
+        );
+        assert_eq!((wrapped.name.as_str(), wrapped.conf), ("tcpwrapped", 8));
+        let nothing = ServiceInfo::from_identified(Identified::default(), 22, "tcp");
+        assert_eq!((nothing.name.as_str(), nothing.method), ("ssh", "table"));
+    }
+
     #[test]
     fn a_missing_versiondb_says_which_file() {
         let err = load_database(Some(std::path::Path::new("/nonexistent/probes"))).unwrap_err();

@@ -108,13 +108,28 @@ impl VersionTemplate {
             hostname: fill(&self.hostname),
             ostype: fill(&self.ostype),
             devicetype: fill(&self.devicetype),
-            cpes: self
-                .cpes
-                .iter()
-                .map(|f| format!("cpe:/{}", f.expand(groups)))
-                .collect(),
+            cpes: one_per_part(
+                self.cpes
+                    .iter()
+                    .map(|f| format!("cpe:/{}", f.expand(groups))),
+            ),
         }
     }
+}
+
+/// At most one CPE per part (application, hardware, operating system), the last one
+/// a template names winning, in that order: nmap keeps one of each.
+fn one_per_part(cpes: impl Iterator<Item = String>) -> Vec<String> {
+    let mut by_part: [Option<String>; 3] = Default::default();
+    for cpe in cpes {
+        let slot = match cpe.as_bytes().get(5) {
+            Some(b'a') => 0,
+            Some(b'h') => 1,
+            _ => 2,
+        };
+        by_part[slot] = Some(cpe);
+    }
+    by_part.into_iter().flatten().collect()
 }
 
 impl Field {
@@ -295,6 +310,22 @@ mod tests {
         assert_eq!(
             info.cpes,
             vec!["cpe:/a:openbsd:openssh:9.2p1", "cpe:/o:linux:linux_kernel"]
+        );
+    }
+
+    #[test]
+    fn one_cpe_per_part_the_last_winning() {
+        let template = VersionTemplate::parse(
+            br#"cpe:/o:debian:debian_linux/ cpe:/a:openbsd:openssh/ cpe:/h:x:y/ cpe:/o:linux:linux_kernel/a"#,
+        )
+        .unwrap();
+        assert_eq!(
+            template.expand(&[]).cpes,
+            vec![
+                "cpe:/a:openbsd:openssh",
+                "cpe:/h:x:y",
+                "cpe:/o:linux:linux_kernel"
+            ]
         );
     }
 
