@@ -267,6 +267,34 @@ fn outputs_carry_the_service() {
         grepable.contains("22/open/tcp//ssh//OpenSSH 9."),
         "{grepable}"
     );
+    // XML: nmap's DTD allows every attribute written, <cpe> included.
+    let xml = scan_output(&["-sV", "-n", "-p", "22,443", "-oX", "-", &web]).unwrap();
+    assert!(
+        xml.contains(r#"tunnel="ssl" method="probed" conf="10"><cpe>cpe:/a:f5:nginx:"#),
+        "{xml}"
+    );
+    let path = std::env::temp_dir().join(format!("scanner-sv-{}.xml", std::process::id()));
+    std::fs::write(&path, &xml).unwrap();
+    let valid = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+        .arg(&path)
+        .status()
+        .expect("xmllint (libxml2-utils, installed by setup)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        valid.success(),
+        "the -sV XML does not validate against nmap's DTD"
+    );
+    // Without privileges: a connect scan, and version detection as ever.
+    let plain = scan_unprivileged(&["-sV", "-n", "-p", "22,443", &web]);
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.contains("ssl/http nginx ")
+            && plain
+                .lines()
+                .any(|l| l.starts_with("22/tcp") && l.contains("OpenSSH")),
+        "{plain}"
+    );
     // Intensity 0 still sends the port's own probes: http is named on port 80.
     let light = scan_json(&["-sV", "--version-intensity", "0", "-n", "-p", "80", &web]).unwrap();
     assert!(light.contains("\"product\":\"nginx\""), "{light}");

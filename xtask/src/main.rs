@@ -37,7 +37,8 @@ enum Task {
         #[command(subcommand)]
         action: LabAction,
     },
-    /// Set up, bring the lab up, scan it, and print the results next to the truth.
+    /// Set up, bring the lab up, scan it with version detection, and print the
+    /// results next to the truth.
     Demo,
     /// Set up, bring the lab up, and run every test (unit and lab integration).
     Test,
@@ -204,12 +205,12 @@ fn demo() -> Result<()> {
     let ports = lab::standard_scan_ports();
     let mut targets: Vec<String> = lab::hosts().iter().map(|h| h.addr.to_string()).collect();
     targets.sort();
-    println!("\n==> scanner -sS -p {ports} {}", targets.join(" "));
+    println!("\n==> scanner -sSV -p {ports} {}", targets.join(" "));
     let started = std::time::Instant::now();
     let output = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
         .arg(&binary)
-        .args(["-sS", "-p", &ports, "-oJ", "/run/scanner-lab/demo.jsonl"])
+        .args(["-sSV", "-p", &ports, "-oJ", "/run/scanner-lab/demo.jsonl"])
         .args(&targets)
         .status()
         .context("could not start the scanner")?;
@@ -220,18 +221,23 @@ fn demo() -> Result<()> {
     let findings = std::fs::read_to_string("/run/scanner-lab/demo.jsonl")?;
     let expected = lab::truth::truth(&targets, &ports);
     let mismatches = lab::truth::differences(&expected, &lab::truth::parse_findings(&findings)?);
+    let misnamed = lab::truth::service_differences(&findings)?;
     println!("\n==> scan took {:.2} s", elapsed.as_secs_f64());
-    if mismatches.is_empty() {
+    if mismatches.is_empty() && misnamed.is_empty() {
         println!(
-            "==> all {} (host, port) states match the lab's truth",
+            "==> all {} (host, port) states match the lab's truth, and every open TCP port's service is named as expected",
             expected.len()
         );
         Ok(())
     } else {
-        for line in &mismatches {
+        for line in mismatches.iter().chain(&misnamed) {
             println!("MISMATCH {line}");
         }
-        bail!("{} ports differ from the lab's truth", mismatches.len())
+        bail!(
+            "{} ports differ from the lab's truth, {} services are misnamed",
+            mismatches.len(),
+            misnamed.len()
+        )
     }
 }
 

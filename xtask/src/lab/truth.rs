@@ -1,6 +1,6 @@
 //! The truth as port states per (address, port), the scanner's JSON findings read into
-//! the same shape, and the differences between the two: what the demo prints and the
-//! tests assert on.
+//! the same shape, and the differences between the two (states, and the services
+//! `-sV` named): what the demo prints and the tests assert on.
 
 use super::PortState;
 use anyhow::{bail, Context, Result};
@@ -82,4 +82,42 @@ pub fn differences(expected: &States, found: &States) -> Vec<String> {
         diffs.push(format!("{}:{} was reported but not scanned", key.0, key.1));
     }
     diffs
+}
+
+/// Where the services in the scanner's JSON lines (`-sV -oJ`) differ from what the
+/// lab runs, for every open TCP port the lines report.
+pub fn service_differences(json_lines: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for line in json_lines.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).context("a JSON line")?;
+        if v["state"] != "open" || v["proto"] != "tcp" {
+            continue;
+        }
+        let addr: Ipv4Addr = v["addr"].as_str().context("addr")?.parse()?;
+        let port = v["port"].as_u64().context("port")? as u16;
+        let Some(host) = super::hosts().into_iter().find(|h| h.addr == addr) else {
+            continue;
+        };
+        let Some(expected) = host
+            .expected_services()
+            .into_iter()
+            .find(|e| e.port == port && e.proto == "tcp")
+        else {
+            continue;
+        };
+        let service = &v["service"];
+        let name = match service["tunnel"].as_str() {
+            Some(tunnel) => format!("{tunnel}/{}", service["name"].as_str().unwrap_or("")),
+            None => service["name"].as_str().unwrap_or("").to_string(),
+        };
+        let product = service["product"].as_str();
+        let name_ok = expected.service.is_empty() || name == expected.service;
+        if !name_ok || (expected.product.is_some() && product != expected.product) {
+            out.push(format!(
+                "{addr}:{port} runs {} {:?} but was named {name} {product:?}",
+                expected.service, expected.product
+            ));
+        }
+    }
+    Ok(out)
 }
