@@ -133,6 +133,11 @@ pub struct Args {
     #[arg(long = "version-all")]
     pub version_all: bool,
 
+    /// Version detection probes every port, the database's Exclude list included
+    /// (it names printer ports that print whatever they are sent).
+    #[arg(long = "allports")]
+    pub all_ports: bool,
+
     /// Load version detection's probes from FILE (nmap-service-probes format, such as
     /// nmap's own) instead of the built-in database.
     #[arg(long, value_name = "FILE")]

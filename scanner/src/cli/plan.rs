@@ -112,7 +112,8 @@ impl ScanTypes {
 }
 
 /// Version detection as the flags ask for it (`-sV`, `--version-intensity`,
-/// `--version-light`, `--version-all`, `--versiondb`), or `None` without `-sV`.
+/// `--version-light`, `--version-all`, `--versiondb`, `--allports`), or `None`
+/// without `-sV`.
 pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<VersionOptions>> {
     let intensity = match (args.version_intensity, args.version_light, args.version_all) {
         (Some(n), false, false) if n <= 9 => n,
@@ -125,14 +126,18 @@ pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<Versio
     let asked = args.version_intensity.is_some()
         || args.version_light
         || args.version_all
-        || args.versiondb.is_some();
+        || args.versiondb.is_some()
+        || args.all_ports;
     if !types.version {
         if asked {
-            bail!("the --version-* options and --versiondb tune version detection: add -sV");
+            bail!("the --version-* options, --versiondb and --allports tune version detection: add -sV");
         }
         return Ok(None);
     }
-    let db = service::load_database(args.versiondb.as_deref())?;
+    let mut db = service::load_database(args.versiondb.as_deref())?;
+    if args.all_ports {
+        db.exclude.clear();
+    }
     Ok(Some(VersionOptions {
         db: Arc::new(db),
         intensity,
@@ -291,6 +296,45 @@ mod tests {
         assert!(alone.version && alone.names_no_scan());
         for bad in ["-sSA x", "-sT -sU x", "-sn -sS x", "-sn -sV x", "-sY x"] {
             assert!(ScanTypes::parse(&args(bad).scan_type).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_options_follow_nmaps_flags() {
+        let opts = |line: &str| {
+            let a = args(line);
+            version_detection(&a, &ScanTypes::parse(&a.scan_type).unwrap())
+        };
+        assert!(opts("-sS x").unwrap().is_none());
+        let default = opts("-sV x").unwrap().unwrap();
+        assert_eq!(default.intensity, 7);
+        assert!(
+            !default.db.exclude.is_empty(),
+            "the own database excludes printer ports"
+        );
+        assert_eq!(opts("-sV --version-light x").unwrap().unwrap().intensity, 2);
+        assert_eq!(opts("-sV --version-all x").unwrap().unwrap().intensity, 9);
+        assert_eq!(
+            opts("-sV --version-intensity 0 x")
+                .unwrap()
+                .unwrap()
+                .intensity,
+            0
+        );
+        assert!(opts("-sV --allports x")
+            .unwrap()
+            .unwrap()
+            .db
+            .exclude
+            .is_empty());
+        for bad in [
+            "-sV --version-intensity 10 x",
+            "-sV --version-light --version-all x",
+            "-sS --version-all x",
+            "--versiondb /nonexistent x",
+            "-sV --versiondb /nonexistent/probes x",
+        ] {
+            assert!(opts(bad).is_err(), "{bad}");
         }
     }
 

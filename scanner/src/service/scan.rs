@@ -114,6 +114,8 @@ impl VersionScan {
             sink.finding(&finding)?;
             result.record(finding);
         }
+        // Every host's connections are closed: their limits start afresh.
+        self.hosts.clear();
         Ok(())
     }
 }
