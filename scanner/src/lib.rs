@@ -6,7 +6,7 @@
 //! - `engine`: pacing, timing, the scan's path, reply sources;
 //! - `discovery`, `portscan`: the scan phases; `pipeline`: what runs after what;
 //! - `sweep`: stateless sweeps of large spaces (masscan/ZMap style);
-//! - `service`: version detection's probe database (the engine is still to come);
+//! - `service`: version detection (`-sV`); `script`: Lua scripts (`--script`, `-sC`);
 //! - `report`: the result model and its writers;
 //! - `cli`: the command line.
 //!
@@ -20,6 +20,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod portscan;
 pub mod report;
+pub mod script;
 pub mod service;
 pub mod sweep;
 pub mod target;

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::plan::{
-    discovery, load_services, port_list, timing, version_detection, ScanTypes,
+    discovery, load_services, port_list, script_options, timing, version_detection, ScanTypes,
 };
 use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::discovery;
@@ -22,6 +22,8 @@ use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, xml, FindingSink, HostResult, HostSink,
     OutputOptions, PortFinding, ScanResult,
 };
+use scanner::script::engine::{Engine, ScriptOptions};
+use scanner::script::output::ScriptOutput;
 use scanner::service::scan::{ProbeOpenPorts, VersionScan};
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
 use scanner::target::permutation::Shard;
@@ -47,6 +49,18 @@ impl FindingSink for Sinks {
             csv.finding(finding)?;
         }
         Ok(())
+    }
+
+    fn script_result(
+        &mut self,
+        addr: Ipv4Addr,
+        port: Option<(u16, &'static str)>,
+        output: &ScriptOutput,
+    ) -> Result<()> {
+        match &mut self.json {
+            Some(json) => json.script_result(addr, port, output),
+            None => Ok(()),
+        }
     }
 }
 
@@ -176,6 +190,14 @@ fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
 /// Runs the scan `args` ask for and writes its outputs; `resuming` appends to the
 /// `-oG` log instead of starting it.
 fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
+    if let Some(spec) = &args.script_help {
+        let help = Engine::new(ScriptOptions {
+            spec: spec.clone(),
+            ..Default::default()
+        })?;
+        print!("{}", help.help());
+        return Ok(());
+    }
     let raw_allowed = privileges::raw_packets_allowed();
     let mut types = ScanTypes::parse(&args.scan_type)?;
     if types.names_no_scan() {
@@ -200,6 +222,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         bail!("no targets left after --exclude / --excludefile");
     }
     let fields = Field::parse_list(&args.output_fields)?;
+    let scripts = script_options(&args, &types, &targets)?
+        .map(Engine::new)
+        .transpose()?;
     let probes = targets.len() * tcp_ports.as_ref().map_or(0, |p| p.len() as u64);
     let sweep_mode = types.tcp == Some(Reading::Syn)
         && !types.udp
@@ -211,6 +236,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         && (args.sweep || args.shard.is_some() || args.resume.is_some())
     {
         bail!("sweeps are SYN scans: drop -sT, -sU and -sn, and run as root (or with CAP_NET_RAW)");
+    }
+    if sweep_mode && scripts.is_some() {
+        bail!("scripts run on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
     }
     if sweep_mode && version.is_some() {
         bail!("-sV runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or sweep first and -sV the open ports");
@@ -357,7 +385,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     version: None,
                 };
                 let mut nothing = NoHosts;
-                let scan = pipeline::run(&opts, &mut sinks, &mut nothing, &mut report);
+                let scan = pipeline::run(&opts, None, &mut sinks, &mut nothing, &mut report);
                 Ok(runtime.block_on(scan)?.0)
             })
             .transpose()?;
@@ -385,17 +413,25 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     parallelism,
                 };
                 let (mut result, stats) = runtime.block_on(async {
-                    let Some(version) = &version else {
-                        return connect::run(&opts, &mut sinks).await;
+                    let (mut result, stats) = match &version {
+                        None => connect::run(&opts, &mut sinks).await?,
+                        Some(version) => {
+                            let mut probing = VersionScan::new(version.clone());
+                            let mut sink = ProbeOpenPorts {
+                                inner: &mut sinks,
+                                scan: &mut probing,
+                            };
+                            let (mut result, stats) = connect::run(&opts, &mut sink).await?;
+                            probing.finish(&mut sinks, &mut result).await?;
+                            (result, stats)
+                        }
                     };
-                    let mut probing = VersionScan::new(version.clone());
-                    let mut sink = ProbeOpenPorts {
-                        inner: &mut sinks,
-                        scan: &mut probing,
-                    };
-                    let (mut result, stats) = connect::run(&opts, &mut sink).await?;
-                    probing.finish(&mut sinks, &mut result).await?;
-                    Ok((result, stats))
+                    if let Some(engine) = &scripts {
+                        let hosts: Vec<Ipv4Addr> = result.hosts.keys().copied().collect();
+                        pipeline::run_scripts(engine, &hosts, &mut result, &mut sinks, &mut report)
+                            .await?;
+                    }
+                    anyhow::Ok((result, stats))
                 })?;
                 if args.verbose > 0 {
                     notice(&format!(
@@ -437,7 +473,13 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             reverse_dns: !args.no_dns,
             version,
         };
-        let scan = pipeline::run(&opts, &mut sinks, &mut host_log, &mut report);
+        let scan = pipeline::run(
+            &opts,
+            scripts.as_ref(),
+            &mut sinks,
+            &mut host_log,
+            &mut report,
+        );
         let (result, stats) = runtime.block_on(async {
             tokio::select! {
                 done = scan => done,

@@ -7,6 +7,7 @@
 //! module only decides what runs after what. Version detection (`-sV`) is the
 //! exception: it runs beside the port scans, on the same loop, from the moment each
 //! open port is found, and a group's hosts are finished once it is done with them.
+//! Scripts run on a group once its ports and services are known.
 
 use crate::discovery::{HostStatus, PingSpec, Pinger};
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
@@ -15,6 +16,7 @@ use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
 use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult};
+use crate::script::engine::Engine;
 use crate::service::scan::{ProbeOpenPorts, VersionOptions, VersionScan};
 use crate::target::{ports::PortList, resolve, TargetSet};
 use anyhow::{bail, Result};
@@ -63,6 +65,7 @@ pub struct RawScanOptions {
 /// (fallbacks, hosts found down).
 pub async fn run(
     opts: &RawScanOptions,
+    scripts: Option<&Engine>,
     sink: &mut dyn FindingSink,
     hosts_done: &mut dyn HostSink,
     notice: &mut dyn FnMut(&str),
@@ -184,6 +187,9 @@ pub async fn run(
         if let Some(version) = version.as_mut() {
             version.finish(sink, &mut result).await?;
         }
+        if let Some(engine) = scripts.filter(|_| port_scan) {
+            run_scripts(engine, group, &mut result, sink, notice).await?;
+        }
         finish_hosts(
             group,
             &prober,
@@ -211,6 +217,32 @@ pub async fn run(
     }
     result.elapsed = started.elapsed();
     Ok((result, prober.stats.clone()))
+}
+
+/// Runs the scripts on `hosts` (after their port scans and version detection) and
+/// passes each result to `sink`.
+pub async fn run_scripts(
+    engine: &Engine,
+    hosts: &[Ipv4Addr],
+    result: &mut ScanResult,
+    sink: &mut dyn FindingSink,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    engine.run(result, hosts, notice).await?;
+    for addr in hosts {
+        let Some(host) = result.hosts.get(addr) else {
+            continue;
+        };
+        for output in &host.scripts {
+            sink.script_result(*addr, None, output)?;
+        }
+        for ((port, proto), finding) in &host.ports {
+            for output in &finding.scripts {
+                sink.script_result(*addr, Some((*port, *proto)), output)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Puts what is known about each host of `group` into the result (latency, MAC, why

@@ -1,5 +1,6 @@
 //! Property-based fuzzing of everything that reads untrusted input: target, port and
-//! time specifications from the command line, probe files, version templates and
+//! time specifications and `--script` selections from the command line, probe files,
+//! version templates and
 //! services' answers read against the probe database, and frames off the wire (TCP, UDP, ICMP
 //! replies and ICMP errors quoting anything). None may panic, and what they accept
 //! must mean what it says.
@@ -71,6 +72,16 @@ proptest! {
         bytes.extend(&answer);
         if let Some(hit) = db.match_response(probe, &bytes, None) {
             prop_assert!(db.probes.iter().any(|p| p.matches.iter().any(|m| m.service == hit.service)));
+        }
+    }
+
+    /// `--script` selections parse or fail cleanly, whatever is typed.
+    #[test]
+    fn script_selections_never_panic(spec in "[a-z*()?, -]{0,30}|((not |)[a-z-]{1,8}( and | or |, )){0,4}[a-z]{1,5}") {
+        for item in scanner::script::select::items(&spec) {
+            if let Ok(expr) = scanner::script::select::parse(&item) {
+                let _ = expr.selects("http-title", &["default".to_string()]);
+            }
         }
     }
 

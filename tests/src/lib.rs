@@ -286,6 +286,26 @@ pub fn nmap_state_counts(hosts: &[String], ports: &str, scan_flag: &str) -> Resu
     Ok(counts)
 }
 
+/// Fails unless `xml` validates against nmap's DTD (xmllint, installed by setup).
+pub fn assert_valid_nmap_xml(xml: &str) {
+    let path = std::env::temp_dir().join(format!(
+        "scanner-dtd-{}-{:?}.xml",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, xml).expect("writing the XML");
+    let valid = Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+        .arg(&path)
+        .status()
+        .expect("xmllint (libxml2-utils, installed by setup)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        valid.success(),
+        "the XML does not validate against nmap's DTD:\n{xml}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

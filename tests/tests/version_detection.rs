@@ -273,18 +273,7 @@ fn outputs_carry_the_service() {
         xml.contains(r#"tunnel="ssl" method="probed" conf="10"><cpe>cpe:/a:f5:nginx:"#),
         "{xml}"
     );
-    let path = std::env::temp_dir().join(format!("scanner-sv-{}.xml", std::process::id()));
-    std::fs::write(&path, &xml).unwrap();
-    let valid = std::process::Command::new("xmllint")
-        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
-        .arg(&path)
-        .status()
-        .expect("xmllint (libxml2-utils, installed by setup)");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        valid.success(),
-        "the -sV XML does not validate against nmap's DTD"
-    );
+    assert_valid_nmap_xml(&xml);
     // Without privileges: a connect scan, and version detection as ever.
     let plain = scan_unprivileged(&["-sV", "-n", "-p", "22,443", &web]);
     let plain = String::from_utf8_lossy(&plain.stdout);

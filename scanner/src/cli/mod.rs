@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 )]
 pub struct Args {
     /// Targets: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20).
-    #[arg(required_unless_present_any = ["input_list", "resume"])]
+    #[arg(required_unless_present_any = ["input_list", "resume", "script_help"])]
     pub targets: Vec<String>,
 
     /// Read targets from FILE (whitespace or newline separated, # comments). Written -iL.
@@ -30,7 +30,8 @@ pub struct Args {
     /// Scan type: -sS (SYN; the default with raw-packet privileges), -sT (connect; the
     /// default without), -sA (ACK), -sF (FIN), -sN (NULL), -sX (Xmas), -sU (UDP),
     /// -sn (host discovery only, no port scan); -sV adds version detection to any port
-    /// scan (-sSV, -sTV, -sUV; alone, to the default scan).
+    /// scan (-sSV, -sTV, -sUV; alone, to the default scan); -sC runs the default
+    /// scripts.
     #[arg(long = "scan-type", value_name = "TYPE", action = clap::ArgAction::Append)]
     pub scan_type: Vec<String>,
 
@@ -142,6 +143,32 @@ pub struct Args {
     /// nmap's own) instead of the built-in database.
     #[arg(long, value_name = "FILE")]
     pub versiondb: Option<std::path::PathBuf>,
+
+    /// Run these scripts: names, globs (`http-*`), categories (`default`, `safe`, …),
+    /// `all`, files or folders, or expressions (`"default and not intrusive"`),
+    /// comma-separated. -sC is `--script default`.
+    #[arg(long, value_name = "SCRIPTS")]
+    pub script: Option<String>,
+
+    /// Arguments for scripts: `name=value,script.name=value`.
+    #[arg(long = "script-args", value_name = "ARGS")]
+    pub script_args: Option<String>,
+
+    /// Read script arguments from FILE (`name=value` per line or comma-separated).
+    #[arg(long = "script-args-file", value_name = "FILE")]
+    pub script_args_file: Option<std::path::PathBuf>,
+
+    /// Stop any one script instance after this long (`30s`, `2m`).
+    #[arg(long = "script-timeout", value_name = "TIME")]
+    pub script_timeout: Option<String>,
+
+    /// Print what these scripts do (same syntax as --script) and exit.
+    #[arg(long = "script-help", value_name = "SCRIPTS")]
+    pub script_help: Option<String>,
+
+    /// Script instances running at once (each may hold sockets). Default 256.
+    #[arg(long = "max-script-threads", value_name = "N", default_value_t = 256)]
+    pub max_script_threads: usize,
 
     /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
     #[arg(long = "output-json", value_name = "FILE")]

@@ -9,6 +9,7 @@ use crate::engine::timing::{parse_time, Timing};
 use crate::pipeline::Discovery;
 use crate::portscan::syn::Reading;
 use crate::report::services;
+use crate::script::engine::ScriptOptions;
 use crate::service::{self, scan::VersionOptions};
 use crate::target::ports::PortList;
 use anyhow::{bail, Context, Result};
@@ -56,6 +57,8 @@ pub struct ScanTypes {
     pub ping_only: bool,
     /// -sV: version detection on the open ports.
     pub version: bool,
+    /// -sC: the default scripts.
+    pub default_scripts: bool,
 }
 
 impl ScanTypes {
@@ -85,8 +88,12 @@ impl ScanTypes {
                         types.version = true;
                         continue;
                     }
+                    'C' => {
+                        types.default_scripts = true;
+                        continue;
+                    }
                     other => bail!(
-                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU, -sV and -sn are"
+                        "-s{other} is not available in this version: -sS, -sT, -sA, -sF, -sN, -sX, -sU, -sV, -sC and -sn are"
                     ),
                 };
                 if types.tcp.is_some_and(|r| r != reading) {
@@ -98,7 +105,13 @@ impl ScanTypes {
         if types.connect && (types.tcp.is_some() || types.udp) {
             bail!("-sT runs alone: it uses the operating system's connect(), not raw packets");
         }
-        if types.ping_only && (types.tcp.is_some() || types.udp || types.connect || types.version) {
+        if types.ping_only
+            && (types.tcp.is_some()
+                || types.udp
+                || types.connect
+                || types.version
+                || types.default_scripts)
+        {
             bail!("-sn means no port scan: drop it, or the other -s flags");
         }
         Ok(types)
@@ -143,6 +156,65 @@ pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<Versio
         intensity,
         per_host: VersionOptions::DEFAULT_PER_HOST,
         parallel: VersionOptions::DEFAULT_PARALLEL,
+    }))
+}
+
+/// Scripts as the flags ask for them (`--script`, `-sC`, `--script-args`,
+/// `--script-args-file`, `--script-timeout`, `--max-script-threads`), or `None`.
+/// Sockets of scripts may reach `targets` only.
+pub fn script_options(
+    args: &Args,
+    types: &ScanTypes,
+    targets: &crate::target::TargetSet,
+) -> Result<Option<ScriptOptions>> {
+    let spec = match (&args.script, types.default_scripts) {
+        (Some(spec), true) => format!("default,{spec}"),
+        (Some(spec), false) => spec.clone(),
+        (None, true) => "default".to_string(),
+        (None, false) => {
+            if args.script_args.is_some()
+                || args.script_args_file.is_some()
+                || args.script_timeout.is_some()
+            {
+                bail!("--script-args, --script-args-file and --script-timeout go with --script or -sC");
+            }
+            return Ok(None);
+        }
+    };
+    let mut script_args = std::collections::BTreeMap::new();
+    let mut add = |text: &str, origin: &str| -> Result<()> {
+        for pair in text
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let Some((key, value)) = pair.split_once('=') else {
+                bail!("{origin}: {pair:?} is not name=value");
+            };
+            script_args.insert(key.trim().to_string(), value.trim().to_string());
+        }
+        Ok(())
+    };
+    if let Some(path) = &args.script_args_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --script-args-file {}", path.display()))?;
+        add(&text, &path.display().to_string())?;
+    }
+    if let Some(text) = &args.script_args {
+        add(text, "--script-args")?;
+    }
+    Ok(Some(ScriptOptions {
+        spec,
+        args: script_args,
+        timeout: args
+            .script_timeout
+            .as_deref()
+            .map(|t| parse_time(t).context("in --script-timeout"))
+            .transpose()?,
+        max_threads: args.max_script_threads.max(1),
+        targets: targets.clone(),
+        debug: args.debug,
+        verbose: args.verbose,
     }))
 }
 

@@ -49,6 +49,7 @@ mod tests {
             reason: Reason::SynAck,
             ttl: Some(63),
             service: None,
+            scripts: Vec::new(),
             time: 1.5,
         };
         let row: Vec<String> = [

@@ -1,9 +1,11 @@
 //! JSON lines: one object per finding, written (and flushed) the moment it is made,
 //! to a file or to standard output (`-oJ -`), with the fields `--output-fields` names
-//! and, after `-sV`, the port's `service`.
+//! and, after `-sV`, the port's `service`; each script's result is a line of its own
+//! (`script`, with the host and port it is about).
 
 use super::fields::Field;
 use super::{FindingSink, PortFinding};
+use crate::script::output::ScriptOutput;
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -44,7 +46,30 @@ impl FindingSink for JsonLines {
         if let Some(service) = &finding.service {
             object.insert("service".into(), serde_json::to_value(service)?);
         }
-        serde_json::to_writer(&mut self.out, &object)?;
+        self.write(&object)
+    }
+
+    fn script_result(
+        &mut self,
+        addr: std::net::Ipv4Addr,
+        port: Option<(u16, &'static str)>,
+        output: &ScriptOutput,
+    ) -> Result<()> {
+        let mut object = serde_json::Map::new();
+        object.insert("addr".into(), addr.to_string().into());
+        if let Some((number, proto)) = port {
+            object.insert("port".into(), number.into());
+            object.insert("proto".into(), proto.into());
+        }
+        object.insert("script".into(), serde_json::to_value(output)?);
+        self.write(&object)
+    }
+}
+
+impl JsonLines {
+    /// Writes one object as a line, flushed.
+    fn write(&mut self, object: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        serde_json::to_writer(&mut self.out, object)?;
         self.out.write_all(b"\n")?;
         self.out.flush()?;
         Ok(())

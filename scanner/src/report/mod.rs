@@ -124,6 +124,9 @@ pub struct PortFinding {
     /// What version detection (`-sV`) named the service, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<crate::service::ServiceInfo>,
+    /// What the port's scripts said (`--script`, `-sC`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<crate::script::output::ScriptOutput>,
 }
 
 impl PortFinding {
@@ -156,6 +159,7 @@ impl PortFinding {
             ttl,
             time: unix_time(),
             service: None,
+            scripts: Vec::new(),
         }
     }
 }
@@ -176,6 +180,8 @@ pub struct HostResult {
     /// Why it is taken to be up before any port answered: "arp-response" on-link,
     /// "user-set" where it was simply assumed (nmap's -Pn).
     pub up_reason: Option<&'static str>,
+    /// What the host's scripts (hostrule) said.
+    pub scripts: Vec<crate::script::output::ScriptOutput>,
 }
 
 impl HostResult {
@@ -463,6 +469,16 @@ pub trait HostSink {
 /// Something that receives findings as the scan makes them.
 pub trait FindingSink {
     fn finding(&mut self, finding: &PortFinding) -> anyhow::Result<()>;
+
+    /// A script's result for a host, or for one of its ports, once the script ended.
+    fn script_result(
+        &mut self,
+        _addr: Ipv4Addr,
+        _port: Option<(u16, &'static str)>,
+        _output: &crate::script::output::ScriptOutput,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// For the writers' tests: ports 1-30 of `addr`, 22 open, the rest closed.
@@ -483,6 +499,7 @@ pub(crate) fn record_sample_ports(result: &mut ScanResult, addr: Ipv4Addr, ttl: 
             ttl: Some(ttl),
             time: 0.0,
             service: None,
+            scripts: Vec::new(),
         });
     }
 }

@@ -44,6 +44,12 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         if let Some(line) = service_info(host) {
             let _ = writeln!(out, "{line}");
         }
+        if !host.scripts.is_empty() {
+            out.push_str("\nHost script results:\n");
+            for line in host.scripts.iter().flat_map(|s| s.normal_lines()) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
         out.push('\n');
     }
     let _ = writeln!(out, "Scan done: {}", result.summary());
@@ -158,6 +164,11 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
                 cert.subject, cert.issuer, cert.not_before, cert.not_after
             );
         }
+        for script in port.iter().flat_map(|p| &p.scripts) {
+            for line in script.normal_lines() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
     }
 }
 
@@ -222,6 +233,7 @@ mod tests {
             reason,
             ttl: Some(64),
             service: None,
+            scripts: Vec::new(),
             time: 0.0,
         }
     }

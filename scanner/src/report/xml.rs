@@ -7,6 +7,7 @@ use super::{
     compress_ranges, ctime, epoch_seconds, folded_states, format_mac, HostResult, OutputOptions,
     ScanResult,
 };
+use crate::script::output::{ScriptOutput, ScriptValue};
 use crate::service::ServiceInfo;
 use std::fmt::Write;
 
@@ -87,6 +88,13 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         }
         out.push_str("</hostnames>\n");
         write_ports(&mut out, host, opts);
+        if !host.scripts.is_empty() {
+            out.push_str("<hostscript>");
+            for script in &host.scripts {
+                out.push_str(&script_element(script));
+            }
+            out.push_str("</hostscript>\n");
+        }
         if let Some(latency) = host.latency {
             let micros = latency.as_micros();
             let _ = writeln!(
@@ -154,16 +162,49 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
             .unwrap_or_else(|| ServiceInfo::from_table(port.port, port.proto));
         let _ = writeln!(
             out,
-            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>{}</port>",
+            "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>{}{}</port>",
             port.proto,
             port.port,
             port.state.as_str(),
             port.reason.as_str(),
             port.ttl.unwrap_or(0),
-            service_element(&service)
+            service_element(&service),
+            port.scripts.iter().map(script_element).collect::<String>()
         );
     }
     out.push_str("</ports>\n");
+}
+
+/// nmap's `<script>` element: the text as `output`, a returned table as `<elem>`s
+/// and `<table>`s.
+fn script_element(script: &ScriptOutput) -> String {
+    fn entries(out: &mut String, items: &[(Option<String>, ScriptValue)]) {
+        for (key, value) in items {
+            let key = key
+                .as_ref()
+                .map(|k| format!(" key=\"{}\"", escape(k)))
+                .unwrap_or_default();
+            match value {
+                ScriptValue::Text(text) => {
+                    let _ = write!(out, "<elem{key}>{}</elem>", escape(text));
+                }
+                ScriptValue::Table(inner) => {
+                    let _ = write!(out, "<table{key}>");
+                    entries(out, inner);
+                    out.push_str("</table>");
+                }
+            }
+        }
+    }
+    let mut out = format!(
+        "<script id=\"{}\" output=\"{}\">",
+        escape(&script.id),
+        // Line breaks kept as character references (a raw one reads as a space).
+        escape(&script.output).replace('\n', "&#xa;")
+    );
+    entries(&mut out, script.table.as_deref().unwrap_or_default());
+    out.push_str("</script>");
+    out
 }
 
 /// nmap's `<service>` element, with its `<cpe>`s.

@@ -1,0 +1,455 @@
+//! The native half of the script API, with nmap's names: `nmap.new_socket()` (TCP,
+//! UDP and TLS sockets whose blocking-looking calls suspend the script's coroutine
+//! until tokio has the answer), `nmap.clock_ms`, `nmap.registry`,
+//! `nmap.set_port_state`/`set_port_version`, and `stdnse.sleep`,
+//! `get_script_args`, `debug`/`verbose`. The rest (`shortport`, output tables) is
+//! Lua, in `prelude.lua`.
+//!
+//! A socket connects only to the scan's targets: a script cannot reach an address
+//! the user did not name, nor one the user excluded.
+
+use crate::service::tls;
+use crate::target::TargetSet;
+use mlua::{IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// nmap's default socket timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a socket keeps unread (a script reading an endless stream is cut here).
+const MAX_BUFFER: usize = 1 << 20;
+
+/// What scripts change about ports (`nmap.set_port_state`, `set_port_version`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortUpdate {
+    State {
+        addr: Ipv4Addr,
+        port: u16,
+        proto: String,
+        state: String,
+    },
+    Version {
+        addr: Ipv4Addr,
+        port: u16,
+        proto: String,
+        name: Option<String>,
+        product: Option<String>,
+        version: Option<String>,
+        extrainfo: Option<String>,
+    },
+}
+
+/// What the native API shares with the engine.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Where sockets may connect.
+    pub targets: TargetSet,
+    /// `--script-args`.
+    pub args: BTreeMap<String, String>,
+    /// `-d` level, for `stdnse.debug`.
+    pub debug: u8,
+    /// `-v` level, for `stdnse.verbose`.
+    pub verbose: u8,
+    pub updates: Vec<PortUpdate>,
+}
+
+enum Conn {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Udp(UdpSocket),
+}
+
+/// An NSE socket.
+struct Socket {
+    conn: Option<Conn>,
+    timeout: Duration,
+    /// Bytes received and not yet handed to the script.
+    buffer: Vec<u8>,
+    shared: Rc<RefCell<Shared>>,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+/// NSE's `false, "message"` pair.
+fn failure(lua: &Lua, message: &str) -> mlua::Result<MultiValue> {
+    (false, lua.create_string(message)?).into_lua_multi(lua)
+}
+
+/// The address of a host argument: a host table (`host.ip`) or a string.
+fn address_of(value: &Value) -> Option<Ipv4Addr> {
+    match value {
+        Value::Table(t) => t.get::<String>("ip").ok()?.parse().ok(),
+        Value::String(s) => s.to_str().ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The number of a port argument: a port table (`port.number`) or a number.
+fn port_of(value: &Value) -> Option<u16> {
+    match value {
+        Value::Table(t) => t.get::<u16>("number").ok(),
+        Value::Integer(n) => u16::try_from(*n).ok(),
+        Value::Number(n) => Some(*n as u16),
+        _ => None,
+    }
+}
+
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await?;
+    out.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8]) -> std::io::Result<()> {
+    stream.write_all(data).await
+}
+
+impl Socket {
+    /// Reads once more into the buffer: Ok(false) at the end of the stream.
+    async fn fill(&mut self) -> Result<bool, &'static str> {
+        if self.buffer.len() >= MAX_BUFFER {
+            return Err("ERROR: receive buffer full");
+        }
+        let timeout = self.timeout;
+        let buffer = &mut self.buffer;
+        let read = async {
+            match self.conn.as_mut() {
+                Some(Conn::Tcp(s)) => read_some(s, buffer).await,
+                Some(Conn::Tls(s)) => read_some(s.as_mut(), buffer).await,
+                Some(Conn::Udp(s)) => {
+                    let mut datagram = vec![0u8; 65536];
+                    let n = s.recv(&mut datagram).await?;
+                    buffer.extend_from_slice(&datagram[..n]);
+                    Ok(n.max(1))
+                }
+                None => Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "")),
+            }
+        };
+        match tokio::time::timeout(timeout, read).await {
+            Err(_) => Err("TIMEOUT"),
+            Ok(Ok(0)) => Ok(false),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotConnected => {
+                Err("ERROR: not connected")
+            }
+            Ok(Err(_)) => Err("EOF"),
+        }
+    }
+
+    /// Hands the script `n` bytes of the buffer (all of it for `None`).
+    fn take(&mut self, lua: &Lua, n: Option<usize>) -> mlua::Result<MultiValue> {
+        let n = n.unwrap_or(self.buffer.len()).min(self.buffer.len());
+        let data: Vec<u8> = self.buffer.drain(..n).collect();
+        (true, lua.create_string(&data)?).into_lua_multi(lua)
+    }
+
+    /// Fills the buffer until `enough` says so, or the stream ends with some data.
+    async fn receive_until(
+        &mut self,
+        lua: &Lua,
+        enough: impl Fn(&[u8]) -> Option<usize>,
+    ) -> mlua::Result<MultiValue> {
+        loop {
+            if let Some(n) = enough(&self.buffer) {
+                return self.take(lua, Some(n));
+            }
+            match self.fill().await {
+                Ok(true) => {}
+                Ok(false) if !self.buffer.is_empty() => return self.take(lua, None),
+                Ok(false) => return failure(lua, "EOF"),
+                Err(_) if !self.buffer.is_empty() => return self.take(lua, None),
+                Err(message) => return failure(lua, message),
+            }
+        }
+    }
+}
+
+impl UserData for Socket {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_async_method_mut(
+            "connect",
+            |lua, mut this, (host, port, proto): (Value, Value, Option<String>)| async move {
+                let (Some(addr), Some(port)) = (address_of(&host), port_of(&port)) else {
+                    return failure(&lua, "ERROR: connect wants a host and a port");
+                };
+                if !this.shared.borrow().targets.contains(addr) {
+                    return failure(&lua, "ERROR: the address is not one of the scan's targets");
+                }
+                let peer = SocketAddr::from((addr, port));
+                let timeout = this.timeout;
+                let proto = proto.unwrap_or_else(|| "tcp".into());
+                let conn = match proto.as_str() {
+                    "udp" => {
+                        let socket = UdpSocket::bind(("0.0.0.0", 0)).await;
+                        match socket {
+                            Ok(s) if s.connect(peer).await.is_ok() => Conn::Udp(s),
+                            _ => return failure(&lua, "ERROR: UDP socket"),
+                        }
+                    }
+                    "tcp" | "ssl" => {
+                        let stream =
+                            match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+                                Err(_) => return failure(&lua, "TIMEOUT"),
+                                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                                    return failure(&lua, "ERROR: connection refused")
+                                }
+                                Ok(Err(_)) => return failure(&lua, "ERROR: connect failed"),
+                                Ok(Ok(s)) => s,
+                            };
+                        if proto == "tcp" {
+                            Conn::Tcp(stream)
+                        } else {
+                            match tls::connect(peer, stream).await {
+                                Some(session) => Conn::Tls(Box::new(session)),
+                                None => return failure(&lua, "ERROR: TLS handshake failed"),
+                            }
+                        }
+                    }
+                    other => return failure(&lua, &format!("ERROR: unknown protocol {other}")),
+                };
+                this.local = match &conn {
+                    Conn::Tcp(s) => s.local_addr().ok(),
+                    Conn::Tls(s) => s.get_ref().0.local_addr().ok(),
+                    Conn::Udp(s) => s.local_addr().ok(),
+                };
+                this.peer = Some(peer);
+                this.conn = Some(conn);
+                this.buffer.clear();
+                true.into_lua_multi(&lua)
+            },
+        );
+        methods.add_async_method_mut("send", |lua, mut this, data: mlua::String| async move {
+            let data = data.as_bytes().to_vec();
+            let sent = match this.conn.as_mut() {
+                Some(Conn::Tcp(s)) => write_all(s, &data).await.is_ok(),
+                Some(Conn::Tls(s)) => write_all(s.as_mut(), &data).await.is_ok(),
+                Some(Conn::Udp(s)) => s.send(&data).await.is_ok(),
+                None => return failure(&lua, "ERROR: not connected"),
+            };
+            if sent {
+                true.into_lua_multi(&lua)
+            } else {
+                failure(&lua, "ERROR: send failed")
+            }
+        });
+        methods.add_async_method_mut("receive", |lua, mut this, ()| async move {
+            this.receive_until(&lua, |b| (!b.is_empty()).then_some(b.len()))
+                .await
+        });
+        methods.add_async_method_mut("receive_bytes", |lua, mut this, n: usize| async move {
+            this.receive_until(&lua, |b| (b.len() >= n.max(1)).then_some(b.len()))
+                .await
+        });
+        methods.add_async_method_mut("receive_lines", |lua, mut this, n: usize| async move {
+            this.receive_until(&lua, |b| {
+                let lines = b.iter().filter(|&&c| c == b'\n').count();
+                (lines >= n.max(1)).then_some(b.len())
+            })
+            .await
+        });
+        methods.add_async_method_mut(
+            "receive_buf",
+            |lua, mut this, (delimiter, keep): (String, Option<bool>)| async move {
+                // The delimiter is a Lua pattern, found by Lua's own string.find.
+                let find: mlua::Function = lua.globals().get::<Table>("string")?.get("find")?;
+                loop {
+                    let text = lua.create_string(&this.buffer)?;
+                    let (start, end): (Option<usize>, Option<usize>) =
+                        find.call((text, delimiter.as_str()))?;
+                    if let (Some(start), Some(end)) = (start, end) {
+                        let upto = if keep.unwrap_or(false) {
+                            end
+                        } else {
+                            start - 1
+                        };
+                        let data: Vec<u8> = this.buffer[..upto].to_vec();
+                        this.buffer.drain(..end);
+                        return (true, lua.create_string(&data)?).into_lua_multi(&lua);
+                    }
+                    match this.fill().await {
+                        Ok(true) => {}
+                        Ok(false) => return failure(&lua, "EOF"),
+                        Err(message) => return failure(&lua, message),
+                    }
+                }
+            },
+        );
+        methods.add_method_mut("set_timeout", |_, this, ms: u64| {
+            this.timeout = Duration::from_millis(ms.max(1));
+            Ok(())
+        });
+        methods.add_method("get_info", |lua, this, ()| match (this.local, this.peer) {
+            (Some(local), Some(peer)) => (
+                true,
+                local.ip().to_string(),
+                local.port(),
+                peer.ip().to_string(),
+                peer.port(),
+            )
+                .into_lua_multi(lua),
+            _ => failure(lua, "ERROR: not connected"),
+        });
+        methods.add_method_mut("close", |lua, this, ()| {
+            this.conn = None;
+            this.buffer.clear();
+            true.into_lua_multi(lua)
+        });
+    }
+}
+
+/// Installs the `nmap` and `stdnse` natives into `lua`'s globals.
+pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
+    let nmap = lua.create_table()?;
+    let for_sockets = shared.clone();
+    nmap.set(
+        "new_socket",
+        lua.create_function(move |_, _proto: Option<String>| {
+            Ok(Socket {
+                conn: None,
+                timeout: DEFAULT_TIMEOUT,
+                buffer: Vec::new(),
+                shared: for_sockets.clone(),
+                local: None,
+                peer: None,
+            })
+        })?,
+    )?;
+    nmap.set(
+        "clock_ms",
+        lua.create_function(|_, ()| Ok(crate::report::unix_time() * 1000.0))?,
+    )?;
+    nmap.set("registry", lua.create_table()?)?;
+    let for_state = shared.clone();
+    nmap.set(
+        "set_port_state",
+        lua.create_function(move |_, (host, port, state): (Value, Table, String)| {
+            if let Some(addr) = address_of(&host) {
+                for_state.borrow_mut().updates.push(PortUpdate::State {
+                    addr,
+                    port: port.get("number")?,
+                    proto: port.get("protocol")?,
+                    state,
+                });
+            }
+            Ok(())
+        })?,
+    )?;
+    let for_version = shared.clone();
+    nmap.set(
+        "set_port_version",
+        lua.create_function(move |_, (host, port): (Value, Table)| {
+            if let Some(addr) = address_of(&host) {
+                let version: Table = port.get("version")?;
+                for_version.borrow_mut().updates.push(PortUpdate::Version {
+                    addr,
+                    port: port.get("number")?,
+                    proto: port.get("protocol")?,
+                    name: version.get("name")?,
+                    product: version.get("product")?,
+                    version: version.get("version")?,
+                    extrainfo: version.get("extrainfo")?,
+                });
+            }
+            Ok(())
+        })?,
+    )?;
+    let levels = shared.clone();
+    nmap.set(
+        "debugging",
+        lua.create_function(move |_, ()| Ok(levels.borrow().debug))?,
+    )?;
+    let levels = shared.clone();
+    nmap.set(
+        "verbosity",
+        lua.create_function(move |_, ()| Ok(levels.borrow().verbose))?,
+    )?;
+    lua.globals().set("nmap", nmap)?;
+
+    let stdnse = lua.create_table()?;
+    stdnse.set(
+        "sleep",
+        lua.create_async_function(|_, seconds: f64| async move {
+            tokio::time::sleep(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0))).await;
+            Ok(())
+        })?,
+    )?;
+    let for_args = shared.clone();
+    // These take the script's name first; each script's own `stdnse` binds it.
+    stdnse.set(
+        "__get_script_args",
+        lua.create_function(move |lua, mut names: MultiValue| {
+            let args = &for_args.borrow().args;
+            let script: Option<String> = match names.pop_front() {
+                Some(Value::String(s)) => Some(s.to_str()?.to_string()),
+                _ => None,
+            };
+            let mut out = Vec::new();
+            for name in names {
+                let name = match name {
+                    Value::String(s) => s.to_str()?.to_string(),
+                    _ => {
+                        out.push(Value::Nil);
+                        continue;
+                    }
+                };
+                let qualified = script.as_ref().map(|s| format!("{s}.{name}"));
+                let value = qualified
+                    .and_then(|q| args.get(&q).cloned())
+                    .or_else(|| args.get(&name).cloned());
+                out.push(match value {
+                    Some(v) => Value::String(lua.create_string(&v)?),
+                    None => Value::Nil,
+                });
+            }
+            Ok(MultiValue::from_vec(out))
+        })?,
+    )?;
+    for (name, is_debug) in [("__debug", true), ("__verbose", false)] {
+        let levels = shared.clone();
+        stdnse.set(
+            name,
+            lua.create_function(move |lua, args: MultiValue| {
+                let mut args: Vec<Value> = args.into_vec();
+                let script = match args.first() {
+                    Some(Value::String(s)) => s.to_str()?.to_string(),
+                    _ => String::new(),
+                };
+                if !args.is_empty() {
+                    args.remove(0);
+                }
+                let level = match args.first() {
+                    Some(Value::Integer(n)) => {
+                        let n = *n;
+                        args.remove(0);
+                        n
+                    }
+                    _ => 1,
+                };
+                let shared = levels.borrow();
+                let current = if is_debug {
+                    shared.debug
+                } else {
+                    shared.verbose
+                };
+                if i64::from(current) >= level && !args.is_empty() {
+                    let format: mlua::Function =
+                        lua.globals().get::<Table>("string")?.get("format")?;
+                    let line: String = format.call(MultiValue::from_vec(args))?;
+                    eprintln!("scanner: script {script}: {line}");
+                }
+                Ok(())
+            })?,
+        )?;
+    }
+    lua.globals().set("stdnse", stdnse)?;
+    Ok(())
+}

@@ -1,0 +1,623 @@
+//! Running scripts: one Lua 5.4 state on the scan's tokio loop, each script loaded
+//! into an environment of its own, its rules asked of every host and open port, and
+//! each selected (script, target) pair run as a Lua coroutine. A coroutine that calls
+//! a socket or `stdnse.sleep` is suspended until tokio has the answer, so thousands
+//! wait at once; `--max-script-threads` bounds how many are out.
+//!
+//! Containment: an error ends that instance only (reported, the scan goes on); a
+//! script that runs [`SLICE_LIMIT`] without waiting on anything is stopped by an
+//! instruction hook; `--script-timeout` bounds an instance's whole run; and the
+//! state's memory is capped ([`MEMORY_LIMIT`]), so a script that allocates without
+//! end fails its own allocation.
+
+use super::api::{self, PortUpdate, Shared};
+use super::output::ScriptOutput;
+use super::select::{self, Expr};
+use super::BUILT_IN_SCRIPTS;
+use crate::report::{HostResult, PortState, ScanResult};
+use crate::target::TargetSet;
+use anyhow::{bail, Context, Result};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+/// How long a script may run without waiting on the network or a timer.
+pub const SLICE_LIMIT: Duration = Duration::from_secs(2);
+/// The scripting state's memory cap.
+pub const MEMORY_LIMIT: usize = 512 << 20;
+
+/// How scripts run.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptOptions {
+    /// `--script` (`-sC` is `default`).
+    pub spec: String,
+    /// `--script-args`, merged with `--script-args-file`.
+    pub args: BTreeMap<String, String>,
+    /// `--script-timeout`: the longest one instance may run.
+    pub timeout: Option<Duration>,
+    /// `--max-script-threads`.
+    pub max_threads: usize,
+    /// Where sockets may connect: the scan's targets less its exclusions.
+    pub targets: TargetSet,
+    pub debug: u8,
+    pub verbose: u8,
+}
+
+/// One loaded script.
+struct Script {
+    id: String,
+    description: String,
+    categories: Vec<String>,
+    env: Table,
+}
+
+/// One script to run on one host, or on one of its ports.
+struct Instance {
+    /// Index into the engine's scripts.
+    script: usize,
+    addr: Ipv4Addr,
+    port: Option<(u16, &'static str)>,
+    host_table: Table,
+    port_table: Option<Table>,
+}
+
+/// A script's source: its id and text.
+pub struct Source {
+    pub id: String,
+    pub text: String,
+}
+
+/// The scripts a `--script` item names as a file or folder, else `None`.
+fn sources_at(item: &str) -> Result<Option<Vec<Source>>> {
+    let path = Path::new(item);
+    let read = |path: &Path| -> Result<Source> {
+        Ok(Source {
+            id: path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("script")
+                .to_string(),
+            text: std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the script {}", path.display()))?,
+        })
+    };
+    if path.is_file() {
+        return Ok(Some(vec![read(path)?]));
+    }
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "nse" || x == "lua"))
+            .collect();
+        files.sort();
+        return Ok(Some(files.iter().map(|p| read(p)).collect::<Result<_>>()?));
+    }
+    Ok(None)
+}
+
+/// The scripting state, with the API and the scripts `--script` selects.
+pub struct Engine {
+    lua: Lua,
+    scripts: Vec<Script>,
+    shared: Rc<RefCell<Shared>>,
+    opts: ScriptOptions,
+    /// When the running coroutine last resumed (the hook's clock).
+    slice_started: Rc<Cell<Instant>>,
+    /// Makes a script's coroutine, hooked ([`Engine::coroutine_maker`]).
+    coroutine_create: Function,
+}
+
+impl Engine {
+    /// Builds the state and loads the selected scripts. Errors name the bad item
+    /// or script.
+    pub fn new(opts: ScriptOptions) -> Result<Self> {
+        let (lua, shared, slice_started) = Self::state(&opts).map_err(lua_error)?;
+        let coroutine_create =
+            Self::coroutine_maker(&lua, slice_started.clone()).map_err(lua_error)?;
+        let mut engine = Engine {
+            lua,
+            scripts: Vec::new(),
+            shared,
+            opts,
+            slice_started,
+            coroutine_create,
+        };
+        engine.load_selected()?;
+        Ok(engine)
+    }
+
+    /// The Lua state: the safe standard libraries, the API, the prelude, the memory
+    /// cap and the hook that stops a script that never waits.
+    #[allow(clippy::type_complexity)]
+    fn state(opts: &ScriptOptions) -> mlua::Result<(Lua, Rc<RefCell<Shared>>, Rc<Cell<Instant>>)> {
+        let libs = StdLib::TABLE
+            | StdLib::STRING
+            | StdLib::MATH
+            | StdLib::UTF8
+            | StdLib::COROUTINE
+            | StdLib::OS
+            | StdLib::DEBUG;
+        // SAFETY: the debug library is taken out of the globals below, before any
+        // script runs; only the engine keeps its sethook (see `make_coroutine`).
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        // No process control or files from scripts: only the clock of `os`.
+        let os: Table = lua.globals().get("os")?;
+        for unsafe_fn in [
+            "execute",
+            "exit",
+            "remove",
+            "rename",
+            "tmpname",
+            "getenv",
+            "setlocale",
+        ] {
+            os.set(unsafe_fn, Value::Nil)?;
+        }
+        let shared = Rc::new(RefCell::new(Shared {
+            targets: opts.targets.clone(),
+            args: opts.args.clone(),
+            debug: opts.debug,
+            verbose: opts.verbose,
+            updates: Vec::new(),
+        }));
+        api::install(&lua, shared.clone())?;
+        lua.load(include_str!("prelude.lua"))
+            .set_name("prelude")
+            .exec()?;
+        lua.set_memory_limit(MEMORY_LIMIT)?;
+        let slice_started = Rc::new(Cell::new(Instant::now()));
+        let clock = slice_started.clone();
+        lua.set_hook(HOOK_EVERY, move |_, _| {
+            slice_check(&clock).map(|()| VmState::Continue)
+        });
+        Ok((lua, shared, slice_started))
+    }
+
+    /// A function that makes a script's coroutine with the slice check as its own
+    /// Lua hook (coroutines do not inherit the main state's hook, and mlua keeps
+    /// one Rust hook per state). The debug library leaves the globals here.
+    fn coroutine_maker(lua: &Lua, clock: Rc<Cell<Instant>>) -> mlua::Result<Function> {
+        let check = lua.create_function(move |_, _: MultiValue| slice_check(&clock))?;
+        let debug: Table = lua.globals().get("debug")?;
+        let sethook: Function = debug.get("sethook")?;
+        lua.globals().set("debug", Value::Nil)?;
+        lua.load(
+            "local sethook, check = ...
+             return function(f)
+               local co = coroutine.create(f)
+               sethook(co, check, '', 10000)
+               return co
+             end",
+        )
+        .set_name("engine")
+        .call((sethook, check))
+    }
+
+    /// Loads every script `--script` names: built-in ones by name, category, glob or
+    /// expression; files and folders as given.
+    fn load_selected(&mut self) -> Result<()> {
+        let mut expressions: Vec<Expr> = Vec::new();
+        let mut sources: Vec<Source> = BUILT_IN_SCRIPTS
+            .iter()
+            .map(|(id, text)| Source {
+                id: id.to_string(),
+                text: text.to_string(),
+            })
+            .collect();
+        let mut named_files = Vec::new();
+        for item in select::items(&self.opts.spec) {
+            match sources_at(&item)? {
+                Some(found) => {
+                    named_files.extend(found.iter().map(|s| s.id.clone()));
+                    sources.extend(found);
+                }
+                None => expressions.push(select::parse(&item)?),
+            }
+        }
+        for source in sources {
+            let script = self
+                .load(&source)
+                .map_err(lua_error)
+                .with_context(|| format!("loading script {}", source.id))?;
+            let chosen = named_files.contains(&script.id)
+                || expressions
+                    .iter()
+                    .any(|e| e.selects(&script.id, &script.categories));
+            if chosen && !self.scripts.iter().any(|s| s.id == script.id) {
+                self.scripts.push(script);
+            }
+        }
+        if self.scripts.is_empty() {
+            bail!(
+                "--script {:?} selects no script (built in: {})",
+                self.opts.spec,
+                BUILT_IN_SCRIPTS
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs a script's file in an environment of its own and reads its fields.
+    fn load(&self, source: &Source) -> mlua::Result<Script> {
+        let lua = &self.lua;
+        let env = lua.create_table()?;
+        let meta = lua.create_table()?;
+        meta.set("__index", lua.globals())?;
+        env.set_metatable(Some(meta));
+        env.set("SCRIPT_NAME", source.id.as_str())?;
+        // The script's own stdnse knows its name (for script arguments and messages).
+        let bind: Function = lua
+            .load(
+                "local id, base = ...
+                 local s = setmetatable({}, { __index = base })
+                 s.get_script_args = function(...) return base.__get_script_args(id, ...) end
+                 s.debug = function(...) return base.__debug(id, ...) end
+                 s.verbose = function(...) return base.__verbose(id, ...) end
+                 return s",
+            )
+            .into_function()?;
+        let own_stdnse: Table =
+            bind.call((source.id.as_str(), lua.globals().get::<Table>("stdnse")?))?;
+        env.set("stdnse", own_stdnse.clone())?;
+        let require: Function = lua.globals().get("require")?;
+        let own_require = lua.create_function(move |_, name: String| {
+            if name == "stdnse" {
+                Ok(Value::Table(own_stdnse.clone()))
+            } else {
+                require.call::<Value>(name)
+            }
+        })?;
+        env.set("require", own_require)?;
+        self.slice_started.set(Instant::now());
+        lua.load(&source.text)
+            .set_name(format!("@{}.nse", source.id))
+            .set_environment(env.clone())
+            .exec()?;
+        let action: Value = env.get("action")?;
+        if !matches!(action, Value::Function(_)) {
+            return Err(mlua::Error::runtime("it has no action function"));
+        }
+        let categories: Vec<String> = match env.get::<Value>("categories")? {
+            Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
+            _ => Vec::new(),
+        };
+        Ok(Script {
+            id: source.id.clone(),
+            description: env
+                .get::<Option<String>>("description")?
+                .unwrap_or_default(),
+            categories,
+            env,
+        })
+    }
+
+    /// The selected scripts' ids, categories and descriptions (`--script-help`).
+    pub fn help(&self) -> String {
+        let mut out = String::new();
+        for script in &self.scripts {
+            out.push_str(&format!(
+                "{}\nCategories: {}\n  {}\n\n",
+                script.id,
+                script.categories.join(" "),
+                script.description.trim().replace('\n', "\n  ")
+            ));
+        }
+        out
+    }
+
+    /// Runs the host and port scripts on `hosts` of `result`, and records what they
+    /// said (and the port changes they asked for) in it. Instances that fail are
+    /// reported through `notice`.
+    pub async fn run(
+        &self,
+        result: &mut ScanResult,
+        hosts: &[Ipv4Addr],
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        // Which instances run: each script's rules, asked of each host and port.
+        let mut instances: Vec<Instance> = Vec::new();
+        for &addr in hosts {
+            let Some(host) = result.hosts.get(&addr) else {
+                continue;
+            };
+            let host_table = self.host_table(addr, host).map_err(lua_error)?;
+            for (index, script) in self.scripts.iter().enumerate() {
+                if self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
+                    instances.push(Instance {
+                        script: index,
+                        addr,
+                        port: None,
+                        host_table: host_table.clone(),
+                        port_table: None,
+                    });
+                }
+                for ((port, proto), finding) in &host.ports {
+                    if !matches!(finding.state, PortState::Open | PortState::OpenFiltered) {
+                        continue;
+                    }
+                    let port_table = self.port_table(finding).map_err(lua_error)?;
+                    if self.rule_holds(
+                        script,
+                        "portrule",
+                        (host_table.clone(), port_table.clone()),
+                        notice,
+                    ) {
+                        instances.push(Instance {
+                            script: index,
+                            addr,
+                            port: Some((*port, *proto)),
+                            host_table: host_table.clone(),
+                            port_table: Some(port_table),
+                        });
+                    }
+                }
+            }
+        }
+        // Run them, a bounded number at once.
+        let limit = self.opts.max_threads.max(1);
+        let mut pending = instances.into_iter();
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < limit {
+                let Some(Instance {
+                    script: index,
+                    addr,
+                    port,
+                    host_table: host,
+                    port_table,
+                }) = pending.next()
+                else {
+                    break;
+                };
+                let script = &self.scripts[index];
+                let action: Function = script.env.get("action").map_err(lua_error)?;
+                // A coroutine with the slice check as its hook.
+                let thread: mlua::Thread = self.coroutine_create.call(action).map_err(lua_error)?;
+                let args = match port_table {
+                    Some(p) => MultiValue::from_vec(vec![Value::Table(host), Value::Table(p)]),
+                    None => MultiValue::from_vec(vec![Value::Table(host)]),
+                };
+                let run = Sliced {
+                    inner: thread.into_async::<MultiValue>(args),
+                    clock: self.slice_started.clone(),
+                };
+                let timeout = self.opts.timeout;
+                running.push(async move {
+                    let outcome = match timeout {
+                        Some(limit) => {
+                            tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                                Err(mlua::Error::runtime("ran past --script-timeout: stopped"))
+                            })
+                        }
+                        None => run.await,
+                    };
+                    (index, addr, port, outcome)
+                });
+            }
+            let Some((index, addr, port, outcome)) = running.next().await else {
+                break;
+            };
+            let id = &self.scripts[index].id;
+            let target = match port {
+                Some((number, proto)) => format!("{addr}:{number}/{proto}"),
+                None => addr.to_string(),
+            };
+            match outcome.and_then(|values| ScriptOutput::from_lua(id, values)) {
+                Ok(Some(output)) => {
+                    let host = result.hosts.entry(addr).or_default();
+                    match port.and_then(|key| host.ports.get_mut(&key)) {
+                        Some(finding) => finding.scripts.push(output),
+                        None => host.scripts.push(output),
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    notice(&format!(
+                        "script {id} on {target} failed: {}",
+                        first_line(&err.to_string())
+                    ));
+                    // What a failed script held (a heap it filled, say) goes now,
+                    // not when the next script needs the room.
+                    let _ = self.lua.gc_collect();
+                }
+            }
+        }
+        // nmap lists a port's (and a host's) scripts by name.
+        for addr in hosts {
+            if let Some(host) = result.hosts.get_mut(addr) {
+                host.scripts.sort_by(|a, b| a.id.cmp(&b.id));
+                for finding in host.ports.values_mut() {
+                    finding.scripts.sort_by(|a, b| a.id.cmp(&b.id));
+                }
+            }
+        }
+        self.apply_updates(result);
+        Ok(())
+    }
+
+    /// Whether `script`'s `rule` (a function, if it has one) holds for `args`.
+    fn rule_holds(
+        &self,
+        script: &Script,
+        rule: &str,
+        args: impl mlua::IntoLuaMulti,
+        notice: &mut dyn FnMut(&str),
+    ) -> bool {
+        let Ok(Value::Function(function)) = script.env.get::<Value>(rule) else {
+            return false;
+        };
+        self.slice_started.set(Instant::now());
+        match function.call::<Value>(args) {
+            Ok(value) => !matches!(value, Value::Nil | Value::Boolean(false)),
+            Err(err) => {
+                notice(&format!(
+                    "script {} {rule} failed: {}",
+                    script.id,
+                    first_line(&err.to_string())
+                ));
+                false
+            }
+        }
+    }
+
+    /// NSE's host table.
+    fn host_table(&self, addr: Ipv4Addr, host: &HostResult) -> mlua::Result<Table> {
+        let t = self.lua.create_table()?;
+        t.set("ip", addr.to_string())?;
+        t.set("name", host.ptr_name.clone().unwrap_or_default())?;
+        t.set("targetname", host.hostname.clone())?;
+        if let Some(mac) = host.mac {
+            t.set("mac_addr", self.lua.create_string(mac)?)?;
+        }
+        Ok(t)
+    }
+
+    /// NSE's port table, with what version detection found.
+    fn port_table(&self, finding: &crate::report::PortFinding) -> mlua::Result<Table> {
+        let t = self.lua.create_table()?;
+        t.set("number", finding.port)?;
+        t.set("protocol", finding.proto)?;
+        t.set("state", finding.state.as_str())?;
+        let version = self.lua.create_table()?;
+        let service = finding.service.clone().unwrap_or_else(|| {
+            crate::service::ServiceInfo::from_table(finding.port, finding.proto)
+        });
+        t.set("service", service.name.as_str())?;
+        version.set("name", service.name.as_str())?;
+        version.set("name_confidence", service.conf)?;
+        version.set("product", service.version.product.clone())?;
+        version.set("version", service.version.version.clone())?;
+        version.set("extrainfo", service.version.info.clone())?;
+        version.set("hostname", service.version.hostname.clone())?;
+        version.set("ostype", service.version.ostype.clone())?;
+        version.set("devicetype", service.version.devicetype.clone())?;
+        version.set("service_tunnel", service.tunnel.unwrap_or("none"))?;
+        version.set("service_dtype", service.method)?;
+        t.set("version", version)?;
+        Ok(t)
+    }
+
+    /// Applies `nmap.set_port_state` and `nmap.set_port_version` calls.
+    fn apply_updates(&self, result: &mut ScanResult) {
+        for update in self.shared.borrow_mut().updates.drain(..) {
+            match update {
+                PortUpdate::State {
+                    addr,
+                    port,
+                    proto,
+                    state,
+                } => {
+                    let finding = result
+                        .hosts
+                        .get_mut(&addr)
+                        .and_then(|h| {
+                            h.ports
+                                .iter_mut()
+                                .find(|((p, pr), _)| *p == port && *pr == proto)
+                        })
+                        .map(|(_, f)| f);
+                    if let (Some(finding), Some(state)) = (finding, parse_state(&state)) {
+                        finding.state = state;
+                    }
+                }
+                PortUpdate::Version {
+                    addr,
+                    port,
+                    proto,
+                    name,
+                    product,
+                    version,
+                    extrainfo,
+                } => {
+                    let Some((_, finding)) = result.hosts.get_mut(&addr).and_then(|h| {
+                        h.ports
+                            .iter_mut()
+                            .find(|((p, pr), _)| *p == port && *pr == proto)
+                    }) else {
+                        continue;
+                    };
+                    let mut service = finding.service.clone().unwrap_or_else(|| {
+                        crate::service::ServiceInfo::from_table(port, finding.proto)
+                    });
+                    if let Some(name) = name {
+                        service.name = name;
+                    }
+                    service.version.product = product.or(service.version.product);
+                    service.version.version = version.or(service.version.version);
+                    service.version.info = extrainfo.or(service.version.info);
+                    service.method = "probed";
+                    service.conf = 10;
+                    finding.service = Some(service);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing the state must not be cut short by the slice hook.
+        self.lua.remove_hook();
+    }
+}
+
+fn parse_state(state: &str) -> Option<PortState> {
+    Some(match state {
+        "open" => PortState::Open,
+        "closed" => PortState::Closed,
+        "filtered" => PortState::Filtered,
+        "open|filtered" => PortState::OpenFiltered,
+        _ => return None,
+    })
+}
+
+/// How often the hook looks at the clock.
+const HOOK_EVERY: HookTriggers = HookTriggers::new().every_nth_instruction(10_000);
+
+/// Stops Lua code that has run [`SLICE_LIMIT`] since `clock` was set (when its
+/// coroutine was last resumed).
+fn slice_check(clock: &Cell<Instant>) -> mlua::Result<()> {
+    if clock.get().elapsed() > SLICE_LIMIT {
+        return Err(mlua::Error::runtime(format!(
+            "ran {} s without waiting on anything: stopped",
+            SLICE_LIMIT.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+/// A Lua error as the scan's errors (Lua's own are not thread-safe).
+fn lua_error(err: mlua::Error) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// A script's coroutine, with the hook's clock reset each time it is resumed.
+struct Sliced<F> {
+    inner: F,
+    clock: Rc<Cell<Instant>>,
+}
+
+impl<F: Future + Unpin> Future for Sliced<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        self.clock.set(Instant::now());
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}

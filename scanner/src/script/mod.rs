@@ -1,0 +1,35 @@
+//! Scripts (`--script`, `-sC`): NSE-shaped Lua scripts run as coroutines on the
+//! scan's loop, after version detection, for each host and open port their rules
+//! accept.
+//!
+//! - [`select`]: reading `--script` (names, globs, categories, expressions, files);
+//! - [`api`]: the native API (sockets, sleep, clock, arguments, registry) and
+//!   `prelude.lua`, the part written in Lua (`shortport`, output tables);
+//! - [`engine`]: the Lua state, loading, rules, running and containing instances;
+//! - [`output`]: turning what a script returned into text and structure.
+//!
+//! The scripts that ship are in `scripts/` and built into the binary; a user's are
+//! read from the files and folders `--script` names.
+
+pub mod api;
+pub mod engine;
+pub mod output;
+pub mod select;
+
+/// The scripts in `scripts/`, built in: (id, source).
+pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
+    ("banner", include_str!("../../../scripts/banner.nse")),
+    ("ftp-anon", include_str!("../../../scripts/ftp-anon.nse")),
+    (
+        "http-server-header",
+        include_str!("../../../scripts/http-server-header.nse"),
+    ),
+    (
+        "http-title",
+        include_str!("../../../scripts/http-title.nse"),
+    ),
+    (
+        "redis-info",
+        include_str!("../../../scripts/redis-info.nse"),
+    ),
+];

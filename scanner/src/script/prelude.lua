@@ -1,0 +1,124 @@
+-- The parts of the script API written in Lua, loaded once into the scripting state
+-- before any script: nmap's `shortport` rules and `stdnse` helpers. The native parts
+-- (sockets, sleep, clock, script arguments) are installed by the engine first.
+
+local stdnse = stdnse
+
+-- An ordered table: keys come back in the order they were set, as NSE's
+-- stdnse.output_table() gives, so that output lists fields as the script wrote them.
+function stdnse.output_table()
+  local keys, values = {}, {}
+  local mt = {}
+  mt.__newindex = function(_, k, v)
+    if values[k] == nil then keys[#keys + 1] = k end
+    if v == nil then
+      for i, key in ipairs(keys) do
+        if key == k then table.remove(keys, i) break end
+      end
+    end
+    values[k] = v
+  end
+  mt.__index = function(_, k) return values[k] end
+  mt.__pairs = function()
+    local i = 0
+    return function()
+      i = i + 1
+      local k = keys[i]
+      if k ~= nil then return k, values[k] end
+    end
+  end
+  mt.__len = function() return #values end
+  mt.__ordered_keys = keys
+  return setmetatable({}, mt)
+end
+
+-- Keys of an output table in their order (plain tables: sorted, arrays first).
+function stdnse.__keys(t)
+  local mt = getmetatable(t)
+  if mt and mt.__ordered_keys then return mt.__ordered_keys end
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) then return a < b end
+    return type(a) == "number"
+  end)
+  return keys
+end
+
+function stdnse.format_output(status, data)
+  if not status then return "ERROR: " .. tostring(data) end
+  return data
+end
+
+function stdnse.strsplit(pattern, text)
+  local out = {}
+  local start = 1
+  while true do
+    local s, e = string.find(text, pattern, start)
+    if not s then out[#out + 1] = string.sub(text, start) break end
+    out[#out + 1] = string.sub(text, start, s - 1)
+    start = e + 1
+  end
+  return out
+end
+
+shortport = {}
+
+local function contains(list, value)
+  if type(list) ~= "table" then return list == value end
+  for _, v in ipairs(list) do
+    if v == value then return true end
+  end
+  return false
+end
+
+-- A rule: the port's `field` is one of `values`, its protocol one of `protos` (tcp),
+-- its state one of `states` (open, open|filtered).
+local function rule(field, values, protos, states)
+  protos = protos or "tcp"
+  states = states or { "open", "open|filtered" }
+  return function(host, port)
+    return contains(values, port[field]) and contains(protos, port.protocol)
+      and contains(states, port.state)
+  end
+end
+
+function shortport.portnumber(ports, protos, states)
+  return rule("number", ports, protos, states)
+end
+
+function shortport.service(services, protos, states)
+  return rule("service", services, protos, states)
+end
+
+function shortport.port_or_service(ports, services, protos, states)
+  local by_port = shortport.portnumber(ports, protos, states)
+  local by_service = shortport.service(services, protos, states)
+  return function(host, port)
+    return by_port(host, port) or by_service(host, port)
+  end
+end
+
+local HTTP_PORTS = { 80, 443, 631, 7080, 8080, 8443, 8088, 5800, 3872, 8180, 8000 }
+local HTTP_SERVICES = { "http", "https", "ipp", "http-alt", "https-alt", "vnc-http",
+  "oem-agent", "soap", "http-proxy", "caldav", "carddav", "webdav" }
+shortport.http = shortport.port_or_service(HTTP_PORTS, HTTP_SERVICES)
+
+local SSL_PORTS = { 261, 271, 324, 443, 465, 563, 585, 636, 853, 989, 990, 992, 993,
+  994, 995, 2221, 2252, 2376, 3269, 3389, 4911, 5061, 5986, 6679, 6697, 8443, 8883, 9001 }
+function shortport.ssl(host, port)
+  return port.version.service_tunnel == "ssl" or contains(SSL_PORTS, port.number)
+    and port.protocol == "tcp" and port.state == "open"
+end
+
+package = package or {}
+package.loaded = package.loaded or {}
+package.loaded.shortport = shortport
+package.loaded.stdnse = stdnse
+package.loaded.nmap = nmap
+
+function require(name)
+  local lib = package.loaded[name]
+  if lib == nil then error("module '" .. name .. "' is not available to scripts here") end
+  return lib
+end

@@ -1,0 +1,246 @@
+//! Scripts (`--script`, `-sC`) in the lab: the shipped scripts say what the lab's
+//! daemons are (and what nmap's own scripts of the same names say); scripts that
+//! error, loop, allocate without end or sleep past `--script-timeout` are stopped
+//! and reported while the others and the scan go on; sockets reach only the scan's
+//! targets; selection, arguments, help and every output format. Run by
+//! `cargo xtask test`.
+
+use lab_tests::*;
+use std::path::PathBuf;
+use xtask::lab;
+
+/// A folder of scripts written for a test, removed when dropped.
+struct ScriptDir(PathBuf);
+
+impl ScriptDir {
+    fn new(name: &str, scripts: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("scanner-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in scripts {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        ScriptDir(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for ScriptDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the scanner with `args` in the lab; stdout and stderr.
+fn scan_both(args: &[&str]) -> (String, String) {
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args)
+        .output()
+        .expect("scanner");
+    assert!(
+        output.status.success(),
+        "scanner failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn shipped_scripts_describe_the_lab_as_nmaps_do() {
+    require_lab();
+    let web = lab::host("web").addr.to_string();
+    let svc = lab::host("svc").addr.to_string();
+    let scripts = "http-title,ftp-anon,redis-info";
+    let (ours, _) = scan_both(&[
+        "-sV",
+        "--script",
+        scripts,
+        "-n",
+        "-p",
+        "21,80,443,6379",
+        &web,
+        &svc,
+    ]);
+    for line in [
+        "|_http-title: lab host web",
+        "| ftp-anon: Anonymous FTP login allowed (FTP code 230)",
+        "| redis-info: ",
+        "|   Version: ",
+        "|_  Role: master",
+    ] {
+        assert!(ours.contains(line), "{line:?} missing from:\n{ours}");
+    }
+    // Inside TLS too (443).
+    assert_eq!(
+        ours.matches("|_http-title: lab host web").count(),
+        2,
+        "{ours}"
+    );
+    // nmap's scripts of the same names, on the same ports: the same first lines.
+    let theirs = nmap_xml_with(&[
+        "-sV",
+        "--script",
+        scripts,
+        "-n",
+        "-Pn",
+        "-p",
+        "21,80,443,6379",
+        &web,
+        &svc,
+    ])
+    .unwrap();
+    for needle in [
+        r#"<script id="http-title" output="lab host web""#,
+        r#"<script id="ftp-anon" output="Anonymous FTP login allowed (FTP code 230)"#,
+    ] {
+        assert!(theirs.contains(needle), "nmap no longer says {needle}");
+    }
+    let (xml, _) = scan_both(&[
+        "-sV",
+        "--script",
+        scripts,
+        "-n",
+        "-p",
+        "21,80,6379",
+        "-oX",
+        "-",
+        &web,
+        &svc,
+    ]);
+    for needle in [
+        r#"<script id="http-title" output="lab host web">"#,
+        r#"<script id="ftp-anon" output="Anonymous FTP login allowed (FTP code 230)"#,
+        r#"<elem key="Version">"#,
+    ] {
+        assert!(
+            xml.contains(needle),
+            "{needle} missing from our XML:\n{xml}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn misbehaving_scripts_are_stopped_and_the_rest_go_on() {
+    require_lab();
+    let dir = ScriptDir::new(
+        "hostile-scripts",
+        &[
+            ("loops.nse", "categories = {'test'}\nportrule = function(h, p) return p.number == 22 end\naction = function() while true do end end\n"),
+            ("eats.nse", "categories = {'test'}\nportrule = function(h, p) return p.number == 22 end\naction = function() local t = {} local s = string.rep('x', 1 << 20) while true do t[#t + 1] = s .. #t end end\n"),
+            ("fails.nse", "categories = {'test'}\nportrule = function() return true end\naction = function(h, p) error('boom on ' .. p.number) end\n"),
+            ("sleeps.nse", "categories = {'test'}\nhostrule = function() return true end\naction = function() stdnse.sleep(60) return 'woke' end\n"),
+            ("bad-rule.nse", "categories = {'test'}\nportrule = function() error('rule broke') end\naction = function() return 'never' end\n"),
+            ("outside.nse", "categories = {'test'}\nhostrule = function() return true end\naction = function(host)\n  local s = nmap.new_socket()\n  local ok, err = s:connect('198.18.0.11', 22)\n  return 'outside ' .. tostring(ok) .. ' / ' .. tostring(err) .. ' / ' .. tostring(stdnse.get_script_args('greeting'))\nend\n"),
+        ],
+    );
+    let web = lab::host("web").addr.to_string();
+    let spec = format!("{},http-title", dir.path());
+    let started = std::time::Instant::now();
+    let (out, err) = scan_both(&[
+        "-sV",
+        "--script",
+        &spec,
+        "--script-timeout",
+        "3s",
+        "--script-args",
+        "greeting=hello",
+        "-n",
+        "-p",
+        "22,80",
+        &web,
+    ]);
+    let elapsed = started.elapsed();
+    for (script, why) in [
+        ("loops", "without waiting on anything: stopped"),
+        ("eats", "memory error"),
+        ("fails", "boom on 22"),
+        ("sleeps", "ran past --script-timeout"),
+        ("bad-rule", "portrule failed: "),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("script {script}")) && l.contains(why)),
+            "no report that {script} was stopped ({why}):\n{err}"
+        );
+    }
+    // The well-behaved script and the scan itself are unharmed.
+    assert!(out.contains("|_http-title: lab host web"), "{out}");
+    assert!(out.contains("ssh ") && out.contains("OpenSSH"), "{out}");
+    // A socket may not leave the scan's targets; arguments reach scripts.
+    assert!(
+        out.contains("|_outside: outside false / ERROR: the address is not one of the scan's targets / hello"),
+        "{out}"
+    );
+    assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn selection_help_and_outputs() {
+    require_lab();
+    // -sC is the default category: http-title and ftp-anon, not banner.
+    let svc = lab::host("svc").addr.to_string();
+    let (out, _) = scan_both(&["-sC", "-n", "-p", "21,22", &svc]);
+    assert!(
+        out.contains("| ftp-anon: ") && !out.contains("banner"),
+        "{out}"
+    );
+    // Expressions over names and categories.
+    let (out, _) = scan_both(&[
+        "--script",
+        "(banner or redis-*) and not default",
+        "-n",
+        "-p",
+        "22,6379",
+        &svc,
+    ]);
+    assert!(
+        out.contains("|_banner: SSH-2.0-OpenSSH") && out.contains("| redis-info:"),
+        "{out}"
+    );
+    // --script-help lists what it selects.
+    let (help, _) = scan_both(&["--script-help", "default"]);
+    assert!(
+        help.contains("http-title\nCategories: default discovery safe"),
+        "{help}"
+    );
+    // A selection that matches nothing is an error that names what there is.
+    let bad = scan_unprivileged(&["--script", "no-such-script", "198.18.0.10"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("selects no script (built in: banner"),
+        "{bad:?}"
+    );
+    // JSON: a line per script result, with the host and port it is about.
+    let json = scan_json(&["--script", "banner", "-n", "-p", "22", &svc]).unwrap();
+    let line = json
+        .lines()
+        .find(|l| l.contains("\"script\""))
+        .unwrap_or_else(|| panic!("no script line in {json}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        (v["port"].as_u64(), v["script"]["id"].as_str()),
+        (Some(22), Some("banner"))
+    );
+    // XML with scripts still validates against nmap's DTD.
+    let (xml, _) = scan_both(&[
+        "-sV",
+        "--script",
+        "redis-info,banner",
+        "-n",
+        "-p",
+        "6379",
+        "-oX",
+        "-",
+        &svc,
+    ]);
+    assert_valid_nmap_xml(&xml);
+}
