@@ -373,11 +373,14 @@ async fn run_plan(
                     .match_response(probe, &answer.bytes, known)
                     .is_some_and(|m| !m.soft);
             // A service that serves one connection at a time leaves the ones queued
-            // behind another probe's unanswered, or closes them: a probe that got
-            // nothing while an earlier one was still out is sent again, once.
+            // behind another probe's unanswered, or closes them: a TCP probe that got
+            // nothing while an earlier one was still out is sent again, once. (UDP
+            // probes hold no connection, and all go at once.)
             let earlier_out = slots[..slot_index].iter().any(Slot::is_running);
-            let queued_out =
-                answer.bytes.is_empty() && overlapped[slot_index] && (answer.closed || earlier_out);
+            let queued_out = layer != Layer::Udp
+                && answer.bytes.is_empty()
+                && overlapped[slot_index]
+                && (answer.closed || earlier_out);
             slots[slot_index] = if queued_out && !resent[slot_index] {
                 resent[slot_index] = true;
                 Slot::Waiting
