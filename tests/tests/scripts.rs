@@ -78,6 +78,27 @@ fn shipped_scripts_describe_the_lab_as_nmaps_do() {
     ] {
         assert!(ours.contains(line), "{line:?} missing from:\n{ours}");
     }
+    // The other socket scripts: a certificate over TLS, memcached's stats, headers.
+    let (more, _) = scan_both(&[
+        "-sV",
+        "--script",
+        "ssl-cert,memcached-info,http-headers",
+        "-n",
+        "-p",
+        "80,443,11211",
+        &web,
+        &svc,
+    ]);
+    for line in [
+        "|   Subject: CN=web.lab.test",
+        "  Protocol: TLSv1.",
+        "|   Version: 1.",
+        "|   Process ID: ",
+        "|   Server: nginx/",
+        "|_  (Request type: HEAD)",
+    ] {
+        assert!(more.contains(line), "{line:?} missing from:\n{more}");
+    }
     // Inside TLS too (443).
     assert_eq!(
         ours.matches("|_http-title: lab host web").count(),

@@ -5,6 +5,8 @@
 //! `get_script_args`, `debug`/`verbose`. The rest (`shortport`, output tables) is
 //! Lua, in `prelude.lua`.
 //!
+//! A TLS socket also gives the server's certificate (`get_ssl_certificate`).
+//!
 //! A socket connects only to the scan's targets: a script cannot reach an address
 //! the user did not name, nor one the user excluded.
 
@@ -297,6 +299,23 @@ impl UserData for Socket {
             )
                 .into_lua_multi(lua),
             _ => failure(lua, "ERROR: not connected"),
+        });
+        methods.add_method("get_ssl_certificate", |lua, this, ()| {
+            let Some(Conn::Tls(session)) = &this.conn else {
+                return Ok(Value::Nil);
+            };
+            let Some(cert) = tls::certificate_of(session) else {
+                return Ok(Value::Nil);
+            };
+            let table = lua.create_table()?;
+            table.set("subject", cert.subject)?;
+            table.set("issuer", cert.issuer)?;
+            table.set("protocol", cert.protocol)?;
+            let validity = lua.create_table()?;
+            validity.set("notBefore", cert.not_before)?;
+            validity.set("notAfter", cert.not_after)?;
+            table.set("validity", validity)?;
+            Ok(Value::Table(table))
         });
         methods.add_method_mut("close", |lua, this, ()| {
             this.conn = None;

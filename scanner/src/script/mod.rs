@@ -21,6 +21,10 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
     ("banner", include_str!("../../../scripts/banner.nse")),
     ("ftp-anon", include_str!("../../../scripts/ftp-anon.nse")),
     (
+        "http-headers",
+        include_str!("../../../scripts/http-headers.nse"),
+    ),
+    (
         "http-server-header",
         include_str!("../../../scripts/http-server-header.nse"),
     ),
@@ -29,7 +33,12 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../../scripts/http-title.nse"),
     ),
     (
+        "memcached-info",
+        include_str!("../../../scripts/memcached-info.nse"),
+    ),
+    (
         "redis-info",
         include_str!("../../../scripts/redis-info.nse"),
     ),
+    ("ssl-cert", include_str!("../../../scripts/ssl-cert.nse")),
 ];

@@ -113,7 +113,8 @@ pub fn certificate_of(session: &TlsStream<TcpStream>) -> Option<CertificateInfo>
         not_after: time(validity.not_after),
         protocol: connection
             .protocol_version()
-            .map(|v| format!("{v:?}"))
+            // "TLSv1_3" as people write it: "TLSv1.3".
+            .map(|v| format!("{v:?}").replace('_', "."))
             .unwrap_or_default(),
     })
 }
