@@ -67,20 +67,22 @@ pub fn scan_unprivileged(args: &[&str]) -> std::process::Output {
 
 /// Runs the scanner in the lab's scanner namespace with exactly `args`; its stdout.
 pub fn scan_output(args: &[&str]) -> Result<String> {
+    scan_output_and_messages(args).map(|(stdout, _)| stdout)
+}
+
+/// As [`scan_output`], with what the scanner said on stderr as well.
+pub fn scan_output_and_messages(args: &[&str]) -> Result<(String, String)> {
     let output = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
         .arg(scanner_binary())
         .args(args)
         .output()
         .context("running the scanner")?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() {
-        bail!(
-            "scanner failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("scanner failed ({}): {stderr}", output.status);
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), stderr))
 }
 
 /// Runs the scanner (see [`scan_json`]) and returns the states it reported.

@@ -35,21 +35,7 @@ impl Drop for ScriptDir {
 
 /// Runs the scanner with `args` in the lab; stdout and stderr.
 fn scan_both(args: &[&str]) -> (String, String) {
-    let output = std::process::Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS])
-        .arg(scanner_binary())
-        .args(args)
-        .output()
-        .expect("scanner");
-    assert!(
-        output.status.success(),
-        "scanner failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    scan_output_and_messages(args).unwrap()
 }
 
 #[test]

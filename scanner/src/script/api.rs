@@ -26,19 +26,19 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a socket keeps unread (a script reading an endless stream is cut here).
 const MAX_BUFFER: usize = 1 << 20;
 
-/// What scripts change about ports (`nmap.set_port_state`, `set_port_version`).
+/// What a script changed about a port (`nmap.set_port_state`, `set_port_version`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PortUpdate {
-    State {
-        addr: Ipv4Addr,
-        port: u16,
-        proto: String,
-        state: String,
-    },
+pub struct PortUpdate {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub proto: String,
+    pub change: PortChange,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortChange {
+    State(String),
     Version {
-        addr: Ipv4Addr,
-        port: u16,
-        proto: String,
         name: Option<String>,
         product: Option<String>,
         version: Option<String>,
@@ -352,11 +352,11 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
         "set_port_state",
         lua.create_function(move |_, (host, port, state): (Value, Table, String)| {
             if let Some(addr) = address_of(&host) {
-                for_state.borrow_mut().updates.push(PortUpdate::State {
+                for_state.borrow_mut().updates.push(PortUpdate {
                     addr,
                     port: port.get("number")?,
                     proto: port.get("protocol")?,
-                    state,
+                    change: PortChange::State(state),
                 });
             }
             Ok(())
@@ -368,14 +368,16 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
         lua.create_function(move |_, (host, port): (Value, Table)| {
             if let Some(addr) = address_of(&host) {
                 let version: Table = port.get("version")?;
-                for_version.borrow_mut().updates.push(PortUpdate::Version {
+                for_version.borrow_mut().updates.push(PortUpdate {
                     addr,
                     port: port.get("number")?,
                     proto: port.get("protocol")?,
-                    name: version.get("name")?,
-                    product: version.get("product")?,
-                    version: version.get("version")?,
-                    extrainfo: version.get("extrainfo")?,
+                    change: PortChange::Version {
+                        name: version.get("name")?,
+                        product: version.get("product")?,
+                        version: version.get("version")?,
+                        extrainfo: version.get("extrainfo")?,
+                    },
                 });
             }
             Ok(())

@@ -10,7 +10,7 @@
 //! state's memory is capped ([`MEMORY_LIMIT`]), so a script that allocates without
 //! end fails its own allocation.
 
-use super::api::{self, PortUpdate, Shared};
+use super::api::{self, PortChange, Shared};
 use super::output::ScriptOutput;
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
@@ -512,44 +512,27 @@ impl Engine {
     /// Applies `nmap.set_port_state` and `nmap.set_port_version` calls.
     fn apply_updates(&self, result: &mut ScanResult) {
         for update in self.shared.borrow_mut().updates.drain(..) {
-            match update {
-                PortUpdate::State {
-                    addr,
-                    port,
-                    proto,
-                    state,
-                } => {
-                    let finding = result
-                        .hosts
-                        .get_mut(&addr)
-                        .and_then(|h| {
-                            h.ports
-                                .iter_mut()
-                                .find(|((p, pr), _)| *p == port && *pr == proto)
-                        })
-                        .map(|(_, f)| f);
-                    if let (Some(finding), Some(state)) = (finding, parse_state(&state)) {
+            let Some((_, finding)) = result.hosts.get_mut(&update.addr).and_then(|h| {
+                h.ports
+                    .iter_mut()
+                    .find(|((p, pr), _)| *p == update.port && *pr == update.proto)
+            }) else {
+                continue;
+            };
+            match update.change {
+                PortChange::State(state) => {
+                    if let Some(state) = parse_state(&state) {
                         finding.state = state;
                     }
                 }
-                PortUpdate::Version {
-                    addr,
-                    port,
-                    proto,
+                PortChange::Version {
                     name,
                     product,
                     version,
                     extrainfo,
                 } => {
-                    let Some((_, finding)) = result.hosts.get_mut(&addr).and_then(|h| {
-                        h.ports
-                            .iter_mut()
-                            .find(|((p, pr), _)| *p == port && *pr == proto)
-                    }) else {
-                        continue;
-                    };
                     let mut service = finding.service.clone().unwrap_or_else(|| {
-                        crate::service::ServiceInfo::from_table(port, finding.proto)
+                        crate::service::ServiceInfo::from_table(update.port, finding.proto)
                     });
                     if let Some(name) = name {
                         service.name = name;
