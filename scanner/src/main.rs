@@ -20,9 +20,9 @@ use scanner::report::grepable::{GrepableLog, ResumePoint};
 use scanner::report::progress::ProgressOptions;
 use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, xml, FindingSink, HostResult, HostSink,
-    OutputOptions, PortFinding, ScanResult,
+    OutputOptions, PortFinding, ScanResult, ScriptSubject,
 };
-use scanner::script::engine::{Engine, ScriptOptions};
+use scanner::script::engine::{Engine, Phase, ScriptOptions};
 use scanner::script::output::ScriptOutput;
 use scanner::service::scan::{ProbeOpenPorts, VersionScan};
 use scanner::sweep::{self, resume::ResumeState, SweepOptions};
@@ -51,14 +51,9 @@ impl FindingSink for Sinks {
         Ok(())
     }
 
-    fn script_result(
-        &mut self,
-        addr: Ipv4Addr,
-        port: Option<(u16, &'static str)>,
-        output: &ScriptOutput,
-    ) -> Result<()> {
+    fn script_result(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
         match &mut self.json {
-            Some(json) => json.script_result(addr, port, output),
+            Some(json) => json.script_result(subject, output),
             None => Ok(()),
         }
     }
@@ -413,6 +408,17 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     parallelism,
                 };
                 let (mut result, stats) = runtime.block_on(async {
+                    let mut before = ScanResult::default();
+                    if let Some(engine) = &scripts {
+                        pipeline::run_phase_scripts(
+                            engine,
+                            Phase::PreScan,
+                            &mut before,
+                            &mut sinks,
+                            &mut report,
+                        )
+                        .await?;
+                    }
                     let (mut result, stats) = match &version {
                         None => connect::run(&opts, &mut sinks).await?,
                         Some(version) => {
@@ -430,6 +436,15 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                         let hosts: Vec<Ipv4Addr> = result.hosts.keys().copied().collect();
                         pipeline::run_scripts(engine, &hosts, &mut result, &mut sinks, &mut report)
                             .await?;
+                        result.prescripts = before.prescripts;
+                        pipeline::run_phase_scripts(
+                            engine,
+                            Phase::PostScan,
+                            &mut result,
+                            &mut sinks,
+                            &mut report,
+                        )
+                        .await?;
                     }
                     anyhow::Ok((result, stats))
                 })?;

@@ -15,8 +15,8 @@ use crate::engine::NetworkOptions;
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
-use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult};
-use crate::script::engine::Engine;
+use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult, ScriptSubject};
+use crate::script::engine::{Engine, Phase};
 use crate::service::scan::{ProbeOpenPorts, VersionOptions, VersionScan};
 use crate::target::{ports::PortList, resolve, TargetSet};
 use anyhow::{bail, Result};
@@ -75,6 +75,9 @@ pub async fn run(
     }
     let started = Instant::now();
     let mut result = ScanResult::starting_now(opts.targets.len());
+    if let Some(engine) = scripts {
+        run_phase_scripts(engine, Phase::PreScan, &mut result, sink, notice).await?;
+    }
     let mut prober = Prober::open(&opts.targets, &opts.net, cookie_key(opts.seed), notice).await?;
     prober.progress = opts.progress;
     prober.debug = opts.debug;
@@ -215,6 +218,9 @@ pub async fn run(
             ports: ports.as_slice().to_vec(),
         });
     }
+    if let Some(engine) = scripts {
+        run_phase_scripts(engine, Phase::PostScan, &mut result, sink, notice).await?;
+    }
     result.elapsed = started.elapsed();
     Ok((result, prober.stats.clone()))
 }
@@ -234,13 +240,32 @@ pub async fn run_scripts(
             continue;
         };
         for output in &host.scripts {
-            sink.script_result(*addr, None, output)?;
+            sink.script_result(ScriptSubject::Host(*addr), output)?;
         }
         for ((port, proto), finding) in &host.ports {
             for output in &finding.scripts {
-                sink.script_result(*addr, Some((*port, *proto)), output)?;
+                sink.script_result(ScriptSubject::Port(*addr, *port, proto), output)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Runs the `prerule` or `postrule` scripts and passes each result to `sink`.
+pub async fn run_phase_scripts(
+    engine: &Engine,
+    phase: Phase,
+    result: &mut ScanResult,
+    sink: &mut dyn FindingSink,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    engine.run_phase(phase, result, notice).await?;
+    let (subject, outputs) = match phase {
+        Phase::PreScan => (ScriptSubject::PreScan, &result.prescripts),
+        Phase::PostScan => (ScriptSubject::PostScan, &result.postscripts),
+    };
+    for output in outputs {
+        sink.script_result(subject, output)?;
     }
     Ok(())
 }

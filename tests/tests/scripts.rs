@@ -192,6 +192,127 @@ fn misbehaving_scripts_are_stopped_and_the_rest_go_on() {
 
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
+fn threads_locks_and_scan_phases() {
+    require_lab();
+    let dir = ScriptDir::new(
+        "phases",
+        &[
+            (
+                "pre.nse",
+                r#"categories = {'test'}
+prerule = function() return true end
+action = function()
+  nmap.registry.seen = {}
+  return 'registry ready'
+end
+"#,
+            ),
+            (
+                "workers.nse",
+                r#"categories = {'test'}
+hostrule = function() return true end
+action = function(host)
+  local results, threads = {}, {}
+  local condvar = nmap.condvar(results)
+  local lock = nmap.mutex("counter")
+  local inside, most = 0, 0
+  local function worker(port)
+    lock("lock")
+    inside = inside + 1
+    if inside > most then most = inside end
+    stdnse.sleep(0.05)
+    inside = inside - 1
+    lock("done")
+    local s = nmap.new_socket()
+    s:set_timeout(2000)
+    local ok = s:connect(host.ip, port)
+    results[#results + 1] = port .. (ok and '=open' or '=closed')
+    s:close()
+    condvar("signal")
+  end
+  local started = nmap.clock_ms()
+  for _, port in ipairs({22, 80, 443, 81}) do
+    local co = stdnse.new_thread(worker, port)
+    threads[co] = true
+  end
+  repeat
+    for co in pairs(threads) do
+      if coroutine.status(co) == 'dead' then threads[co] = nil end
+    end
+    if next(threads) then condvar("wait") end
+  until next(threads) == nil
+  table.sort(results)
+  nmap.registry.seen[#nmap.registry.seen + 1] = host.ip
+  local p = nmap.get_ports(host, nil, 'tcp', 'open')
+  local open = {}
+  while p do open[#open + 1] = p.number p = nmap.get_ports(host, p, 'tcp', 'open') end
+  return table.concat(results, ' ') .. ' most=' .. most .. ' open=' .. table.concat(open, ',')
+end
+"#,
+            ),
+            (
+                "post.nse",
+                r#"categories = {'test'}
+postrule = function() return nmap.registry.seen ~= nil end
+action = function()
+  local t = stdnse.output_table()
+  t.hosts = nmap.registry.seen
+  return t
+end
+"#,
+            ),
+        ],
+    );
+    let web = lab::host("web").addr.to_string();
+    let win = lab::host("win").addr.to_string();
+    let xml_path = std::env::temp_dir().join(format!("scanner-phases-{}.xml", std::process::id()));
+    let xml_arg = xml_path.to_str().unwrap();
+    let (out, err) = scan_both(&[
+        "--script",
+        dir.path(),
+        "-n",
+        "-p",
+        "22,80,443",
+        "-oX",
+        xml_arg,
+        &web,
+        &win,
+    ]);
+    // prerule first, postrule last, each in its own section; the registry is shared.
+    assert!(
+        out.starts_with("Pre-scan script results:\n|_pre: registry ready\n"),
+        "{out}\n{err}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Post-scan script results:\n| post: \n|   hosts: \n|     {web}\n|_    {win}\n"
+        )),
+        "{out}"
+    );
+    // Four threads per host, each a connect, joined with a condition variable; the
+    // mutex lets one in at a time; nmap.get_ports walks the open ports.
+    assert!(
+        out.contains("|_workers: 22=open 443=open 80=open 81=closed most=1 open=22,80,443"),
+        "{out}"
+    );
+    assert!(
+        out.contains("|_workers: 22=open 443=closed 80=open 81=closed most=1 open=22,80"),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    let _ = std::fs::remove_file(&xml_path);
+    assert!(
+        xml.contains(
+            "<prescript><script id=\"pre\" output=\"registry ready\"></script></prescript>"
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("<postscript><script id=\"post\""), "{xml}");
+    assert_valid_nmap_xml(&xml);
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
 fn selection_help_and_outputs() {
     require_lab();
     // -sC is the default category: http-title and ftp-anon, not banner.

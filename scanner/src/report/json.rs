@@ -1,10 +1,11 @@
 //! JSON lines: one object per finding, written (and flushed) the moment it is made,
 //! to a file or to standard output (`-oJ -`), with the fields `--output-fields` names
 //! and, after `-sV`, the port's `service`; each script's result is a line of its own
-//! (`script`, with the host and port it is about).
+//! (`script`, with the host and port it is about, or the `phase`, `prescan` or
+//! `postscan`, of a script that ran before or after the scan).
 
 use super::fields::Field;
-use super::{FindingSink, PortFinding};
+use super::{FindingSink, PortFinding, ScriptSubject};
 use crate::script::output::ScriptOutput;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -49,17 +50,23 @@ impl FindingSink for JsonLines {
         self.write(&object)
     }
 
-    fn script_result(
-        &mut self,
-        addr: std::net::Ipv4Addr,
-        port: Option<(u16, &'static str)>,
-        output: &ScriptOutput,
-    ) -> Result<()> {
+    fn script_result(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
         let mut object = serde_json::Map::new();
-        object.insert("addr".into(), addr.to_string().into());
-        if let Some((number, proto)) = port {
-            object.insert("port".into(), number.into());
-            object.insert("proto".into(), proto.into());
+        match subject {
+            ScriptSubject::PreScan => {
+                object.insert("phase".into(), "prescan".into());
+            }
+            ScriptSubject::PostScan => {
+                object.insert("phase".into(), "postscan".into());
+            }
+            ScriptSubject::Host(addr) => {
+                object.insert("addr".into(), addr.to_string().into());
+            }
+            ScriptSubject::Port(addr, number, proto) => {
+                object.insert("addr".into(), addr.to_string().into());
+                object.insert("port".into(), number.into());
+                object.insert("proto".into(), proto.into());
+            }
         }
         object.insert("script".into(), serde_json::to_value(output)?);
         self.write(&object)

@@ -261,6 +261,10 @@ pub struct ScanResult {
     pub elapsed: Duration,
     /// How many addresses the scan covered (hosts found down included).
     pub addresses: u64,
+    /// What `prerule` scripts said, before the scan.
+    pub prescripts: Vec<crate::script::output::ScriptOutput>,
+    /// What `postrule` scripts said, after it.
+    pub postscripts: Vec<crate::script::output::ScriptOutput>,
 }
 
 impl ScanResult {
@@ -470,15 +474,27 @@ pub trait HostSink {
 pub trait FindingSink {
     fn finding(&mut self, finding: &PortFinding) -> anyhow::Result<()>;
 
-    /// A script's result for a host, or for one of its ports, once the script ended.
+    /// A script's result, once the script ended.
     fn script_result(
         &mut self,
-        _addr: Ipv4Addr,
-        _port: Option<(u16, &'static str)>,
+        _subject: ScriptSubject,
         _output: &crate::script::output::ScriptOutput,
     ) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// What a script's result is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptSubject {
+    /// A `prerule` script, run once before the scan.
+    PreScan,
+    /// A `postrule` script, run once after it.
+    PostScan,
+    /// A `hostrule` script.
+    Host(Ipv4Addr),
+    /// A `portrule` script: host, port, protocol.
+    Port(Ipv4Addr, u16, &'static str),
 }
 
 /// For the writers' tests: ports 1-30 of `addr`, 22 open, the rest closed.

@@ -1,12 +1,15 @@
 //! nmap's normal output: a report per host with PORT STATE SERVICE lines (REASON with
 //! `--reason`), the uninteresting states folded into a "Not shown" line, the MAC of
-//! on-link hosts, and a closing summary.
+//! on-link hosts, script results (under their port, the host, or before and after
+//! the hosts for pre- and post-scan scripts), and a closing summary.
 
 use super::{folded_states, format_mac, services, HostResult, OutputOptions, ScanResult};
+use crate::script::output::ScriptOutput;
 use std::fmt::Write;
 
 pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     let mut out = String::new();
+    script_section(&mut out, "Pre-scan script results:", &result.prescripts);
     for (addr, host) in &result.hosts {
         if !opts.shows_host(host) {
             continue;
@@ -45,15 +48,28 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
             let _ = writeln!(out, "{line}");
         }
         if !host.scripts.is_empty() {
-            out.push_str("\nHost script results:\n");
-            for line in host.scripts.iter().flat_map(|s| s.normal_lines()) {
-                let _ = writeln!(out, "{line}");
-            }
+            out.push('\n');
+            script_section(&mut out, "Host script results:", &host.scripts);
+        } else {
+            out.push('\n');
         }
-        out.push('\n');
     }
+    script_section(&mut out, "Post-scan script results:", &result.postscripts);
     let _ = writeln!(out, "Scan done: {}", result.summary());
     out
+}
+
+/// A heading and the `|` lines of `scripts` under it, then a blank line (nothing
+/// when there are none).
+fn script_section(out: &mut String, heading: &str, scripts: &[ScriptOutput]) {
+    if scripts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{heading}");
+    for line in scripts.iter().flat_map(|s| s.normal_lines()) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
 }
 
 fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {

@@ -62,6 +62,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
     }
     out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
     let (start_secs, end_secs) = (epoch_seconds(start), epoch_seconds(start + result.elapsed));
+    script_group(&mut out, "prescript", &result.prescripts);
     for (addr, host) in &result.hosts {
         if !opts.shows_host(host) {
             continue;
@@ -88,13 +89,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         }
         out.push_str("</hostnames>\n");
         write_ports(&mut out, host, opts);
-        if !host.scripts.is_empty() {
-            out.push_str("<hostscript>");
-            for script in &host.scripts {
-                out.push_str(&script_element(script));
-            }
-            out.push_str("</hostscript>\n");
-        }
+        script_group(&mut out, "hostscript", &host.scripts);
         if let Some(latency) = host.latency {
             let micros = latency.as_micros();
             let _ = writeln!(
@@ -106,6 +101,7 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         }
         out.push_str("</host>\n");
     }
+    script_group(&mut out, "postscript", &result.postscripts);
     let up = result.hosts_up();
     let total = result.addresses.max(result.hosts.len() as u64);
     let end = start + result.elapsed;
@@ -120,6 +116,18 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         total.saturating_sub(up as u64)
     );
     out
+}
+
+/// `<element>` holding a `<script>` for each of `scripts` (nothing when none).
+fn script_group(out: &mut String, element: &str, scripts: &[ScriptOutput]) {
+    if scripts.is_empty() {
+        return;
+    }
+    let _ = write!(out, "<{element}>");
+    for script in scripts {
+        out.push_str(&script_element(script));
+    }
+    let _ = writeln!(out, "</{element}>");
 }
 
 fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {

@@ -1,7 +1,8 @@
 //! The native half of the script API, with nmap's names: `nmap.new_socket()` (TCP,
 //! UDP and TLS sockets whose blocking-looking calls suspend the script's coroutine
 //! until tokio has the answer), `nmap.clock_ms`, `nmap.registry`,
-//! `nmap.set_port_state`/`set_port_version`, and `stdnse.sleep`,
+//! `nmap.set_port_state`/`set_port_version`, the waiting under `nmap.condvar` and
+//! `nmap.mutex`, and `stdnse.sleep`,
 //! `get_script_args`, `debug`/`verbose`. The rest (`shortport`, output tables) is
 //! Lua, in `prelude.lua`.
 //!
@@ -14,12 +15,13 @@ use crate::service::tls;
 use crate::target::TargetSet;
 use mlua::{IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
 
 /// nmap's default socket timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +60,26 @@ pub struct Shared {
     /// `-v` level, for `stdnse.verbose`.
     pub verbose: u8,
     pub updates: Vec<PortUpdate>,
+    /// Coroutines waiting on a condition variable or mutex, by its id (in order).
+    pub waiters: HashMap<u64, VecDeque<oneshot::Sender<()>>>,
+}
+
+impl Shared {
+    /// Wakes the first waiter on `id`, or all of them.
+    fn wake(&mut self, id: u64, all: bool) {
+        let Some(queue) = self.waiters.get_mut(&id) else {
+            return;
+        };
+        // A waiter whose script has gone (timed out) no longer listens: skip it.
+        while let Some(waiter) = queue.pop_front() {
+            if waiter.send(()).is_ok() && !all {
+                break;
+            }
+        }
+        if queue.is_empty() {
+            self.waiters.remove(&id);
+        }
+    }
 }
 
 enum Conn {
@@ -392,6 +414,33 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     nmap.set(
         "verbosity",
         lua.create_function(move |_, ()| Ok(levels.borrow().verbose))?,
+    )?;
+    // The natives under nmap.condvar and nmap.mutex (prelude.lua): wait on an id
+    // until woken, and wake one or all waiters of an id.
+    let for_wait = shared.clone();
+    nmap.set(
+        "__wait",
+        lua.create_async_function(move |_, id: u64| {
+            let (tx, rx) = oneshot::channel();
+            for_wait
+                .borrow_mut()
+                .waiters
+                .entry(id)
+                .or_default()
+                .push_back(tx);
+            async move {
+                let _ = rx.await;
+                Ok(())
+            }
+        })?,
+    )?;
+    let for_wake = shared.clone();
+    nmap.set(
+        "__wake",
+        lua.create_function(move |_, (id, all): (u64, bool)| {
+            for_wake.borrow_mut().wake(id, all);
+            Ok(())
+        })?,
     )?;
     lua.globals().set("nmap", nmap)?;
 

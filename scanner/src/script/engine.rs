@@ -14,6 +14,7 @@ use super::api::{self, PortChange, Shared};
 use super::output::ScriptOutput;
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
+use crate::report::ScriptSubject;
 use crate::report::{HostResult, PortState, ScanResult};
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// How long a script may run without waiting on the network or a timer.
 pub const SLICE_LIMIT: Duration = Duration::from_secs(2);
@@ -59,14 +61,36 @@ struct Script {
     env: Table,
 }
 
-/// One script to run on one host, or on one of its ports.
+/// One script to run before or after the scan, on one host, or on one of its ports.
 struct Instance {
     /// Index into the engine's scripts.
     script: usize,
-    addr: Ipv4Addr,
-    port: Option<(u16, &'static str)>,
-    host_table: Table,
-    port_table: Option<Table>,
+    subject: ScriptSubject,
+    /// What its action is called with: the host table, then the port table.
+    args: Vec<Value>,
+}
+
+/// The scan phases without targets that scripts run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `prerule` scripts, before host discovery.
+    PreScan,
+    /// `postrule` scripts, after every host is done.
+    PostScan,
+}
+
+/// A thread `stdnse.new_thread` started: its script's id and its run.
+type Thread = (
+    String,
+    Pin<Box<dyn Future<Output = mlua::Result<MultiValue>>>>,
+);
+
+/// What the engine waits on: an instance or a thread, to its end.
+type Running<'a> = Pin<Box<dyn Future<Output = Finished> + 'a>>;
+
+enum Finished {
+    Instance(usize, ScriptSubject, mlua::Result<MultiValue>),
+    Thread(String, mlua::Result<MultiValue>),
 }
 
 /// A script's source: its id and text.
@@ -113,6 +137,8 @@ pub struct Engine {
     slice_started: Rc<Cell<Instant>>,
     /// Makes a script's coroutine, hooked ([`Engine::coroutine_maker`]).
     coroutine_create: Function,
+    /// Threads `stdnse.new_thread` started, for [`Engine::execute`] to run.
+    threads: tokio::sync::Mutex<mpsc::UnboundedReceiver<Thread>>,
 }
 
 impl Engine {
@@ -122,6 +148,15 @@ impl Engine {
         let (lua, shared, slice_started) = Self::state(&opts).map_err(lua_error)?;
         let coroutine_create =
             Self::coroutine_maker(&lua, slice_started.clone()).map_err(lua_error)?;
+        let (thread_starts, threads) = mpsc::unbounded_channel();
+        Self::install_new_thread(
+            &lua,
+            coroutine_create.clone(),
+            slice_started.clone(),
+            opts.timeout,
+            thread_starts,
+        )
+        .map_err(lua_error)?;
         let mut engine = Engine {
             lua,
             scripts: Vec::new(),
@@ -129,6 +164,7 @@ impl Engine {
             opts,
             slice_started,
             coroutine_create,
+            threads: tokio::sync::Mutex::new(threads),
         };
         engine.load_selected()?;
         Ok(engine)
@@ -166,7 +202,7 @@ impl Engine {
             args: opts.args.clone(),
             debug: opts.debug,
             verbose: opts.verbose,
-            updates: Vec::new(),
+            ..Default::default()
         }));
         api::install(&lua, shared.clone())?;
         lua.load(include_str!("prelude.lua"))
@@ -199,6 +235,28 @@ impl Engine {
         )
         .set_name("engine")
         .call((sethook, check))
+    }
+
+    /// `stdnse.__new_thread(id, f, ...)`: starts `f(...)` as a coroutine of script
+    /// `id` that runs beside the instances (see `stdnse.new_thread` in the prelude).
+    fn install_new_thread(
+        lua: &Lua,
+        create: Function,
+        clock: Rc<Cell<Instant>>,
+        timeout: Option<Duration>,
+        starts: mpsc::UnboundedSender<Thread>,
+    ) -> mlua::Result<()> {
+        let stdnse: Table = lua.globals().get("stdnse")?;
+        stdnse.set(
+            "__new_thread",
+            lua.create_function(move |_, (id, f, args): (String, Function, MultiValue)| {
+                let (thread, run) = start_coroutine(&create, &clock, timeout, f, args)?;
+                starts
+                    .send((id, Box::pin(run)))
+                    .map_err(|_| mlua::Error::runtime("the script engine has stopped"))?;
+                Ok(thread)
+            })?,
+        )
     }
 
     /// Loads every script `--script` names: built-in ones by name, category, glob or
@@ -265,6 +323,7 @@ impl Engine {
                  s.get_script_args = function(...) return base.__get_script_args(id, ...) end
                  s.debug = function(...) return base.__debug(id, ...) end
                  s.verbose = function(...) return base.__verbose(id, ...) end
+                 s.new_thread = base.__thread_starter(id)
                  return s",
             )
             .into_function()?;
@@ -317,6 +376,29 @@ impl Engine {
         out
     }
 
+    /// Runs the `prerule` (before the scan) or `postrule` (after it) scripts and
+    /// records what they said in `result`.
+    pub async fn run_phase(
+        &self,
+        phase: Phase,
+        result: &mut ScanResult,
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let (rule, subject) = match phase {
+            Phase::PreScan => ("prerule", ScriptSubject::PreScan),
+            Phase::PostScan => ("postrule", ScriptSubject::PostScan),
+        };
+        let instances: Vec<Instance> = (0..self.scripts.len())
+            .filter(|&index| self.rule_holds(&self.scripts[index], rule, (), notice))
+            .map(|script| Instance {
+                script,
+                subject,
+                args: Vec::new(),
+            })
+            .collect();
+        self.execute(instances, result, notice).await
+    }
+
     /// Runs the host and port scripts on `hosts` of `result`, and records what they
     /// said (and the port changes they asked for) in it. Instances that fail are
     /// reported through `notice`.
@@ -333,21 +415,32 @@ impl Engine {
                 continue;
             };
             let host_table = self.host_table(addr, host).map_err(lua_error)?;
+            // The ports scripts see (nmap.get_ports): all but the folded closed and
+            // filtered ones, which a -p- scan has by the thousand.
+            let mut port_tables = Vec::new();
+            let listed = self.lua.create_table().map_err(lua_error)?;
+            for ((port, proto), finding) in &host.ports {
+                if matches!(finding.state, PortState::Closed | PortState::Filtered) {
+                    continue;
+                }
+                let table = self.port_table(finding).map_err(lua_error)?;
+                listed.push(table.clone()).map_err(lua_error)?;
+                port_tables.push(((*port, *proto), finding.state, table));
+            }
+            host_table.set("__ports", listed).map_err(lua_error)?;
             for (index, script) in self.scripts.iter().enumerate() {
                 if self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
                     instances.push(Instance {
                         script: index,
-                        addr,
-                        port: None,
-                        host_table: host_table.clone(),
-                        port_table: None,
+                        subject: ScriptSubject::Host(addr),
+                        args: vec![Value::Table(host_table.clone())],
                     });
                 }
-                for ((port, proto), finding) in &host.ports {
-                    if !matches!(finding.state, PortState::Open | PortState::OpenFiltered) {
+                for ((port, proto), state, port_table) in &port_tables {
+                    if !matches!(state, PortState::Open | PortState::OpenFiltered) {
                         continue;
                     }
-                    let port_table = self.port_table(finding).map_err(lua_error)?;
+                    let port_table = port_table.clone();
                     if self.rule_holds(
                         script,
                         "portrule",
@@ -356,84 +449,14 @@ impl Engine {
                     ) {
                         instances.push(Instance {
                             script: index,
-                            addr,
-                            port: Some((*port, *proto)),
-                            host_table: host_table.clone(),
-                            port_table: Some(port_table),
+                            subject: ScriptSubject::Port(addr, *port, proto),
+                            args: vec![Value::Table(host_table.clone()), Value::Table(port_table)],
                         });
                     }
                 }
             }
         }
-        // Run them, a bounded number at once.
-        let limit = self.opts.max_threads.max(1);
-        let mut pending = instances.into_iter();
-        let mut running = FuturesUnordered::new();
-        loop {
-            while running.len() < limit {
-                let Some(Instance {
-                    script: index,
-                    addr,
-                    port,
-                    host_table: host,
-                    port_table,
-                }) = pending.next()
-                else {
-                    break;
-                };
-                let script = &self.scripts[index];
-                let action: Function = script.env.get("action").map_err(lua_error)?;
-                // A coroutine with the slice check as its hook.
-                let thread: mlua::Thread = self.coroutine_create.call(action).map_err(lua_error)?;
-                let args = match port_table {
-                    Some(p) => MultiValue::from_vec(vec![Value::Table(host), Value::Table(p)]),
-                    None => MultiValue::from_vec(vec![Value::Table(host)]),
-                };
-                let run = Sliced {
-                    inner: thread.into_async::<MultiValue>(args),
-                    clock: self.slice_started.clone(),
-                };
-                let timeout = self.opts.timeout;
-                running.push(async move {
-                    let outcome = match timeout {
-                        Some(limit) => {
-                            tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                                Err(mlua::Error::runtime("ran past --script-timeout: stopped"))
-                            })
-                        }
-                        None => run.await,
-                    };
-                    (index, addr, port, outcome)
-                });
-            }
-            let Some((index, addr, port, outcome)) = running.next().await else {
-                break;
-            };
-            let id = &self.scripts[index].id;
-            let target = match port {
-                Some((number, proto)) => format!("{addr}:{number}/{proto}"),
-                None => addr.to_string(),
-            };
-            match outcome.and_then(|values| ScriptOutput::from_lua(id, values)) {
-                Ok(Some(output)) => {
-                    let host = result.hosts.entry(addr).or_default();
-                    match port.and_then(|key| host.ports.get_mut(&key)) {
-                        Some(finding) => finding.scripts.push(output),
-                        None => host.scripts.push(output),
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    notice(&format!(
-                        "script {id} on {target} failed: {}",
-                        first_line(&err.to_string())
-                    ));
-                    // What a failed script held (a heap it filled, say) goes now,
-                    // not when the next script needs the room.
-                    let _ = self.lua.gc_collect();
-                }
-            }
-        }
+        self.execute(instances, result, notice).await?;
         // nmap lists a port's (and a host's) scripts by name.
         for addr in hosts {
             if let Some(host) = result.hosts.get_mut(addr) {
@@ -444,6 +467,84 @@ impl Engine {
             }
         }
         self.apply_updates(result);
+        Ok(())
+    }
+
+    /// Runs `instances`, a bounded number at once, with the threads they start
+    /// (`stdnse.new_thread`), and records their outputs in `result`.
+    async fn execute(
+        &self,
+        instances: Vec<Instance>,
+        result: &mut ScanResult,
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let limit = self.opts.max_threads.max(1);
+        let mut pending = instances.into_iter();
+        let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
+        let mut threads = self.threads.lock().await;
+        loop {
+            while running.len() < limit {
+                let Some(Instance {
+                    script: index,
+                    subject,
+                    args,
+                }) = pending.next()
+                else {
+                    break;
+                };
+                let script = &self.scripts[index];
+                let action: Function = script.env.get("action").map_err(lua_error)?;
+                let (_, run) = start_coroutine(
+                    &self.coroutine_create,
+                    &self.slice_started,
+                    self.opts.timeout,
+                    action,
+                    MultiValue::from_vec(args),
+                )
+                .map_err(lua_error)?;
+                running.push(Box::pin(async move {
+                    Finished::Instance(index, subject, run.await)
+                }));
+            }
+            while let Ok((id, thread)) = threads.try_recv() {
+                running.push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+            }
+            if running.is_empty() {
+                break;
+            }
+            let finished = tokio::select! {
+                Some(finished) = running.next() => finished,
+                Some((id, thread)) = threads.recv() => {
+                    running.push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+                    continue;
+                }
+            };
+            let (id, subject, outcome) = match finished {
+                Finished::Instance(index, subject, outcome) => {
+                    let id = self.scripts[index].id.clone();
+                    let outcome = outcome.and_then(|v| ScriptOutput::from_lua(&id, v));
+                    (id, Some(subject), outcome)
+                }
+                Finished::Thread(id, outcome) => (id, None, outcome.map(|_| None)),
+            };
+            match (outcome, subject) {
+                (Ok(Some(output)), Some(subject)) => record_output(result, subject, output),
+                (Ok(_), _) => {}
+                (Err(err), subject) => {
+                    let target = match subject {
+                        Some(subject) => subject_name(subject),
+                        None => "a thread it started".to_string(),
+                    };
+                    notice(&format!(
+                        "script {id} on {target} failed: {}",
+                        first_line(&err.to_string())
+                    ));
+                    // What a failed script held (a heap it filled, say) goes now,
+                    // not when the next script needs the room.
+                    let _ = self.lua.gc_collect();
+                }
+            }
+        }
         Ok(())
     }
 
@@ -584,6 +685,56 @@ fn slice_check(clock: &Cell<Instant>) -> mlua::Result<()> {
 /// A Lua error as the scan's errors (Lua's own are not thread-safe).
 fn lua_error(err: mlua::Error) -> anyhow::Error {
     anyhow::anyhow!("{err}")
+}
+
+/// Starts `function` with `args` as a script coroutine made by `create` (which
+/// hooks it with the slice check), bounded by `timeout`: the coroutine, and its run.
+fn start_coroutine(
+    create: &Function,
+    clock: &Rc<Cell<Instant>>,
+    timeout: Option<Duration>,
+    function: Function,
+    args: MultiValue,
+) -> mlua::Result<(mlua::Thread, impl Future<Output = mlua::Result<MultiValue>>)> {
+    let thread: mlua::Thread = create.call(function)?;
+    let run = Sliced {
+        inner: thread.clone().into_async::<MultiValue>(args),
+        clock: clock.clone(),
+    };
+    Ok((thread, async move {
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                Err(mlua::Error::runtime("ran past --script-timeout: stopped"))
+            }),
+            None => run.await,
+        }
+    }))
+}
+
+/// Puts a script's output where it belongs in `result`.
+fn record_output(result: &mut ScanResult, subject: ScriptSubject, output: ScriptOutput) {
+    match subject {
+        ScriptSubject::PreScan => result.prescripts.push(output),
+        ScriptSubject::PostScan => result.postscripts.push(output),
+        ScriptSubject::Host(addr) => result.hosts.entry(addr).or_default().scripts.push(output),
+        ScriptSubject::Port(addr, port, proto) => {
+            let host = result.hosts.entry(addr).or_default();
+            match host.ports.get_mut(&(port, proto)) {
+                Some(finding) => finding.scripts.push(output),
+                None => host.scripts.push(output),
+            }
+        }
+    }
+}
+
+/// How messages name what a script ran on.
+fn subject_name(subject: ScriptSubject) -> String {
+    match subject {
+        ScriptSubject::PreScan => "the pre-scan phase".to_string(),
+        ScriptSubject::PostScan => "the post-scan phase".to_string(),
+        ScriptSubject::Host(addr) => addr.to_string(),
+        ScriptSubject::Port(addr, port, proto) => format!("{addr}:{port}/{proto}"),
+    }
 }
 
 fn first_line(text: &str) -> &str {

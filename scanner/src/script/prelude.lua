@@ -62,6 +62,100 @@ function stdnse.strsplit(pattern, text)
   return out
 end
 
+-- nmap.condvar(object) and nmap.mutex(object): one of each per object (any table,
+-- string or function), shared by every script and thread that names it.
+local sync_ids = setmetatable({}, { __mode = "k" })
+local strings_ids = {}
+local next_sync_id = 0
+local function sync_id(object, kind)
+  local ids = type(object) == "string" and strings_ids or sync_ids
+  ids[object] = ids[object] or {}
+  if ids[object][kind] == nil then
+    next_sync_id = next_sync_id + 1
+    ids[object][kind] = next_sync_id
+  end
+  return ids[object][kind]
+end
+
+function nmap.condvar(object)
+  local id = sync_id(object, "condvar")
+  return function(op)
+    if op == "wait" then return nmap.__wait(id)
+    elseif op == "signal" then return nmap.__wake(id, false)
+    elseif op == "broadcast" then return nmap.__wake(id, true)
+    else error("condvar: unknown operation " .. tostring(op) .. " (wait, signal, broadcast)", 2) end
+  end
+end
+
+local mutex_owner = setmetatable({}, { __mode = "k" })
+local string_mutex_owner = {}
+function nmap.mutex(object)
+  local id = sync_id(object, "mutex")
+  local owners = type(object) == "string" and string_mutex_owner or mutex_owner
+  return function(op)
+    local me = coroutine.running()
+    if op == "lock" then
+      while owners[object] ~= nil and owners[object] ~= me
+        and coroutine.status(owners[object]) ~= "dead" do
+        nmap.__wait(id)
+      end
+      owners[object] = me
+      return true
+    elseif op == "trylock" then
+      local owner = owners[object]
+      if owner == nil or owner == me or coroutine.status(owner) == "dead" then
+        owners[object] = me
+        return true
+      end
+      return false
+    elseif op == "done" or op == "unlock" then
+      if owners[object] == me then
+        owners[object] = nil
+        nmap.__wake(id, false)
+      end
+      return true
+    elseif op == "running" then
+      return owners[object]
+    else
+      error("mutex: unknown operation " .. tostring(op) .. " (lock, trylock, done, running)", 2)
+    end
+  end
+end
+
+-- stdnse.new_thread(f, ...) of script `id`: f runs as a coroutine of its own beside
+-- its parent; returns the coroutine and a function that says "running" or "dead".
+function stdnse.__thread_starter(id)
+  return function(f, ...)
+    if type(f) ~= "function" then error("new_thread: a function is needed", 2) end
+    local co = stdnse.__new_thread(id, f, ...)
+    return co, function()
+      if coroutine.status(co) == "dead" then return "dead" end
+      return "running"
+    end
+  end
+end
+stdnse.new_thread = stdnse.__thread_starter("script")
+
+-- nmap.get_ports(host, after, protocol, state): the port after `after` (nil for the
+-- first) of `host` whose protocol and state match (nil for any), as NSE has it.
+function nmap.get_ports(host, after, protocol, state)
+  local ports = host.__ports or {}
+  local i = 1
+  if after ~= nil then
+    while ports[i] and not (ports[i].number == after.number
+      and ports[i].protocol == after.protocol) do i = i + 1 end
+    i = i + 1
+  end
+  while ports[i] do
+    local p = ports[i]
+    if (protocol == nil or p.protocol == protocol) and (state == nil or p.state == state) then
+      return p
+    end
+    i = i + 1
+  end
+  return nil
+end
+
 shortport = {}
 
 local function contains(list, value)
