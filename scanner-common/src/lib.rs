@@ -8,6 +8,7 @@
 //! to the crates on either side.
 #![no_std]
 
+pub mod capture;
 pub mod classify;
 pub mod cookie;
 pub mod wire;
@@ -171,14 +172,19 @@ pub enum Counter {
     RingFull = 2,
     /// TCP frames to our address and port range whose cookie did not match.
     BadCookie = 3,
+    /// Frames copied to the capture ring for a script waiting on their key.
+    Captured = 4,
+    /// Frames a script waited for, lost because the capture ring was full.
+    CaptureRingFull = 5,
 }
 
 /// Number of entries in [`COUNTERS_MAP`].
-pub const COUNTER_COUNT: u32 = 4;
+pub const COUNTER_COUNT: u32 = 6;
 
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: both are #[repr(C)], Copy, and every bit pattern is a valid value.
     unsafe impl aya::Pod for super::ClassifierConfig {}
     unsafe impl aya::Pod for super::ReplyRecord {}
+    unsafe impl aya::Pod for super::capture::CaptureKey {}
 }

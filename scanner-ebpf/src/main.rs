@@ -8,16 +8,23 @@
 //! is decided by `scanner_common::classify`, which the userspace twin calls too.
 //! Ours are dropped here (userspace answers a SYN+ACK with its own RST, unless told to
 //! pass it on; UDP replies are passed on as well); everything else is passed to the
-//! kernel untouched, so the host's own connections keep working during a scan. It keeps no per-probe state and its cost does not depend on how many
-//! probes are outstanding.
+//! kernel untouched, so the host's own connections keep working during a scan. It keeps
+//! no per-probe state and its cost does not depend on how many probes are outstanding.
+//!
+//! It also serves raw-packet scripts: each frame addressed to the scanner is reduced
+//! to one capture key (`scanner_common::capture`); when a script waits on that key,
+//! the frame is copied into the capture ring (and goes on as it would have).
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
+};
+use scanner_common::capture::{
+    CaptureKey, CapturedFrame, CAPTURED_RING_BYTES, CAPTURE_KEYS_MAX, CAPTURE_SNAP,
 };
 use scanner_common::classify::{
     classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
@@ -41,6 +48,18 @@ static REPLIES: RingBuf = RingBuf::with_byte_size(REPLIES_RING_BYTES, 0);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+
+/// The keys scripts wait on (see `scanner_common::capture`); the value is userspace's.
+#[map(name = "CAPTURE_KEYS")]
+static CAPTURE_KEYS: HashMap<CaptureKey, u32> = HashMap::with_max_entries(CAPTURE_KEYS_MAX, 0);
+
+/// Frames whose key a script waits on, for the userspace dispatcher.
+#[map(name = "CAPTURED")]
+static CAPTURED: RingBuf = RingBuf::with_byte_size(CAPTURED_RING_BYTES, 0);
+
+/// How many keys are waited on: 0 skips the lookup.
+#[map(name = "CAPTURING")]
+static CAPTURING: Array<u32> = Array::with_max_entries(1, 0);
 
 /// The fixed 20 bytes of a TCP header, as they lie in the frame.
 #[repr(C)]
@@ -131,6 +150,11 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
         let arp: *const ArpPacket = header_at(ctx, l3)?;
         // SAFETY: header_at checked the bounds of the whole ARP packet.
         let arp = unsafe { &*arp };
+        if u16::from_be_bytes(arp.oper) == scanner_common::wire::ARP_OPER_REPLY
+            && u32::from_be_bytes(arp.tpa) == config.local_addr
+        {
+            capture(ctx, CaptureKey::arp(u32::from_be_bytes(arp.spa)));
+        }
         let verdict = classify_arp(
             config,
             &ArpFields {
@@ -171,6 +195,15 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             let tcp: *const TcpHeader = header_at(ctx, l4)?;
             // SAFETY: header_at checked the bounds of the whole fixed TCP header.
             let tcp = unsafe { &*tcp };
+            capture(
+                ctx,
+                CaptureKey::transport(
+                    IPPROTO_TCP,
+                    remote_addr,
+                    u16::from_be_bytes(tcp.source_port),
+                    u16::from_be_bytes(tcp.dest_port),
+                ),
+            );
             let verdict = classify_tcp(
                 config,
                 &TcpFields {
@@ -190,12 +223,21 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             })
         }
         IPPROTO_UDP => {
-            if config.flags & FLAG_UDP == 0 {
-                return None;
-            }
             let udp: *const [u8; 8] = header_at(ctx, l4)?;
             // SAFETY: header_at checked the bounds of the whole UDP header.
             let udp = unsafe { &*udp };
+            capture(
+                ctx,
+                CaptureKey::transport(
+                    IPPROTO_UDP,
+                    remote_addr,
+                    u16::from_be_bytes([udp[0], udp[1]]),
+                    u16::from_be_bytes([udp[2], udp[3]]),
+                ),
+            );
+            if config.flags & FLAG_UDP == 0 {
+                return None;
+            }
             let verdict = classify_udp(
                 config,
                 remote_addr,
@@ -213,6 +255,10 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             let icmp = unsafe { &*icmp };
             let icmp_type = icmp[0];
             if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
+                capture(
+                    ctx,
+                    CaptureKey::icmp(remote_addr, u16::from_be_bytes([icmp[4], icmp[5]])),
+                );
                 let verdict = classify_icmp_query_reply(
                     config,
                     remote_addr,
@@ -240,11 +286,64 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
                 // SAFETY: header_at checked the bounds of the eight quoted bytes.
                 head: unsafe { *head },
             };
+            if quoted.local_addr == config.local_addr {
+                if let Some(key) =
+                    CaptureKey::quoted(quoted.protocol, quoted.remote_addr, &quoted.head)
+                {
+                    capture(ctx, key);
+                }
+            }
             let verdict =
                 classify_icmp_error(config, remote_addr, icmp_type, icmp[1], ip.ttl, &quoted);
             deliver(verdict, |_| false)
         }
         _ => None,
+    }
+}
+
+/// Copies the frame to the capture ring if a script waits on `key`. One array read
+/// when no script waits; one hash lookup when some do, however many.
+#[inline(always)]
+fn capture(ctx: &XdpContext, key: CaptureKey) {
+    match CAPTURING.get(0) {
+        Some(waiting) if *waiting != 0 => {}
+        _ => return,
+    }
+    // SAFETY: the value is only tested for presence, never kept.
+    if unsafe { CAPTURE_KEYS.get(&key) }.is_none() {
+        return;
+    }
+    let Some(mut entry) = CAPTURED.reserve::<CapturedFrame>(0) else {
+        count(Counter::CaptureRingFull);
+        return;
+    };
+    let frame_len = ctx.data_end() - ctx.data();
+    let len = if frame_len > CAPTURE_SNAP {
+        CAPTURE_SNAP
+    } else {
+        frame_len
+    };
+    let record = entry.as_mut_ptr();
+    // SAFETY: `record` points at the reserved entry, ours until submitted; the
+    // helper copies `len` (1..=CAPTURE_SNAP) bytes into its data array.
+    let copied = unsafe {
+        (*record).timestamp_ns = aya_ebpf::helpers::bpf_ktime_get_ns();
+        (*record).key = key;
+        (*record).frame_len = frame_len as u16;
+        (*record).captured_len = len as u16;
+        len > 0
+            && aya_ebpf::helpers::bpf_xdp_load_bytes(
+                ctx.ctx,
+                0,
+                (*record).data.as_mut_ptr() as *mut core::ffi::c_void,
+                len as u32,
+            ) == 0
+    };
+    if copied {
+        count(Counter::Captured);
+        entry.submit(0);
+    } else {
+        entry.discard(0);
     }
 }
 

@@ -4,6 +4,7 @@
 //! - `packet`: frame templates, checksums, reply parsing;
 //! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
 //! - `engine`: pacing, timing, the scan's path, reply sources;
+//! - `dispatch`: frames raw-packet scripts wait for, to the scripts that wait;
 //! - `discovery`, `portscan`: the scan phases; `pipeline`: what runs after what;
 //! - `sweep`: stateless sweeps of large spaces (masscan/ZMap style);
 //! - `service`: version detection (`-sV`); `script`: Lua scripts (`--script`, `-sC`);
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod discovery;
+pub mod dispatch;
 pub mod engine;
 pub mod io;
 pub mod packet;

@@ -16,12 +16,15 @@ use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
 use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult, ScriptSubject};
+use crate::dispatch::CaptureHub;
 use crate::script::engine::{Engine, Phase};
+use crate::script::raw::RawAccess;
 use crate::service::scan::{ProbeOpenPorts, VersionOptions, VersionScan};
 use crate::target::{ports::PortList, resolve, TargetSet};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// How live hosts are found.
@@ -151,6 +154,9 @@ pub async fn run(
     // 2. The port scans, a group of hosts at a time (all of them for a ping scan);
     //    each group's hosts are finished and handed on before the next group starts.
     let link = prober.link();
+    if let Some(engine) = scripts {
+        engine.set_raw_access(open_raw_access(&mut prober, &up, notice).map(Rc::new));
+    }
     let group_size = if port_scanned {
         opts.hostgroup.max(1)
     } else {
@@ -220,9 +226,37 @@ pub async fn run(
     }
     if let Some(engine) = scripts {
         run_phase_scripts(engine, Phase::PostScan, &mut result, sink, notice).await?;
+        engine.set_raw_access(None);
     }
     result.elapsed = started.elapsed();
     Ok((result, prober.stats.clone()))
+}
+
+/// Raw packets for scripts: the classifier's captures (or a packet socket's, on that
+/// path) and a way out to the hosts found `up`. `None`, with a notice, if it cannot
+/// be had; scripts then hear why from `rawpacket.available()`.
+fn open_raw_access(
+    prober: &mut Prober,
+    up: &[Ipv4Addr],
+    notice: &mut dyn FnMut(&str),
+) -> Option<RawAccess> {
+    let path = &prober.path;
+    let (ifindex, src_mac, src_ip) = (path.ifindex, path.src_mac, path.src_ip);
+    let next_hops = up
+        .iter()
+        .map(|&addr| (addr, path.next_hop_mac(addr)))
+        .collect();
+    let hub = match prober.take_captures() {
+        Some(maps) => CaptureHub::from_classifier(maps),
+        None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
+    };
+    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip, next_hops)) {
+        Ok(access) => Some(access),
+        Err(err) => {
+            notice(&format!("{err:#}\nscripts get no raw packets in this scan"));
+            None
+        }
+    }
 }
 
 /// Runs the scripts on `hosts` (after their port scans and version detection) and

@@ -261,6 +261,12 @@ impl Prober {
     }
 
     /// The source addresses of every probe (the next hop's MAC is filled in per probe).
+    /// The classifier's capture maps, for the script capture dispatcher (once; `None`
+    /// on the packet-socket receive path).
+    pub fn take_captures(&mut self) -> Option<crate::io::xdp::CaptureMaps> {
+        self.replies.take_captures()
+    }
+
     pub fn link(&self) -> LinkAddrs {
         self.cx.link
     }

@@ -3,7 +3,7 @@
 //! same rule. Either way the scan sees a stream of [`ReplyRecord`]s.
 
 use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
-use crate::io::xdp::{AttachMode, Classifier};
+use crate::io::xdp::{AttachMode, CaptureMaps, Classifier};
 use crate::io::RecvMode;
 use crate::packet::reply::classify;
 use anyhow::Result;
@@ -64,6 +64,15 @@ impl ReplySource {
                     return Ok(());
                 }
             },
+        }
+    }
+
+    /// The XDP classifier's capture maps, for the script capture dispatcher (once);
+    /// `None` on the packet-socket path, where the dispatcher reads frames itself.
+    pub fn take_captures(&mut self) -> Option<CaptureMaps> {
+        match self {
+            Self::Xdp(classifier) => classifier.take_captures(),
+            Self::Packet { .. } => None,
         }
     }
 

@@ -7,9 +7,10 @@
 //! being attached anywhere: the tests check the kernel program's verdicts that way.
 
 use anyhow::{Context, Result};
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
+use scanner_common::capture::{CaptureKey, CAPTURED_MAP, CAPTURE_KEYS_MAP, CAPTURING_MAP};
 use scanner_common::{
     ClassifierConfig, Counter, ReplyRecord, CONFIG_MAP, COUNTERS_MAP, REPLIES_MAP, XDP_PROGRAM_NAME,
 };
@@ -37,8 +38,32 @@ pub enum AttachMode {
     Skb,
 }
 
+/// The classifier's maps for script captures (`scanner_common::capture`): the keys
+/// scripts wait on, the count that switches the lookup on, and the ring of frames.
+pub struct CaptureMaps {
+    pub keys: HashMap<MapData, CaptureKey, u32>,
+    pub capturing: Array<MapData, u32>,
+    pub ring: RingBuf<MapData>,
+}
+
+impl CaptureMaps {
+    fn take(ebpf: &mut Ebpf) -> Result<Self> {
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .with_context(|| format!("the classifier has no {name} map"))
+        };
+        Ok(Self {
+            keys: HashMap::try_from(take(CAPTURE_KEYS_MAP)?)?,
+            capturing: Array::try_from(take(CAPTURING_MAP)?)?,
+            ring: RingBuf::try_from(take(CAPTURED_MAP)?)?,
+        })
+    }
+}
+
 /// The classifier loaded into the kernel and configured, not attached yet.
 pub struct LoadedClassifier {
+    /// Script captures; taken by the capture dispatcher when scripts run.
+    pub captures: Option<CaptureMaps>,
     replies: RingBuf<MapData>,
     counters: PerCpuArray<MapData, u64>,
     config: Array<MapData, ClassifierConfig>,
@@ -83,7 +108,9 @@ impl LoadedClassifier {
             ebpf.take_map(CONFIG_MAP)
                 .context("the classifier has no config map")?,
         )?;
+        let captures = Some(CaptureMaps::take(&mut ebpf)?);
         Ok(Self {
+            captures,
             replies,
             counters,
             config,
@@ -117,6 +144,7 @@ impl LoadedClassifier {
         let replies = unsafe { AsyncFd::register(self.replies) }
             .context("registering the ring buffer with tokio")?;
         Ok(Classifier {
+            captures: self.captures,
             replies,
             counters: self.counters,
             config: self.config,
@@ -199,6 +227,7 @@ impl DropAll {
 
 /// The attached classifier. Dropping it detaches the program.
 pub struct Classifier {
+    captures: Option<CaptureMaps>,
     replies: AsyncFd<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
     config: Array<MapData, ClassifierConfig>,
@@ -215,6 +244,11 @@ impl Classifier {
         mode: AttachMode,
     ) -> Result<Self> {
         LoadedClassifier::load(config)?.attach(iface, ifindex, mode)
+    }
+
+    /// The maps of script captures, for the dispatcher (once).
+    pub fn take_captures(&mut self) -> Option<CaptureMaps> {
+        self.captures.take()
     }
 
     /// Replaces the config the running program classifies by.

@@ -1,12 +1,14 @@
 //! Packet formats: the probe and RST frames the scanner sends (prebuilt templates that
 //! are patched per probe), Internet checksums, and the userspace twin of the XDP
-//! classifier for the packet-socket receive path.
+//! classifier for the packet-socket receive path; and the packets raw-packet scripts
+//! craft and take apart (`raw`).
 //!
 //! Nothing here does I/O; every function works on byte slices.
 
 pub mod build;
 pub mod checksum;
 pub mod craft;
+pub mod raw;
 pub mod reply;
 pub mod template;
 

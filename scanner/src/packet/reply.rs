@@ -3,15 +3,17 @@
 //! The XDP program in `scanner-ebpf` decides in the kernel which frames are replies to
 //! our probes; where it cannot be loaded the packet-socket receive path reads every
 //! frame and decides here. Both parse the headers and then apply the one shared rule
-//! in `scanner_common::classify`.
+//! in `scanner_common::classify`. Script captures get their key the same way
+//! ([`capture_key`], `scanner_common::capture`).
 
 use super::{ETH_LEN, IPV4_LEN};
 use scanner_common::classify::{
     classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
     ArpFields, QuotedProbe, TcpFields, Verdict,
 };
+use scanner_common::capture::CaptureKey;
 use scanner_common::wire::{
-    ARP_PACKET_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN,
+    ARP_OPER_REPLY, ARP_PACKET_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN,
     ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,
     IPPROTO_UDP, IP_FRAGMENT_MASK, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN,
 };
@@ -170,6 +172,39 @@ pub fn verdict(frame: &[u8], config: &ClassifierConfig) -> Verdict {
             classify_icmp_error(config, remote_addr, icmp_type, payload[1], ttl, &quoted)
         }
         _ => Verdict::NotOurs,
+    }
+}
+
+/// The capture key the XDP classifier gives `frame` (see `scanner_common::capture`),
+/// if it is addressed to `local_addr` and has one: the packet-socket path's twin.
+pub fn capture_key(frame: &[u8], local_addr: u32) -> Option<CaptureKey> {
+    if let Some(arp) = arp_fields(frame) {
+        return (arp.oper == ARP_OPER_REPLY && arp.target_addr == local_addr)
+            .then(|| CaptureKey::arp(arp.sender_addr));
+    }
+    let (ip, payload) = ipv4_payload(frame)?;
+    if be32(ip, 16) != local_addr {
+        return None;
+    }
+    let remote_addr = be32(ip, 12);
+    match ip[9] {
+        proto @ (IPPROTO_TCP | IPPROTO_UDP) if payload.len() >= UDP_HEADER_LEN => Some(
+            CaptureKey::transport(proto, remote_addr, be16(payload, 0), be16(payload, 2)),
+        ),
+        IPPROTO_ICMP if payload.len() >= ICMP_HEADER_LEN => {
+            let icmp_type = payload[0];
+            if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
+                return Some(CaptureKey::icmp(remote_addr, be16(payload, 4)));
+            }
+            let inner = payload.get(ICMP_HEADER_LEN..)?;
+            let inner_len = usize::from(*inner.first()? & 0x0f) * 4;
+            if inner_len < IPV4_LEN || be32(inner.get(..IPV4_LEN)?, 12) != local_addr {
+                return None;
+            }
+            let head: &[u8; 8] = inner.get(inner_len..inner_len + 8)?.try_into().ok()?;
+            CaptureKey::quoted(inner[9], be32(inner, 16), head)
+        }
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@
 
 use super::api::{self, PortChange, Shared};
 use super::output::ScriptOutput;
+use super::raw::{self, RawAccess, RawSlot};
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
 use crate::report::ScriptSubject;
@@ -137,6 +138,8 @@ pub struct Engine {
     slice_started: Rc<Cell<Instant>>,
     /// Makes a script's coroutine, hooked ([`Engine::coroutine_maker`]).
     coroutine_create: Function,
+    /// The scan's raw access, while scripts run on a raw-packet scan.
+    raw: RawSlot,
     /// Threads `stdnse.new_thread` started, for [`Engine::execute`] to run.
     threads: tokio::sync::Mutex<mpsc::UnboundedReceiver<Thread>>,
 }
@@ -145,7 +148,7 @@ impl Engine {
     /// Builds the state and loads the selected scripts. Errors name the bad item
     /// or script.
     pub fn new(opts: ScriptOptions) -> Result<Self> {
-        let (lua, shared, slice_started) = Self::state(&opts).map_err(lua_error)?;
+        let (lua, shared, raw, slice_started) = Self::state(&opts).map_err(lua_error)?;
         let coroutine_create =
             Self::coroutine_maker(&lua, slice_started.clone()).map_err(lua_error)?;
         let (thread_starts, threads) = mpsc::unbounded_channel();
@@ -164,6 +167,7 @@ impl Engine {
             opts,
             slice_started,
             coroutine_create,
+            raw,
             threads: tokio::sync::Mutex::new(threads),
         };
         engine.load_selected()?;
@@ -173,7 +177,9 @@ impl Engine {
     /// The Lua state: the safe standard libraries, the API, the prelude, the memory
     /// cap and the hook that stops a script that never waits.
     #[allow(clippy::type_complexity)]
-    fn state(opts: &ScriptOptions) -> mlua::Result<(Lua, Rc<RefCell<Shared>>, Rc<Cell<Instant>>)> {
+    fn state(
+        opts: &ScriptOptions,
+    ) -> mlua::Result<(Lua, Rc<RefCell<Shared>>, RawSlot, Rc<Cell<Instant>>)> {
         let libs = StdLib::TABLE
             | StdLib::STRING
             | StdLib::MATH
@@ -205,6 +211,8 @@ impl Engine {
             ..Default::default()
         }));
         api::install(&lua, shared.clone())?;
+        let raw = RawSlot::default();
+        raw::install(&lua, raw.clone())?;
         lua.load(include_str!("prelude.lua"))
             .set_name("prelude")
             .exec()?;
@@ -214,7 +222,7 @@ impl Engine {
         lua.set_hook(HOOK_EVERY, move |_, _| {
             slice_check(&clock).map(|()| VmState::Continue)
         });
-        Ok((lua, shared, slice_started))
+        Ok((lua, shared, raw, slice_started))
     }
 
     /// A function that makes a script's coroutine with the slice check as its own
@@ -360,6 +368,11 @@ impl Engine {
             categories,
             env,
         })
+    }
+
+    /// Gives scripts raw packets (`rawpacket`) through `access`, or takes them away.
+    pub fn set_raw_access(&self, access: Option<Rc<RawAccess>>) {
+        *self.raw.borrow_mut() = access;
     }
 
     /// The selected scripts' ids, categories and descriptions (`--script-help`).

@@ -5,6 +5,7 @@
 //! - [`select`]: reading `--script` (names, globs, categories, expressions, files);
 //! - [`api`]: the native API (sockets, sleep, clock, arguments, registry) and
 //!   `prelude.lua`, the part written in Lua (`shortport`, output tables);
+//! - [`raw`]: `rawpacket`, crafting, sending and capturing raw packets;
 //! - [`engine`]: the Lua state, loading, rules, running and containing instances;
 //! - [`output`]: turning what a script returned into text and structure.
 //!
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod engine;
 pub mod output;
+pub mod raw;
 pub mod select;
 
 /// The scripts in `scripts/`, built in: (id, source).
@@ -41,4 +43,8 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../../scripts/redis-info.nse"),
     ),
     ("ssl-cert", include_str!("../../../scripts/ssl-cert.nse")),
+    (
+        "synack-fingerprint",
+        include_str!("../../../scripts/synack-fingerprint.nse"),
+    ),
 ];

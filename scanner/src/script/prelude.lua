@@ -210,6 +210,7 @@ package.loaded = package.loaded or {}
 package.loaded.shortport = shortport
 package.loaded.stdnse = stdnse
 package.loaded.nmap = nmap
+package.loaded.rawpacket = rawpacket
 
 function require(name)
   local lib = package.loaded[name]

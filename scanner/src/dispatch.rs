@@ -1,0 +1,264 @@
+//! The capture dispatcher: hands each frame a raw-packet script waits for to exactly
+//! the scripts waiting on its key.
+//!
+//! A script opens a [`Capture`] on a [`CaptureKey`] (protocol, the other end, ports or
+//! ICMP identifier). The key goes into the XDP classifier's key map, which copies each
+//! frame with that key into the capture ring; one task on the loop drains the ring and
+//! looks each frame's key up in one hash map to find its captures. Neither side's cost
+//! per frame depends on how many captures wait, unlike one BPF filter per consumer,
+//! which runs every filter on every frame.
+//!
+//! Where the classifier is not loaded (`--recv-mode packet`), the task reads every
+//! frame from a packet socket and computes the same key in userspace
+//! (`packet::reply::capture_key`).
+//!
+//! This module moves frames; what they mean is the script's business.
+
+use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
+use crate::io::xdp::CaptureMaps;
+use crate::packet::reply::capture_key;
+use anyhow::{Context, Result};
+use aya::maps::{Array, HashMap as KernelMap, MapData, RingBuf};
+use scanner_common::capture::{CaptureKey, CapturedFrame, CAPTURE_KEYS_MAX};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Frames a capture keeps that its script has not read yet; more are dropped.
+const QUEUE: usize = 64;
+
+/// A frame delivered to a capture.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    /// The frame from its Ethernet header, cut at `CAPTURE_SNAP` bytes.
+    pub frame: Vec<u8>,
+    /// Its whole length on the wire.
+    pub frame_len: usize,
+}
+
+/// Counts for `-d` and the dispatch benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DispatchStats {
+    /// Frames read from the ring (or the packet socket, with a key waited on).
+    pub frames: u64,
+    /// Deliveries made (a frame two captures wait on counts twice).
+    pub delivered: u64,
+    /// Deliveries dropped because a capture's queue was full.
+    pub overflowed: u64,
+}
+
+/// Where captures are registered: the waiting captures by key, and the classifier's
+/// key map, kept in step.
+struct Registry {
+    waiting: HashMap<CaptureKey, Vec<(u64, mpsc::Sender<Captured>)>>,
+    kernel: Option<(KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>)>,
+    next_id: u64,
+    stats: DispatchStats,
+}
+
+impl Registry {
+    fn deliver(&mut self, key: &CaptureKey, captured: Captured) {
+        self.stats.frames += 1;
+        let Some(waiting) = self.waiting.get(key) else {
+            return;
+        };
+        for (_, sender) in waiting {
+            match sender.try_send(captured.clone()) {
+                Ok(()) => self.stats.delivered += 1,
+                Err(_) => self.stats.overflowed += 1,
+            }
+        }
+    }
+
+    /// Tells the classifier how many keys are waited on (0 turns its lookup off).
+    fn publish_count(&mut self) -> Result<()> {
+        let count = self.waiting.len() as u32;
+        if let Some((_, capturing)) = &mut self.kernel {
+            capturing
+                .set(0, count, 0)
+                .context("switching the classifier's captures")?;
+        }
+        Ok(())
+    }
+}
+
+/// The dispatcher: the registry and the task that feeds it.
+pub struct CaptureHub {
+    registry: Arc<Mutex<Registry>>,
+    pump: JoinHandle<()>,
+    /// `XDP` or `AF_PACKET`: where frames come from.
+    pub source: &'static str,
+}
+
+impl CaptureHub {
+    /// A dispatcher fed by the XDP classifier's capture ring.
+    pub fn from_classifier(maps: CaptureMaps) -> Result<Self> {
+        let CaptureMaps {
+            keys,
+            capturing,
+            ring,
+        } = maps;
+        let registry = Self::registry(Some((keys, capturing)));
+        // SAFETY: the ring owns its map descriptor, open for the AsyncFd's whole life.
+        let ring = unsafe { AsyncFd::register(ring) }
+            .context("registering the capture ring with tokio")?;
+        let pump = tokio::spawn(pump_ring(ring, registry.clone()));
+        Ok(Self {
+            registry,
+            pump,
+            source: "XDP",
+        })
+    }
+
+    /// A dispatcher that reads every frame on interface `ifindex` from a packet
+    /// socket and keys it in userspace (where the classifier is not loaded).
+    pub fn from_packet_socket(ifindex: u32, local_addr: u32) -> Result<Self> {
+        let socket = PacketSocket::open(ifindex, ALL_FRAMES)?;
+        let registry = Self::registry(None);
+        let pump = tokio::spawn(pump_socket(socket, local_addr, registry.clone()));
+        Ok(Self {
+            registry,
+            pump,
+            source: "AF_PACKET",
+        })
+    }
+
+    fn registry(
+        kernel: Option<(KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>)>,
+    ) -> Arc<Mutex<Registry>> {
+        Arc::new(Mutex::new(Registry {
+            waiting: HashMap::new(),
+            kernel,
+            next_id: 0,
+            stats: DispatchStats::default(),
+        }))
+    }
+
+    /// Starts capturing the frames with `key`.
+    pub fn open(&self, key: CaptureKey) -> Result<Capture> {
+        let mut registry = self.registry.lock().expect("the registry is never poisoned");
+        if !registry.waiting.contains_key(&key) {
+            if registry.waiting.len() >= CAPTURE_KEYS_MAX as usize {
+                anyhow::bail!("{CAPTURE_KEYS_MAX} captures are open already: close some first");
+            }
+            if let Some((keys, _)) = &mut registry.kernel {
+                keys.insert(key, 1, 0)
+                    .context("adding a capture key to the classifier")?;
+            }
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let id = registry.next_id;
+        registry.next_id += 1;
+        registry.waiting.entry(key).or_default().push((id, sender));
+        registry.publish_count()?;
+        Ok(Capture {
+            key,
+            id,
+            receiver,
+            registry: self.registry.clone(),
+        })
+    }
+
+    pub fn stats(&self) -> DispatchStats {
+        self.registry.lock().expect("never poisoned").stats
+    }
+}
+
+impl Drop for CaptureHub {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+/// Frames with one key, as they come; closed when dropped.
+pub struct Capture {
+    key: CaptureKey,
+    id: u64,
+    receiver: mpsc::Receiver<Captured>,
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl Capture {
+    /// The next frame (waits for it; wrap in a timeout).
+    pub async fn next(&mut self) -> Option<Captured> {
+        self.receiver.recv().await
+    }
+
+    pub fn key(&self) -> CaptureKey {
+        self.key
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let Ok(mut registry) = self.registry.lock() else {
+            return;
+        };
+        let now_unwaited = match registry.waiting.get_mut(&self.key) {
+            Some(list) => {
+                list.retain(|(id, _)| *id != self.id);
+                list.is_empty()
+            }
+            None => false,
+        };
+        if now_unwaited {
+            registry.waiting.remove(&self.key);
+            if let Some((keys, _)) = &mut registry.kernel {
+                let _ = keys.remove(&self.key);
+            }
+            let _ = registry.publish_count();
+        }
+    }
+}
+
+/// Drains the capture ring whenever it has frames, for as long as the hub lives.
+async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Registry>>) {
+    loop {
+        let Ok(mut guard) = ring.readable_mut().await else {
+            return;
+        };
+        let ring = guard.get_inner_mut();
+        let mut registry = registry.lock().expect("never poisoned");
+        while let Some(item) = ring.next() {
+            if item.len() < std::mem::size_of::<CapturedFrame>() {
+                continue;
+            }
+            // SAFETY: the classifier writes whole CapturedFrames; read unaligned.
+            let record =
+                unsafe { std::ptr::read_unaligned(item.as_ptr() as *const CapturedFrame) };
+            let len = usize::from(record.captured_len).min(record.data.len());
+            registry.deliver(
+                &record.key,
+                Captured {
+                    frame: record.data[..len].to_vec(),
+                    frame_len: usize::from(record.frame_len),
+                },
+            );
+        }
+        drop(registry);
+        guard.clear_ready();
+    }
+}
+
+/// Reads every frame from `socket` and delivers those whose key is waited on.
+async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<Registry>>) {
+    let mut buf = vec![0u8; 65536];
+    while let Ok(len) = socket.recv(&mut buf).await {
+        let Some(key) = capture_key(&buf[..len], local_addr) else {
+            continue;
+        };
+        let mut registry = registry.lock().expect("never poisoned");
+        if registry.waiting.contains_key(&key) {
+            let snap = len.min(scanner_common::capture::CAPTURE_SNAP);
+            registry.deliver(
+                &key,
+                Captured {
+                    frame: buf[..snap].to_vec(),
+                    frame_len: len,
+                },
+            );
+        }
+    }
+}
