@@ -62,7 +62,12 @@ impl CaptureKey {
     }
 
     /// The key of a TCP or UDP segment from `remote_addr:remote_port` to our `local_port`.
-    pub const fn transport(protocol: u8, remote_addr: u32, remote_port: u16, local_port: u16) -> Self {
+    pub const fn transport(
+        protocol: u8,
+        remote_addr: u32,
+        remote_port: u16,
+        local_port: u16,
+    ) -> Self {
         Self::new(protocol, remote_addr, local_port, remote_port)
     }
 
@@ -86,7 +91,10 @@ impl CaptureKey {
                 u16::from_be_bytes([head[2], head[3]]),
                 u16::from_be_bytes([head[0], head[1]]),
             )),
-            IPPROTO_ICMP => Some(Self::icmp(remote_addr, u16::from_be_bytes([head[4], head[5]]))),
+            IPPROTO_ICMP => Some(Self::icmp(
+                remote_addr,
+                u16::from_be_bytes([head[4], head[5]]),
+            )),
             _ => None,
         }
     }
@@ -108,6 +116,8 @@ pub struct CapturedFrame {
 }
 
 const _: () = assert!(core::mem::size_of::<CapturedFrame>() == 24 + CAPTURE_SNAP);
+// The classifier bounds copies with a mask the verifier can follow.
+const _: () = assert!(CAPTURE_SNAP.is_power_of_two());
 
 #[cfg(test)]
 mod tests {
@@ -118,7 +128,10 @@ mod tests {
         // Our SYN from port 40000 to 198.18.1.10:22, quoted by a router.
         let head = [0x9c, 0x40, 0x00, 0x16, 1, 2, 3, 4];
         let key = CaptureKey::quoted(IPPROTO_TCP, 0xc612_010a, &head).unwrap();
-        assert_eq!(key, CaptureKey::transport(IPPROTO_TCP, 0xc612_010a, 22, 40000));
+        assert_eq!(
+            key,
+            CaptureKey::transport(IPPROTO_TCP, 0xc612_010a, 22, 40000)
+        );
         // An echo request with identifier 0x1234.
         let head = [8, 0, 0, 0, 0x12, 0x34, 0, 1];
         assert_eq!(

@@ -318,11 +318,14 @@ fn capture(ctx: &XdpContext, key: CaptureKey) {
         return;
     };
     let frame_len = ctx.data_end() - ctx.data();
+    // 1..=CAPTURE_SNAP in a form the verifier can see (CAPTURE_SNAP is a power of
+    // two; the frames that get here are at least 14 bytes long).
     let len = if frame_len > CAPTURE_SNAP {
         CAPTURE_SNAP
     } else {
         frame_len
     };
+    let len = (len.wrapping_sub(1) & (CAPTURE_SNAP - 1)) + 1;
     let record = entry.as_mut_ptr();
     // SAFETY: `record` points at the reserved entry, ours until submitted; the
     // helper copies `len` (1..=CAPTURE_SNAP) bytes into its data array.
@@ -331,13 +334,12 @@ fn capture(ctx: &XdpContext, key: CaptureKey) {
         (*record).key = key;
         (*record).frame_len = frame_len as u16;
         (*record).captured_len = len as u16;
-        len > 0
-            && aya_ebpf::helpers::bpf_xdp_load_bytes(
-                ctx.ctx,
-                0,
-                (*record).data.as_mut_ptr() as *mut core::ffi::c_void,
-                len as u32,
-            ) == 0
+        aya_ebpf::helpers::bpf_xdp_load_bytes(
+            ctx.ctx,
+            0,
+            (*record).data.as_mut_ptr() as *mut core::ffi::c_void,
+            len as u32,
+        ) == 0
     };
     if copied {
         count(Counter::Captured);

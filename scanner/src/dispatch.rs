@@ -49,11 +49,14 @@ pub struct DispatchStats {
     pub overflowed: u64,
 }
 
+/// The classifier's key map and its count of keys (absent on the fallback path).
+type KernelKeys = (KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>);
+
 /// Where captures are registered: the waiting captures by key, and the classifier's
 /// key map, kept in step.
 struct Registry {
     waiting: HashMap<CaptureKey, Vec<(u64, mpsc::Sender<Captured>)>>,
-    kernel: Option<(KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>)>,
+    kernel: Option<KernelKeys>,
     next_id: u64,
     stats: DispatchStats,
 }
@@ -125,9 +128,7 @@ impl CaptureHub {
         })
     }
 
-    fn registry(
-        kernel: Option<(KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>)>,
-    ) -> Arc<Mutex<Registry>> {
+    fn registry(kernel: Option<KernelKeys>) -> Arc<Mutex<Registry>> {
         Arc::new(Mutex::new(Registry {
             waiting: HashMap::new(),
             kernel,
@@ -138,7 +139,10 @@ impl CaptureHub {
 
     /// Starts capturing the frames with `key`.
     pub fn open(&self, key: CaptureKey) -> Result<Capture> {
-        let mut registry = self.registry.lock().expect("the registry is never poisoned");
+        let mut registry = self
+            .registry
+            .lock()
+            .expect("the registry is never poisoned");
         if !registry.waiting.contains_key(&key) {
             if registry.waiting.len() >= CAPTURE_KEYS_MAX as usize {
                 anyhow::bail!("{CAPTURE_KEYS_MAX} captures are open already: close some first");
@@ -226,8 +230,7 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
                 continue;
             }
             // SAFETY: the classifier writes whole CapturedFrames; read unaligned.
-            let record =
-                unsafe { std::ptr::read_unaligned(item.as_ptr() as *const CapturedFrame) };
+            let record = unsafe { std::ptr::read_unaligned(item.as_ptr() as *const CapturedFrame) };
             let len = usize::from(record.captured_len).min(record.data.len());
             registry.deliver(
                 &record.key,

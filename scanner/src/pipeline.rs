@@ -10,13 +10,13 @@
 //! Scripts run on a group once its ports and services are known.
 
 use crate::discovery::{HostStatus, PingSpec, Pinger};
+use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
 use crate::report::{FindingSink, HostSink, ScanInfo, ScanResult, ScriptSubject};
-use crate::dispatch::CaptureHub;
 use crate::script::engine::{Engine, Phase};
 use crate::script::raw::RawAccess;
 use crate::service::scan::{ProbeOpenPorts, VersionOptions, VersionScan};
@@ -197,6 +197,12 @@ pub async fn run(
             version.finish(sink, &mut result).await?;
         }
         if let Some(engine) = scripts.filter(|_| port_scan) {
+            // Scripts see the MACs of on-link hosts (host.mac_addr).
+            for &addr in group {
+                if let Some(mac) = prober.path.on_link_mac(addr) {
+                    result.hosts.entry(addr).or_default().mac = Some(mac);
+                }
+            }
             run_scripts(engine, group, &mut result, sink, notice).await?;
         }
         finish_hosts(

@@ -1,6 +1,7 @@
 //! The XDP classifier itself, run in the kernel with BPF_PROG_TEST_RUN on crafted
 //! frames: each gets the right verdict, only valid replies produce records, and the
-//! userspace twin (`packet::reply::classify`) agrees on every frame.
+//! userspace twin (`packet::reply::classify`) agrees on every frame; frames whose
+//! capture key a script waits on are copied to the capture ring.
 //!
 //! Needs CAP_BPF (root): run with `cargo xtask test`.
 
@@ -9,6 +10,7 @@ use scanner::io::xdp::LoadedClassifier;
 use scanner::packet::reply::classify;
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
+use scanner_common::capture::{CapturedFrame, CAPTURE_SNAP};
 use scanner_common::classify::icmp_cookie;
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::wire::{ICMP_ECHO_REQUEST, ICMP_TIMESTAMP_REQUEST};
@@ -462,4 +464,81 @@ fn arp_replies_to_us_are_recorded_while_arp_is_in_flight() {
     let quiet = config(0);
     let mut classifier = LoadedClassifier::load(quiet).unwrap();
     assert_eq!(run(&mut classifier, &quiet, &reply), (XDP_PASS, 0));
+}
+
+/// The frames the classifier copied into the capture ring since the last call.
+fn captured(classifier: &mut LoadedClassifier) -> Vec<CapturedFrame> {
+    let ring = &mut classifier.captures.as_mut().unwrap().ring;
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        // SAFETY: the classifier writes whole CapturedFrames; read unaligned.
+        out.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const CapturedFrame) });
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn frames_a_script_waits_for_are_copied_once_under_their_key() {
+    let cfg = config(FLAG_SPORT_FROM_COOKIE);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let syn_ack = craft::reply_to(&probe(80), SYN_ACK, 1234);
+    let key = scanner::packet::reply::capture_key(&syn_ack, u32::from(ME)).unwrap();
+    assert_eq!(
+        (key.protocol, key.remote_addr, key.remote_port),
+        (6, u32::from(TARGET), 80)
+    );
+    // Nobody waits yet: nothing is copied, and the scan's verdict is unchanged.
+    assert_eq!(run(&mut classifier, &cfg, &syn_ack), (XDP_DROP, 1));
+    assert!(captured(&mut classifier).is_empty());
+    let maps = classifier.captures.as_mut().unwrap();
+    maps.keys.insert(key, 1, 0).unwrap();
+    // The key alone is not looked at until the count says someone waits.
+    assert_eq!(run(&mut classifier, &cfg, &syn_ack), (XDP_DROP, 1));
+    assert!(captured(&mut classifier).is_empty());
+    classifier
+        .captures
+        .as_mut()
+        .unwrap()
+        .capturing
+        .set(0, 1, 0)
+        .unwrap();
+    assert_eq!(run(&mut classifier, &cfg, &syn_ack), (XDP_DROP, 1));
+    let frames = captured(&mut classifier);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].key, key);
+    assert_eq!(usize::from(frames[0].frame_len), syn_ack.len());
+    assert_eq!(
+        &frames[0].data[..usize::from(frames[0].captured_len)],
+        &syn_ack[..]
+    );
+    // Another port's reply is not copied; a router's error quoting our probe to port
+    // 80 is, under the probe's key (and the twin in userspace says the same).
+    let other = craft::reply_to(&probe(81), RST_ACK, 0);
+    run(&mut classifier, &cfg, &other);
+    assert!(captured(&mut classifier).is_empty());
+    let error = craft::icmp_error_about(&probe(80), 11, 0, [198, 18, 1, 1], 8);
+    assert_eq!(
+        scanner::packet::reply::capture_key(&error, u32::from(ME)),
+        Some(key)
+    );
+    run(&mut classifier, &cfg, &error);
+    let frames = captured(&mut classifier);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].key, key);
+    // A frame longer than the snap length is cut there.
+    let mut long = syn_ack.clone();
+    long.resize(1000, 0xab);
+    let total = (long.len() - 14) as u16;
+    long[16..18].copy_from_slice(&total.to_be_bytes());
+    classifier.test_run(&long).unwrap();
+    let frames = captured(&mut classifier);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (
+            usize::from(frames[0].captured_len),
+            usize::from(frames[0].frame_len)
+        ),
+        (CAPTURE_SNAP, 1000)
+    );
 }

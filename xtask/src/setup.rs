@@ -9,7 +9,8 @@ use xtask::shell;
 
 /// Debian packages: the AF_XDP build (clang-19, llvm-19, libelf, m4, pkg-config, zlib),
 /// libpcap, the lab's tools and daemons, the peers (nmap, masscan, zmap), and what
-/// the tests and benchmarks measure with (tcpdump, GNU time).
+/// the tests and benchmarks measure with (tcpdump, GNU time), and the oracles of the
+/// raw-packet scripts (p0f for SYN+ACK signatures, iputils' ping -R for record route).
 const APT_PACKAGES: &[&str] = &[
     "clang-19",
     "llvm-19",
@@ -36,6 +37,8 @@ const APT_PACKAGES: &[&str] = &[
     "libxml2-utils",
     "tcpdump",
     "time",
+    "p0f",
+    "iputils-ping",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -11,8 +11,7 @@ use super::checksum::{add_bytes, add_u16, finish};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
 use scanner_common::wire::{
     ARP_OPER_REQUEST, ARP_PACKET_LEN, ETHERTYPE_ARP, ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN,
-    ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HEADER_LEN,
-    UDP_HEADER_LEN,
+    ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN,
 };
 use std::net::Ipv4Addr;
 
@@ -90,7 +89,12 @@ pub struct TcpSpec {
 pub const MAX_TCP_OPTIONS: usize = 40;
 
 /// A TCP segment from `src` to `dst`, checksummed; `None` when the options are too long.
-pub fn tcp_segment(src: Ipv4Addr, dst: Ipv4Addr, spec: &TcpSpec, payload: &[u8]) -> Option<Vec<u8>> {
+pub fn tcp_segment(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    spec: &TcpSpec,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
     let mut options = spec.options.clone();
     if options.len() > MAX_TCP_OPTIONS {
         return None;
@@ -114,7 +118,13 @@ pub fn tcp_segment(src: Ipv4Addr, dst: Ipv4Addr, spec: &TcpSpec, payload: &[u8])
 }
 
 /// A UDP datagram from `src:sport` to `dst:dport`, checksummed.
-pub fn udp_datagram(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp_datagram(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut datagram = vec![0u8; UDP_HEADER_LEN];
     datagram[0..2].copy_from_slice(&sport.to_be_bytes());
     datagram[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -151,7 +161,12 @@ pub fn ethernet(dst_mac: [u8; 6], src_mac: [u8; 6], ethertype: u16, payload: &[u
 
 /// An ARP request for `target` from `src_mac`/`src_ip`, in a frame to `dst_mac`
 /// (broadcast, or a bogus address a promiscuous host would still take in).
-pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, dst_mac: [u8; 6], target: Ipv4Addr) -> Vec<u8> {
+pub fn arp_request(
+    src_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_mac: [u8; 6],
+    target: Ipv4Addr,
+) -> Vec<u8> {
     let mut arp = Vec::with_capacity(ARP_PACKET_LEN);
     arp.extend_from_slice(&1u16.to_be_bytes());
     arp.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
@@ -214,7 +229,11 @@ pub struct TcpFields {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
     Tcp(TcpFields),
-    Udp { sport: u16, dport: u16, len: u16 },
+    Udp {
+        sport: u16,
+        dport: u16,
+        len: u16,
+    },
     Icmp {
         icmp_type: u8,
         code: u8,
@@ -412,12 +431,18 @@ fn dissect_tcp(segment: &[u8]) -> Option<TcpFields> {
         let kind = options[at];
         match kind {
             0 => {
-                tcp.options.push(TcpOption { kind, data: Vec::new() });
+                tcp.options.push(TcpOption {
+                    kind,
+                    data: Vec::new(),
+                });
                 tcp.trailing_after_eol = options[at + 1..].iter().any(|&b| b != 0);
                 break;
             }
             1 => {
-                tcp.options.push(TcpOption { kind, data: Vec::new() });
+                tcp.options.push(TcpOption {
+                    kind,
+                    data: Vec::new(),
+                });
                 at += 1;
             }
             _ => {
@@ -448,12 +473,11 @@ mod tests {
     /// Captured in the lab (tcpdump -xx in lab-scanner): 198.18.0.10:22 answering a
     /// SYN with SYN+ACK, options MSS 1460, SACK permitted, timestamps, NOP, wscale 7.
     const SYN_ACK: [u8; 74] = [
-        0x82, 0x2e, 0x64, 0xac, 0x0b, 0x25, 0x9a, 0x9d, 0x80, 0x78, 0x5b, 0x21, 0x08, 0x00,
-        0x45, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0x8c, 0xc6, 0x12,
-        0x00, 0x0a, 0xc6, 0x12, 0x00, 0x01, 0x00, 0x16, 0xca, 0x00, 0x7f, 0xb1, 0x1f, 0xd4,
-        0x79, 0xab, 0x3a, 0xd6, 0xa0, 0x12, 0xfe, 0x88, 0xf2, 0xcd, 0x00, 0x00, 0x02, 0x04,
-        0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x99, 0x96, 0xf5, 0xef, 0x99, 0x20, 0x83, 0xa1,
-        0x01, 0x03, 0x03, 0x0a,
+        0x82, 0x2e, 0x64, 0xac, 0x0b, 0x25, 0x9a, 0x9d, 0x80, 0x78, 0x5b, 0x21, 0x08, 0x00, 0x45,
+        0x00, 0x00, 0x3c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0x8c, 0xc6, 0x12, 0x00, 0x0a,
+        0xc6, 0x12, 0x00, 0x01, 0x00, 0x16, 0xca, 0x00, 0x7f, 0xb1, 0x1f, 0xd4, 0x79, 0xab, 0x3a,
+        0xd6, 0xa0, 0x12, 0xfe, 0x88, 0xf2, 0xcd, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02,
+        0x08, 0x0a, 0x99, 0x96, 0xf5, 0xef, 0x99, 0x20, 0x83, 0xa1, 0x01, 0x03, 0x03, 0x0a,
     ];
 
     #[test]
@@ -465,7 +489,10 @@ mod tests {
         let Some(Transport::Tcp(tcp)) = &d.transport else {
             panic!("{d:?}")
         };
-        assert_eq!((tcp.sport, tcp.dport, tcp.flags, tcp.window), (22, 51712, 0x12, 65160));
+        assert_eq!(
+            (tcp.sport, tcp.dport, tcp.flags, tcp.window),
+            (22, 51712, 0x12, 65160)
+        );
         let kinds: Vec<u8> = tcp.options.iter().map(|o| o.kind).collect();
         assert_eq!(kinds, [2, 4, 8, 1, 3]);
         assert_eq!(tcp.options[0].data, [0x05, 0xb4]);
@@ -505,16 +532,34 @@ mod tests {
         assert_eq!(d.ip.as_ref().unwrap().header_len, 60);
         assert_eq!(d.ip.as_ref().unwrap().options.len(), 40);
         match d.transport {
-            Some(Transport::Icmp { icmp_type: 8, id: 0x1234, seq: 1, quoted: None, .. }) => {}
+            Some(Transport::Icmp {
+                icmp_type: 8,
+                id: 0x1234,
+                seq: 1,
+                quoted: None,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
-        assert!(ipv4(&IpSpec { options: vec![1; 41], ..spec }, b"").is_none());
+        assert!(ipv4(
+            &IpSpec {
+                options: vec![1; 41],
+                ..spec
+            },
+            b""
+        )
+        .is_none());
     }
 
     #[test]
     fn an_icmp_error_shows_the_packet_it_quotes() {
         let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 1, 10));
-        let tcp = TcpSpec { sport: 40000, dport: 80, flags: 0x18, ..Default::default() };
+        let tcp = TcpSpec {
+            sport: 40000,
+            dport: 80,
+            flags: 0x18,
+            ..Default::default()
+        };
         let probe = tcp_segment(src, dst, &tcp, b"GET").unwrap();
         let spec = IpSpec {
             src,
@@ -536,7 +581,12 @@ mod tests {
         };
         let error = ipv4(&router, &icmp_message(11, 0, 0, 0, &quoted)).unwrap();
         let d = dissect(&error, false);
-        let Some(Transport::Icmp { icmp_type: 11, quoted: Some(inner), .. }) = d.transport else {
+        let Some(Transport::Icmp {
+            icmp_type: 11,
+            quoted: Some(inner),
+            ..
+        }) = d.transport
+        else {
             panic!("{d:?}")
         };
         assert_eq!(inner.ip.as_ref().unwrap().dst, dst);

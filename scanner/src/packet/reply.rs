@@ -7,11 +7,11 @@
 //! ([`capture_key`], `scanner_common::capture`).
 
 use super::{ETH_LEN, IPV4_LEN};
+use scanner_common::capture::CaptureKey;
 use scanner_common::classify::{
     classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
     ArpFields, QuotedProbe, TcpFields, Verdict,
 };
-use scanner_common::capture::CaptureKey;
 use scanner_common::wire::{
     ARP_OPER_REPLY, ARP_PACKET_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN,
     ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,

@@ -35,6 +35,10 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../../scripts/http-title.nse"),
     ),
     (
+        "ip-record-route",
+        include_str!("../../../scripts/ip-record-route.nse"),
+    ),
+    (
         "memcached-info",
         include_str!("../../../scripts/memcached-info.nse"),
     ),
@@ -42,9 +46,17 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
         "redis-info",
         include_str!("../../../scripts/redis-info.nse"),
     ),
+    (
+        "sniffer-detect",
+        include_str!("../../../scripts/sniffer-detect.nse"),
+    ),
     ("ssl-cert", include_str!("../../../scripts/ssl-cert.nse")),
     (
         "synack-fingerprint",
         include_str!("../../../scripts/synack-fingerprint.nse"),
+    ),
+    (
+        "tcp-traceroute",
+        include_str!("../../../scripts/tcp-traceroute.nse"),
     ),
 ];

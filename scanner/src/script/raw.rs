@@ -86,7 +86,10 @@ impl RawAccess {
         if let Some(arp) = &dissected.arp {
             self.check_source(arp.sender_ip)?;
             if !self.next_hops.contains_key(&arp.target_ip) {
-                return Err(format!("{} is not a host this scan found up", arp.target_ip));
+                return Err(format!(
+                    "{} is not a host this scan found up",
+                    arp.target_ip
+                ));
             }
         } else {
             let ip = dissected.ip.ok_or("neither an ARP nor an IPv4 frame")?;
@@ -100,7 +103,10 @@ impl RawAccess {
 
     fn check_source(&self, src: Ipv4Addr) -> Result<(), String> {
         if src != self.src_ip {
-            return Err(format!("the source {src} is not this scan's address {}", self.src_ip));
+            return Err(format!(
+                "the source {src} is not this scan's address {}",
+                self.src_ip
+            ));
         }
         Ok(())
     }
@@ -128,30 +134,38 @@ impl UserData for ScriptCapture {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         // receive(timeout_ms): true, ip_packet, frame, seconds since the scan's
         // raw access began; or false, "TIMEOUT".
-        methods.add_async_method_mut("receive", |lua, mut this, timeout_ms: Option<u64>| async move {
-            let started = this.started;
-            let Some(capture) = this.capture.as_mut() else {
-                return (false, "capture closed").into_lua_multi(&lua);
-            };
-            let wait = Duration::from_millis(timeout_ms.unwrap_or(1000).min(3_600_000));
-            match tokio::time::timeout(wait, capture.next()).await {
-                Ok(Some(captured)) => {
-                    let l3 = match captured.frame.get(crate::packet::ETH_LEN..) {
-                        Some(rest) if captured.frame.get(12..14) == Some(&ETHERTYPE_IPV4.to_be_bytes()[..]) => rest,
-                        _ => &[][..],
-                    };
-                    (
-                        true,
-                        lua.create_string(l3)?,
-                        lua.create_string(&captured.frame)?,
-                        started.elapsed().as_secs_f64(),
-                    )
-                        .into_lua_multi(&lua)
+        methods.add_async_method_mut(
+            "receive",
+            |lua, mut this, timeout_ms: Option<u64>| async move {
+                let started = this.started;
+                let Some(capture) = this.capture.as_mut() else {
+                    return (false, "capture closed").into_lua_multi(&lua);
+                };
+                let wait = Duration::from_millis(timeout_ms.unwrap_or(1000).min(3_600_000));
+                match tokio::time::timeout(wait, capture.next()).await {
+                    Ok(Some(captured)) => {
+                        let l3 = match captured.frame.get(crate::packet::ETH_LEN..) {
+                            Some(rest)
+                                if captured.frame.get(12..14)
+                                    == Some(&ETHERTYPE_IPV4.to_be_bytes()[..]) =>
+                            {
+                                rest
+                            }
+                            _ => &[][..],
+                        };
+                        (
+                            true,
+                            lua.create_string(l3)?,
+                            lua.create_string(&captured.frame)?,
+                            started.elapsed().as_secs_f64(),
+                        )
+                            .into_lua_multi(&lua)
+                    }
+                    Ok(None) => (false, "capture closed").into_lua_multi(&lua),
+                    Err(_) => (false, "TIMEOUT").into_lua_multi(&lua),
                 }
-                Ok(None) => (false, "capture closed").into_lua_multi(&lua),
-                Err(_) => (false, "TIMEOUT").into_lua_multi(&lua),
-            }
-        });
+            },
+        );
         methods.add_method_mut("close", |_, this, ()| {
             this.capture = None;
             Ok(true)
@@ -174,11 +188,14 @@ fn access(slot: &RawSlot) -> Result<Rc<RawAccess>, &'static str> {
 }
 
 fn addr_field(t: &Table, key: &str) -> mlua::Result<Ipv4Addr> {
-    let text: String = t
-        .get::<Option<String>>(key)?
-        .ok_or_else(|| mlua::Error::runtime(format!("rawpacket: `{key}` (an address) is needed")))?;
-    text.parse()
-        .map_err(|_| mlua::Error::runtime(format!("rawpacket: `{key}` = {text:?} is not an IPv4 address")))
+    let text: String = t.get::<Option<String>>(key)?.ok_or_else(|| {
+        mlua::Error::runtime(format!("rawpacket: `{key}` (an address) is needed"))
+    })?;
+    text.parse().map_err(|_| {
+        mlua::Error::runtime(format!(
+            "rawpacket: `{key}` = {text:?} is not an IPv4 address"
+        ))
+    })
 }
 
 fn bytes_field(t: &Table, key: &str) -> mlua::Result<Vec<u8>> {
@@ -191,7 +208,9 @@ fn bytes_field(t: &Table, key: &str) -> mlua::Result<Vec<u8>> {
 fn tcp_flags(value: Value) -> mlua::Result<u8> {
     match value {
         Value::Nil => Ok(0x02),
-        Value::Integer(n) => u8::try_from(n).map_err(|_| mlua::Error::runtime("rawpacket: flags out of range")),
+        Value::Integer(n) => {
+            u8::try_from(n).map_err(|_| mlua::Error::runtime("rawpacket: flags out of range"))
+        }
         Value::String(s) => {
             let mut flags = 0u8;
             for c in s.to_str()?.chars() {
@@ -204,22 +223,37 @@ fn tcp_flags(value: Value) -> mlua::Result<u8> {
                     'U' => 0x20,
                     'E' => 0x40,
                     'C' => 0x80,
-                    other => return Err(mlua::Error::runtime(format!("rawpacket: unknown TCP flag {other:?}"))),
+                    other => {
+                        return Err(mlua::Error::runtime(format!(
+                            "rawpacket: unknown TCP flag {other:?}"
+                        )))
+                    }
                 };
             }
             Ok(flags)
         }
-        _ => Err(mlua::Error::runtime("rawpacket: flags are a number or letters like \"SA\"")),
+        _ => Err(mlua::Error::runtime(
+            "rawpacket: flags are a number or letters like \"SA\"",
+        )),
     }
 }
 
 /// Letters for a flags byte, in tcpdump's order of naming.
 fn flag_letters(flags: u8) -> String {
-    [(0x02, 'S'), (0x01, 'F'), (0x04, 'R'), (0x08, 'P'), (0x10, 'A'), (0x20, 'U'), (0x40, 'E'), (0x80, 'C')]
-        .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, c)| *c)
-        .collect()
+    [
+        (0x02, 'S'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x10, 'A'),
+        (0x20, 'U'),
+        (0x40, 'E'),
+        (0x80, 'C'),
+    ]
+    .iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, c)| *c)
+    .collect()
 }
 
 /// The IP header fields common to every crafted packet.
@@ -340,7 +374,13 @@ fn dissected_table(lua: &Lua, d: &Dissected) -> mlua::Result<Table> {
             p.set("len", *len)?;
             t.set("udp", p)?;
         }
-        Some(Transport::Icmp { icmp_type, code, id, seq, quoted }) => {
+        Some(Transport::Icmp {
+            icmp_type,
+            code,
+            id,
+            seq,
+            quoted,
+        }) => {
             let p = lua.create_table()?;
             p.set("type", *icmp_type)?;
             p.set("code", *code)?;
@@ -380,7 +420,10 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
     m.set(
         "source_port",
         lua.create_function(move |lua, ()| {
-            match access(&s).map_err(str::to_string).and_then(|raw| raw.reserve_port()) {
+            match access(&s)
+                .map_err(str::to_string)
+                .and_then(|raw| raw.reserve_port())
+            {
                 Ok(port) => port.into_lua_multi(lua),
                 Err(why) => refuse(lua, why),
             }
@@ -488,7 +531,11 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
             let proto: String = t.get::<Option<String>>("proto")?.unwrap_or_default();
             let key = match proto.as_str() {
                 "tcp" | "udp" => CaptureKey::transport(
-                    if proto == "tcp" { IPPROTO_TCP } else { IPPROTO_UDP },
+                    if proto == "tcp" {
+                        IPPROTO_TCP
+                    } else {
+                        IPPROTO_UDP
+                    },
                     u32::from(host),
                     t.get("rport")?,
                     t.get("lport")?,
@@ -496,7 +543,10 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
                 "icmp" => CaptureKey::icmp(u32::from(host), t.get("icmp_id")?),
                 "arp" => CaptureKey::arp(u32::from(host)),
                 other => {
-                    return refuse(lua, format!("capture: proto {other:?} is not tcp, udp, icmp or arp"))
+                    return refuse(
+                        lua,
+                        format!("capture: proto {other:?} is not tcp, udp, icmp or arp"),
+                    )
                 }
             };
             match raw.hub.open(key) {
@@ -512,7 +562,10 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
     m.set(
         "dissect",
         lua.create_function(|lua, (bytes, is_frame): (mlua::String, Option<bool>)| {
-            dissected_table(lua, &raw::dissect(&bytes.as_bytes(), is_frame.unwrap_or(false)))
+            dissected_table(
+                lua,
+                &raw::dissect(&bytes.as_bytes(), is_frame.unwrap_or(false)),
+            )
         })?,
     )?;
     lua.globals().set("rawpacket", m)

@@ -143,6 +143,36 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
                 add_route(&ns, FAR_SEGMENT, router.addr)?;
             }
         }
+        Segment::OnLinkPromiscuous => {
+            // A veth pair to the bridge whose inner end stays in the switch, and a
+            // macvlan on that end as the host's eth0.
+            let port = format!("s-{}", host.name);
+            let parent = format!("p-{}", host.name);
+            let macvlan = format!("m-{}", host.name);
+            in_ns(
+                SWITCH_NS,
+                &[
+                    "ip", "link", "add", &port, "type", "veth", "peer", "name", &parent,
+                ],
+            )?;
+            in_ns(
+                SWITCH_NS,
+                &["ip", "link", "set", &port, "master", BRIDGE, "up"],
+            )?;
+            in_ns(SWITCH_NS, &["ip", "link", "set", &parent, "up"])?;
+            in_ns(
+                SWITCH_NS,
+                &[
+                    "ip", "link", "add", "link", &parent, "name", &macvlan, "type", "macvlan",
+                    "mode", "private",
+                ],
+            )?;
+            in_ns(SWITCH_NS, &["ip", "link", "set", &macvlan, "netns", &ns])?;
+            in_ns(&ns, &["ip", "link", "set", &macvlan, "name", "eth0"])?;
+            configure_iface(&ns, "eth0", &format!("{}/24", host.addr), true)?;
+            set_promiscuous(host, true)?;
+            add_route(&ns, FAR_SEGMENT, router.addr)?;
+        }
         Segment::BehindRouter => {
             let router_ns = router.namespace();
             let router_if = format!("r-{}", host.name);
@@ -187,6 +217,15 @@ fn build_host(host: &Host, router: &Host) -> Result<()> {
     apply_firewall(host)?;
     apply_forwards(host)?;
     Ok(())
+}
+
+/// Turns promiscuous mode of `host`'s eth0 on or off.
+pub fn set_promiscuous(host: &Host, on: bool) -> Result<()> {
+    let mode = if on { "on" } else { "off" };
+    in_ns(
+        &host.namespace(),
+        &["ip", "link", "set", "eth0", "promisc", mode],
+    )
 }
 
 fn add_route(ns: &str, prefix: &str, via: std::net::Ipv4Addr) -> Result<()> {

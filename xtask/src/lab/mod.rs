@@ -210,6 +210,10 @@ pub enum Stack {
 pub enum Segment {
     /// On the bridge with the scanner.
     OnLink,
+    /// On the bridge through a macvlan, which filters multicast as a NIC does, in
+    /// promiscuous mode: frames to any multicast address get in (sniffer-detect finds
+    /// it; a veth, which filters nothing, would look promiscuous whatever its mode).
+    OnLinkPromiscuous,
     /// Behind the router, on [`FAR_SEGMENT`].
     BehindRouter,
 }
@@ -426,6 +430,13 @@ pub fn hosts() -> Vec<Host> {
             addr: Ipv4Addr::new(198, 18, 0, 17),
             daemons: vec![Daemon::Hostile],
             role: "misbehaving services: echo, endless banner, garbage, slow drip, reset, TLS garbage, tcpwrapped, silent",
+            ..base.clone()
+        },
+        Host {
+            name: "sniffer",
+            addr: Ipv4Addr::new(198, 18, 0, 18),
+            segment: Segment::OnLinkPromiscuous,
+            role: "interface in promiscuous mode (a macvlan: filters multicast like a NIC)",
             ..base.clone()
         },
         Host {
