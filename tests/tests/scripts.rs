@@ -134,6 +134,52 @@ fn shipped_scripts_describe_the_lab_as_nmaps_do() {
     }
 }
 
+/// The `output` attribute of script `id` in an XML report, per port (`22/tcp`).
+fn script_outputs(xml: &str, id: &str) -> std::collections::BTreeMap<String, String> {
+    let mut found = std::collections::BTreeMap::new();
+    for port in xml.split("<port protocol=\"").skip(1) {
+        let proto = port.split('"').next().unwrap_or("");
+        let number = port
+            .split("portid=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        let needle = format!("<script id=\"{id}\" output=\"");
+        let output = port
+            .split("</port>")
+            .next()
+            .and_then(|p| p.split(&needle).nth(1))
+            .and_then(|r| r.split('"').next());
+        if let (Some(number), Some(output)) = (number, output) {
+            found.insert(format!("{number}/{proto}"), output.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn ssh_and_dns_scripts_say_what_nmaps_say() {
+    require_lab();
+    let dns = lab::host("dns").addr.to_string();
+    let args = [
+        "-sS",
+        "-sU",
+        "--script",
+        "ssh2-enum-algos,dns-nsid",
+        "-n",
+        "-Pn",
+        "-p",
+        "T:22,U:53",
+    ];
+    let theirs = nmap_xml_with(&[&args[..], &[dns.as_str()]].concat()).unwrap();
+    let (ours, _) = scan_both(&[&args[..], &["-oX", "-", dns.as_str()]].concat());
+    for id in ["ssh2-enum-algos", "dns-nsid"] {
+        let (ours, theirs) = (script_outputs(&ours, id), script_outputs(&theirs, id));
+        assert!(!theirs.is_empty(), "nmap's {id} said nothing");
+        assert_eq!(ours, theirs, "{id}: ours vs nmap's");
+    }
+}
+
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn misbehaving_scripts_are_stopped_and_the_rest_go_on() {

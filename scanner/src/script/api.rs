@@ -97,6 +97,8 @@ struct Socket {
     shared: Rc<RefCell<Shared>>,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
+    /// `nmap.new_socket(proto)`'s protocol, for a connect that names none.
+    proto: Option<String>,
 }
 
 /// NSE's `false, "message"` pair.
@@ -202,6 +204,7 @@ impl UserData for Socket {
         methods.add_async_method_mut(
             "connect",
             |lua, mut this, (host, port, proto): (Value, Value, Option<String>)| async move {
+                let port_table = port.clone();
                 let (Some(addr), Some(port)) = (address_of(&host), port_of(&port)) else {
                     return failure(&lua, "ERROR: connect wants a host and a port");
                 };
@@ -210,7 +213,15 @@ impl UserData for Socket {
                 }
                 let peer = SocketAddr::from((addr, port));
                 let timeout = this.timeout;
-                let proto = proto.unwrap_or_else(|| "tcp".into());
+                // nmap's order: the argument, the port table's protocol, the socket's.
+                let from_table = match &port_table {
+                    Value::Table(t) => t.get::<Option<String>>("protocol").ok().flatten(),
+                    _ => None,
+                };
+                let proto = proto
+                    .or(from_table)
+                    .or_else(|| this.proto.clone())
+                    .unwrap_or_else(|| "tcp".into());
                 let conn = match proto.as_str() {
                     "udp" => {
                         let socket = UdpSocket::bind(("0.0.0.0", 0)).await;
@@ -353,8 +364,9 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     let for_sockets = shared.clone();
     nmap.set(
         "new_socket",
-        lua.create_function(move |_, _proto: Option<String>| {
+        lua.create_function(move |_, proto: Option<String>| {
             Ok(Socket {
+                proto,
                 conn: None,
                 timeout: DEFAULT_TIMEOUT,
                 buffer: Vec::new(),

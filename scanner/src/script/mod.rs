@@ -21,6 +21,7 @@ pub mod select;
 /// The scripts in `scripts/`, built in: (id, source).
 pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
     ("banner", include_str!("../../../scripts/banner.nse")),
+    ("dns-nsid", include_str!("../../../scripts/dns-nsid.nse")),
     ("ftp-anon", include_str!("../../../scripts/ftp-anon.nse")),
     (
         "http-headers",
@@ -49,6 +50,10 @@ pub const BUILT_IN_SCRIPTS: &[(&str, &str)] = &[
     (
         "sniffer-detect",
         include_str!("../../../scripts/sniffer-detect.nse"),
+    ),
+    (
+        "ssh2-enum-algos",
+        include_str!("../../../scripts/ssh2-enum-algos.nse"),
     ),
     ("ssl-cert", include_str!("../../../scripts/ssl-cert.nse")),
     (
