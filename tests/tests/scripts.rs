@@ -8,6 +8,7 @@
 use lab_tests::*;
 use std::path::PathBuf;
 use xtask::lab;
+use xtask::nmap_xml::script_outputs;
 
 /// A folder of scripts written for a test, removed when dropped.
 struct ScriptDir(PathBuf);
@@ -134,28 +135,6 @@ fn shipped_scripts_describe_the_lab_as_nmaps_do() {
     }
 }
 
-/// The `output` attribute of script `id` in an XML report, per port (`22/tcp`).
-fn script_outputs(xml: &str, id: &str) -> std::collections::BTreeMap<String, String> {
-    let mut found = std::collections::BTreeMap::new();
-    for port in xml.split("<port protocol=\"").skip(1) {
-        let proto = port.split('"').next().unwrap_or("");
-        let number = port
-            .split("portid=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next());
-        let needle = format!("<script id=\"{id}\" output=\"");
-        let output = port
-            .split("</port>")
-            .next()
-            .and_then(|p| p.split(&needle).nth(1))
-            .and_then(|r| r.split('"').next());
-        if let (Some(number), Some(output)) = (number, output) {
-            found.insert(format!("{number}/{proto}"), output.to_string());
-        }
-    }
-    found
-}
-
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn ssh_and_dns_scripts_say_what_nmaps_say() {
@@ -173,8 +152,15 @@ fn ssh_and_dns_scripts_say_what_nmaps_say() {
     ];
     let theirs = nmap_xml_with(&[&args[..], &[dns.as_str()]].concat()).unwrap();
     let (ours, _) = scan_both(&[&args[..], &["-oX", "-", dns.as_str()]].concat());
+    let (ours, theirs) = (script_outputs(&ours), script_outputs(&theirs));
     for id in ["ssh2-enum-algos", "dns-nsid"] {
-        let (ours, theirs) = (script_outputs(&ours, id), script_outputs(&theirs, id));
+        let of = |all: &std::collections::BTreeMap<String, String>| {
+            all.iter()
+                .filter(|(key, _)| key.ends_with(&format!(" {id}")))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let (ours, theirs) = (of(&ours), of(&theirs));
         assert!(!theirs.is_empty(), "nmap's {id} said nothing");
         assert_eq!(ours, theirs, "{id}: ours vs nmap's");
     }

@@ -45,6 +45,13 @@ enum Task {
     /// Serve the lab's hostile services (the lab starts this in its hostile host).
     #[command(hide = true)]
     HostileServices,
+    /// The libpcap side of `bench scripts` (run inside the scanner namespace).
+    #[command(hide = true)]
+    PcapDispatch {
+        waiters: usize,
+        per_waiter: usize,
+        target: std::net::Ipv4Addr,
+    },
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -60,6 +67,9 @@ enum BenchKind {
     Nmap,
     /// -sV of the lab's open ports next to nmap -sV: time, memory, answers per port.
     Version,
+    /// Raw-packet dispatch to N script waiters next to a libpcap filter per waiter;
+    /// -sV -sC next to nmap's.
+    Scripts,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +102,11 @@ fn main() -> Result<()> {
             LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
         },
         Task::HostileServices => lab::hostile::serve(),
+        Task::PcapDispatch {
+            waiters,
+            per_waiter,
+            target,
+        } => xtask::bench_scripts::pcap_dispatch_worker(waiters, per_waiter, target),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench {
@@ -103,6 +118,9 @@ fn main() -> Result<()> {
         Task::Bench {
             which: BenchKind::Version,
         } => bench_version(),
+        Task::Bench {
+            which: BenchKind::Scripts,
+        } => bench_in_lab(xtask::bench_scripts::run),
     }
 }
 

@@ -161,6 +161,38 @@ pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
     Ok(hosts)
 }
 
+/// Each port script's `output` attribute in an XML report (nmap's or ours), keyed
+/// `"ADDR PORT/PROTO SCRIPT"`.
+pub fn script_outputs(xml: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for host in xml.split("<host ").skip(1) {
+        let addr = host
+            .split("<address addr=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("");
+        for port in host.split("<port protocol=\"").skip(1) {
+            let proto = port.split('"').next().unwrap_or("");
+            let number = port
+                .split("portid=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("");
+            let body = port.split("</port>").next().unwrap_or("");
+            for script in body.split("<script id=\"").skip(1) {
+                let id = script.split('"').next().unwrap_or("");
+                let output = script
+                    .split("output=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("");
+                out.insert(format!("{addr} {number}/{proto} {id}"), output.to_string());
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

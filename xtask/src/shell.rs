@@ -82,6 +82,8 @@ pub struct Measured {
     pub success: bool,
     /// Peak resident memory, in bytes.
     pub peak_bytes: u64,
+    /// CPU time the process used, user and system.
+    pub cpu_seconds: f64,
 }
 
 /// Runs `program args...` in namespace `ns` (`ip netns exec` execs it, so the child
@@ -139,5 +141,29 @@ pub fn measured_in_ns(
         stopped,
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         peak_bytes: usage.ru_maxrss as u64 * 1024,
+        cpu_seconds: seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime),
     })
+}
+
+fn seconds_of(time: libc::timeval) -> f64 {
+    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
+}
+
+/// CPU time the whole machine has spent busy so far (every CPU: user, system,
+/// interrupts, softirqs), in seconds: what a run costs wherever the kernel charges it.
+pub fn machine_busy_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = ticks.iter().take(8).sum::<u64>()
+        - ticks.get(3).copied().unwrap_or(0)
+        - ticks.get(4).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(busy as f64 / hz)
 }

@@ -1,0 +1,398 @@
+//! `cargo xtask bench scripts`: the script engine next to the classic way, in one run.
+//!
+//! 1. Dispatch cost. N raw-packet waiters at once (N = 1, 100, 1000, 10000), each
+//!    pinging one lab host with its own ICMP identifier and waiting for its own
+//!    replies, [`PACKETS`] replies in all whatever N. The scanner: N script threads,
+//!    each with a capture on its key, fed by the XDP classifier and the dispatcher.
+//!    The classic way: one libpcap handle per waiter, each with its BPF filter, all
+//!    polled (what nmap's NSE does per raw-packet script). Shown: replies received,
+//!    wall time, and the machine's busy CPU per reply (every CPU, user, system and
+//!    softirq, from /proc/stat, less the same run with no packets): a BPF filter per
+//!    waiter runs on every packet, so its cost grows with N; the classifier's lookup
+//!    does not.
+//! 2. `-sV -sC` on the lab next to nmap's: time, and for each (port, script) both ran,
+//!    whether the outputs are the same.
+
+use crate::lab::{self, SCANNER_NS};
+use crate::nmap_xml;
+use crate::shell::{machine_busy_seconds, measured_in_ns};
+use anyhow::{Context, Result};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Replies per dispatch run, whatever the number of waiters.
+const PACKETS: usize = 20_000;
+/// Waiter counts.
+const WAITERS: [usize; 4] = [1, 100, 1000, 10_000];
+/// The most one run may take.
+const LIMIT: Duration = Duration::from_secs(240);
+/// The libpcap side stops here and reports what it got (at N = 10000 it needs
+/// minutes for what the scanner does in a second).
+const PCAP_BUDGET: Duration = Duration::from_secs(60);
+
+/// The scanner's side: `n` threads, each with its own capture, sharing `packets`.
+const DISPATCH_SCRIPT: &str = r#"
+categories = { "bench" }
+hostrule = function() return true end
+action = function(host)
+  local n = tonumber(stdnse.get_script_args("n"))
+  local per = tonumber(stdnse.get_script_args("per"))
+  local received, threads = 0, {}
+  local done = nmap.condvar(threads)
+  local function waiter(id)
+    local capture = rawpacket.capture { proto = "icmp", host = host.ip, icmp_id = id }
+    for seq = 1, per do
+      rawpacket.send(rawpacket.icmp { dst = host.ip, icmp_id = id, icmp_seq = seq })
+      if capture:receive(1000) then received = received + 1 end
+    end
+    capture:close()
+    done("signal")
+  end
+  for id = 1, n do threads[stdnse.new_thread(waiter, id)] = true end
+  repeat
+    for co in pairs(threads) do
+      if coroutine.status(co) == "dead" then threads[co] = nil end
+    end
+    if next(threads) then done("wait") end
+  until next(threads) == nil
+  return "replies=" .. received
+end
+"#;
+
+/// One dispatch run: replies, wall seconds, machine CPU seconds.
+struct DispatchRun {
+    replies: usize,
+    /// Stopped at its time budget before every reply was in.
+    stopped: bool,
+    seconds: f64,
+    busy: f64,
+}
+
+fn replies_in(text: &str) -> usize {
+    text.split("replies=")
+        .nth(1)
+        .and_then(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `program args` in the scanner namespace, measuring the machine's busy CPU.
+fn measured(program: &str, args: &[String]) -> Result<DispatchRun> {
+    let before = machine_busy_seconds()?;
+    let run = measured_in_ns(SCANNER_NS, program, args, LIMIT)?;
+    let busy = machine_busy_seconds()? - before;
+    Ok(DispatchRun {
+        stopped: run.stopped || run.stdout.contains("stopped after"),
+        replies: replies_in(&run.stdout),
+        seconds: run.seconds,
+        busy,
+    })
+}
+
+fn scanner_dispatch(
+    scanner: &Path,
+    script: &Path,
+    target: Ipv4Addr,
+    n: usize,
+    per: usize,
+) -> Result<DispatchRun> {
+    let args: Vec<String> = [
+        "--script",
+        script.to_str().context("script path")?,
+        "--script-args",
+        &format!("n={n},per={per}"),
+        "--max-script-threads",
+        "20000",
+        "-n",
+        "-Pn",
+        "-p",
+        "80",
+        &target.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    measured(scanner.to_str().context("scanner path")?, &args)
+}
+
+fn pcap_dispatch(target: Ipv4Addr, n: usize, per: usize) -> Result<DispatchRun> {
+    let me = std::env::current_exe()?;
+    let args: Vec<String> = [
+        "pcap-dispatch",
+        &n.to_string(),
+        &per.to_string(),
+        &target.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    measured(me.to_str().context("xtask path")?, &args)
+}
+
+/// CPU per reply in µs, less the cost of the same run without packets.
+fn micros_per_reply(run: &DispatchRun, idle: &DispatchRun) -> String {
+    if run.replies == 0 {
+        return "-".into();
+    }
+    format!(
+        "{:.1}",
+        (run.busy - idle.busy).max(0.0) * 1e6 / run.replies as f64
+    )
+}
+
+fn dispatch(scanner: &Path) -> Result<()> {
+    let target = lab::host("web").addr;
+    let dir = std::env::temp_dir().join(format!("scanner-bench-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("raw-dispatch.nse");
+    std::fs::write(&script, DISPATCH_SCRIPT)?;
+    println!("\n== Dispatch: N waiters, {PACKETS} ICMP echo replies in all, to {target} ==");
+    println!(
+        "{:>6} | {:>22} {:>8} {:>10} | {:>22} {:>8} {:>10} | {:>6}",
+        "N",
+        "scanner replies",
+        "wall s",
+        "CPU µs/rep",
+        "libpcap replies",
+        "wall s",
+        "CPU µs/rep",
+        "ratio"
+    );
+    for n in WAITERS {
+        let per = (PACKETS / n).max(1);
+        let ours_idle = scanner_dispatch(scanner, &script, target, n, 0)?;
+        let ours = scanner_dispatch(scanner, &script, target, n, per)?;
+        let theirs_idle = pcap_dispatch(target, n, 0)?;
+        let theirs = pcap_dispatch(target, n, per)?;
+        let (a, b) = (
+            micros_per_reply(&ours, &ours_idle),
+            micros_per_reply(&theirs, &theirs_idle),
+        );
+        let ratio = match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(a), Ok(b)) if a > 0.0 => format!("{:.1}x", b / a),
+            _ => "-".into(),
+        };
+        println!(
+            "{n:>6} | {:>22} {:>8.2} {a:>10} | {:>22} {:>8.2} {b:>10} | {ratio:>6}",
+            format!("{}/{}", ours.replies, n * per),
+            ours.seconds,
+            format!(
+                "{}{}/{}",
+                if theirs.stopped { "stopped " } else { "" },
+                theirs.replies,
+                n * per
+            ),
+            theirs.seconds,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("(CPU: the whole machine's busy time from /proc/stat, less the same run with no packets; ratio = libpcap / scanner)");
+    Ok(())
+}
+
+/// The classic side, run inside the scanner namespace: `n` libpcap handles, each
+/// with a BPF filter for its own ICMP identifier, polled together; `per` echo
+/// requests per identifier, one outstanding per identifier. Prints `replies=K`.
+pub fn pcap_dispatch_worker(n: usize, per: usize, target: Ipv4Addr) -> Result<()> {
+    raise_fd_limit(n as u64 + 64);
+    let mut handles = Vec::with_capacity(n);
+    for id in 1..=n {
+        let mut capture = pcap::Capture::from_device(lab::SCANNER_IFACE)?
+            .immediate_mode(true)
+            .buffer_size(64 * 1024)
+            .snaplen(256)
+            .open()
+            .with_context(|| format!("opening libpcap handle {id}"))?
+            .setnonblock()?;
+        capture.filter(
+            &format!(
+                "icmp[icmptype] == icmp-echoreply and icmp[4:2] == {id} and src host {target}"
+            ),
+            true,
+        )?;
+        handles.push(capture);
+    }
+    // SAFETY: a plain raw ICMP socket; the kernel writes the IP header.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    anyhow::ensure!(sock >= 0, "raw socket: {}", std::io::Error::last_os_error());
+    let send = |id: u16, seq: u16| {
+        let mut packet = [8u8, 0, 0, 0, 0, 0, 0, 0];
+        packet[4..6].copy_from_slice(&id.to_be_bytes());
+        packet[6..8].copy_from_slice(&seq.to_be_bytes());
+        let sum: u32 = packet
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        let folded = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        packet[2..4].copy_from_slice(&folded.to_be_bytes());
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(target).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: valid buffer and address for the call's duration.
+        unsafe {
+            libc::sendto(
+                sock,
+                packet.as_ptr() as *const libc::c_void,
+                packet.len(),
+                0,
+                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            )
+        };
+    };
+    let mut fds: Vec<libc::pollfd> = handles
+        .iter()
+        .map(|h| libc::pollfd {
+            fd: h.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Like the script threads: each identifier sends, waits for its reply (up to a
+    // second), and sends the next.
+    let mut sent_at = vec![Instant::now(); n];
+    let mut next_seq = vec![1usize; n];
+    if per > 0 {
+        for (id, sent) in sent_at.iter_mut().enumerate() {
+            send(id as u16 + 1, 1);
+            *sent = Instant::now();
+        }
+    }
+    let mut received = 0usize;
+    let mut active = if per == 0 { 0 } else { n };
+    let started = Instant::now();
+    while active > 0 {
+        if started.elapsed() > PCAP_BUDGET {
+            println!("stopped after {} s", PCAP_BUDGET.as_secs());
+            break;
+        }
+        // SAFETY: fds is a valid array of pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        for (i, fd) in fds.iter_mut().enumerate() {
+            let mut answered = false;
+            if fd.revents & libc::POLLIN != 0 {
+                while let Ok(_packet) = handles[i].next_packet() {
+                    answered = true;
+                }
+            }
+            fd.revents = 0;
+            let late = next_seq[i] <= per && sent_at[i].elapsed() > Duration::from_secs(1);
+            if (answered || late) && next_seq[i] <= per {
+                received += usize::from(answered);
+                next_seq[i] += 1;
+                if next_seq[i] > per {
+                    active -= 1;
+                } else {
+                    send(i as u16 + 1, next_seq[i] as u16);
+                    sent_at[i] = Instant::now();
+                }
+            }
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(sock) };
+    println!("replies={received}");
+    Ok(())
+}
+
+fn raise_fd_limit(wanted: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: wanted,
+    };
+    // SAFETY: a valid rlimit; failure leaves the old limit, and opening then fails
+    // with a message.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+}
+
+/// `-sV -sC` by both tools: the first line of each (port, script) output.
+fn default_scripts(scanner: &Path) -> Result<()> {
+    let hosts: Vec<String> = ["web", "svc", "dns"]
+        .iter()
+        .map(|h| lab::host(h).addr.to_string())
+        .collect();
+    let mut args: Vec<String> = [
+        "-sS",
+        "-sU",
+        "-sV",
+        "-sC",
+        "-n",
+        "-Pn",
+        "-p",
+        "T:21,22,53,80,443,6379,11211,U:53",
+        "-oX",
+        "-",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(hosts.iter().cloned());
+    println!("\n== -sV -sC on {} next to nmap's ==", hosts.join(" "));
+    let ours = measured_in_ns(
+        SCANNER_NS,
+        scanner.to_str().context("scanner path")?,
+        &args,
+        LIMIT,
+    )?;
+    let theirs = measured_in_ns(SCANNER_NS, "nmap", &args, LIMIT)?;
+    let (a, b) = (
+        nmap_xml::script_outputs(&ours.stdout),
+        nmap_xml::script_outputs(&theirs.stdout),
+    );
+    println!(
+        "scanner {:.2} s, nmap {:.2} s: {:.1}x",
+        ours.seconds,
+        theirs.seconds,
+        theirs.seconds / ours.seconds.max(1e-3)
+    );
+    let mut same = 0;
+    let mut both = 0;
+    for (key, theirs_out) in &b {
+        let Some(ours_out) = a.get(key) else {
+            println!("  {key:<40} nmap only: {}", first_line(theirs_out));
+            continue;
+        };
+        both += 1;
+        let agree = first_line(ours_out) == first_line(theirs_out);
+        same += usize::from(agree);
+        println!(
+            "  {key:<40} {} {}",
+            if agree { "same:" } else { "DIFFERENT: ours" },
+            first_line(ours_out)
+        );
+        if !agree {
+            println!("  {:<40} nmap's: {}", "", first_line(theirs_out));
+        }
+    }
+    for key in a.keys().filter(|k| !b.contains_key(*k)) {
+        println!("  {key:<40} scanner only: {}", first_line(&a[key]));
+    }
+    println!("{same} of {both} (port, script) outputs both ran agree on their first line");
+    Ok(())
+}
+
+fn first_line(text: &str) -> String {
+    text.replace("&#xa;", "\n")
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn run(scanner: &Path) -> Result<()> {
+    dispatch(scanner)?;
+    default_scripts(scanner)
+}
