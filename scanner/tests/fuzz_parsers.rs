@@ -2,7 +2,8 @@
 //! time specifications and `--script` selections from the command line, probe files,
 //! version templates and
 //! services' answers read against the probe database, and frames off the wire (TCP, UDP, ICMP
-//! replies and ICMP errors quoting anything). None may panic, and what they accept
+//! replies and ICMP errors quoting anything; frames raw-packet scripts capture and
+//! dissect). None may panic, and what they accept
 //! must mean what it says.
 
 use proptest::prelude::*;
@@ -154,6 +155,22 @@ proptest! {
         for flags in [0, FLAG_UDP | FLAG_ANY_COOKIE | FLAG_ARP] {
             let config = ClassifierConfig { local_addr: 0xc612_0001, port_lo: 0, port_hi: 65535, key, enabled: 1, flags };
             let _ = classify(&frame, &config);
+        }
+    }
+
+    /// Frames and packets a raw-packet script receives: taking them apart and keying
+    /// them for captures never panics, whatever their lengths say; a frame's key
+    /// always names its sender's protocol.
+    #[test]
+    fn captured_frames_are_dissected_and_keyed_without_panics(
+        frame in proptest::collection::vec(any::<u8>(), 0..160),
+        header in prop_oneof![Just(&b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\x00"[..]), Just(&b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x06"[..]), Just(&b""[..])],
+    ) {
+        let bytes = [header, &frame[..]].concat();
+        let _ = scanner::packet::raw::dissect(&bytes, true);
+        let _ = scanner::packet::raw::dissect(&bytes, false);
+        if let Some(key) = scanner::packet::reply::capture_key(&bytes, 0xc612_0001) {
+            prop_assert!(matches!(key.protocol, 1 | 6 | 17 | scanner_common::capture::CAPTURE_ARP));
         }
     }
 
