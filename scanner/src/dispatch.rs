@@ -265,3 +265,61 @@ async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hub with no source: frames are handed to its registry by the test.
+    fn hub() -> CaptureHub {
+        CaptureHub {
+            registry: CaptureHub::registry(None),
+            pump: tokio::spawn(async {}),
+            source: "test",
+        }
+    }
+
+    fn frame(byte: u8) -> Captured {
+        Captured {
+            frame: vec![byte; 4],
+            frame_len: 4,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_frame_goes_to_every_capture_of_its_key_and_no_other() {
+        let hub = hub();
+        let key = CaptureKey::icmp(1, 7);
+        let other = CaptureKey::icmp(1, 8);
+        let (mut a, mut b, mut c) = (
+            hub.open(key).unwrap(),
+            hub.open(key).unwrap(),
+            hub.open(other).unwrap(),
+        );
+        hub.registry.lock().unwrap().deliver(&key, frame(1));
+        assert_eq!(a.next().await.unwrap().frame, [1; 4]);
+        assert_eq!(b.next().await.unwrap().frame, [1; 4]);
+        assert!(c.receiver.try_recv().is_err());
+        // Closing one capture of a key leaves the other listening.
+        drop(a);
+        hub.registry.lock().unwrap().deliver(&key, frame(2));
+        assert_eq!(b.next().await.unwrap().frame, [2; 4]);
+        drop(b);
+        assert!(!hub.registry.lock().unwrap().waiting.contains_key(&key));
+        assert!(hub.registry.lock().unwrap().waiting.contains_key(&other));
+        let stats = hub.stats();
+        assert_eq!((stats.frames, stats.delivered), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn a_capture_that_is_not_read_drops_what_overflows_its_queue() {
+        let hub = hub();
+        let key = CaptureKey::arp(9);
+        let mut capture = hub.open(key).unwrap();
+        for n in 0..QUEUE + 10 {
+            hub.registry.lock().unwrap().deliver(&key, frame(n as u8));
+        }
+        assert_eq!(hub.stats().overflowed, 10);
+        assert_eq!(capture.next().await.unwrap().frame, [0; 4]);
+    }
+}
