@@ -77,8 +77,7 @@ fn shipped_scripts_describe_the_lab_as_nmaps_do() {
         &svc,
     ]);
     for line in [
-        "|   Subject: CN=web.lab.test",
-        "  Protocol: TLSv1.",
+        "| ssl-cert: Subject: commonName=web.lab.test",
         "|   Version: 1.",
         "|   Process ID: ",
         "|   Server: nginx/",
@@ -137,23 +136,25 @@ fn shipped_scripts_describe_the_lab_as_nmaps_do() {
 
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
-fn ssh_and_dns_scripts_say_what_nmaps_say() {
+fn ssh_dns_and_tls_scripts_say_what_nmaps_say() {
     require_lab();
     let dns = lab::host("dns").addr.to_string();
+    let web = lab::host("web").addr.to_string();
     let args = [
         "-sS",
         "-sU",
         "--script",
-        "ssh2-enum-algos,dns-nsid",
+        "ssh2-enum-algos,dns-nsid,ssl-cert",
         "-n",
         "-Pn",
         "-p",
-        "T:22,U:53",
+        "T:22,443,U:53",
     ];
-    let theirs = nmap_xml_with(&[&args[..], &[dns.as_str()]].concat()).unwrap();
-    let (ours, _) = scan_both(&[&args[..], &["-oX", "-", dns.as_str()]].concat());
+    let targets = [dns.as_str(), web.as_str()];
+    let theirs = nmap_xml_with(&[&args[..], &targets].concat()).unwrap();
+    let (ours, _) = scan_both(&[&args[..], &["-oX", "-"], &targets].concat());
     let (ours, theirs) = (script_outputs(&ours), script_outputs(&theirs));
-    for id in ["ssh2-enum-algos", "dns-nsid"] {
+    for id in ["ssh2-enum-algos", "dns-nsid", "ssl-cert"] {
         let of = |all: &std::collections::BTreeMap<String, String>| {
             all.iter()
                 .filter(|(key, _)| key.ends_with(&format!(" {id}")))

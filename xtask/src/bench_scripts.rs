@@ -64,6 +64,8 @@ end
 /// One dispatch run: replies, wall seconds, machine CPU seconds.
 struct DispatchRun {
     replies: usize,
+    /// Handles the libpcap side had opened when it ran out of time opening them.
+    opened: Option<usize>,
     /// Stopped at its time budget before every reply was in.
     stopped: bool,
     seconds: f64,
@@ -91,6 +93,11 @@ fn measured(program: &str, args: &[String]) -> Result<DispatchRun> {
     Ok(DispatchRun {
         stopped: run.stopped || run.stdout.contains("stopped after"),
         replies: replies_in(&run.stdout),
+        opened: run
+            .stdout
+            .split("opened=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok()),
         seconds: run.seconds,
         busy,
     })
@@ -155,7 +162,7 @@ fn dispatch(scanner: &Path) -> Result<()> {
     std::fs::write(&script, DISPATCH_SCRIPT)?;
     println!("\n== Dispatch: N waiters, {PACKETS} ICMP echo replies in all, to {target} ==");
     println!(
-        "{:>6} | {:>22} {:>8} {:>10} | {:>22} {:>8} {:>10} | {:>6}",
+        "{:>6} | {:>22} {:>8} {:>10} | {:>30} {:>8} {:>10} | {:>6}",
         "N",
         "scanner replies",
         "wall s",
@@ -180,15 +187,18 @@ fn dispatch(scanner: &Path) -> Result<()> {
             _ => "-".into(),
         };
         println!(
-            "{n:>6} | {:>22} {:>8.2} {a:>10} | {:>22} {:>8.2} {b:>10} | {ratio:>6}",
+            "{n:>6} | {:>22} {:>8.2} {a:>10} | {:>30} {:>8.2} {b:>10} | {ratio:>6}",
             format!("{}/{}", ours.replies, n * per),
             ours.seconds,
-            format!(
-                "{}{}/{}",
-                if theirs.stopped { "stopped " } else { "" },
-                theirs.replies,
-                n * per
-            ),
+            match theirs.opened.or(theirs_idle.opened) {
+                Some(opened) => format!("{opened}/{n} handles open in {}s", PCAP_BUDGET.as_secs()),
+                None => format!(
+                    "{}{}/{}",
+                    if theirs.stopped { "stopped " } else { "" },
+                    theirs.replies,
+                    n * per
+                ),
+            },
             theirs.seconds,
         );
     }
@@ -203,7 +213,18 @@ fn dispatch(scanner: &Path) -> Result<()> {
 pub fn pcap_dispatch_worker(n: usize, per: usize, target: Ipv4Addr) -> Result<()> {
     raise_fd_limit(n as u64 + 64);
     let mut handles = Vec::with_capacity(n);
+    let opening = Instant::now();
     for id in 1..=n {
+        if opening.elapsed() > PCAP_BUDGET {
+            // Opening a handle gets slower with every one open: at 10000 it takes
+            // minutes before a packet is sent.
+            println!(
+                "opened={} stopped after {} s",
+                id - 1,
+                PCAP_BUDGET.as_secs()
+            );
+            return Ok(());
+        }
         let mut capture = pcap::Capture::from_device(lab::SCANNER_IFACE)?
             .immediate_mode(true)
             .buffer_size(64 * 1024)

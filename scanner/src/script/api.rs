@@ -340,10 +340,29 @@ impl UserData for Socket {
             let Some(cert) = tls::certificate_of(session) else {
                 return Ok(Value::Nil);
             };
+            // NSE's shape: subject and issuer by attribute name, pubkey, validity.
             let table = lua.create_table()?;
-            table.set("subject", cert.subject)?;
-            table.set("issuer", cert.issuer)?;
+            for (key, fields) in [
+                ("subject", &cert.subject_fields),
+                ("issuer", &cert.issuer_fields),
+            ] {
+                let name = lua.create_table()?;
+                for (attribute, value) in fields {
+                    name.set(attribute.as_str(), value.as_str())?;
+                }
+                table.set(key, name)?;
+            }
+            table.set("subject_text", cert.subject)?;
+            table.set("issuer_text", cert.issuer)?;
             table.set("protocol", cert.protocol)?;
+            let pubkey = lua.create_table()?;
+            pubkey.set("type", cert.key_type)?;
+            pubkey.set("bits", cert.key_bits)?;
+            table.set("pubkey", pubkey)?;
+            table.set("sig_algorithm", cert.signature_algorithm)?;
+            table.set("alt_names", cert.alt_names)?;
+            table.set("md5", cert.md5)?;
+            table.set("sha1", cert.sha1)?;
             let validity = lua.create_table()?;
             validity.set("notBefore", cert.not_before)?;
             validity.set("notAfter", cert.not_after)?;

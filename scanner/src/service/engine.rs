@@ -186,7 +186,7 @@ enum Slot {
     },
     /// Finished; `hard` says whether its answer hard-matched when it arrived.
     Done {
-        answer: Answer,
+        answer: Box<Answer>,
         hard: bool,
     },
     /// Skipped (a soft match ruled it out) or given up (silent past the grace).
@@ -317,7 +317,7 @@ async fn run_plan(
                 Slot::Dropped => {}
                 Slot::Done { answer, .. } => {
                     let probe = &db.probes[plan[next_to_read]];
-                    let answer = std::mem::take(answer);
+                    let answer = std::mem::take(answer.as_mut());
                     out.reachable |= !answer.failed;
                     if out.certificate.is_none() {
                         out.certificate = answer.certificate;
@@ -385,7 +385,10 @@ async fn run_plan(
                 resent[slot_index] = true;
                 Slot::Waiting
             } else {
-                Slot::Done { answer, hard }
+                Slot::Done {
+                    answer: Box::new(answer),
+                    hard,
+                }
             };
         }
     }

@@ -28,6 +28,68 @@ pub struct CertificateInfo {
     pub not_after: String,
     /// The TLS version the handshake settled on.
     pub protocol: String,
+    /// The subject's and issuer's attributes by OpenSSL's long names (`commonName`),
+    /// in the order nmap writes them.
+    pub subject_fields: Vec<(String, String)>,
+    pub issuer_fields: Vec<(String, String)>,
+    /// Subject alternative names as nmap writes them (`DNS:web.lab.test`).
+    pub alt_names: Vec<String>,
+    /// `rsa`, `ec`, `ed25519`, …, and the key's size in bits.
+    pub key_type: String,
+    pub key_bits: Option<usize>,
+    /// The signature algorithm's long name (`sha256WithRSAEncryption`).
+    pub signature_algorithm: String,
+    /// Digests of the whole certificate, in hex.
+    pub md5: String,
+    pub sha1: String,
+}
+
+/// OpenSSL's long name of an X.509 attribute.
+fn attribute_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
+    match oid.to_id_string().as_str() {
+        "2.5.4.3" => "commonName".into(),
+        "2.5.4.6" => "countryName".into(),
+        "2.5.4.7" => "localityName".into(),
+        "2.5.4.8" => "stateOrProvinceName".into(),
+        "2.5.4.10" => "organizationName".into(),
+        "2.5.4.11" => "organizationalUnitName".into(),
+        "1.2.840.113549.1.9.1" => "emailAddress".into(),
+        other => x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+            .map(str::to_string)
+            .unwrap_or_else(|_| other.to_string()),
+    }
+}
+
+/// A name's attributes, the four nmap puts first in its order, then the rest by name.
+fn name_fields(name: &x509_parser::x509::X509Name) -> Vec<(String, String)> {
+    const FIRST: [&str; 4] = [
+        "commonName",
+        "organizationName",
+        "stateOrProvinceName",
+        "countryName",
+    ];
+    let mut fields: Vec<(String, String)> = name
+        .iter_attributes()
+        .map(|a| {
+            let value = a.as_str().map(str::to_string).unwrap_or_else(|_| {
+                a.attr_value()
+                    .data
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            });
+            (attribute_name(a.attr_type()), value)
+        })
+        .collect();
+    fields.sort_by_key(|(name, _)| match FIRST.iter().position(|f| f == name) {
+        Some(rank) => (rank, String::new()),
+        None => (FIRST.len(), name.clone()),
+    });
+    fields
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Accepts every certificate: the scanner reports what a server shows, it does not
@@ -106,7 +168,64 @@ pub fn certificate_of(session: &TlsStream<TcpStream>) -> Option<CertificateInfo>
         Ok(secs) => crate::report::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs)),
         Err(_) => t.to_string(),
     };
+    use md5::Digest as _;
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::public_key::PublicKey;
+    let (key_type, key_bits) = match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("rsa", Some(rsa.key_size())),
+        Ok(PublicKey::EC(ec)) => ("ec", Some(ec.key_size())),
+        Ok(PublicKey::DSA(_)) => ("dsa", None),
+        Ok(PublicKey::GostR3410(_)) | Ok(PublicKey::GostR3410_2012(_)) => ("gost", None),
+        Ok(PublicKey::Unknown(_)) | Err(_) => {
+            match cert
+                .public_key()
+                .algorithm
+                .algorithm
+                .to_id_string()
+                .as_str()
+            {
+                "1.3.101.112" => ("ed25519", Some(256)),
+                "1.3.101.113" => ("ed448", Some(456)),
+                _ => ("unknown", None),
+            }
+        }
+    };
+    let alt_names = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .map(|name| match name {
+                GeneralName::DNSName(dns) => format!("DNS:{dns}"),
+                GeneralName::IPAddress(ip) => match ip.len() {
+                    4 => format!(
+                        "IP Address:{}",
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*ip).unwrap_or_default())
+                    ),
+                    _ => format!("IP Address:{}", hex(ip)),
+                },
+                GeneralName::RFC822Name(mail) => format!("email:{mail}"),
+                GeneralName::URI(uri) => format!("URI:{uri}"),
+                other => format!("{other:?}"),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let signature_algorithm = x509_parser::objects::oid2sn(
+        &cert.signature_algorithm.algorithm,
+        x509_parser::objects::oid_registry(),
+    )
+    .map(str::to_string)
+    .unwrap_or_else(|_| cert.signature_algorithm.algorithm.to_id_string());
     Some(CertificateInfo {
+        subject_fields: name_fields(cert.subject()),
+        issuer_fields: name_fields(cert.issuer()),
+        alt_names,
+        key_type: key_type.to_string(),
+        key_bits,
+        signature_algorithm,
+        md5: hex(&md5::Md5::digest(der.as_ref())),
+        sha1: hex(&sha1::Sha1::digest(der.as_ref())),
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         not_before: time(validity.not_before),
