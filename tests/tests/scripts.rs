@@ -342,6 +342,18 @@ end
     );
     assert!(xml.contains("<postscript><script id=\"post\""), "{xml}");
     assert_valid_nmap_xml(&xml);
+    // JSON lines: the pre- and post-scan results carry their phase, not a host.
+    let json = scan_json(&["--script", dir.path(), "-n", "-p", "22", &web]).unwrap();
+    let phases: Vec<&str> = json.lines().filter(|l| l.contains("\"phase\"")).collect();
+    assert_eq!(phases.len(), 2, "{json}");
+    assert!(
+        phases[0].contains("\"phase\":\"prescan\"") && phases[0].contains("registry ready"),
+        "{json}"
+    );
+    assert!(
+        phases[1].contains("\"phase\":\"postscan\"") && !phases[1].contains("\"addr\""),
+        "{json}"
+    );
 }
 
 #[test]
