@@ -167,20 +167,29 @@ pub fn script_options(
     types: &ScanTypes,
     targets: &crate::target::TargetSet,
 ) -> Result<Option<ScriptOptions>> {
-    let spec = match (&args.script, types.default_scripts) {
-        (Some(spec), true) => format!("default,{spec}"),
-        (Some(spec), false) => spec.clone(),
-        (None, true) => "default".to_string(),
-        (None, false) => {
-            if args.script_args.is_some()
-                || args.script_args_file.is_some()
-                || args.script_timeout.is_some()
-            {
-                bail!("--script-args, --script-args-file and --script-timeout go with --script or -sC");
-            }
-            return Ok(None);
-        }
-    };
+    let mut items: Vec<&str> = Vec::new();
+    if types.default_scripts {
+        items.push("default");
+    }
+    if let Some(spec) = &args.script {
+        items.push(spec);
+    }
+    if items.is_empty()
+        && (args.script_args.is_some()
+            || args.script_args_file.is_some()
+            || args.script_timeout.is_some())
+    {
+        bail!("--script-args, --script-args-file and --script-timeout go with --script or -sC");
+    }
+    if items.is_empty() {
+        return Ok(None);
+    }
+    // As nmap does, scripts with -sV include the `version` ones (they finish what the
+    // probes began: a web server's Server header, say).
+    if types.version {
+        items.push("version");
+    }
+    let spec = items.join(",");
     let mut script_args = std::collections::BTreeMap::new();
     let mut add = |text: &str, origin: &str| -> Result<()> {
         for pair in text
@@ -349,6 +358,31 @@ mod tests {
         let argv =
             std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
         Args::try_parse_from(normalize_args(argv)).unwrap()
+    }
+
+    #[test]
+    fn scripts_with_version_detection_take_in_the_version_scripts() {
+        let targets = crate::target::TargetSet::parse(&["198.18.0.10".to_string()]).unwrap();
+        let spec = |line: &str| {
+            let a = args(line);
+            let types = ScanTypes::parse(&a.scan_type).unwrap();
+            script_options(&a, &types, &targets)
+                .unwrap()
+                .map(|o| o.spec)
+        };
+        assert_eq!(spec("-sV x"), None);
+        assert_eq!(spec("-sC x").as_deref(), Some("default"));
+        assert_eq!(spec("-sV -sC x").as_deref(), Some("default,version"));
+        assert_eq!(
+            spec("-sV --script banner x").as_deref(),
+            Some("banner,version")
+        );
+        assert!(script_options(
+            &args("--script-args a=b x"),
+            &ScanTypes::parse(&[]).unwrap(),
+            &targets
+        )
+        .is_err());
     }
 
     #[test]
