@@ -1,8 +1,11 @@
 //! Running scripts: one Lua 5.4 state on the scan's tokio loop, each script loaded
-//! into an environment of its own, its rules asked of every host and open port, and
-//! each selected (script, target) pair run as a Lua coroutine. A coroutine that calls
-//! a socket or `stdnse.sleep` is suspended until tokio has the answer, so thousands
-//! wait at once; `--max-script-threads` bounds how many are out.
+//! into an environment of its own, its rules asked (`prerule` once before the scan,
+//! `hostrule`/`portrule` of every host and open port, `postrule` once after), and
+//! each selected (script, target) pair run as a Lua coroutine, beside the threads
+//! scripts start (`stdnse.new_thread`). A coroutine that calls a socket, a capture,
+//! a mutex or condition variable, or `stdnse.sleep` is suspended until tokio has the
+//! answer, so thousands wait at once; `--max-script-threads` bounds how many
+//! instances are out.
 //!
 //! Containment: an error ends that instance only (reported, the scan goes on); a
 //! script that runs [`SLICE_LIMIT`] without waiting on anything is stopped by an
