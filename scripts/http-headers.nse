@@ -13,7 +13,7 @@ portrule = shortport.http
 action = function(host, port)
   local socket = nmap.new_socket()
   socket:set_timeout(5000)
-  local proto = port.version.service_tunnel == "ssl" and "ssl" or "tcp"
+  local proto = shortport.ssl(host, port) and "ssl" or "tcp"
   if not socket:connect(host, port, proto) then return nil end
   socket:send("HEAD / HTTP/1.1\r\nHost: " .. host.ip .. "\r\nConnection: close\r\n\r\n")
   local status, head = socket:receive_buf("\r?\n\r?\n", false)

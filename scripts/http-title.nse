@@ -16,7 +16,7 @@ portrule = shortport.http
 local function get(host, port, path)
   local socket = nmap.new_socket()
   socket:set_timeout(5000)
-  local proto = port.version.service_tunnel == "ssl" and "ssl" or "tcp"
+  local proto = shortport.ssl(host, port) and "ssl" or "tcp"
   local ok = socket:connect(host, port, proto)
   if not ok then return nil end
   socket:send("GET " .. path .. " HTTP/1.0\r\nHost: " .. host.ip .. "\r\nUser-Agent: scanner\r\nConnection: close\r\n\r\n")

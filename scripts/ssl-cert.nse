@@ -1,7 +1,8 @@
 description = [[
 Shows the certificate of a TLS service as nmap's ssl-cert does: subject and issuer,
 subject alternative names, the public key's type and size, the signature algorithm,
-the validity, and the MD5 and SHA-1 digests. Any certificate is accepted: this
+the validity, and the MD5 and SHA-1 digests (the subject, alternative names and
+validity alone when a category, not its name, selected it and -v was not given). Any certificate is accepted: this
 reports, it does not judge.
 ]]
 author = "scanner project"
@@ -57,6 +58,12 @@ action = function(host, port)
   local lines = { "Subject: " .. name_text(cert.subject) }
   if #cert.alt_names > 0 then
     lines[#lines + 1] = "Subject Alternative Name: " .. table.concat(cert.alt_names, ", ")
+  end
+  -- nmap's short form (scripts a category brought in): the names and the dates.
+  if nmap.verbosity() == 0 then
+    lines[#lines + 1] = "Not valid before: " .. out.validity.notBefore
+    lines[#lines + 1] = "Not valid after:  " .. out.validity.notAfter
+    return out, table.concat(lines, "\n")
   end
   lines[#lines + 1] = "Issuer: " .. name_text(cert.issuer)
   lines[#lines + 1] = "Public Key type: " .. cert.pubkey.type

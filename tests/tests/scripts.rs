@@ -165,6 +165,23 @@ fn ssh_dns_and_tls_scripts_say_what_nmaps_say() {
         assert!(!theirs.is_empty(), "nmap's {id} said nothing");
         assert_eq!(ours, theirs, "{id}: ours vs nmap's");
     }
+    // Brought in by -sC rather than named, ssl-cert says less, in nmap and here.
+    let short = ["-sS", "-sC", "-n", "-Pn", "-p", "443", web.as_str()];
+    let theirs = script_outputs(&nmap_xml_with(&short).unwrap());
+    let (ours, _) = scan_both(&[&short[..], &["-oX", "-"]].concat());
+    let ours = script_outputs(&ours);
+    let key = format!("{web} 443/tcp ssl-cert");
+    assert!(
+        theirs[&key].starts_with("Subject: ") && !theirs[&key].contains("MD5"),
+        "{theirs:?}"
+    );
+    assert_eq!(ours.get(&key), theirs.get(&key));
+    let title = format!("{web} 443/tcp http-title");
+    assert_eq!(
+        ours.get(&title),
+        theirs.get(&title),
+        "http-title over TLS without -sV"
+    );
 }
 
 #[test]

@@ -282,13 +282,14 @@ impl Engine {
             })
             .collect();
         let mut named_files = Vec::new();
-        for item in select::items(&self.opts.spec) {
-            match sources_at(&item)? {
+        let items = select::items(&self.opts.spec);
+        for item in &items {
+            match sources_at(item)? {
                 Some(found) => {
                     named_files.extend(found.iter().map(|s| s.id.clone()));
                     sources.extend(found);
                 }
-                None => expressions.push(select::parse(&item)?),
+                None => expressions.push(select::parse(item)?),
             }
         }
         for source in sources {
@@ -301,6 +302,15 @@ impl Engine {
                     .iter()
                     .any(|e| e.selects(&script.id, &script.categories));
             if chosen && !self.scripts.iter().any(|s| s.id == script.id) {
+                // A script the user named (not one a category brought in) says
+                // more, as in nmap: its nmap.verbosity() is one higher.
+                let named = named_files.contains(&script.id)
+                    || items
+                        .iter()
+                        .any(|i| *i == script.id || *i == format!("{}.nse", script.id));
+                if named {
+                    self.raise_verbosity(&script).map_err(lua_error)?;
+                }
                 self.scripts.push(script);
             }
         }
@@ -316,6 +326,20 @@ impl Engine {
             );
         }
         Ok(())
+    }
+
+    /// Gives `script` an `nmap` whose `verbosity()` is one above the scan's.
+    fn raise_verbosity(&self, script: &Script) -> mlua::Result<()> {
+        let own: Table = self
+            .lua
+            .load(
+                "local base = ...
+                 local n = setmetatable({}, { __index = base })
+                 n.verbosity = function() return base.verbosity() + 1 end
+                 return n",
+            )
+            .call(self.lua.globals().get::<Table>("nmap")?)?;
+        script.env.set("nmap", own)
     }
 
     /// Runs a script's file in an environment of its own and reads its fields.
