@@ -38,7 +38,7 @@ pub struct Captured {
     pub frame_len: usize,
 }
 
-/// Counts for `-d` and the dispatch benchmark.
+/// What the dispatcher did, for `-d`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DispatchStats {
     /// Frames read from the ring (or the packet socket, with a key waited on).
@@ -188,10 +188,6 @@ impl Capture {
     /// The next frame (waits for it; wrap in a timeout).
     pub async fn next(&mut self) -> Option<Captured> {
         self.receiver.recv().await
-    }
-
-    pub fn key(&self) -> CaptureKey {
-        self.key
     }
 }
 

@@ -154,8 +154,11 @@ pub async fn run(
     // 2. The port scans, a group of hosts at a time (all of them for a ping scan);
     //    each group's hosts are finished and handed on before the next group starts.
     let link = prober.link();
+    let raw_access = scripts
+        .and_then(|_| open_raw_access(&mut prober, &up, notice))
+        .map(Rc::new);
     if let Some(engine) = scripts {
-        engine.set_raw_access(open_raw_access(&mut prober, &up, notice).map(Rc::new));
+        engine.set_raw_access(raw_access.clone());
     }
     let group_size = if port_scanned {
         opts.hostgroup.max(1)
@@ -233,6 +236,16 @@ pub async fn run(
     if let Some(engine) = scripts {
         run_phase_scripts(engine, Phase::PostScan, &mut result, sink, notice).await?;
         engine.set_raw_access(None);
+    }
+    if let Some(raw) = raw_access.filter(|_| opts.debug > 0) {
+        let stats = raw.hub().stats();
+        notice(&format!(
+            "script captures via {}: {} frames, {} deliveries, {} dropped on full queues",
+            raw.hub().source,
+            stats.frames,
+            stats.delivered,
+            stats.overflowed
+        ));
     }
     result.elapsed = started.elapsed();
     Ok((result, prober.stats.clone()))

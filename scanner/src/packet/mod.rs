@@ -17,3 +17,13 @@ pub const ETH_LEN: usize = scanner_common::wire::ETH_HEADER_LEN;
 /// IPv4 header length without options.
 pub const IPV4_LEN: usize = scanner_common::wire::IPV4_MIN_HEADER_LEN;
 pub use scanner_common::wire::{ETHERTYPE_IPV4, IPPROTO_TCP};
+
+/// The big-endian 16-bit field at `at` (the caller has checked the length).
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The big-endian 32-bit field at `at` (the caller has checked the length).
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}

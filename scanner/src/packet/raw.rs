@@ -8,7 +8,7 @@
 //! packet is marked truncated.
 
 use super::checksum::{add_bytes, add_u16, finish};
-use super::{ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
+use super::{be16, be32, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
 use scanner_common::wire::{
     ARP_OPER_REQUEST, ARP_PACKET_LEN, ETHERTYPE_ARP, ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN,
     ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN,
@@ -268,14 +268,6 @@ pub struct Dissected {
     pub truncated: bool,
 }
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 fn addr(b: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
 }
@@ -471,7 +463,7 @@ mod tests {
     use super::*;
 
     /// Captured in the lab (tcpdump -xx in lab-scanner): 198.18.0.10:22 answering a
-    /// SYN with SYN+ACK, options MSS 1460, SACK permitted, timestamps, NOP, wscale 7.
+    /// SYN with SYN+ACK, options MSS 1460, SACK permitted, timestamps, NOP, wscale 10.
     const SYN_ACK: [u8; 74] = [
         0x82, 0x2e, 0x64, 0xac, 0x0b, 0x25, 0x9a, 0x9d, 0x80, 0x78, 0x5b, 0x21, 0x08, 0x00, 0x45,
         0x00, 0x00, 0x3c, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0xae, 0x8c, 0xc6, 0x12, 0x00, 0x0a,

@@ -6,7 +6,7 @@
 //! in `scanner_common::classify`. Script captures get their key the same way
 //! ([`capture_key`], `scanner_common::capture`).
 
-use super::{ETH_LEN, IPV4_LEN};
+use super::{be16, be32, ETH_LEN, IPV4_LEN};
 use scanner_common::capture::CaptureKey;
 use scanner_common::classify::{
     classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
@@ -97,14 +97,6 @@ fn arp_fields(frame: &[u8]) -> Option<ArpFields> {
         sender_addr: be32(arp, 14),
         target_addr: be32(arp, 24),
     })
-}
-
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// The verdict the XDP classifier reaches on `frame`, by the same shared rule
