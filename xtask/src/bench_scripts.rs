@@ -18,9 +18,8 @@ use crate::nmap_xml;
 use crate::shell::{machine_busy_seconds, measured_in_ns};
 use anyhow::{Context, Result};
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Replies per dispatch run, whatever the number of waiters.
 const PACKETS: usize = 20_000;
@@ -30,7 +29,10 @@ const WAITERS: [usize; 4] = [1, 100, 1000, 10_000];
 const LIMIT: Duration = Duration::from_secs(240);
 /// The libpcap side stops here and reports what it got (at N = 10000 it needs
 /// minutes for what the scanner does in a second).
-const PCAP_BUDGET: Duration = Duration::from_secs(60);
+pub const PCAP_BUDGET: Duration = Duration::from_secs(60);
+/// The libpcap side's binary (`tests/src/bin/lab-pcap-dispatch.rs`): built after
+/// setup has installed libpcap, so that xtask links no system library.
+pub const PCAP_DISPATCH_BIN: &str = "lab-pcap-dispatch";
 
 /// The scanner's side: `n` threads, each with its own capture, sharing `packets`.
 const DISPATCH_SCRIPT: &str = r#"
@@ -130,17 +132,19 @@ fn scanner_dispatch(
 }
 
 fn pcap_dispatch(target: Ipv4Addr, n: usize, per: usize) -> Result<DispatchRun> {
-    let me = std::env::current_exe()?;
-    let args: Vec<String> = [
-        "pcap-dispatch",
-        &n.to_string(),
-        &per.to_string(),
-        &target.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    measured(me.to_str().context("xtask path")?, &args)
+    let worker = crate::workspace_root()
+        .join("target/release")
+        .join(PCAP_DISPATCH_BIN);
+    anyhow::ensure!(
+        worker.exists(),
+        "{} is missing: `cargo xtask bench scripts` builds it",
+        worker.display()
+    );
+    let args: Vec<String> = [&n.to_string(), &per.to_string(), &target.to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    measured(worker.to_str().context("worker path")?, &args)
 }
 
 /// CPU per reply in µs, less the cost of the same run without packets.
@@ -205,137 +209,6 @@ fn dispatch(scanner: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     println!("(CPU: the whole machine's busy time from /proc/stat, less the same run with no packets; ratio = libpcap / scanner)");
     Ok(())
-}
-
-/// The classic side, run inside the scanner namespace: `n` libpcap handles, each
-/// with a BPF filter for its own ICMP identifier, polled together; `per` echo
-/// requests per identifier, one outstanding per identifier. Prints `replies=K`.
-pub fn pcap_dispatch_worker(n: usize, per: usize, target: Ipv4Addr) -> Result<()> {
-    raise_fd_limit(n as u64 + 64);
-    let mut handles = Vec::with_capacity(n);
-    let opening = Instant::now();
-    for id in 1..=n {
-        if opening.elapsed() > PCAP_BUDGET {
-            // Opening a handle gets slower with every one open: at 10000 it takes
-            // minutes before a packet is sent.
-            println!(
-                "opened={} stopped after {} s",
-                id - 1,
-                PCAP_BUDGET.as_secs()
-            );
-            return Ok(());
-        }
-        let mut capture = pcap::Capture::from_device(lab::SCANNER_IFACE)?
-            .immediate_mode(true)
-            .buffer_size(64 * 1024)
-            .snaplen(256)
-            .open()
-            .with_context(|| format!("opening libpcap handle {id}"))?
-            .setnonblock()?;
-        capture.filter(
-            &format!(
-                "icmp[icmptype] == icmp-echoreply and icmp[4:2] == {id} and src host {target}"
-            ),
-            true,
-        )?;
-        handles.push(capture);
-    }
-    // SAFETY: a plain raw ICMP socket; the kernel writes the IP header.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
-    anyhow::ensure!(sock >= 0, "raw socket: {}", std::io::Error::last_os_error());
-    let send = |id: u16, seq: u16| {
-        let mut packet = [8u8, 0, 0, 0, 0, 0, 0, 0];
-        packet[4..6].copy_from_slice(&id.to_be_bytes());
-        packet[6..8].copy_from_slice(&seq.to_be_bytes());
-        let sum: u32 = packet
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        let folded = !(((sum & 0xffff) + (sum >> 16)) as u16);
-        packet[2..4].copy_from_slice(&folded.to_be_bytes());
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as u16,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(target).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: valid buffer and address for the call's duration.
-        unsafe {
-            libc::sendto(
-                sock,
-                packet.as_ptr() as *const libc::c_void,
-                packet.len(),
-                0,
-                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
-            )
-        };
-    };
-    let mut fds: Vec<libc::pollfd> = handles
-        .iter()
-        .map(|h| libc::pollfd {
-            fd: h.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // Like the script threads: each identifier sends, waits for its reply (up to a
-    // second), and sends the next.
-    let mut sent_at = vec![Instant::now(); n];
-    let mut next_seq = vec![1usize; n];
-    if per > 0 {
-        for (id, sent) in sent_at.iter_mut().enumerate() {
-            send(id as u16 + 1, 1);
-            *sent = Instant::now();
-        }
-    }
-    let mut received = 0usize;
-    let mut active = if per == 0 { 0 } else { n };
-    let started = Instant::now();
-    while active > 0 {
-        if started.elapsed() > PCAP_BUDGET {
-            println!("stopped after {} s", PCAP_BUDGET.as_secs());
-            break;
-        }
-        // SAFETY: fds is a valid array of pollfds.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
-        for (i, fd) in fds.iter_mut().enumerate() {
-            let mut answered = false;
-            if fd.revents & libc::POLLIN != 0 {
-                while let Ok(_packet) = handles[i].next_packet() {
-                    answered = true;
-                }
-            }
-            fd.revents = 0;
-            let late = next_seq[i] <= per && sent_at[i].elapsed() > Duration::from_secs(1);
-            if (answered || late) && next_seq[i] <= per {
-                received += usize::from(answered);
-                next_seq[i] += 1;
-                if next_seq[i] > per {
-                    active -= 1;
-                } else {
-                    send(i as u16 + 1, next_seq[i] as u16);
-                    sent_at[i] = Instant::now();
-                }
-            }
-        }
-    }
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(sock) };
-    println!("replies={received}");
-    Ok(())
-}
-
-fn raise_fd_limit(wanted: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: wanted,
-        rlim_max: wanted,
-    };
-    // SAFETY: a valid rlimit; failure leaves the old limit, and opening then fails
-    // with a message.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
 }
 
 /// `-sV -sC` by both tools: the first line of each (port, script) output.

@@ -45,13 +45,6 @@ enum Task {
     /// Serve the lab's hostile services (the lab starts this in its hostile host).
     #[command(hide = true)]
     HostileServices,
-    /// The libpcap side of `bench scripts` (run inside the scanner namespace).
-    #[command(hide = true)]
-    PcapDispatch {
-        waiters: usize,
-        per_waiter: usize,
-        target: std::net::Ipv4Addr,
-    },
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -102,11 +95,6 @@ fn main() -> Result<()> {
             LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
         },
         Task::HostileServices => lab::hostile::serve(),
-        Task::PcapDispatch {
-            waiters,
-            per_waiter,
-            target,
-        } => xtask::bench_scripts::pcap_dispatch_worker(waiters, per_waiter, target),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench {
@@ -120,7 +108,7 @@ fn main() -> Result<()> {
         } => bench_version(),
         Task::Bench {
             which: BenchKind::Scripts,
-        } => bench_in_lab(xtask::bench_scripts::run),
+        } => bench_scripts(),
     }
 }
 
@@ -263,23 +251,37 @@ fn bench_sweep() -> Result<()> {
     require_root("the benchmarks")?;
     setup::run()?;
     let scanner = build_scanner()?;
+    let xdp_drop = build_lab_tool("lab-xdp-drop")?;
+    lab::build::up()?;
+    let bench = xtask::bench::Bench {
+        scanner,
+        xdp_drop,
+        out_dir: workspace_root().join("target/bench"),
+    };
+    let result = xtask::bench::sweep(&bench);
+    lab::build::down()?;
+    result
+}
+
+/// Builds one of the lab's helper binaries (`tests/src/bin`) in release mode, after
+/// setup (they may link system libraries that setup installs), and returns its path.
+fn build_lab_tool(name: &str) -> Result<std::path::PathBuf> {
     shell::run_visible(cargo().args([
         "build",
         "--release",
         "--package",
         "lab-tests",
         "--bin",
-        "lab-xdp-drop",
+        name,
     ]))?;
-    lab::build::up()?;
-    let bench = xtask::bench::Bench {
-        scanner,
-        xdp_drop: workspace_root().join("target/release/lab-xdp-drop"),
-        out_dir: workspace_root().join("target/bench"),
-    };
-    let result = xtask::bench::sweep(&bench);
-    lab::build::down()?;
-    result
+    Ok(workspace_root().join("target/release").join(name))
+}
+
+fn bench_scripts() -> Result<()> {
+    require_root("the benchmarks")?;
+    setup::run()?;
+    build_lab_tool(xtask::bench_scripts::PCAP_DISPATCH_BIN)?;
+    bench_in_lab(xtask::bench_scripts::run)
 }
 
 fn bench_nmap() -> Result<()> {
