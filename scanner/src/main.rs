@@ -5,7 +5,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::plan::{
-    discovery, load_services, port_list, script_options, timing, version_detection, ScanTypes,
+    check_named_paths, discovery, load_services, port_list, script_options, timing,
+    version_detection, ScanTypes,
 };
 use scanner::cli::{normalize_args, parse_port_range, Args};
 use scanner::discovery;
@@ -194,6 +195,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         return Ok(());
     }
     let raw_allowed = privileges::raw_packets_allowed();
+    check_named_paths(&args, raw_allowed)?;
     let mut types = ScanTypes::parse(&args.scan_type)?;
     if types.names_no_scan() {
         if raw_allowed {

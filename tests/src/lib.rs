@@ -51,18 +51,62 @@ pub fn scan_json(args: &[&str]) -> Result<String> {
 /// Runs the scanner in the lab's scanner namespace as user nobody, with no
 /// privileges at all; its whole output, whatever the exit status.
 pub fn scan_unprivileged(args: &[&str]) -> std::process::Output {
-    Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS])
-        .args([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ])
+    scan_as_nobody_with(&[], args)
+}
+
+/// Runs the scanner in the lab's scanner namespace as user nobody with only the
+/// capabilities `caps` (setpriv's names: "net_raw", ...); its whole output, whatever
+/// the exit status.
+pub fn scan_as_nobody_with(caps: &[&str], args: &[&str]) -> std::process::Output {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", lab::SCANNER_NS]).args([
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]);
+    if !caps.is_empty() {
+        let caps: Vec<String> = caps.iter().map(|c| format!("+{c}")).collect();
+        let caps = caps.join(",");
+        command.args([
+            format!("--inh-caps={caps}"),
+            format!("--ambient-caps={caps}"),
+        ]);
+    }
+    command
         .arg(scanner_binary())
         .args(args)
         .output()
         .expect("setpriv (util-linux)")
+}
+
+/// The send and receive paths a scan used, from the summary line it prints with
+/// `-v` ("sent N probes ... via AF_XDP, M replies via XDP (...)", or for a sweep
+/// "sent N probes via AF_XDP (T thread(s)), M replies via XDP (...)").
+pub fn paths_used(messages: &str) -> Option<(String, String)> {
+    let line = messages
+        .lines()
+        .find(|l| l.contains(" probes") && l.contains(" replies via "))?;
+    let sent = line.split(" replies via ").next()?;
+    let send = sent.rsplit(" via ").next()?;
+    let send = send.split([',', ' ']).next()?;
+    let recv = line.split(" replies via ").nth(1)?.split(' ').next()?;
+    Some((send.to_string(), recv.to_string()))
+}
+
+/// Runs the scanner (see [`scan`]) with `-v`, and fails unless its probes left
+/// through `send` and its replies came in through `recv` (the names it prints:
+/// "AF_XDP", "AF_PACKET", "libpcap"; "XDP", "AF_PACKET"): a test of a fast path
+/// must not pass on a fallback.
+pub fn scan_via(args: &[&str], send: &str, recv: &str) -> Result<States> {
+    let mut args = args.to_vec();
+    args.extend(["-v", "-oJ", "-"]);
+    let (stdout, messages) = scan_output_and_messages(&args)?;
+    let used = paths_used(&messages);
+    if used != Some((send.to_string(), recv.to_string())) {
+        bail!("expected probes via {send} and replies via {recv}, the scan used {used:?}:\n{messages}");
+    }
+    parse_findings(&stdout)
 }
 
 /// Runs the scanner in the lab's scanner namespace with exactly `args`; its stdout.
@@ -244,12 +288,16 @@ impl Drop for LossGuard {
 /// Runs the scanner in the lab with `args` plus `-oJ -`; returns the (address, port)
 /// pairs reported open, failing on a pair reported twice.
 pub fn sweep_open(args: &[&str]) -> Result<Vec<(Ipv4Addr, u16)>> {
-    let states = scan(args)?;
-    Ok(states
+    Ok(open_of(scan(args)?))
+}
+
+/// The (address, port) pairs of `states` that are open, in order.
+pub fn open_of(states: States) -> Vec<(Ipv4Addr, u16)> {
+    states
         .into_iter()
         .filter(|(_, s)| *s == PortState::Open)
         .map(|(k, _)| k)
-        .collect())
+        .collect()
 }
 
 /// The sweep host's addresses in `cidr` (inside 198.19.0.0/16) with port 80 open.
@@ -336,6 +384,24 @@ mod tests {
                 closed: 30,
                 filtered: 1001
             }
+        );
+    }
+
+    #[test]
+    fn reads_the_paths_a_scan_used() {
+        let scan = "scanner: note\nscanner: sent 1 probes (0 retransmits) via AF_XDP, 1 replies via XDP (0 duplicates, 0 lost in the kernel ring), 1 RSTs\n";
+        assert_eq!(
+            paths_used(scan),
+            Some(("AF_XDP".to_string(), "XDP".to_string()))
+        );
+        let sweep = "scanner: sweep seed 7: sent 131072 probes via libpcap (1 thread(s)), 65536 replies via AF_PACKET (65536 open, 0 closed)";
+        assert_eq!(
+            paths_used(sweep),
+            Some(("libpcap".to_string(), "AF_PACKET".to_string()))
+        );
+        assert_eq!(
+            paths_used("scanner: connect scan: 3 connects, 0 timed out"),
+            None
         );
     }
 

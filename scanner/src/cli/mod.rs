@@ -282,17 +282,20 @@ pub struct Args {
     #[arg(long = "stats-every", value_name = "TIME")]
     pub stats_every: Option<String>,
 
-    /// How probes leave: afxdp (falls back to packet with a message), packet, or pcap.
-    #[arg(long = "send-mode", value_enum, default_value = "afxdp")]
-    pub send_mode: SendMode,
+    /// How probes leave: afxdp, packet, or pcap. Left out: afxdp, falling back to
+    /// packet with a message; a mode named here is used or the scan stops.
+    #[arg(long = "send-mode", value_enum)]
+    pub send_mode: Option<SendMode>,
 
-    /// How replies come in: xdp (falls back to packet with a message) or packet.
-    #[arg(long = "recv-mode", value_enum, default_value = "xdp")]
-    pub recv_mode: RecvMode,
+    /// How replies come in: xdp or packet. Left out: xdp, falling back to packet with
+    /// a message; a mode named here is used or the scan stops.
+    #[arg(long = "recv-mode", value_enum)]
+    pub recv_mode: Option<RecvMode>,
 
-    /// Where the XDP classifier runs.
-    #[arg(long = "xdp-mode", value_enum, default_value = "auto")]
-    pub xdp_mode: AttachMode,
+    /// Where the XDP classifier runs (auto, native, skb); naming one asks for the
+    /// classifier, with no fallback.
+    #[arg(long = "xdp-mode", value_enum)]
+    pub xdp_mode: Option<AttachMode>,
 
     /// Source ports to send from, LO-HI.
     #[arg(long = "source-ports", default_value = "40000-59999")]
@@ -398,7 +401,12 @@ mod tests {
         let args = parse("-p 22,80 -e eth0 -S 198.18.0.1 --send-mode packet 198.18.0.0/24");
         assert_eq!(args.ports.as_deref(), Some("22,80"));
         assert_eq!(args.iface.as_deref(), Some("eth0"));
-        assert_eq!(args.send_mode, SendMode::Packet);
+        assert_eq!(args.send_mode, Some(SendMode::Packet));
+        assert_eq!(
+            parse("198.18.0.1").send_mode,
+            None,
+            "the default is resolved later"
+        );
         assert_eq!(parse("-p80 198.18.0.1").ports.as_deref(), Some("80"));
         assert!(parse("-F 198.18.0.1").fast);
         assert_eq!(parse("--top-ports 10 198.18.0.1").top_ports, Some(10));

@@ -6,6 +6,7 @@
 use super::Args;
 use crate::discovery::PingSpec;
 use crate::engine::timing::{parse_time, Timing};
+use crate::io::RecvMode;
 use crate::pipeline::Discovery;
 use crate::portscan::syn::Reading;
 use crate::report::services;
@@ -13,6 +14,7 @@ use crate::script::engine::ScriptOptions;
 use crate::service::{self, scan::VersionOptions};
 use crate::target::ports::PortList;
 use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,41 @@ pub fn port_list(args: &Args, proto: &str) -> Result<PortList> {
         Some(spec) => ports.without(&PortList::parse_for(spec, table, proto)?),
         None => Ok(ports),
     }
+}
+
+/// Checks the paths `--send-mode`, `--recv-mode` and `--xdp-mode` name: each needs
+/// raw-packet privileges (without them the scan would be a connect scan that sends no
+/// frames of its own), and `--xdp-mode` places the classifier that `--recv-mode
+/// packet` does without. Whether a named path opens is checked when it opens.
+pub fn check_named_paths(args: &Args, raw_allowed: bool) -> Result<()> {
+    if args.recv_mode == Some(RecvMode::Packet) && args.xdp_mode.is_some() {
+        bail!("--xdp-mode places the XDP classifier, which --recv-mode packet does not use: drop one of them");
+    }
+    let named: Vec<String> = [
+        (
+            "--send-mode",
+            args.send_mode.and_then(|m| m.to_possible_value()),
+        ),
+        (
+            "--recv-mode",
+            args.recv_mode.and_then(|m| m.to_possible_value()),
+        ),
+        (
+            "--xdp-mode",
+            args.xdp_mode.and_then(|m| m.to_possible_value()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(option, value)| Some(format!("{option} {}", value?.get_name())))
+    .collect();
+    if !raw_allowed && !named.is_empty() {
+        bail!(
+            "{} cannot be honoured without privileges: run as root (it needs CAP_BPF, CAP_NET_ADMIN \
+             and CAP_NET_RAW), or leave it out for a connect scan (-sT)",
+            named.join(" and ")
+        );
+    }
+    Ok(())
 }
 
 /// What the -s flags ask for.
@@ -383,6 +420,29 @@ mod tests {
             &targets
         )
         .is_err());
+    }
+
+    #[test]
+    fn named_paths_need_privileges_and_agree() {
+        for line in ["x", "-sT x", "--send-mode afxdp x", "--recv-mode packet x"] {
+            assert!(check_named_paths(&args(line), true).is_ok(), "{line}");
+        }
+        assert!(check_named_paths(&args("-sT x"), false).is_ok());
+        let refused = check_named_paths(&args("--send-mode afxdp x"), false).unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.starts_with("--send-mode afxdp cannot be honoured")
+                && message.contains("run as root"),
+            "{message}"
+        );
+        for line in [
+            "--recv-mode xdp x",
+            "--xdp-mode native x",
+            "-sT --send-mode packet x",
+        ] {
+            assert!(check_named_paths(&args(line), false).is_err(), "{line}");
+        }
+        assert!(check_named_paths(&args("--recv-mode packet --xdp-mode skb x"), true).is_err());
     }
 
     #[test]

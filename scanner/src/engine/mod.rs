@@ -20,9 +20,12 @@ use std::net::Ipv4Addr;
 /// How a scan reaches the network: the same for the SYN scan and for sweeps.
 #[derive(Clone, Debug)]
 pub struct NetworkOptions {
-    pub send_mode: SendMode,
-    pub recv_mode: RecvMode,
-    pub xdp_mode: AttachMode,
+    /// `--send-mode`; `None`: AF_XDP, falling back to AF_PACKET with a notice.
+    pub send_mode: Option<SendMode>,
+    /// `--recv-mode`; `None`: the XDP classifier, falling back to AF_PACKET with a notice.
+    pub recv_mode: Option<RecvMode>,
+    /// `--xdp-mode`; naming one asks for the XDP classifier (no fallback).
+    pub xdp_mode: Option<AttachMode>,
     /// `-e`: the interface, instead of the one the routing table picks.
     pub iface: Option<String>,
     /// `-S`: the source address, instead of the interface's.

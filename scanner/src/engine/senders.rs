@@ -1,6 +1,7 @@
-//! Choosing the way frames leave and replies come in, with the fallbacks a user
-//! expects: AF_XDP → AF_PACKET for sending (libpcap on request), XDP → AF_PACKET for
-//! receiving, each with one line saying why.
+//! Choosing the way frames leave and replies come in. A mode the user named
+//! (`--send-mode`, `--recv-mode`, `--xdp-mode`) is honoured or the scan stops with an
+//! error that says what to do; only the defaults fall back (AF_XDP → AF_PACKET for
+//! sending, XDP → AF_PACKET for receiving), each with one line saying why.
 
 use super::path::ScanPath;
 use super::replies::ReplySource;
@@ -9,45 +10,166 @@ use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::io::pcap_sender::PcapSender;
 use crate::io::xdp::AttachMode;
 use crate::io::{FrameSender, RecvMode, SendMode};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use clap::ValueEnum;
 use scanner_common::ClassifierConfig;
 
-/// A sender on queue `queue` of the scan's interface.
+/// A sender on queue `queue` of the scan's interface: `mode`, or (none named) AF_XDP
+/// with AF_PACKET as the fallback.
 pub fn open_sender(
-    mode: SendMode,
+    mode: Option<SendMode>,
     path: &ScanPath,
     queue: u32,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn FrameSender + Send>> {
+    let packet = || -> Result<Box<dyn FrameSender + Send>> {
+        Ok(Box::new(RawPacketSocket::open(path.ifindex, SEND_ONLY)?))
+    };
     match mode {
-        SendMode::Afxdp => match AfXdpSender::open(&path.iface, queue) {
-            Ok(sender) => return Ok(Box::new(sender)),
-            Err(err) => notice(&format!(
-                "{err:#}\nsending through an AF_PACKET socket instead"
-            )),
-        },
-        SendMode::Pcap => return Ok(Box::new(PcapSender::open(&path.iface)?)),
-        SendMode::Packet => {}
+        None | Some(SendMode::Afxdp) => honour_or_fall_back(
+            mode.is_some(),
+            AfXdpSender::open(&path.iface, queue)
+                .map(|sender| Box::new(sender) as Box<dyn FrameSender + Send>),
+            Asked {
+                option: "--send-mode afxdp".into(),
+                instead: "use --send-mode packet, or leave --send-mode out to fall back to it",
+                fallback: "sending through an AF_PACKET socket instead",
+            },
+            packet,
+            notice,
+        ),
+        Some(SendMode::Pcap) => Ok(Box::new(PcapSender::open(&path.iface)?)),
+        Some(SendMode::Packet) => packet(),
     }
-    Ok(Box::new(RawPacketSocket::open(path.ifindex, SEND_ONLY)?))
 }
 
-/// The reply source for `config`.
+/// The reply source for `config`: `mode`, or (none named) the XDP classifier with a
+/// packet socket as the fallback. A named `attach` mode asks for XDP as well.
 pub fn open_replies(
-    mode: RecvMode,
+    mode: Option<RecvMode>,
     path: &ScanPath,
     config: ClassifierConfig,
-    attach: AttachMode,
+    attach: Option<AttachMode>,
     notice: &mut dyn FnMut(&str),
 ) -> Result<ReplySource> {
-    match ReplySource::open(mode, &path.iface, path.ifindex, config, attach) {
-        Ok(source) => Ok(source),
-        Err(err) if mode == RecvMode::Xdp => {
-            notice(&format!(
-                "{err:#}\nreceiving through an AF_PACKET socket instead (slower)"
-            ));
-            ReplySource::open(RecvMode::Packet, &path.iface, path.ifindex, config, attach)
+    let open = |mode| {
+        ReplySource::open(
+            mode,
+            &path.iface,
+            path.ifindex,
+            config,
+            attach.unwrap_or(AttachMode::Auto),
+        )
+    };
+    match mode {
+        Some(RecvMode::Packet) => open(RecvMode::Packet),
+        None | Some(RecvMode::Xdp) => honour_or_fall_back(
+            mode.is_some() || attach.is_some(),
+            open(RecvMode::Xdp),
+            Asked {
+                option: match (mode, attach) {
+                    (Some(_), _) | (None, None) => "--recv-mode xdp".into(),
+                    (None, Some(attach)) => format!(
+                        "--xdp-mode {}",
+                        attach
+                            .to_possible_value()
+                            .map(|v| v.get_name().to_string())
+                            .unwrap_or_default()
+                    ),
+                },
+                instead: "use --recv-mode packet, or leave --recv-mode and --xdp-mode out to fall back to it",
+                fallback: "receiving through an AF_PACKET socket instead (slower)",
+            },
+            || open(RecvMode::Packet),
+            notice,
+        ),
+    }
+}
+
+/// What to say when the fast path could not open.
+struct Asked {
+    /// The option that asked for it, as the user wrote it.
+    option: String,
+    /// What the user can do instead.
+    instead: &'static str,
+    /// The notice when falling back.
+    fallback: &'static str,
+}
+
+/// The rule: the fast path `first` if it opened; if not, an error when the user
+/// `named` it, or else `fallback` with a notice saying why.
+fn honour_or_fall_back<T>(
+    named: bool,
+    first: Result<T>,
+    asked: Asked,
+    fallback: impl FnOnce() -> Result<T>,
+    notice: &mut dyn FnMut(&str),
+) -> Result<T> {
+    match first {
+        Ok(opened) => Ok(opened),
+        Err(err) if named => Err(anyhow!(
+            "{} cannot be honoured: {err:#}\nrun as root (it needs CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW), or {}",
+            asked.option,
+            asked.instead
+        )),
+        Err(err) => {
+            notice(&format!("{err:#}\n{}", asked.fallback));
+            fallback()
         }
-        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked() -> Asked {
+        Asked {
+            option: "--send-mode afxdp".into(),
+            instead: "use --send-mode packet",
+            fallback: "sending through an AF_PACKET socket instead",
+        }
+    }
+
+    fn choose(named: bool, first: Result<&'static str>) -> (Result<&'static str>, Vec<String>) {
+        let mut notices = Vec::new();
+        let chosen =
+            honour_or_fall_back(named, first, asked(), || Ok("fallback"), &mut |m: &str| {
+                notices.push(m.to_string())
+            });
+        (chosen, notices)
+    }
+
+    #[test]
+    fn a_named_mode_that_cannot_open_is_an_error_with_advice() {
+        let (chosen, notices) = choose(true, Err(anyhow!("AF_XDP socket failed")));
+        let message = format!("{:#}", chosen.unwrap_err());
+        assert!(
+            message.contains("--send-mode afxdp cannot be honoured"),
+            "{message}"
+        );
+        assert!(message.contains("run as root"), "{message}");
+        assert!(message.contains("use --send-mode packet"), "{message}");
+        assert!(message.contains("AF_XDP socket failed"), "{message}");
+        assert!(notices.is_empty(), "no fallback notice: {notices:?}");
+    }
+
+    #[test]
+    fn the_default_falls_back_with_a_notice() {
+        let (chosen, notices) = choose(false, Err(anyhow!("AF_XDP socket failed")));
+        assert_eq!(chosen.unwrap(), "fallback");
+        assert_eq!(
+            notices,
+            ["AF_XDP socket failed\nsending through an AF_PACKET socket instead"]
+        );
+    }
+
+    #[test]
+    fn the_fast_path_that_opens_is_used_named_or_not() {
+        for named in [true, false] {
+            let (chosen, notices) = choose(named, Ok("afxdp"));
+            assert_eq!(chosen.unwrap(), "afxdp");
+            assert!(notices.is_empty());
+        }
     }
 }

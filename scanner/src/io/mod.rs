@@ -107,7 +107,7 @@ pub trait FrameSender {
 /// How frames leave the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SendMode {
-    /// AF_XDP socket (falls back to `packet` with a message when it cannot open).
+    /// AF_XDP socket (the default; only the default falls back to `packet`).
     Afxdp,
     /// AF_PACKET raw socket.
     Packet,

@@ -308,7 +308,11 @@ pub async fn run(
 /// for packet sockets.
 fn thread_count(opts: &SweepOptions, path: &ScanPath, notice: &mut dyn FnMut(&str)) -> usize {
     let asked = opts.threads.max(1);
-    if opts.net.send_mode != SendMode::Afxdp {
+    if opts
+        .net
+        .send_mode
+        .is_some_and(|mode| mode != SendMode::Afxdp)
+    {
         return asked;
     }
     let queues = tx_queue_count(&path.iface) as usize;
