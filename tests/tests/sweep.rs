@@ -26,18 +26,31 @@ fn sweep_of_the_catch_all_range_finds_every_open_port() {
         ("packet", "2"),
         ("pcap", "1"),
     ] {
-        let found = sweep_open(&args(&[
-            "-p",
-            "80,81",
-            "--rate",
-            "200000",
-            "--send-mode",
-            mode,
-            "--threads",
-            threads,
-            "198.19.0.0/16",
-        ]))
-        .unwrap();
+        let sender = match mode {
+            "afxdp" => "AF_XDP",
+            "packet" => "AF_PACKET",
+            _ => "libpcap",
+        };
+        let found = open_of(
+            scan_via(
+                &args(&[
+                    "-p",
+                    "80,81",
+                    "--rate",
+                    "200000",
+                    "--send-mode",
+                    mode,
+                    "--recv-mode",
+                    "xdp",
+                    "--threads",
+                    threads,
+                    "198.19.0.0/16",
+                ]),
+                sender,
+                "XDP",
+            )
+            .unwrap(),
+        );
         assert_eq!(
             found,
             sweep_truth("198.19.0.0/16"),

@@ -3,13 +3,30 @@
 
 use lab_tests::*;
 
+/// The name the scanner prints for a `--send-mode`.
+fn sender_name(send_mode: &str) -> &'static str {
+    match send_mode {
+        "afxdp" => "AF_XDP",
+        "packet" => "AF_PACKET",
+        _ => "libpcap",
+    }
+}
+
 fn scan_matches_truth(send_mode: &str) {
     require_lab();
     let hosts = all_hosts();
     let ports = standard_ports();
-    let mut args = vec!["-sS", "-p", &ports, "--send-mode", send_mode];
+    let mut args = vec![
+        "-sS",
+        "-p",
+        &ports,
+        "--send-mode",
+        send_mode,
+        "--recv-mode",
+        "xdp",
+    ];
     args.extend(hosts.iter().map(String::as_str));
-    let found = scan(&args).expect("scan");
+    let found = scan_via(&args, sender_name(send_mode), "XDP").expect("scan");
     let diffs = differences(&truth(&hosts, &ports), &found);
     assert!(
         diffs.is_empty(),
@@ -57,7 +74,8 @@ fn syn_scan_with_userspace_classifier_matches_the_truth() {
         "20000",
     ];
     args.extend(hosts.iter().map(String::as_str));
-    let diffs = differences(&truth(&hosts, &ports), &scan(&args).expect("scan"));
+    let found = scan_via(&args, "AF_XDP", "AF_PACKET").expect("scan");
+    let diffs = differences(&truth(&hosts, &ports), &found);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
@@ -94,16 +112,22 @@ fn every_probe_leaves_once(send_mode: &str) {
     require_lab();
     let hosts = vec!["198.18.0.13".to_string()];
     let ports = "1-30000";
-    let found = scan(&[
-        "-sS",
-        "-p",
-        ports,
-        "--retries",
-        "0",
-        "--send-mode",
-        send_mode,
-        "198.18.0.13",
-    ])
+    let found = scan_via(
+        &[
+            "-sS",
+            "-p",
+            ports,
+            "--retries",
+            "0",
+            "--send-mode",
+            send_mode,
+            "--recv-mode",
+            "xdp",
+            "198.18.0.13",
+        ],
+        sender_name(send_mode),
+        "XDP",
+    )
     .expect("scan");
     let diffs = differences(&truth(&hosts, ports), &found);
     assert!(

@@ -13,13 +13,28 @@ fn wait_for(what: &str, limit: Duration, condition: impl Fn() -> bool) {
     }
 }
 
-/// Starts a slow scan (1000 pps) of the closed host, so there is time to look.
+/// Starts a slow scan (1000 pps) of the closed host, so there is time to look, on
+/// the fast paths by name (an error, not a fallback, if they cannot open), with `-v`
+/// so that it says which paths it used (on its stderr, piped).
 fn start_slow_scan(ports: &str) -> std::process::Child {
     Command::new("ip")
         .args(["netns", "exec", xtask::lab::SCANNER_NS])
         .arg(scanner_binary())
-        .args(["-sS", "-p", ports, "--rate", "1000", "198.18.0.13"])
+        .args([
+            "-sS",
+            "-v",
+            "--send-mode",
+            "afxdp",
+            "--recv-mode",
+            "xdp",
+            "-p",
+            ports,
+            "--rate",
+            "1000",
+            "198.18.0.13",
+        ])
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start scanner")
 }
@@ -32,14 +47,20 @@ fn classifier_is_attached_while_scanning_and_gone_after_exit() {
         !xdp_attached(),
         "an XDP program is attached before the scan"
     );
-    let mut child = start_slow_scan("1-4000");
+    let child = start_slow_scan("1-4000");
     wait_for(
         "the classifier is attached",
         Duration::from_secs(3),
         xdp_attached,
     );
-    let status = child.wait().expect("scanner");
-    assert!(status.success());
+    let out = child.wait_with_output().expect("scanner");
+    let messages = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{messages}");
+    assert_eq!(
+        paths_used(&messages),
+        Some(("AF_XDP".to_string(), "XDP".to_string())),
+        "{messages}"
+    );
     wait_for(
         "the classifier is detached after exit",
         Duration::from_secs(2),

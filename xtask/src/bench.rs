@@ -171,8 +171,20 @@ struct Row {
 }
 
 impl Bench {
+    /// A scanner sweep with `args`, on the fast paths by name unless `args` names
+    /// another sender: a path that cannot open stops the run instead of measuring a
+    /// fallback under the fast path's name.
     fn scanner_sweep(&self, args: &[&str]) -> Command {
-        let mut all = vec!["--sweep", "--allow-reserved-targets", "--no-progress"];
+        let mut all = vec![
+            "--sweep",
+            "--allow-reserved-targets",
+            "--no-progress",
+            "--recv-mode",
+            "xdp",
+        ];
+        if !args.contains(&"--send-mode") {
+            all.extend(["--send-mode", "afxdp"]);
+        }
         all.extend_from_slice(args);
         in_scanner_ns(&self.scanner, &all)
     }

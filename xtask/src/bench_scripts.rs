@@ -119,6 +119,8 @@ fn scanner_dispatch(
         &format!("n={n},per={per}"),
         "--max-script-threads",
         "20000",
+        "--recv-mode",
+        "xdp",
         "-n",
         "-Pn",
         "-p",
