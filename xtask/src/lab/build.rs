@@ -2,8 +2,10 @@
 //! routes, firewalls, stack tuning, and the daemons (via [`super::daemons`]).
 //!
 //! `up` first removes whatever a previous lab left behind, so it is idempotent.
-//! Only namespaces named `lab-*` are created or removed.
+//! Only namespaces named `lab-*` are created, and `down` removes only what `up` made,
+//! as `up` recorded it ([`super::record`]): never another `lab-*` namespace.
 
+use super::record::{live_namespaces, live_processes, select, Made, RECORD_FILE};
 use super::{
     daemons, hosts, Firewall, Host, Segment, Stack, FAR_SEGMENT, ROUTER_FAR_ADDR, SCANNER_ADDR,
     SCANNER_IFACE, SCANNER_NS, SEGMENT, SINK_RANGE, STATE_DIR, SWEEP_RANGE, SWITCH_NS,
@@ -18,12 +20,14 @@ const SCANNER_QUEUES: u32 = 2;
 /// Builds the whole lab from scratch and waits until every daemon listens.
 pub fn up() -> Result<()> {
     down()?;
-    std::fs::create_dir_all(STATE_DIR)?;
+    // Written as the lab is made, so that `down` also clears a lab half made.
+    let mut made = Made::start(&record_path())?;
     run("ip", &["netns", "add", SWITCH_NS])?;
+    made.namespace(SWITCH_NS)?;
     in_ns(SWITCH_NS, &["ip", "link", "add", BRIDGE, "type", "bridge"])?;
     in_ns(SWITCH_NS, &["ip", "link", "set", BRIDGE, "up"])?;
 
-    add_namespace(SCANNER_NS)?;
+    add_namespace(SCANNER_NS, &mut made)?;
     attach_to_bridge(SCANNER_NS, "s-scanner", SCANNER_QUEUES)?;
     configure_iface(
         SCANNER_NS,
@@ -59,7 +63,7 @@ pub fn up() -> Result<()> {
     )?;
 
     for host in &all {
-        build_host(host, router)?;
+        build_host(host, router, &mut made)?;
     }
     daemons::prepare_shared_state()?;
     for host in &all {
@@ -73,7 +77,11 @@ pub fn up() -> Result<()> {
         .find(|h| h.daemons.contains(&super::Daemon::Dnsmasq))
         .context("the lab needs a DNS host")?;
     let resolv = std::path::Path::new(super::SCANNER_RESOLV_CONF);
-    std::fs::create_dir_all(resolv.parent().expect("a folder"))?;
+    let resolv_folder = resolv.parent().expect("a folder");
+    if !resolv_folder.exists() {
+        std::fs::create_dir_all(resolv_folder)?;
+        made.folder(resolv_folder)?;
+    }
     std::fs::write(
         resolv,
         format!("nameserver {}\nsearch {}\n", dns.addr, super::DOMAIN),
@@ -82,7 +90,12 @@ pub fn up() -> Result<()> {
     for host in &all {
         add_syn_counter(host)?;
     }
-    Ok(())
+    made.processes_now()
+}
+
+/// Where `up` records what it made.
+fn record_path() -> std::path::PathBuf {
+    std::path::Path::new(STATE_DIR).join(RECORD_FILE)
 }
 
 /// Chain that counts the TCP SYNs arriving at a target (before any loss is applied),
@@ -125,9 +138,9 @@ pub fn reset_syn_count(host: &Host) -> Result<()> {
     iptables(&host.namespace(), &["-Z", COUNT_CHAIN])
 }
 
-fn build_host(host: &Host, router: &Host) -> Result<()> {
+fn build_host(host: &Host, router: &Host, made: &mut Made) -> Result<()> {
     let ns = host.namespace();
-    add_namespace(&ns)?;
+    add_namespace(&ns, made)?;
     match host.segment {
         Segment::OnLink => {
             // The sink absorbs multi-threaded senders: as many queues as the scanner.
@@ -232,8 +245,9 @@ fn add_route(ns: &str, prefix: &str, via: std::net::Ipv4Addr) -> Result<()> {
     in_ns(ns, &["ip", "route", "add", prefix, "via", &via.to_string()])
 }
 
-fn add_namespace(ns: &str) -> Result<()> {
+fn add_namespace(ns: &str, made: &mut Made) -> Result<()> {
     run("ip", &["netns", "add", ns])?;
+    made.namespace(ns)?;
     in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
     // Keep the lab quiet: no IPv6 autoconfiguration chatter on the segment.
     sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -443,30 +457,53 @@ pub fn set_loss(fraction: f64) -> Result<()> {
     Ok(())
 }
 
-/// Stops every process in the lab's namespaces and deletes the namespaces.
+/// Removes what `up` made, as its record says: the processes in its namespaces, the
+/// namespaces, its folders. With no record (a lab made by an older version), the
+/// namespaces the lab's definition names and its folders; never another `lab-*`.
 pub fn down() -> Result<()> {
-    let list = output("ip", &["netns", "list"])?;
-    let lab: Vec<String> = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| name.starts_with("lab-"))
-        .map(str::to_string)
-        .collect();
-    for ns in &lab {
-        if let Ok(pids) = output("ip", &["netns", "pids", ns]) {
-            for pid in pids.split_whitespace() {
-                let _ = run("kill", &["-9", pid]);
+    let made = match Made::read(&record_path())? {
+        Some(made) => made,
+        None => {
+            let resolv = std::path::Path::new(super::SCANNER_RESOLV_CONF);
+            let folders = [STATE_DIR.into(), resolv.parent().expect("a folder").into()];
+            let made = Made::by_definition(&defined_namespaces(), &folders);
+            let existing = live_namespaces()?;
+            if made
+                .namespaces
+                .iter()
+                .any(|ns| existing.contains_key(&ns.name))
+            {
+                eprintln!(
+                    "lab down: no record of what `lab up` made (a lab from an older version?): \
+                     removing only the namespaces the lab defines"
+                );
             }
+            made
         }
+    };
+    let removal = select(&made, &live_namespaces()?, &live_processes());
+    for name in &removal.reused {
+        eprintln!("lab down: {name} is no longer the namespace `lab up` made: left alone");
     }
-    for ns in &lab {
+    for &pid in &removal.processes {
+        // SAFETY: kill(2) has no memory preconditions; the pid was chosen by `select`.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    for ns in &removal.namespaces {
         run("ip", &["netns", "del", ns])?;
     }
-    let _ = std::fs::remove_dir_all(STATE_DIR);
-    if let Some(folder) = std::path::Path::new(super::SCANNER_RESOLV_CONF).parent() {
+    // The state folder, which holds the record, was made first: removed last.
+    for folder in made.folders.iter().rev() {
         let _ = std::fs::remove_dir_all(folder);
     }
     Ok(())
+}
+
+/// Every namespace the lab's definition names.
+fn defined_namespaces() -> Vec<String> {
+    let mut names = vec![SWITCH_NS.to_string(), SCANNER_NS.to_string()];
+    names.extend(hosts().iter().map(Host::namespace));
+    names
 }
 
 /// Prints the hosts, their addresses and services, and whether the lab is up.

@@ -9,6 +9,7 @@
 pub mod build;
 mod daemons;
 pub mod hostile;
+pub mod record;
 pub mod truth;
 
 use std::collections::BTreeSet;
