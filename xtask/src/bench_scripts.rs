@@ -5,11 +5,13 @@
 //!    replies, [`PACKETS`] replies in all whatever N. The scanner: N script threads,
 //!    each with a capture on its key, fed by the XDP classifier and the dispatcher.
 //!    The classic way: one libpcap handle per waiter, each with its BPF filter, all
-//!    polled (what nmap's NSE does per raw-packet script). Shown: replies received,
-//!    wall time, and the machine's busy CPU per reply (every CPU, user, system and
-//!    softirq, from /proc/stat, less the same run with no packets): a BPF filter per
-//!    waiter runs on every packet, so its cost grows with N; the classifier's lookup
-//!    does not.
+//!    polled (what nmap's NSE does per raw-packet script). The fair baseline: one
+//!    AF_PACKET socket with no filter, reading every frame and handing each reply to
+//!    its waiter through a hash of the ICMP identifier (what a careful engine
+//!    without XDP would do). Shown: replies received, wall time, and the machine's
+//!    busy CPU per reply (every CPU, user, system and softirq, from /proc/stat, less
+//!    the same run with no packets): a BPF filter per waiter runs on every packet,
+//!    so its cost grows with N; the classifier's lookup and the hash do not.
 //! 2. `-sV -sC` on the lab next to nmap's: time, and for each (port, script) both ran,
 //!    whether the outputs are the same.
 
@@ -27,11 +29,11 @@ const PACKETS: usize = 20_000;
 const WAITERS: [usize; 4] = [1, 100, 1000, 10_000];
 /// The most one run may take.
 const LIMIT: Duration = Duration::from_secs(240);
-/// The libpcap side stops here and reports what it got (at N = 10000 it needs
-/// minutes for what the scanner does in a second).
+/// The libpcap and packet-socket sides stop here and report what they got (at N =
+/// 10000 libpcap needs minutes for what the scanner does in a second).
 pub const PCAP_BUDGET: Duration = Duration::from_secs(60);
-/// The libpcap side's binary (`tests/src/bin/lab-pcap-dispatch.rs`): built after
-/// setup has installed libpcap, so that xtask links no system library.
+/// The libpcap and packet-socket sides' binary (`tests/src/bin/lab-pcap-dispatch.rs`):
+/// built after setup has installed libpcap, so that xtask links no system library.
 pub const PCAP_DISPATCH_BIN: &str = "lab-pcap-dispatch";
 
 /// The scanner's side: `n` threads, each with its own capture, sharing `packets`.
@@ -92,6 +94,12 @@ fn measured(program: &str, args: &[String]) -> Result<DispatchRun> {
     let before = machine_busy_seconds()?;
     let run = measured_in_ns(SCANNER_NS, program, args, LIMIT)?;
     let busy = machine_busy_seconds()? - before;
+    anyhow::ensure!(
+        run.success || run.stopped,
+        "`{program} {}` failed:\n{}",
+        args.join(" "),
+        run.stdout
+    );
     Ok(DispatchRun {
         stopped: run.stopped || run.stdout.contains("stopped after"),
         replies: replies_in(&run.stdout),
@@ -133,7 +141,9 @@ fn scanner_dispatch(
     measured(scanner.to_str().context("scanner path")?, &args)
 }
 
-fn pcap_dispatch(target: Ipv4Addr, n: usize, per: usize) -> Result<DispatchRun> {
+/// The other sides: `mode` "pcap" (a filtered libpcap handle per waiter) or "packet"
+/// (one unfiltered packet socket, hash dispatch).
+fn other_dispatch(mode: &str, target: Ipv4Addr, n: usize, per: usize) -> Result<DispatchRun> {
     let worker = crate::workspace_root()
         .join("target/release")
         .join(PCAP_DISPATCH_BIN);
@@ -142,11 +152,17 @@ fn pcap_dispatch(target: Ipv4Addr, n: usize, per: usize) -> Result<DispatchRun> 
         "{} is missing: `cargo xtask bench scripts` builds it",
         worker.display()
     );
-    let args: Vec<String> = [&n.to_string(), &per.to_string(), &target.to_string()]
+    let args: Vec<String> = [mode, &n.to_string(), &per.to_string(), &target.to_string()]
         .iter()
         .map(|s| s.to_string())
         .collect();
     measured(worker.to_str().context("worker path")?, &args)
+}
+
+/// "K/WANTED" replies, "stopped" first when the run hit its time budget.
+fn replies(run: &DispatchRun, wanted: usize) -> String {
+    let stopped = if run.stopped { "stopped " } else { "" };
+    format!("{stopped}{}/{wanted}", run.replies)
 }
 
 /// CPU per reply in µs, less the cost of the same run without packets.
@@ -168,7 +184,7 @@ fn dispatch(scanner: &Path) -> Result<()> {
     std::fs::write(&script, DISPATCH_SCRIPT)?;
     println!("\n== Dispatch: N waiters, {PACKETS} ICMP echo replies in all, to {target} ==");
     println!(
-        "{:>6} | {:>22} {:>8} {:>10} | {:>30} {:>8} {:>10} | {:>6}",
+        "{:>6} | {:>18} {:>7} {:>10} | {:>30} {:>7} {:>10} | {:>18} {:>7} {:>10} | {:>7} {:>7}",
         "N",
         "scanner replies",
         "wall s",
@@ -176,40 +192,46 @@ fn dispatch(scanner: &Path) -> Result<()> {
         "libpcap replies",
         "wall s",
         "CPU µs/rep",
-        "ratio"
+        "AF_PACKET replies",
+        "wall s",
+        "CPU µs/rep",
+        "pcap/x",
+        "pkt/x"
     );
     for n in WAITERS {
         let per = (PACKETS / n).max(1);
         let ours_idle = scanner_dispatch(scanner, &script, target, n, 0)?;
         let ours = scanner_dispatch(scanner, &script, target, n, per)?;
-        let theirs_idle = pcap_dispatch(target, n, 0)?;
-        let theirs = pcap_dispatch(target, n, per)?;
-        let (a, b) = (
+        let pcap_idle = other_dispatch("pcap", target, n, 0)?;
+        let pcap = other_dispatch("pcap", target, n, per)?;
+        let packet_idle = other_dispatch("packet", target, n, 0)?;
+        let packet = other_dispatch("packet", target, n, per)?;
+        let (a, b, c) = (
             micros_per_reply(&ours, &ours_idle),
-            micros_per_reply(&theirs, &theirs_idle),
+            micros_per_reply(&pcap, &pcap_idle),
+            micros_per_reply(&packet, &packet_idle),
         );
-        let ratio = match (a.parse::<f64>(), b.parse::<f64>()) {
+        let ratio = |theirs: &str| match (a.parse::<f64>(), theirs.parse::<f64>()) {
             (Ok(a), Ok(b)) if a > 0.0 => format!("{:.1}x", b / a),
             _ => "-".into(),
         };
         println!(
-            "{n:>6} | {:>22} {:>8.2} {a:>10} | {:>30} {:>8.2} {b:>10} | {ratio:>6}",
-            format!("{}/{}", ours.replies, n * per),
+            "{n:>6} | {:>18} {:>7.2} {a:>10} | {:>30} {:>7.2} {b:>10} | {:>18} {:>7.2} {c:>10} | {:>7} {:>7}",
+            replies(&ours, n * per),
             ours.seconds,
-            match theirs.opened.or(theirs_idle.opened) {
+            match pcap.opened.or(pcap_idle.opened) {
                 Some(opened) => format!("{opened}/{n} handles open in {}s", PCAP_BUDGET.as_secs()),
-                None => format!(
-                    "{}{}/{}",
-                    if theirs.stopped { "stopped " } else { "" },
-                    theirs.replies,
-                    n * per
-                ),
+                None => replies(&pcap, n * per),
             },
-            theirs.seconds,
+            pcap.seconds,
+            replies(&packet, n * per),
+            packet.seconds,
+            ratio(&b),
+            ratio(&c),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("(CPU: the whole machine's busy time from /proc/stat, less the same run with no packets; ratio = libpcap / scanner)");
+    println!("(CPU: the whole machine's busy time from /proc/stat, less the same run with no packets; pcap/x, pkt/x = CPU per reply of libpcap, of AF_PACKET, over the scanner's)");
     Ok(())
 }
 
