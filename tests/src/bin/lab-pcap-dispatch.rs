@@ -87,17 +87,24 @@ impl Receiver {
             )
         };
         anyhow::ensure!(bound == 0, "bind: {}", std::io::Error::last_os_error());
-        let size: libc::c_int = 4 << 20;
-        // SAFETY: an int option of the stated size; failure keeps the default buffer.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        };
+        // Room for a whole burst (10000 waiters answered at once): the default buffer
+        // (net.core.rmem_max) drops most of it. SO_RCVBUFFORCE passes that cap (root).
+        let size: libc::c_int = 64 << 20;
+        for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: an int option of the stated size.
+            let set = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    &size as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as u32,
+                )
+            };
+            if set == 0 {
+                break;
+            }
+        }
         Ok(Self::Packet {
             socket,
             waiters: (0..n).map(|i| (i as u16 + 1, i)).collect(),
