@@ -54,10 +54,12 @@ pub fn in_ns(ns: &str, args: &[&str]) -> Result<()> {
     run("ip", &full)
 }
 
-/// Starts a daemon inside namespace `ns` with no standard streams, so that the child
-/// it forks keeps none of our pipes open; waits for the starter to exit.
+/// Starts a daemon inside namespace `ns` with no standard streams and none of our
+/// other descriptors, so that the child it forks keeps none of our pipes open, nor
+/// the lab lock of `flock /tmp/scanner-lab.lock cargo xtask lab up` (held by a
+/// daemon, the lock would never be free again); waits for the starter to exit.
 pub fn start_daemon_in_ns(ns: &str, args: &[&str]) -> Result<()> {
-    let status = Command::new("ip")
+    let status = without_inherited_descriptors("ip")
         .args(["netns", "exec", ns])
         .args(args)
         .stdin(Stdio::null())
@@ -69,6 +71,28 @@ pub fn start_daemon_in_ns(ns: &str, args: &[&str]) -> Result<()> {
         bail!("`{}` in {ns} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// A command for `program` that gets none of our descriptors but the standard
+/// streams, even those we inherited without close-on-exec (flock's lock).
+fn without_inherited_descriptors(program: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(program);
+    // SAFETY: close_range(2) is async-signal-safe and touches no memory; it runs in
+    // the child between fork and exec, and only marks descriptors close-on-exec
+    // (std's own error pipe already is).
+    unsafe {
+        command.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    command
 }
 
 /// What [`measured_in_ns`] saw of one run.
@@ -166,4 +190,30 @@ pub fn machine_busy_seconds() -> Result<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Ok(busy as f64 / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemons_get_none_of_our_descriptors() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // F_DUPFD leaves the copy without close-on-exec, as flock(1) leaves its lock;
+        // a high number no child opens of its own.
+        // SAFETY: a copy of a descriptor we own; closed below.
+        let inherited =
+            unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_DUPFD, 500) };
+        assert!(inherited >= 500);
+        let listed = |mut command: Command| {
+            let out = command.args(["/proc/self/fd"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .any(|fd| fd == inherited.to_string())
+        };
+        assert!(listed(Command::new("ls")), "the plain child inherits it");
+        assert!(!listed(without_inherited_descriptors("ls")));
+        // SAFETY: our own copy.
+        unsafe { libc::close(inherited) };
+    }
 }
