@@ -7,7 +7,7 @@ use super::replies::ReplySource;
 use crate::io::afxdp::AfXdpSender;
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::io::pcap_sender::PcapSender;
-use crate::io::xdp::AttachMode;
+use crate::io::xdp::{AttachMode, SlotTaken};
 use crate::io::{FrameSender, RecvMode, SendMode};
 use anyhow::Result;
 use scanner_common::ClassifierConfig;
@@ -42,7 +42,9 @@ pub fn open_replies(
 ) -> Result<ReplySource> {
     match ReplySource::open(mode, &path.iface, path.ifindex, config, attach) {
         Ok(source) => Ok(source),
-        Err(err) if mode == RecvMode::Xdp => {
+        // A foreign program in the XDP slot would see replies before a packet socket
+        // does: that stops the scan rather than fall back.
+        Err(err) if mode == RecvMode::Xdp && !err.is::<SlotTaken>() => {
             notice(&format!(
                 "{err:#}\nreceiving through an AF_PACKET socket instead (slower)"
             ));
