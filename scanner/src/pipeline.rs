@@ -146,7 +146,8 @@ pub async fn run(
         };
         up += statuses.len() as u64;
         let group: Vec<Ipv4Addr> = statuses.keys().copied().collect();
-        if let Some(raw) = &raw_access {
+        // (Not this machine's own address: raw probes to it never leave.)
+        if let Some(raw) = raw_access.as_ref().filter(|_| port_scan) {
             raw.allow(
                 group
                     .iter()
