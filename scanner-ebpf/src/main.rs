@@ -128,6 +128,19 @@ fn header_at<T>(ctx: &XdpContext, offset: usize) -> Option<*const T> {
     Some(start as *const T)
 }
 
+/// A pointer to a `T` at `offset` into the frame, if the whole `T` lies before `end`
+/// (the end of the IP packet: Ethernet padding after it is not payload).
+#[inline(always)]
+fn header_before<T>(ctx: &XdpContext, offset: usize, end: usize) -> Option<*const T> {
+    // The frame's bounds first, for the verifier to see (LLVM drops a check it
+    // finds implied by an earlier one, and the verifier cannot follow that proof).
+    let header = header_at(ctx, offset)?;
+    if offset + core::mem::size_of::<T>() > end {
+        return None;
+    }
+    Some(header)
+}
+
 /// Returns the verdict for a frame, or `None` for "not ours" (passed on).
 #[inline(always)]
 fn classify(ctx: &XdpContext) -> Option<u32> {
@@ -188,11 +201,18 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
     if ip_header_len < IPV4_MIN_HEADER_LEN {
         return None;
     }
+    // The packet ends where its total length says; one that claims more bytes than
+    // the frame has is refused.
+    let total_len = u16::from_be_bytes(ip.total_len) as usize;
+    if total_len < ip_header_len || ctx.data() + l3 + total_len > ctx.data_end() {
+        return None;
+    }
+    let ip_end = l3 + total_len;
     let l4 = l3 + ip_header_len;
     let remote_addr = u32::from_be_bytes(ip.source);
     match ip.protocol {
         IPPROTO_TCP => {
-            let tcp: *const TcpHeader = header_at(ctx, l4)?;
+            let tcp: *const TcpHeader = header_before(ctx, l4, ip_end)?;
             // SAFETY: header_at checked the bounds of the whole fixed TCP header.
             let tcp = unsafe { &*tcp };
             capture(
@@ -223,7 +243,7 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             })
         }
         IPPROTO_UDP => {
-            let udp: *const [u8; 8] = header_at(ctx, l4)?;
+            let udp: *const [u8; 8] = header_before(ctx, l4, ip_end)?;
             // SAFETY: header_at checked the bounds of the whole UDP header.
             let udp = unsafe { &*udp };
             capture(
@@ -250,7 +270,7 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             deliver(verdict, |_| true)
         }
         IPPROTO_ICMP => {
-            let icmp: *const [u8; 8] = header_at(ctx, l4)?;
+            let icmp: *const [u8; 8] = header_before(ctx, l4, ip_end)?;
             // SAFETY: header_at checked the bounds of the whole ICMP header.
             let icmp = unsafe { &*icmp };
             let icmp_type = icmp[0];
@@ -271,14 +291,14 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
             }
             // The error quotes our probe's IP header and its first eight bytes.
             let inner_at = l4 + ICMP_HEADER_LEN;
-            let inner: *const Ipv4Header = header_at(ctx, inner_at)?;
+            let inner: *const Ipv4Header = header_before(ctx, inner_at, ip_end)?;
             // SAFETY: header_at checked the bounds of the whole quoted IP header.
             let inner = unsafe { &*inner };
             let inner_len = ((inner.version_ihl & 0x0f) as usize) * 4;
             if inner_len < IPV4_MIN_HEADER_LEN {
                 return None;
             }
-            let head: *const [u8; 8] = header_at(ctx, inner_at + inner_len)?;
+            let head: *const [u8; 8] = header_before(ctx, inner_at + inner_len, ip_end)?;
             let quoted = QuotedProbe {
                 protocol: inner.protocol,
                 remote_addr: u32::from_be_bytes(inner.dest),

@@ -363,8 +363,8 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         let pinged = (!args.no_ping)
             .then(|| -> Result<ScanResult> {
                 if !raw_allowed {
-                    let addrs: Vec<Ipv4Addr> = targets.iter().collect();
-                    let statuses = runtime.block_on(discovery::connect::ping(&addrs, parallelism));
+                    let statuses =
+                        runtime.block_on(discovery::connect::ping(&targets, parallelism));
                     return Ok(ScanResult::of_statuses(targets.len(), &statuses));
                 }
                 let opts = RawScanOptions {
@@ -377,7 +377,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     seed: args.seed,
                     progress,
                     debug: args.debug,
-                    hostgroup: usize::MAX,
+                    hostgroup: args.max_hostgroup as usize,
                     reverse_dns: false,
                     version: None,
                 };

@@ -27,6 +27,10 @@ use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Instant;
 
+/// The most hosts in one group, whatever `--max-hostgroup` says: a group's addresses
+/// and per-host state are all held at once.
+pub const MAX_HOSTGROUP: usize = 1 << 16;
+
 /// How live hosts are found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Discovery {
@@ -85,94 +89,72 @@ pub async fn run(
     prober.progress = opts.progress;
     prober.debug = opts.debug;
     let path_down = prober.path.unreachable.clone();
-    let reachable: Vec<Ipv4Addr> = opts.targets.subtract(&path_down).iter().collect();
-
-    // 1. Which hosts are up, and why. This machine's own address is up (as nmap says),
-    //    but raw probes to it never leave the interface: it is not port scanned.
-    let mut statuses: BTreeMap<Ipv4Addr, HostStatus> = BTreeMap::new();
+    // This machine's own address is up (as nmap says), but raw probes to it never
+    // leave the interface: it is not probed, and is finished last.
     let own = prober.path.src_ip;
-    if opts.targets.contains(own) {
-        statuses.insert(
-            own,
-            HostStatus {
-                up: true,
-                reason: "localhost-response",
-                ttl: None,
-            },
-        );
-    }
-    let mut to_ping = Vec::new();
-    for &target in &reachable {
-        let on_link = prober.path.on_link_mac(target).is_some();
-        match &opts.discovery {
-            Discovery::Ping { arp: false, .. } => to_ping.push(target),
-            Discovery::Ping { .. } if !on_link => to_ping.push(target),
-            _ => {
-                let reason = if on_link { "arp-response" } else { "user-set" };
-                statuses.insert(
-                    target,
-                    HostStatus {
-                        up: true,
-                        reason,
-                        ttl: None,
-                    },
-                );
-            }
-        }
-    }
-    if let Discovery::Ping { pings, .. } = &opts.discovery {
-        if !to_ping.is_empty() && !pings.is_empty() {
-            let mut pinger = Pinger::new(pings.clone(), &prober.link())?;
-            prober
-                .run(&mut pinger, &to_ping, &Pinger::SLOTS, &opts.timing)
-                .await?;
-            statuses.extend(pinger.statuses);
-        }
-    }
-    let up: Vec<Ipv4Addr> = statuses
-        .iter()
-        .filter(|(_, s)| s.up)
-        .map(|(addr, _)| *addr)
-        .collect();
-    let down = opts.targets.len() - up.len() as u64;
+    let own_targeted = opts.targets.contains(own);
+    let reachable = opts
+        .targets
+        .subtract(&path_down)
+        .subtract(&TargetSet::from_addrs([own]));
     let port_scanned = opts.tcp.is_some() || opts.udp.is_some();
-    if port_scanned && statuses.contains_key(&own) {
+    if port_scanned && own_targeted {
         notice(&format!(
             "{own} is this machine's own address: raw probes cannot reach it, so it is not port scanned (-sT can)"
         ));
     }
-    let up: Vec<Ipv4Addr> = up.into_iter().filter(|&addr| addr != own).collect();
-    if down > 0 && opts.discovery != Discovery::Skip && port_scanned {
-        notice(&format!(
-            "{down} target(s) did not answer host discovery and are not port scanned; -Pn scans them anyway"
-        ));
-    }
-    if up.is_empty() && path_down.len() == opts.targets.len() && opts.discovery == Discovery::Skip {
+    if reachable.is_empty()
+        && path_down.len() == opts.targets.len()
+        && opts.discovery == Discovery::Skip
+    {
         bail!("no target answered ARP: nothing to scan");
     }
 
-    // 2. The port scans, a group of hosts at a time (all of them for a ping scan);
-    //    each group's hosts are finished and handed on before the next group starts.
+    // The targets stream through groups of `--max-hostgroup`: each group's addresses
+    // are made from the target set when its turn comes, its hosts are found up or
+    // down, the ones up are port scanned, finished and handed on, and only then does
+    // the next group start. State is kept for the group at hand and the hosts up;
+    // the hosts down are counted, not kept, so a scan of any size takes the memory
+    // of one group.
     let link = prober.link();
     let raw_access = scripts
-        .and_then(|_| open_raw_access(&mut prober, &up, notice))
+        .and_then(|_| open_raw_access(&mut prober, notice))
         .map(Rc::new);
     if let Some(engine) = scripts {
         engine.set_raw_access(raw_access.clone());
     }
-    let group_size = if port_scanned {
-        opts.hostgroup.max(1)
-    } else {
-        up.len().max(1)
-    };
-    // This machine's own address is finished last, without a port scan.
-    let own_group = statuses.contains_key(&own).then_some([own]);
-    let groups = up
-        .chunks(group_size)
-        .map(|group| (group, true))
-        .chain(own_group.as_ref().map(|group| (&group[..], false)));
     let mut version = opts.version.clone().map(VersionScan::new);
-    for (group, port_scan) in groups {
+    let mut up = 0u64;
+    let own_group = own_targeted.then_some(vec![own]);
+    let groups = reachable
+        .groups(opts.hostgroup.clamp(1, MAX_HOSTGROUP))
+        .map(|group| (group, true))
+        .chain(own_group.map(|group| (group, false)));
+    for (targets, port_scan) in groups {
+        // 1. Which of the group's hosts are up, and why.
+        let statuses = if port_scan {
+            discover(&mut prober, opts, &targets).await?
+        } else {
+            BTreeMap::from([(
+                own,
+                HostStatus {
+                    up: true,
+                    reason: "localhost-response",
+                    ttl: None,
+                },
+            )])
+        };
+        up += statuses.len() as u64;
+        let group: Vec<Ipv4Addr> = statuses.keys().copied().collect();
+        // (Not this machine's own address: raw probes to it never leave.)
+        if let Some(raw) = raw_access.as_ref().filter(|_| port_scan) {
+            raw.allow(
+                group
+                    .iter()
+                    .map(|&addr| (addr, prober.path.next_hop_mac(addr))),
+            );
+        }
+        // 2. Their ports, versions and scripts.
         {
             // With -sV, open ports go to version detection first, and on when named.
             let mut probing = version.as_mut().map(|scan| ProbeOpenPorts {
@@ -186,30 +168,31 @@ pub async fn run(
             if let Some((probe, ports)) = opts.tcp.as_ref().filter(|_| port_scan) {
                 let mut scan = TcpScan::new(*probe, &link, group_sink, &mut result);
                 prober
-                    .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                    .run(&mut scan, &group, ports.as_slice(), &opts.timing)
                     .await?;
             }
             if let Some(ports) = opts.udp.as_ref().filter(|_| port_scan) {
                 let mut scan = UdpScan::new(group_sink, &mut result);
                 prober
-                    .run(&mut scan, group, ports.as_slice(), &opts.timing)
+                    .run(&mut scan, &group, ports.as_slice(), &opts.timing)
                     .await?;
             }
         }
         if let Some(version) = version.as_mut() {
             version.finish(sink, &mut result).await?;
         }
-        if let Some(engine) = scripts.filter(|_| port_scan) {
+        if let Some(engine) = scripts.filter(|_| port_scan && !group.is_empty()) {
             // Scripts see the MACs of on-link hosts (host.mac_addr).
-            for &addr in group {
+            for &addr in &group {
                 if let Some(mac) = prober.path.on_link_mac(addr) {
                     result.hosts.entry(addr).or_default().mac = Some(mac);
                 }
             }
-            run_scripts(engine, group, &mut result, sink, notice).await?;
+            run_scripts(engine, &group, &mut result, sink, notice).await?;
         }
+        // 3. Finished: written out, and forgotten by the probe loop.
         finish_hosts(
-            group,
+            &group,
             &prober,
             &statuses,
             opts,
@@ -218,6 +201,13 @@ pub async fn run(
             notice,
         )
         .await?;
+        prober.forget(&targets);
+    }
+    let down = opts.targets.len() - up;
+    if down > 0 && opts.discovery != Discovery::Skip && port_scanned {
+        notice(&format!(
+            "{down} target(s) did not answer host discovery and are not port scanned; -Pn scans them anyway"
+        ));
     }
     if let Some((probe, ports)) = &opts.tcp {
         result.scans.push(ScanInfo {
@@ -251,20 +241,54 @@ pub async fn run(
     Ok((result, prober.stats.clone()))
 }
 
-/// Raw packets for scripts: the classifier's captures (or a packet socket's, on that
-/// path) and a way out to the hosts found `up`. `None`, with a notice, if it cannot
-/// be had; scripts then hear why from `rawpacket.available()`.
-fn open_raw_access(
+/// The hosts of `targets` that are up, each with why: on-link ones by their answer
+/// to the path's ARP (unless `--disable-arp-ping`), the rest by pings; every one with
+/// `-Pn`. Hosts found down are left out.
+async fn discover(
     prober: &mut Prober,
-    up: &[Ipv4Addr],
-    notice: &mut dyn FnMut(&str),
-) -> Option<RawAccess> {
+    opts: &RawScanOptions,
+    targets: &[Ipv4Addr],
+) -> Result<BTreeMap<Ipv4Addr, HostStatus>> {
+    let mut statuses = BTreeMap::new();
+    let mut to_ping = Vec::new();
+    for &target in targets {
+        let on_link = prober.path.on_link_mac(target).is_some();
+        match &opts.discovery {
+            Discovery::Ping { arp: false, .. } => to_ping.push(target),
+            Discovery::Ping { .. } if !on_link => to_ping.push(target),
+            _ => {
+                let reason = if on_link { "arp-response" } else { "user-set" };
+                statuses.insert(
+                    target,
+                    HostStatus {
+                        up: true,
+                        reason,
+                        ttl: None,
+                    },
+                );
+            }
+        }
+    }
+    if let Discovery::Ping { pings, .. } = &opts.discovery {
+        if !to_ping.is_empty() && !pings.is_empty() {
+            let mut pinger = Pinger::new(pings.clone(), &prober.link())?;
+            prober
+                .run(&mut pinger, &to_ping, &Pinger::SLOTS, &opts.timing)
+                .await?;
+            statuses.extend(pinger.statuses.into_iter().filter(|(_, s)| s.up));
+        }
+    }
+    Ok(statuses)
+}
+
+/// Raw packets for scripts: the classifier's captures (or a packet socket's, on that
+/// path) and a way out to the hosts found up (each group's are allowed as it is
+/// found, see [`RawAccess::allow`]). `None`, with a notice, if it cannot
+/// be had; scripts then hear why from `rawpacket.available()`.
+fn open_raw_access(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<RawAccess> {
     let path = &prober.path;
     let (ifindex, src_mac, src_ip) = (path.ifindex, path.src_mac, path.src_ip);
-    let next_hops = up
-        .iter()
-        .map(|&addr| (addr, path.next_hop_mac(addr)))
-        .collect();
+    let next_hops = Default::default();
     let hub = match prober.take_captures() {
         Some(maps) => CaptureHub::from_classifier(maps),
         None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),

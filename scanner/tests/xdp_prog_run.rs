@@ -424,6 +424,49 @@ fn udp_and_icmp_replies_are_classified_alike_in_kernel_and_userspace() {
 
 #[test]
 #[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn the_ip_total_length_bounds_the_payload_in_kernel_and_userspace() {
+    let cfg = config(FLAG_UDP);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let (udp, echo) = udp_and_icmp_probes(161, ICMP_ECHO_REQUEST);
+    let target = TARGET.octets();
+    // Short replies padded to a minimum Ethernet frame (60 bytes) are still replies.
+    for (what, reply, verdict) in [
+        ("UDP reply", craft::udp_reply_to(&udp, b""), XDP_PASS),
+        ("echo reply", craft::icmp_reply_to(&echo, 0), XDP_DROP),
+    ] {
+        for fill in [0, 0xff] {
+            let padded = craft::with_padding(&reply, 60 - reply.len(), fill);
+            assert_eq!(padded.len(), 60, "{what}");
+            assert_eq!(run(&mut classifier, &cfg, &padded), (verdict, 1), "{what}");
+        }
+    }
+    // An error whose total length quotes only four bytes of the probe's UDP header,
+    // with the rest in the padding after it: not enough of ours to be ours.
+    let whole = craft::icmp_error_about(&udp, 3, 3, target, 8);
+    assert_eq!(run(&mut classifier, &cfg, &whole), (XDP_DROP, 1));
+    let mut short = whole.clone();
+    craft::set_total_len(&mut short, (whole.len() - 14 - 4) as u16);
+    assert_eq!(run(&mut classifier, &cfg, &short), (XDP_PASS, 0));
+    // A RST whose total length ends inside its TCP header, the rest in the padding.
+    let rst = craft::reply_to(&probe(1000), RST_ACK, 0);
+    assert_eq!(run(&mut classifier, &cfg, &rst), (XDP_DROP, 1));
+    let mut cut = rst.clone();
+    craft::set_total_len(&mut cut, 28);
+    assert_eq!(run(&mut classifier, &cfg, &cut), (XDP_PASS, 0));
+    // Total lengths past the frame's end, or inside the IP header: refused.
+    for total in [rst.len() - 14 + 1, 1500, 19, 0] {
+        let mut bad = rst.clone();
+        craft::set_total_len(&mut bad, total as u16);
+        assert_eq!(
+            run(&mut classifier, &cfg, &bad),
+            (XDP_PASS, 0),
+            "total length {total}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
 fn arp_replies_to_us_are_recorded_while_arp_is_in_flight() {
     let host_mac = [2, 0, 0, 0, 0, 9];
     // A host's reply to our request: its request frame to us, with the reply opcode.

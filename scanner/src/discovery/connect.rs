@@ -5,6 +5,7 @@
 
 use super::HostStatus;
 use crate::portscan::connect::{attempt, Outcome};
+use crate::target::TargetSet;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -16,10 +17,12 @@ pub const PORTS: [u16; 2] = [80, 443];
 const TIMEOUT: Duration = Duration::from_millis(1000);
 const TRIES: usize = 2;
 
-/// Whether each target is up, `parallelism` connects at a time.
-pub async fn ping(targets: &[Ipv4Addr], parallelism: usize) -> BTreeMap<Ipv4Addr, HostStatus> {
+/// The targets that are up, each with why, `parallelism` connects at a time. The
+/// addresses are taken from the set as they are pinged and the hosts down are not
+/// kept, so the memory this takes follows the hosts up, not the set's size.
+pub async fn ping(targets: &TargetSet, parallelism: usize) -> BTreeMap<Ipv4Addr, HostStatus> {
     let mut statuses = BTreeMap::new();
-    let mut queue = targets.iter().copied();
+    let mut queue = targets.iter();
     let mut in_flight = JoinSet::new();
     loop {
         while in_flight.len() < parallelism.max(1) {
@@ -31,8 +34,11 @@ pub async fn ping(targets: &[Ipv4Addr], parallelism: usize) -> BTreeMap<Ipv4Addr
         let Some(joined) = in_flight.join_next().await else {
             break;
         };
-        if let Ok((addr, status)) = joined {
-            statuses.insert(addr, status);
+        match joined {
+            Ok((addr, status)) if status.up => {
+                statuses.insert(addr, status);
+            }
+            _ => {}
         }
     }
     statuses

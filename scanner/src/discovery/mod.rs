@@ -214,7 +214,10 @@ impl ProbeModule for Pinger {
     }
 
     fn probe_of(&self, record: &ReplyRecord) -> Option<ProbeKey> {
-        Some((record.remote_addr, 0))
+        // ARP replies are no answer to a ping: a late one to the path's requests (or,
+        // with --disable-arp-ping, any) must not make a host "up (arp-response)". A
+        // host is up by ARP only when the scan asked for it (`engine::probing`).
+        (ReplyKind::from_u8(record.kind) != Some(ReplyKind::Arp)).then_some((record.remote_addr, 0))
     }
 
     fn answered(&mut self, (addr, _): ProbeKey, record: &ReplyRecord) -> Result<()> {
@@ -273,6 +276,27 @@ mod tests {
         assert_eq!(
             status(reply(ReplyKind::IcmpError, 3, 1, router)),
             Some((false, "host-unreach"))
+        );
+    }
+
+    #[test]
+    fn arp_replies_answer_no_ping() {
+        let link = LinkAddrs {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: Ipv4Addr::new(198, 18, 0, 1),
+        };
+        let pinger = Pinger::new(PingSpec::nmap_default(), &link).unwrap();
+        let host = 0xc612_000a;
+        let record = |kind: ReplyKind| ReplyRecord {
+            kind: kind as u8,
+            remote_addr: host,
+            ..Default::default()
+        };
+        assert_eq!(pinger.probe_of(&record(ReplyKind::Arp)), None);
+        assert_eq!(
+            pinger.probe_of(&record(ReplyKind::IcmpReply)),
+            Some((host, 0))
         );
     }
 

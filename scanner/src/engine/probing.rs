@@ -287,6 +287,17 @@ impl Prober {
         self.timed_out.iter().map(|&a| Ipv4Addr::from(a))
     }
 
+    /// Forgets what the phases learnt about `hosts` (their round trips, whether they
+    /// timed out): they are finished, and a scan of any size keeps state only for the
+    /// hosts it is working on.
+    pub fn forget(&mut self, hosts: &[Ipv4Addr]) {
+        for &host in hosts {
+            let addr = u32::from(host);
+            self.host_rtt.remove(&addr);
+            self.timed_out.remove(&addr);
+        }
+    }
+
     /// The smoothed RTT of `addr`'s replies so far.
     pub fn latency(&self, addr: Ipv4Addr) -> Option<Duration> {
         self.host_rtt.get(&u32::from(addr)).and_then(|r| r.srtt())

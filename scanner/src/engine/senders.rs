@@ -8,7 +8,7 @@ use super::replies::ReplySource;
 use crate::io::afxdp::AfXdpSender;
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::io::pcap_sender::PcapSender;
-use crate::io::xdp::AttachMode;
+use crate::io::xdp::{AttachMode, SlotTaken};
 use crate::io::{FrameSender, RecvMode, SendMode};
 use anyhow::{anyhow, Result};
 use clap::ValueEnum;
@@ -63,9 +63,16 @@ pub fn open_replies(
     };
     match mode {
         Some(RecvMode::Packet) => open(RecvMode::Packet),
-        None | Some(RecvMode::Xdp) => honour_or_fall_back(
+        None | Some(RecvMode::Xdp) => {
+            let fast = open(RecvMode::Xdp);
+            // A foreign program in the XDP slot would see replies before a packet
+            // socket does: that stops the scan rather than fall back.
+            if fast.as_ref().is_err_and(|err| err.is::<SlotTaken>()) {
+                return fast;
+            }
+            honour_or_fall_back(
             mode.is_some() || attach.is_some(),
-            open(RecvMode::Xdp),
+            fast,
             Asked {
                 option: match (mode, attach) {
                     (Some(_), _) | (None, None) => "--recv-mode xdp".into(),
@@ -82,7 +89,8 @@ pub fn open_replies(
             },
             || open(RecvMode::Packet),
             notice,
-        ),
+        )
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::packet_socket::PacketSocket;
 use anyhow::{bail, Context, Result};
+use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ARP};
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::net::Ipv4Addr;
@@ -192,7 +193,7 @@ pub async fn resolve_neighbours(
             else {
                 break;
             };
-            if let Some((addr, mac)) = parse_arp_reply_any(&buf[..received?]) {
+            if let Some((addr, mac)) = arp_reply_to(&buf[..received?], src_ip) {
                 if missing.remove(&addr) {
                     found.insert(addr, (mac, sent_at.elapsed()));
                 }
@@ -220,20 +221,29 @@ pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8;
     f
 }
 
-/// The sender MAC of an ARP reply from `from`.
-pub fn parse_arp_reply(frame: &[u8], from: Ipv4Addr) -> Option<[u8; 6]> {
-    parse_arp_reply_any(frame)
+/// The sender MAC of an ARP reply from `from` to `local` (see [`arp_reply_to`]).
+pub fn parse_arp_reply(frame: &[u8], local: Ipv4Addr, from: Ipv4Addr) -> Option<[u8; 6]> {
+    arp_reply_to(frame, local)
         .filter(|(addr, _)| *addr == from)
         .map(|(_, mac)| mac)
 }
 
-/// The sender address and MAC of any ARP reply.
-fn parse_arp_reply_any(frame: &[u8]) -> Option<(Ipv4Addr, [u8; 6])> {
-    if frame.len() < 42 || frame[12..14] != ETHERTYPE_ARP.to_be_bytes() || frame[20..22] != [0, 2] {
-        return None;
-    }
-    let addr = Ipv4Addr::new(frame[28], frame[29], frame[30], frame[31]);
-    Some((addr, frame[22..28].try_into().ok()?))
+/// The sender address and MAC of an ARP reply that answers a request from `local`,
+/// by the classifier's own rule (`scanner_common::classify::classify_arp`): an
+/// Ethernet/IPv4 reply whose target address is `local`. Gratuitous ARP and replies
+/// to other hosts' requests are not answers to ours.
+fn arp_reply_to(frame: &[u8], local: Ipv4Addr) -> Option<(Ipv4Addr, [u8; 6])> {
+    let config = ClassifierConfig {
+        local_addr: u32::from(local),
+        port_lo: 0,
+        port_hi: 0,
+        key: [0; 2],
+        enabled: 1,
+        flags: FLAG_ARP,
+    };
+    let record = crate::packet::reply::classify(frame, &config)?;
+    (ReplyKind::from_u8(record.kind) == Some(ReplyKind::Arp))
+        .then(|| (Ipv4Addr::from(record.remote_addr), record.remote_mac))
 }
 
 #[cfg(test)]
@@ -272,10 +282,35 @@ mod tests {
         reply[21] = 2;
         reply[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
         reply[28..32].copy_from_slice(&[198, 18, 0, 2]);
-        assert_eq!(
-            parse_arp_reply(&reply, Ipv4Addr::new(198, 18, 0, 2)),
-            Some([2, 0, 0, 0, 0, 2])
-        );
-        assert_eq!(parse_arp_reply(&req, Ipv4Addr::new(198, 18, 0, 2)), None);
+        reply[32..38].copy_from_slice(&me);
+        reply[38..42].copy_from_slice(&[198, 18, 0, 1]);
+        let (me, host) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        assert_eq!(parse_arp_reply(&reply, me, host), Some([2, 0, 0, 0, 0, 2]));
+        assert_eq!(parse_arp_reply(&req, me, host), None);
+    }
+
+    #[test]
+    fn only_replies_to_our_requests_are_taken() {
+        let (me, host) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let host_mac = [2, 0, 0, 0, 0, 2];
+        // What `host` sends: a reply from it to `to`.
+        let reply = |to: Ipv4Addr| {
+            let mut frame = arp_request(host_mac, host, to);
+            frame[21] = 2;
+            frame
+        };
+        assert_eq!(arp_reply_to(&reply(me), me), Some((host, host_mac)));
+        // Padded to a minimum Ethernet frame, as it comes off the wire.
+        let mut padded = reply(me).to_vec();
+        padded.resize(60, 0);
+        assert_eq!(arp_reply_to(&padded, me), Some((host, host_mac)));
+        // A gratuitous ARP reply (its own address as the target) and a reply to
+        // another host's request are not answers to ours.
+        assert_eq!(arp_reply_to(&reply(host), me), None);
+        assert_eq!(arp_reply_to(&reply(Ipv4Addr::new(198, 18, 0, 7)), me), None);
+        // Nor is one that is not Ethernet/IPv4.
+        let mut odd = reply(me);
+        odd[18] = 16;
+        assert_eq!(arp_reply_to(&odd, me), None);
     }
 }

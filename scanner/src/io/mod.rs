@@ -14,6 +14,7 @@ pub mod packet_socket;
 pub mod pcap_sender;
 pub mod privileges;
 pub mod xdp;
+pub mod xdp_slot;
 
 use crate::packet::template::MAX_FRAME_LEN;
 

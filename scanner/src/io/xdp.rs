@@ -5,8 +5,16 @@
 //!
 //! A [`LoadedClassifier`] can also be run on a frame with BPF_PROG_TEST_RUN without
 //! being attached anywhere: the tests check the kernel program's verdicts that way.
+//!
+//! Kernels without bpf_link for XDP attach through netlink, and such an attachment
+//! outlives a scanner that is killed. When attaching finds the interface's XDP slot
+//! taken, the programs there are looked at (`io::xdp_slot`): a classifier (the
+//! program's name) left behind that way is detached and the scan goes on; anyone
+//! else's program stops the scan with a message that names it (a live scanner's
+//! classifier, held by its bpf_link, is left alone).
 
-use anyhow::{Context, Result};
+use super::xdp_slot::{self, SlotMode};
+use anyhow::{bail, Context, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::Ebpf;
@@ -14,6 +22,7 @@ use scanner_common::capture::{CaptureKey, CAPTURED_MAP, CAPTURE_KEYS_MAP, CAPTUR
 use scanner_common::{
     ClassifierConfig, Counter, ReplyRecord, CONFIG_MAP, COUNTERS_MAP, REPLIES_MAP, XDP_PROGRAM_NAME,
 };
+use std::os::fd::AsFd;
 use tokio::io::unix::AsyncFd;
 
 /// The eBPF object, built by scanner/build.rs.
@@ -126,19 +135,28 @@ impl LoadedClassifier {
             .try_into()?)
     }
 
-    /// Attaches the program to interface `ifindex` with a bpf_link.
+    /// Attaches the program to interface `ifindex` with a bpf_link, first detaching a
+    /// classifier a killed scanner left attached there (see the module's doc).
     pub fn attach(mut self, iface: &str, ifindex: u32, mode: AttachMode) -> Result<Classifier> {
         let mode = match mode {
             AttachMode::Auto => XdpMode::Default,
             AttachMode::Native => XdpMode::Driver,
             AttachMode::Skb => XdpMode::Skb,
         };
-        self.program()?.attach_to_if_index(ifindex, mode).with_context(|| {
+        let failed = |iface: &str| {
             format!(
                 "attaching the XDP classifier to {iface} failed: another XDP program may be attached \
                  (see `ip link show {iface}`), or the driver refuses this mode (try --xdp-mode skb, or --recv-mode packet)"
             )
-        })?;
+        };
+        if let Err(err) = self.program()?.attach_to_if_index(ifindex, mode) {
+            if !clear_left_behind(iface, ifindex)? {
+                return Err(err).with_context(|| failed(iface));
+            }
+            self.program()?
+                .attach_to_if_index(ifindex, mode)
+                .with_context(|| failed(iface))?;
+        }
         // SAFETY: the ring buffer owns its map descriptor, which stays open and the same
         // for as long as the AsyncFd holds it.
         let replies = unsafe { AsyncFd::register(self.replies) }
@@ -174,6 +192,90 @@ impl LoadedClassifier {
     pub fn counter(&self, counter: Counter) -> u64 {
         sum_counter(&self.counters, counter)
     }
+}
+
+/// Another program holds the interface's XDP slot: not a classifier left behind, so
+/// the scan stops rather than scan beside (or behind) it.
+#[derive(Debug)]
+pub struct SlotTaken(pub String);
+
+impl std::fmt::Display for SlotTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SlotTaken {}
+
+/// The XDP slot of `ifindex` after attaching failed: detaches the classifiers a killed
+/// scanner left there through netlink and says whether there were any (then attaching
+/// again may work). Anyone else's program is a [`SlotTaken`] error that names it; a
+/// classifier a running scanner holds with its bpf_link is an ordinary error (a
+/// packet socket can still read beside it).
+fn clear_left_behind(iface: &str, ifindex: u32) -> Result<bool> {
+    let attached = xdp_slot::attached(ifindex)?;
+    let mut cleared = false;
+    for slot in attached {
+        let Some(info) = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|info| info.id() == slot.prog_id)
+        else {
+            // Gone meanwhile: the slot is free again.
+            cleared = true;
+            continue;
+        };
+        let id = slot.prog_id;
+        let name = info.name_as_str().unwrap_or("").to_string();
+        let mode = match slot.mode {
+            SlotMode::Driver => "native",
+            SlotMode::Skb => "generic",
+            SlotMode::Hardware => "offloaded",
+        };
+        if name != XDP_PROGRAM_NAME {
+            return Err(SlotTaken(format!(
+                "{iface} already has an XDP program that is not the scanner's: {name:?} (id {id}, tag {:016x}, {mode} mode). \
+                 Remove it if it is not needed (`ip link set dev {iface} xdp off`), or scan with --recv-mode packet \
+                 (replies may not reach the packet socket past that program)",
+                info.tag()
+            ))
+            .into());
+        }
+        let fd = info.fd().context("opening the left-behind classifier")?;
+        match xdp_slot::set(ifindex, None, slot.mode, Some(fd.as_fd())) {
+            Ok(()) => {
+                eprintln!(
+                    "scanner: detached the XDP classifier a killed scanner left attached to {iface} (program id {id}, {mode} mode)"
+                );
+                cleared = true;
+            }
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => bail!(
+                "another scanner is running on {iface}: its XDP classifier (program id {id}) is attached with a bpf_link, \
+                 which holds it until that scanner exits"
+            ),
+            Err(err) => {
+                bail!("detaching the classifier left attached to {iface} (program id {id}): {err}")
+            }
+        }
+    }
+    Ok(cleared)
+}
+
+/// Attaches `program` (the classifier, or `drop_all`) of the embedded object to
+/// interface `ifindex` through netlink, in generic mode, and leaves it there: what a
+/// scanner killed on a kernel without bpf_link for XDP leaves behind. For the tests
+/// of [`LoadedClassifier::attach`]; `xdp_slot::set` with no program detaches it.
+pub fn leave_attached(program: &str, ifindex: u32) -> Result<()> {
+    let mut ebpf = load_object().context("loading the eBPF object (needs root)")?;
+    let xdp: &mut Xdp = ebpf
+        .program_mut(program)
+        .with_context(|| format!("the eBPF object has no {program} program"))?
+        .try_into()?;
+    xdp.load()?;
+    xdp_slot::set(ifindex, Some(xdp.fd()?.as_fd()), SlotMode::Skb, None)
+        .with_context(|| format!("attaching {program} through netlink"))?;
+    // The netlink attachment keeps its own reference: the program stays attached
+    // after this object is gone.
+    Ok(())
 }
 
 fn drain(ring: &mut RingBuf<MapData>, out: &mut Vec<ReplyRecord>) {

@@ -67,6 +67,20 @@ pub fn with_ip_options(frame: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The frame followed by `padding` bytes of `fill` after the IP packet, as an
+/// Ethernet driver pads a short frame (to 60 bytes, or more on some links).
+pub fn with_padding(frame: &[u8], padding: usize, fill: u8) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    out.resize(frame.len() + padding, fill);
+    out
+}
+
+/// Overwrites the IPv4 total length of a frame without a tag (the header checksum is
+/// not updated: neither classifier reads it).
+pub fn set_total_len(frame: &mut [u8], total: u16) {
+    frame[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&total.to_be_bytes());
+}
+
 /// Swaps the MAC and IPv4 addresses of a frame (no tag, no IP options).
 fn swap_addresses(frame: &mut [u8]) {
     let (dst_mac, src_mac) = (frame[0..6].to_vec(), frame[6..12].to_vec());

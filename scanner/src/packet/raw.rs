@@ -343,7 +343,14 @@ fn dissect_ip(packet: &[u8], out: &mut Dissected) {
         dst: addr(packet, 16),
         options: packet[IPV4_LEN..header_len].to_vec(),
     };
-    let end = usize::from(ip.total_len).clamp(header_len, packet.len());
+    // The payload ends where the total length says: what follows is Ethernet padding.
+    // A total length past the bytes there are (a quoted packet's, or a lie) or inside
+    // the header is marked truncated, and only the bytes there are are read.
+    let total_len = usize::from(ip.total_len);
+    if total_len < header_len || total_len > packet.len() {
+        out.truncated = true;
+    }
+    let end = total_len.clamp(header_len, packet.len());
     let payload = &packet[header_len..end];
     out.transport = Some(match ip.protocol {
         IPPROTO_TCP => match dissect_tcp(payload) {
@@ -602,6 +609,47 @@ mod tests {
         match dissect(&bad_opt, true).transport {
             Some(Transport::Tcp(tcp)) => assert!(tcp.options_malformed),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn padding_is_not_payload_and_lengths_past_the_frame_are_truncated() {
+        // A UDP datagram of 4 payload bytes in a frame padded to 60 bytes.
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 12), Ipv4Addr::new(198, 18, 0, 1));
+        let spec = IpSpec {
+            src,
+            dst,
+            protocol: IPPROTO_UDP,
+            ttl: 64,
+            id: 1,
+            tos: 0,
+            dont_fragment: false,
+            options: Vec::new(),
+        };
+        let packet = ipv4(&spec, &udp_datagram(src, dst, 53, 40000, b"abcd")).unwrap();
+        let mut frame = ethernet(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            ETHERTYPE_IPV4,
+            &packet,
+        );
+        frame.resize(60, 0xee);
+        let d = dissect(&frame, true);
+        assert!(!d.truncated, "{d:?}");
+        assert_eq!(usize::from(d.ip.as_ref().unwrap().total_len), packet.len());
+        // A TCP segment whose total length ends before the padding does: the padding
+        // is not counted as its payload.
+        let mut syn_ack = SYN_ACK.to_vec();
+        syn_ack.resize(SYN_ACK.len() + 10, 0);
+        let Some(Transport::Tcp(tcp)) = dissect(&syn_ack, true).transport else {
+            panic!("a padded SYN+ACK")
+        };
+        assert_eq!(tcp.payload_len, 0);
+        // A total length larger than the frame, or inside the header: truncated.
+        for total in [SYN_ACK.len() - ETH_LEN + 1, 1500, 10] {
+            let mut bad = SYN_ACK;
+            bad[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&(total as u16).to_be_bytes());
+            assert!(dissect(&bad, true).truncated, "total {total}");
         }
     }
 }

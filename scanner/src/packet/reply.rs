@@ -56,19 +56,22 @@ impl TcpSegment {
     }
 }
 
-/// The IPv4 header of an Ethernet frame (at most one VLAN tag) and what follows it:
-/// `None` unless the frame is an unfragmented IPv4 packet with a complete header.
+/// The IPv4 header of an Ethernet frame (at most one VLAN tag) and its payload, which
+/// ends where the IP total length says (what follows is Ethernet padding, not
+/// payload): `None` unless the frame is an unfragmented IPv4 packet with a complete
+/// header and all the bytes its total length claims.
 fn ipv4_payload(frame: &[u8]) -> Option<(&[u8], &[u8])> {
     let (ethertype, ip) = after_ethernet(frame)?;
     if ethertype != ETHERTYPE_IPV4 || ip.len() < IPV4_LEN {
         return None;
     }
     let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & IP_FRAGMENT_MASK;
-    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || fragment != 0 || ip.len() < ihl {
+    let total = usize::from(be16(ip, 2));
+    let fragment = be16(ip, 6) & IP_FRAGMENT_MASK;
+    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || fragment != 0 || total < ihl || ip.len() < total {
         return None;
     }
-    Some((&ip[..ihl], &ip[ihl..]))
+    Some((&ip[..ihl], &ip[ihl..total]))
 }
 
 /// The ethertype of a frame (after at most one VLAN tag) and what follows the header.
@@ -316,5 +319,72 @@ mod tests {
         let mut udp = ours.clone();
         udp[23] = 17;
         assert!(classify(&udp, &config(key)).is_none());
+    }
+    /// A UDP probe from the scanner to WEB:161 under `key`, as the UDP scan sends it.
+    fn udp_probe(key: [u64; 2]) -> Vec<u8> {
+        let link = crate::packet::template::LinkAddrs {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: std::net::Ipv4Addr::from(SCANNER),
+        };
+        let sport = scanner_common::cookie::stateless_source_port(&key, WEB, 161, 32768, 61000);
+        let mut buf = [0u8; 128];
+        let len = crate::packet::build::udp_probe(
+            &mut buf,
+            &link,
+            std::net::Ipv4Addr::from(WEB),
+            sport,
+            161,
+            b"",
+            1,
+        );
+        buf[..len].to_vec()
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        use crate::packet::craft;
+        let key = [5, 6];
+        let udp_config = ClassifierConfig {
+            flags: FLAG_UDP,
+            ..config(key)
+        };
+        // A short UDP reply padded to the 60 bytes of a minimum Ethernet frame: still
+        // the reply it is, whatever the padding holds.
+        let reply = craft::udp_reply_to(&udp_probe(key), b"");
+        assert_eq!(reply.len(), 42);
+        for fill in [0, 0xff] {
+            let padded = craft::with_padding(&reply, 18, fill);
+            assert_eq!(padded.len(), 60);
+            let record = classify(&padded, &udp_config).expect("a padded UDP reply");
+            assert_eq!(ReplyKind::from_u8(record.kind), Some(ReplyKind::Udp));
+            assert_eq!(capture_key(&padded, SCANNER), capture_key(&reply, SCANNER));
+        }
+        // A port unreachable that quotes only four bytes of the probe's UDP header (as
+        // its IP total length says), followed by padding that happens to hold the rest:
+        // too little is quoted to tell it is ours.
+        let probe = udp_probe(key);
+        let whole = craft::icmp_error_about(&probe, 3, 3, WEB.to_be_bytes(), 8);
+        assert!(classify(&whole, &udp_config).is_some());
+        let mut short = whole.clone();
+        craft::set_total_len(&mut short, (whole.len() - ETH_LEN - 4) as u16);
+        assert!(classify(&short, &udp_config).is_none());
+        assert_eq!(capture_key(&short, SCANNER), None);
+        // A RST whose total length ends inside its TCP header, padded with the rest
+        // of it: not a whole TCP header, not a reply.
+        let rst = with_our_cookie(&RST_ACK, key);
+        assert!(classify(&rst, &config(key)).is_some());
+        let mut cut = rst.clone();
+        craft::set_total_len(&mut cut, (IPV4_LEN + 8) as u16);
+        assert!(classify(&cut, &config(key)).is_none());
+        assert!(TcpSegment::parse(&cut).is_none());
+        // A total length larger than the frame, or shorter than the IP header: refused.
+        for total in [rst.len() - ETH_LEN + 1, 1500, 19, 0] {
+            let mut bad = rst.clone();
+            craft::set_total_len(&mut bad, total as u16);
+            assert!(classify(&bad, &config(key)).is_none(), "total {total}");
+            assert!(TcpSegment::parse(&bad).is_none(), "total {total}");
+            assert_eq!(capture_key(&bad, SCANNER), None, "total {total}");
+        }
     }
 }

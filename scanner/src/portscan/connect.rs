@@ -91,12 +91,13 @@ pub async fn run(
     let mut host_rtt: HashMap<Ipv4Addr, RttEstimator> = HashMap::new();
     // The most tries an answered port of each host needed.
     let mut answered_after: HashMap<Ipv4Addr, u8> = HashMap::new();
-    let targets: Vec<Ipv4Addr> = opts.targets.iter().collect();
+    let targets = &opts.targets;
     let ports = opts.ports.as_slice();
-    // Port-major order, as the SYN scan, so no host takes every connect at once.
+    // Port-major order, as the SYN scan, so no host takes every connect at once; the
+    // addresses are made as they are needed, never all at once.
     let mut queue = ports
         .iter()
-        .flat_map(|&port| targets.iter().map(move |&addr| (addr, port, 0u8)));
+        .flat_map(|&port| targets.iter().map(move |addr| (addr, port, 0u8)));
     let mut retry: Vec<(Ipv4Addr, u16, u8)> = Vec::new();
     let mut in_flight = JoinSet::new();
     // Ports out of tries, each with the tries it had: filtered unless its host's

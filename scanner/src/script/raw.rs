@@ -34,8 +34,9 @@ pub struct RawAccess {
     socket: RawPacketSocket,
     src_mac: [u8; 6],
     src_ip: Ipv4Addr,
-    /// The hosts packets may go to, with the MAC of their next hop.
-    next_hops: HashMap<Ipv4Addr, [u8; 6]>,
+    /// The hosts packets may go to, with the MAC of their next hop: the hosts found
+    /// up so far (each host group's are added as it is found, [`RawAccess::allow`]).
+    next_hops: RefCell<HashMap<Ipv4Addr, [u8; 6]>>,
     /// Ports held (bound) so the kernel gives them to nothing else.
     reserved: RefCell<Vec<TcpListener>>,
     started: Instant,
@@ -56,10 +57,15 @@ impl RawAccess {
             socket: RawPacketSocket::open(ifindex, SEND_ONLY)?,
             src_mac,
             src_ip,
-            next_hops,
+            next_hops: RefCell::new(next_hops),
             reserved: RefCell::new(Vec::new()),
             started: Instant::now(),
         })
+    }
+
+    /// Lets packets go to these hosts too (hosts found up), each with its next hop's MAC.
+    pub fn allow(&self, hosts: impl IntoIterator<Item = (Ipv4Addr, [u8; 6])>) {
+        self.next_hops.borrow_mut().extend(hosts);
     }
 
     /// The dispatcher's counts.
@@ -74,9 +80,11 @@ impl RawAccess {
         self.check_source(ip.src)?;
         let hop = self
             .next_hops
+            .borrow()
             .get(&ip.dst)
+            .copied()
             .ok_or_else(|| format!("{} is not a host this scan found up", ip.dst))?;
-        let frame = raw::ethernet(*hop, self.src_mac, ETHERTYPE_IPV4, packet);
+        let frame = raw::ethernet(hop, self.src_mac, ETHERTYPE_IPV4, packet);
         self.socket.send_frame(&frame).map_err(|e| e.to_string())
     }
 
@@ -85,7 +93,7 @@ impl RawAccess {
         let dissected = raw::dissect(frame, true);
         if let Some(arp) = &dissected.arp {
             self.check_source(arp.sender_ip)?;
-            if !self.next_hops.contains_key(&arp.target_ip) {
+            if !self.next_hops.borrow().contains_key(&arp.target_ip) {
                 return Err(format!(
                     "{} is not a host this scan found up",
                     arp.target_ip
@@ -94,7 +102,7 @@ impl RawAccess {
         } else {
             let ip = dissected.ip.ok_or("neither an ARP nor an IPv4 frame")?;
             self.check_source(ip.src)?;
-            if !self.next_hops.contains_key(&ip.dst) {
+            if !self.next_hops.borrow().contains_key(&ip.dst) {
                 return Err(format!("{} is not a host this scan found up", ip.dst));
             }
         }

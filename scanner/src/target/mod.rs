@@ -171,6 +171,18 @@ impl TargetSet {
             .iter()
             .flat_map(|&(lo, hi)| (lo..=hi).map(Ipv4Addr::from))
     }
+
+    /// Every address in ascending order, `size` at a time (the last group may be
+    /// smaller; `size` 0 is taken as 1). Each group is made when it is asked for, so
+    /// walking a set of any size (`0.0.0.0/0`) holds one group's addresses at a time.
+    pub fn groups(&self, size: usize) -> impl Iterator<Item = Vec<Ipv4Addr>> + '_ {
+        let size = size.max(1);
+        let mut addrs = self.iter();
+        std::iter::from_fn(move || {
+            let group: Vec<Ipv4Addr> = addrs.by_ref().take(size).collect();
+            (!group.is_empty()).then_some(group)
+        })
+    }
 }
 
 fn parse_one(spec: &str, out: &mut Vec<(u32, u32)>) -> Result<()> {
@@ -297,6 +309,45 @@ mod tests {
         let all: Vec<Ipv4Addr> = (0..s.len()).map(|i| s.nth(i).unwrap()).collect();
         assert_eq!(all, s.iter().collect::<Vec<_>>());
         assert_eq!(s.nth(s.len()), None);
+    }
+
+    #[test]
+    fn groups_of_the_whole_space_come_one_at_a_time() {
+        let excluded = set(&["0.0.0.0/8", "10.0.0.0/8", "0.0.1.0-255", "127.0.0.1"]);
+        let all = set(&["0.0.0.0/0"]).subtract(&excluded);
+        assert_eq!(all.len(), (1 << 32) - 2 * (1 << 24) - 1);
+        // Built, never expanded: the set is a handful of ranges.
+        assert!(all.ranges().len() <= 4);
+        let started = std::time::Instant::now();
+        let mut groups = all.groups(4096);
+        let mut next = 1u32 << 24;
+        for _ in 0..256 {
+            let group = groups.next().unwrap();
+            assert_eq!(group.len(), 4096);
+            assert!(group.capacity() <= 2 * 4096, "{}", group.capacity());
+            for addr in group {
+                assert!(!excluded.contains(addr));
+                assert_eq!(u32::from(addr), next);
+                next += 1;
+            }
+        }
+        // 256 groups of a 4-billion-address set cost what 256 groups cost: a
+        // million addresses, not the set (expanding it would take minutes and 16 GB).
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Across the excluded block, the groups go on after it.
+        let mut groups = all.groups(1 << 20);
+        let last_before = groups.nth(9 * 16 - 1).unwrap();
+        assert_eq!(last_before.last(), Some(&Ipv4Addr::new(9, 255, 255, 255)));
+        assert_eq!(
+            groups.next().unwrap().first(),
+            Some(&Ipv4Addr::new(11, 0, 0, 0))
+        );
+        // Small sets: the last group holds the rest; size 0 is 1.
+        let small = set(&["198.18.0.1-10"]);
+        let sizes: Vec<usize> = small.groups(4).map(|g| g.len()).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        assert_eq!(small.groups(0).count(), 10);
+        assert_eq!(TargetSet::default().groups(4).count(), 0);
     }
 
     #[test]
