@@ -8,11 +8,17 @@
 //! exception: it runs beside the port scans, on the same loop, from the moment each
 //! open port is found, and a group's hosts are finished once it is done with them.
 //! Scripts run on a group once its ports and services are known.
+//!
+//! Everything that needs privileges (the classifier, the sender, the scripts' raw
+//! access) is opened before anything else runs; then root is dropped, so the
+//! prerule scripts, discovery's replies, banners and scripts are all handled without
+//! it.
 
 use crate::discovery::{HostStatus, PingSpec, Pinger};
 use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
+use crate::io::privileges::{self, RunAs};
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
@@ -61,6 +67,9 @@ pub struct RawScanOptions {
     pub reverse_dns: bool,
     /// Version detection (`-sV`) of the open ports, started as each is found.
     pub version: Option<VersionOptions>,
+    /// Who to become once the sockets and the classifier are open (`None`: keep the
+    /// privileges, for callers that must not change the process).
+    pub run_as: Option<RunAs>,
 }
 
 /// Runs the scan, passing each port finding to `sink` as it is made and each host to
@@ -78,12 +87,21 @@ pub async fn run(
     }
     let started = Instant::now();
     let mut result = ScanResult::starting_now(opts.targets.len());
-    if let Some(engine) = scripts {
-        run_phase_scripts(engine, Phase::PreScan, &mut result, sink, notice).await?;
-    }
     let mut prober = Prober::open(&opts.targets, &opts.net, cookie_key(opts.seed), notice).await?;
     prober.progress = opts.progress;
     prober.debug = opts.debug;
+    // Scripts' raw access is opened now, while it can be; it reaches hosts once
+    // discovery has found them up.
+    let raw_access = scripts
+        .and_then(|_| open_raw_access(&mut prober, notice))
+        .map(Rc::new);
+    if let Some(run_as) = &opts.run_as {
+        privileges::drop_privileges(run_as, (opts.debug > 0).then_some(&mut *notice))?;
+    }
+    if let Some(engine) = scripts {
+        engine.set_raw_access(raw_access.clone());
+        run_phase_scripts(engine, Phase::PreScan, &mut result, sink, notice).await?;
+    }
     let path_down = prober.path.unreachable.clone();
     let reachable: Vec<Ipv4Addr> = opts.targets.subtract(&path_down).iter().collect();
 
@@ -154,11 +172,13 @@ pub async fn run(
     // 2. The port scans, a group of hosts at a time (all of them for a ping scan);
     //    each group's hosts are finished and handed on before the next group starts.
     let link = prober.link();
-    let raw_access = scripts
-        .and_then(|_| open_raw_access(&mut prober, &up, notice))
-        .map(Rc::new);
-    if let Some(engine) = scripts {
-        engine.set_raw_access(raw_access.clone());
+    if let Some(raw) = &raw_access {
+        let path = &prober.path;
+        raw.set_hosts(
+            up.iter()
+                .map(|&addr| (addr, path.next_hop_mac(addr)))
+                .collect(),
+        );
     }
     let group_size = if port_scanned {
         opts.hostgroup.max(1)
@@ -252,24 +272,16 @@ pub async fn run(
 }
 
 /// Raw packets for scripts: the classifier's captures (or a packet socket's, on that
-/// path) and a way out to the hosts found `up`. `None`, with a notice, if it cannot
-/// be had; scripts then hear why from `rawpacket.available()`.
-fn open_raw_access(
-    prober: &mut Prober,
-    up: &[Ipv4Addr],
-    notice: &mut dyn FnMut(&str),
-) -> Option<RawAccess> {
+/// path) and a way out, to no host until [`RawAccess::set_hosts`]. `None`, with a
+/// notice, if it cannot be had; scripts then hear why from `rawpacket.available()`.
+fn open_raw_access(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<RawAccess> {
     let path = &prober.path;
     let (ifindex, src_mac, src_ip) = (path.ifindex, path.src_mac, path.src_ip);
-    let next_hops = up
-        .iter()
-        .map(|&addr| (addr, path.next_hop_mac(addr)))
-        .collect();
     let hub = match prober.take_captures() {
         Some(maps) => CaptureHub::from_classifier(maps),
         None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
     };
-    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip, next_hops)) {
+    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip)) {
         Ok(access) => Some(access),
         Err(err) => {
             notice(&format!("{err:#}\nscripts get no raw packets in this scan"));

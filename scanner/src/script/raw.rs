@@ -35,31 +35,32 @@ pub struct RawAccess {
     src_mac: [u8; 6],
     src_ip: Ipv4Addr,
     /// The hosts packets may go to, with the MAC of their next hop.
-    next_hops: HashMap<Ipv4Addr, [u8; 6]>,
+    next_hops: RefCell<HashMap<Ipv4Addr, [u8; 6]>>,
     /// Ports held (bound) so the kernel gives them to nothing else.
     reserved: RefCell<Vec<TcpListener>>,
     started: Instant,
 }
 
 impl RawAccess {
-    /// Raw access on interface `ifindex` from `src_mac`/`src_ip` to `next_hops`
-    /// (the hosts up, each with its next hop's MAC), with captures from `hub`.
-    pub fn new(
-        hub: CaptureHub,
-        ifindex: u32,
-        src_mac: [u8; 6],
-        src_ip: Ipv4Addr,
-        next_hops: HashMap<Ipv4Addr, [u8; 6]>,
-    ) -> Result<Self> {
+    /// Raw access on interface `ifindex` from `src_mac`/`src_ip`, with captures from
+    /// `hub`; packets go nowhere until [`RawAccess::set_hosts`]. Opened before the
+    /// scan drops its privileges (the socket needs them), used after.
+    pub fn new(hub: CaptureHub, ifindex: u32, src_mac: [u8; 6], src_ip: Ipv4Addr) -> Result<Self> {
         Ok(Self {
             hub,
             socket: RawPacketSocket::open(ifindex, SEND_ONLY)?,
             src_mac,
             src_ip,
-            next_hops,
+            next_hops: RefCell::new(HashMap::new()),
             reserved: RefCell::new(Vec::new()),
             started: Instant::now(),
         })
+    }
+
+    /// The hosts packets may go to from now on (the hosts found up), each with the
+    /// MAC of its next hop.
+    pub fn set_hosts(&self, next_hops: HashMap<Ipv4Addr, [u8; 6]>) {
+        *self.next_hops.borrow_mut() = next_hops;
     }
 
     /// The dispatcher's counts.
@@ -72,11 +73,12 @@ impl RawAccess {
         let dissected = raw::dissect(packet, false);
         let ip = dissected.ip.ok_or("not an IPv4 packet")?;
         self.check_source(ip.src)?;
-        let hop = self
+        let hop = *self
             .next_hops
+            .borrow()
             .get(&ip.dst)
             .ok_or_else(|| format!("{} is not a host this scan found up", ip.dst))?;
-        let frame = raw::ethernet(*hop, self.src_mac, ETHERTYPE_IPV4, packet);
+        let frame = raw::ethernet(hop, self.src_mac, ETHERTYPE_IPV4, packet);
         self.socket.send_frame(&frame).map_err(|e| e.to_string())
     }
 
@@ -85,7 +87,7 @@ impl RawAccess {
         let dissected = raw::dissect(frame, true);
         if let Some(arp) = &dissected.arp {
             self.check_source(arp.sender_ip)?;
-            if !self.next_hops.contains_key(&arp.target_ip) {
+            if !self.next_hops.borrow().contains_key(&arp.target_ip) {
                 return Err(format!(
                     "{} is not a host this scan found up",
                     arp.target_ip
@@ -94,7 +96,7 @@ impl RawAccess {
         } else {
             let ip = dissected.ip.ok_or("neither an ARP nor an IPv4 frame")?;
             self.check_source(ip.src)?;
-            if !self.next_hops.contains_key(&ip.dst) {
+            if !self.next_hops.borrow().contains_key(&ip.dst) {
                 return Err(format!("{} is not a host this scan found up", ip.dst));
             }
         }
