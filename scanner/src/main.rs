@@ -174,13 +174,29 @@ fn targets(
     Ok((targets.subtract(&excluded), names))
 }
 
-/// Writes an end-of-scan output to `path`, or to standard output for `-`.
-fn write_output(path: &str, text: &str, what: &str) -> Result<()> {
+/// An end-of-scan output: `None` for standard output (`-`), else its file, created
+/// before the scan (privileges are dropped by the time it is written).
+fn create_output(path: &str, what: &str) -> Result<Option<std::fs::File>> {
     if path == "-" {
-        print!("{text}");
-        return Ok(());
+        return Ok(None);
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {what} output to {path}"))
+    std::fs::File::create(path)
+        .map(Some)
+        .with_context(|| format!("cannot write {what} output to {path}"))
+}
+
+/// Writes an end-of-scan output to its file, or to standard output.
+fn write_output(file: Option<std::fs::File>, path: &str, text: &str, what: &str) -> Result<()> {
+    use std::io::Write;
+    match file {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(mut file) => file
+            .write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {what} output to {path}")),
+    }
 }
 
 /// Runs the scan `args` ask for and writes its outputs; `resuming` appends to the
@@ -194,12 +210,18 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         print!("{}", help.help());
         return Ok(());
     }
-    let raw_allowed = privileges::raw_packets_allowed();
+    // --unprivileged acts as a user without raw packets, --privileged as one with them
+    // (as nmap's); root is dropped either way once what needs it is open.
+    let raw_allowed = !args.unprivileged && (args.privileged || privileges::raw_packets_allowed());
     check_named_paths(&args, raw_allowed)?;
+    let run_as = privileges::RunAs::choose(args.run_as.as_deref())?;
     let mut types = ScanTypes::parse(&args.scan_type)?;
     if types.names_no_scan() {
         if raw_allowed {
             types.tcp = Some(Reading::Syn);
+        } else if args.unprivileged {
+            notice("--unprivileged: running a connect scan (-sT)");
+            types.connect = true;
         } else {
             notice("no raw-packet privileges (root or CAP_NET_RAW): running a connect scan (-sT); run as root for -sS");
             types.connect = true;
@@ -242,6 +264,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     }
     // Without privileges, -sn pings with TCP connects, as nmap does.
     let connect_path = types.connect || (types.ping_only && !raw_allowed);
+    if !connect_path && args.unprivileged {
+        bail!("-sS, -sU, the other raw scans and sweeps send raw packets, which --unprivileged gives up: drop it, or use -sT");
+    }
     if !connect_path && !raw_allowed {
         bail!("-sS, -sU, the other raw scans and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
     }
@@ -305,6 +330,25 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             .map(|path| Csv::create(path, &fields))
             .transpose()?,
     };
+    let base = args.output_all.as_deref();
+    let normal_path = args
+        .output_normal
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.nmap")));
+    let xml_path = args
+        .output_xml
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.xml")));
+    let normal_file = normal_path
+        .as_deref()
+        .map(|path| create_output(path, "normal"))
+        .transpose()?
+        .flatten();
+    let xml_file = xml_path
+        .as_deref()
+        .map(|path| create_output(path, "XML"))
+        .transpose()?
+        .flatten();
     let net = NetworkOptions {
         send_mode: args.send_mode,
         recv_mode: args.recv_mode,
@@ -346,6 +390,8 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                 plain_every: (!args.no_progress).then_some(Duration::from_secs(5)),
                 ..progress
             },
+            run_as: Some(run_as.clone()),
+            debug: args.debug,
         };
         let (result, stats) = runtime.block_on(sweep::run(&opts, &mut sinks, &mut report))?;
         if args.verbose > 0 {
@@ -356,6 +402,14 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         }
         result
     } else if connect_path {
+        // Nothing here needs privileges but raw pings, which drop them once open.
+        if !raw_allowed || args.no_ping {
+            let mut debug = |message: &str| notice(message);
+            privileges::drop_privileges(
+                &run_as,
+                (args.debug > 0).then_some(&mut debug as &mut dyn FnMut(&str)),
+            )?;
+        }
         let started = std::time::Instant::now();
         let addresses = targets.len();
         let parallelism = args.max_parallelism.map_or(256, |n| n as usize);
@@ -380,6 +434,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     hostgroup: args.max_hostgroup as usize,
                     reverse_dns: false,
                     version: None,
+                    run_as: Some(run_as.clone()),
                 };
                 let mut nothing = NoHosts;
                 let scan = pipeline::run(&opts, None, &mut sinks, &mut nothing, &mut report);
@@ -489,6 +544,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             hostgroup: args.max_hostgroup as usize,
             reverse_dns: !args.no_dns,
             version,
+            run_as: Some(run_as.clone()),
         };
         let scan = pipeline::run(
             &opts,
@@ -539,15 +595,6 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             host_log.host_done(*addr, host)?;
         }
     }
-    let base = args.output_all.as_deref();
-    let normal_path = args
-        .output_normal
-        .clone()
-        .or_else(|| base.map(|b| format!("{b}.nmap")));
-    let xml_path = args
-        .output_xml
-        .clone()
-        .or_else(|| base.map(|b| format!("{b}.xml")));
     let text = normal::render(&result, view);
     let to_stdout = [
         &args.output_json,
@@ -561,14 +608,16 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         print!("{text}");
     }
     if let Some(path) = &normal_path {
-        write_output(path, &text, "normal")?;
+        write_output(normal_file, path, &text, "normal")?;
     }
     if let Some(path) = &xml_path {
-        write_output(path, &xml::render(&result, view), "XML")?;
+        write_output(xml_file, path, &xml::render(&result, view), "XML")?;
     }
     match (&grepable_path, host_log.log) {
         (_, Some(log)) => log.finish(&result)?,
-        (Some(path), None) => write_output(path, &grepable::render(&result, view), "grepable")?,
+        (Some(path), None) => {
+            write_output(None, path, &grepable::render(&result, view), "grepable")?
+        }
         (None, None) => {}
     }
     Ok(())

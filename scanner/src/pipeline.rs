@@ -8,11 +8,17 @@
 //! exception: it runs beside the port scans, on the same loop, from the moment each
 //! open port is found, and a group's hosts are finished once it is done with them.
 //! Scripts run on a group once its ports and services are known.
+//!
+//! Everything that needs privileges (the classifier, the sender, the scripts' raw
+//! access) is opened before anything else runs; then root is dropped, so the
+//! prerule scripts, discovery's replies, banners and scripts are all handled without
+//! it.
 
 use crate::discovery::{HostStatus, PingSpec, Pinger};
 use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
+use crate::io::privileges::{self, RunAs};
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::report::progress::ProgressOptions;
@@ -65,6 +71,9 @@ pub struct RawScanOptions {
     pub reverse_dns: bool,
     /// Version detection (`-sV`) of the open ports, started as each is found.
     pub version: Option<VersionOptions>,
+    /// Who to become once the sockets and the classifier are open (`None`: keep the
+    /// privileges, for callers that must not change the process).
+    pub run_as: Option<RunAs>,
 }
 
 /// Runs the scan, passing each port finding to `sink` as it is made and each host to
@@ -82,12 +91,21 @@ pub async fn run(
     }
     let started = Instant::now();
     let mut result = ScanResult::starting_now(opts.targets.len());
-    if let Some(engine) = scripts {
-        run_phase_scripts(engine, Phase::PreScan, &mut result, sink, notice).await?;
-    }
     let mut prober = Prober::open(&opts.targets, &opts.net, cookie_key(opts.seed), notice).await?;
     prober.progress = opts.progress;
     prober.debug = opts.debug;
+    // Scripts' raw access is opened now, while it can be; it reaches hosts once
+    // discovery has found them up.
+    let raw_access = scripts
+        .and_then(|_| open_raw_access(&mut prober, notice))
+        .map(Rc::new);
+    if let Some(run_as) = &opts.run_as {
+        privileges::drop_privileges(run_as, (opts.debug > 0).then_some(&mut *notice))?;
+    }
+    if let Some(engine) = scripts {
+        engine.set_raw_access(raw_access.clone());
+        run_phase_scripts(engine, Phase::PreScan, &mut result, sink, notice).await?;
+    }
     let path_down = prober.path.unreachable.clone();
     // This machine's own address is up (as nmap says), but raw probes to it never
     // leave the interface: it is not probed, and is finished last.
@@ -117,12 +135,6 @@ pub async fn run(
     // the hosts down are counted, not kept, so a scan of any size takes the memory
     // of one group.
     let link = prober.link();
-    let raw_access = scripts
-        .and_then(|_| open_raw_access(&mut prober, notice))
-        .map(Rc::new);
-    if let Some(engine) = scripts {
-        engine.set_raw_access(raw_access.clone());
-    }
     let mut version = opts.version.clone().map(VersionScan::new);
     let mut up = 0u64;
     let own_group = own_targeted.then_some(vec![own]);
@@ -288,12 +300,11 @@ async fn discover(
 fn open_raw_access(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<RawAccess> {
     let path = &prober.path;
     let (ifindex, src_mac, src_ip) = (path.ifindex, path.src_mac, path.src_ip);
-    let next_hops = Default::default();
     let hub = match prober.take_captures() {
         Some(maps) => CaptureHub::from_classifier(maps),
         None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
     };
-    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip, next_hops)) {
+    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip)) {
         Ok(access) => Some(access),
         Err(err) => {
             notice(&format!("{err:#}\nscripts get no raw packets in this scan"));

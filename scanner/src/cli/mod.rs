@@ -317,6 +317,21 @@ pub struct Args {
     #[arg(long = "resolve-all", conflicts_with = "no_dns")]
     pub resolve_all: bool,
 
+    /// Assume raw-packet rights even where the check says no (capabilities given some
+    /// other way), as nmap's --privileged. Privileges are still dropped once open.
+    #[arg(long, conflicts_with = "unprivileged")]
+    pub privileged: bool,
+
+    /// Act as a user without raw-packet rights even as root: connect scan, no XDP, as
+    /// nmap's --unprivileged. Root is still dropped before anything runs.
+    #[arg(long)]
+    pub unprivileged: bool,
+
+    /// The user to become once the sockets and the XDP classifier are open (a name,
+    /// UID or UID:GID). Default: the user who ran sudo, else nobody.
+    #[arg(long = "run-as", value_name = "USER")]
+    pub run_as: Option<String>,
+
     /// More messages (counters at the end).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -416,6 +431,18 @@ mod tests {
         .is_err());
         let args = parse("-iL /tmp/targets");
         assert!(args.targets.is_empty() && args.input_list.is_some());
+    }
+
+    #[test]
+    fn privilege_flags() {
+        let args = parse("--unprivileged --run-as daemon 198.18.0.1");
+        assert!(args.unprivileged && !args.privileged);
+        assert_eq!(args.run_as.as_deref(), Some("daemon"));
+        assert!(parse("--privileged 198.18.0.1").privileged);
+        assert!(Args::try_parse_from(normalize_args(
+            ["scanner", "--privileged", "--unprivileged", "x"].map(String::from)
+        ))
+        .is_err());
     }
 
     #[test]

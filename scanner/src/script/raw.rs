@@ -43,21 +43,16 @@ pub struct RawAccess {
 }
 
 impl RawAccess {
-    /// Raw access on interface `ifindex` from `src_mac`/`src_ip` to `next_hops`
-    /// (the hosts up, each with its next hop's MAC), with captures from `hub`.
-    pub fn new(
-        hub: CaptureHub,
-        ifindex: u32,
-        src_mac: [u8; 6],
-        src_ip: Ipv4Addr,
-        next_hops: HashMap<Ipv4Addr, [u8; 6]>,
-    ) -> Result<Self> {
+    /// Raw access on interface `ifindex` from `src_mac`/`src_ip`, with captures from
+    /// `hub`; packets go nowhere until [`RawAccess::allow`]. Opened before the
+    /// scan drops its privileges (the socket needs them), used after.
+    pub fn new(hub: CaptureHub, ifindex: u32, src_mac: [u8; 6], src_ip: Ipv4Addr) -> Result<Self> {
         Ok(Self {
             hub,
             socket: RawPacketSocket::open(ifindex, SEND_ONLY)?,
             src_mac,
             src_ip,
-            next_hops: RefCell::new(next_hops),
+            next_hops: RefCell::new(HashMap::new()),
             reserved: RefCell::new(Vec::new()),
             started: Instant::now(),
         })

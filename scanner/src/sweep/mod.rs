@@ -7,6 +7,9 @@
 //! found (to report each once and skip them on retry passes). SYN+ACKs are passed on
 //! to the kernel, which answers them with the RST. Ctrl-C stops the senders where
 //! they are and writes a resume file.
+//!
+//! The classifier, every sender's socket and the resume file are opened first; then
+//! root is dropped, before the sender threads start and the first reply is read.
 
 pub mod resume;
 pub mod sender;
@@ -15,6 +18,7 @@ use crate::engine::path::ScanPath;
 use crate::engine::senders::{open_replies, open_sender};
 use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
+use crate::io::privileges::{self, RunAs};
 use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::progress::{Progress, ProgressOptions, Snapshot};
@@ -22,7 +26,7 @@ use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanR
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
-use resume::ResumeState;
+use resume::{ResumeFile, ResumeState};
 use scanner_common::{
     ClassifierConfig, ReplyKind, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE,
 };
@@ -53,6 +57,11 @@ pub struct SweepOptions {
     /// Where an interrupted sweep writes its resume file.
     pub resume_path: PathBuf,
     pub progress: ProgressOptions,
+    /// Who to become once the sockets and the classifier are open (`None`: keep the
+    /// privileges, for callers that must not change the process).
+    pub run_as: Option<RunAs>,
+    /// `-d`: say when privileges are dropped.
+    pub debug: u8,
 }
 
 /// Counters a user sees with `-v`.
@@ -130,6 +139,7 @@ pub async fn run(
     if opts.targets.is_empty() {
         bail!("no targets left to sweep after exclusions");
     }
+    let mut resume_file = ResumeFile::open(&opts.resume_path)?;
     let (port_lo, port_hi) = opts.net.source_ports()?;
     let path = Arc::new(
         ScanPath::discover(&opts.targets, opts.net.iface.as_deref(), opts.net.src_ip).await?,
@@ -182,10 +192,18 @@ pub async fn run(
         ..Default::default()
     };
 
-    let mut handles = Vec::with_capacity(threads);
-    for (thread, start) in starts.into_iter().enumerate() {
-        let mut sender = open_sender(opts.net.send_mode, &path, thread as u32, notice)?;
+    let mut senders = Vec::with_capacity(threads);
+    for thread in 0..threads {
+        let sender = open_sender(opts.net.send_mode, &path, thread as u32, notice)?;
         stats.send_path = sender.name();
+        senders.push(sender);
+    }
+    if let Some(run_as) = &opts.run_as {
+        privileges::drop_privileges(run_as, (opts.debug > 0).then_some(&mut *notice))?;
+    }
+
+    let mut handles = Vec::with_capacity(threads);
+    for (thread, (start, mut sender)) in starts.into_iter().zip(senders).enumerate() {
         let job = SenderJob {
             permutation: permutation.clone(),
             part: opts.shard.split(thread as u64, threads as u64),
@@ -294,12 +312,14 @@ pub async fn run(
             seed: opts.seed,
             positions,
         };
-        state.save(&opts.resume_path)?;
+        resume_file.save(&state)?;
         notice(&format!(
             "interrupted after {} probes; to continue where it stopped, run the same command with --resume {}",
             stats.sent,
-            opts.resume_path.display()
+            resume_file.path().display()
         ));
+    } else {
+        resume_file.finished()?;
     }
     Ok((result, stats))
 }
