@@ -5,6 +5,7 @@
 //! parses, so [`normalize_args`] rewrites them to long options first.
 
 pub mod plan;
+pub mod shell_words;
 
 use crate::io::xdp::AttachMode;
 use crate::io::{RecvMode, SendMode};
