@@ -216,19 +216,30 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
         bail!("no targets left after --exclude / --excludefile");
     }
     // This machine's own addresses: only the kernel's connections reach them. The
-    // default scan becomes a connect scan for them, as nmap's does without raw packets;
-    // -sn finds them up; a raw scan type named for them is refused.
+    // default scan becomes a connect scan when they are all the targets, as nmap's
+    // does without raw packets; -sn finds them up; a raw scan leaves them out of a
+    // larger set, with a notice, and is refused for them alone.
     let local = if raw_allowed {
         local_targets(&targets)?
     } else {
         Default::default()
     };
     if let Some(own) = local.iter().next() {
-        if defaulted && local.len() == targets.len() && !args.sweep && args.shard.is_none() {
+        let raw_scan_type = types.tcp.is_some() || types.udp;
+        if local.len() < targets.len() {
+            if raw_scan_type {
+                notice(&format!(
+                    "left out {} of this machine's own address(es) ({own}{}): raw packets to them never leave through an interface; scan them with -sT",
+                    local.len(),
+                    if local.len() > 1 { ", ..." } else { "" }
+                ));
+                targets = targets.subtract(&local);
+            }
+        } else if defaulted && !args.sweep && args.shard.is_none() {
             notice(&format!("{own} is this machine's own address: running a connect scan (-sT), since raw packets to it never leave through an interface"));
             types.tcp = None;
             types.connect = true;
-        } else if types.tcp.is_some() || types.udp {
+        } else if raw_scan_type {
             bail!("{}", own_address_message(own));
         }
     }
@@ -358,6 +369,8 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
     };
     let mut report = |message: &str| notice(message);
     let mut stopped_by = None;
+    // Caught from the first phase that listens until the end (sweeps listen themselves).
+    let mut stop = None;
     let mut result: ScanResult = if sweep_mode {
         let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
         let seed = match (&resume, args.seed) {
@@ -436,7 +449,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
                     };
                     let mut nothing = NoHosts;
                     let scan = pipeline::run(&opts, None, &mut sinks, &mut nothing, &mut report);
-                    pinged = until_stopped(&runtime, scan, grepable_path.as_deref())?.0;
+                    pinged = until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?.0;
                 }
                 for addr in local.iter() {
                     pinged.hosts.entry(addr).or_default().up_reason = Some("localhost-response");
@@ -508,7 +521,8 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
                     }
                     anyhow::Ok((result, stats))
                 };
-                let (mut result, stats) = until_stopped(&runtime, scan, grepable_path.as_deref())?;
+                let (mut result, stats) =
+                    until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?;
                 if args.verbose > 0 {
                     notice(&format!(
                         "connect scan: {} connects, {} timed out",
@@ -556,7 +570,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
             &mut host_log,
             &mut report,
         );
-        let (result, stats) = until_stopped(&runtime, scan, grepable_path.as_deref())?;
+        let (result, stats) = until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?;
         if args.verbose > 0 || args.debug > 0 {
             notice(&format!(
                 "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs, congestion window halved {} time(s)",
@@ -627,16 +641,21 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSign
     Ok(stopped_by)
 }
 
-/// Runs `scan` to its end unless SIGINT or SIGTERM comes first: then the hosts a
-/// `-oG` log holds are all that is kept (streamed outputs are flushed as they go);
-/// it says how to go on and exits with the signal's status.
+/// Runs `scan` to its end unless SIGINT or SIGTERM comes first (listened for with
+/// `stop`, started by the first call): then the hosts a `-oG` log holds are all that
+/// is kept (streamed outputs are flushed as they go); it says how to go on and exits
+/// with the signal's status.
 fn until_stopped<T>(
     runtime: &tokio::runtime::Runtime,
+    stop: &mut Option<StopSignals>,
     scan: impl std::future::Future<Output = Result<T>>,
     grepable_path: Option<&str>,
 ) -> Result<T> {
     let outcome = runtime.block_on(async {
-        let mut stop = StopSignals::listen()?;
+        let stop = match stop {
+            Some(stop) => stop,
+            None => stop.insert(StopSignals::listen()?),
+        };
         tokio::select! {
             done = scan => done.map(Ok),
             signal = stop.recv() => Ok(Err(signal)),

@@ -86,11 +86,10 @@ fn connect_scans_of_loopback_and_the_own_address_work() {
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn raw_scans_of_own_addresses_say_why_not() {
     require_lab();
-    let web = lab::host("web").addr.to_string();
     for args in [
         vec!["-sS", "-p", "80", "127.0.0.1"],
         vec!["-sU", "-p", "53", "127.0.0.1"],
-        vec!["-p", "80", "127.0.0.1", &web],
+        vec!["--sweep", "-p", "80", "127.0.0.1"],
     ] {
         let err = scan_output_and_messages(&args).expect_err("a raw scan of loopback");
         let err = err.to_string();
@@ -98,5 +97,34 @@ fn raw_scans_of_own_addresses_say_why_not() {
             err.contains("127.0.0.1 is this machine's own address") && err.contains("-sT"),
             "{args:?}: {err}"
         );
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn raw_scans_leave_own_addresses_out_of_a_larger_set() {
+    require_lab();
+    let web = lab::host("web");
+    let own = lab::SCANNER_ADDR.to_string();
+    for scan_type in ["-sS", "-sA"] {
+        let (out, messages) = scan_output_and_messages(&[
+            scan_type,
+            "-n",
+            "-p",
+            "80",
+            "127.0.0.1",
+            &own,
+            &web.addr.to_string(),
+        ])
+        .expect("a raw scan of a set with own addresses in it");
+        assert!(
+            messages.contains("left out 2 of this machine's own address(es)"),
+            "{messages}"
+        );
+        assert!(
+            out.contains(&format!("Scan report for {}", web.addr)),
+            "{out}"
+        );
+        assert!(!out.contains(&format!("Scan report for {own}")), "{out}");
     }
 }

@@ -203,3 +203,28 @@ fn a_planted_log_writes_nowhere_else_without_resume_accept() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(elsewhere).unwrap();
 }
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_stopped_connect_scan_exits_with_the_signals_status() {
+    require_lab();
+    // The drop host's filtered ports keep a connect scan busy for many seconds.
+    let drop = lab::host("drop").addr.to_string();
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let child = Command::new("ip")
+            .args(["netns", "exec", lab::SCANNER_NS])
+            .arg(scanner_binary())
+            .args(["-sT", "-Pn", "-n", "-p", "1-2000", &drop])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        // SAFETY: kill(2) on our own child (`ip netns exec` execs the scanner).
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains("(SIG"), "{stderr}");
+    }
+}
