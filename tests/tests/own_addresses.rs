@@ -125,6 +125,6 @@ fn raw_scans_leave_own_addresses_out_of_a_larger_set() {
             out.contains(&format!("Scan report for {}", web.addr)),
             "{out}"
         );
-        assert!(!out.contains(&format!("Scan report for {own}")), "{out}");
+        assert!(!out.contains(&format!("Scan report for {own}\n")), "{out}");
     }
 }
