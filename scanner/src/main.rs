@@ -5,19 +5,23 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use scanner::cli::plan::{
-    check_named_paths, discovery, load_services, port_list, script_options, timing,
-    version_detection, ScanTypes,
+    check_named_paths, discovery, load_services, port_list, script_options, sender_threads,
+    target_specs, timing, version_detection, ScanTypes,
 };
-use scanner::cli::{normalize_args, parse_port_range, Args};
+use scanner::cli::resume::{resumed_args, Resumed};
+use scanner::cli::{normalize_args, parse_port_range, shell_words, Args};
 use scanner::discovery;
+use scanner::engine::path::{local_targets, own_address_message};
 use scanner::engine::timing::parse_time;
 use scanner::engine::NetworkOptions;
 use scanner::io::privileges;
+use scanner::io::signals::{StopSignal, StopSignals};
 use scanner::pipeline::{self, RawScanOptions};
 use scanner::portscan::connect::{self, ConnectScanOptions};
 use scanner::portscan::syn::{parse_scan_flags, Reading, TcpProbe};
 use scanner::report::fields::Field;
 use scanner::report::grepable::{GrepableLog, ResumePoint};
+use scanner::report::output_file::OutputFile;
 use scanner::report::progress::ProgressOptions;
 use scanner::report::{
     csv::Csv, grepable, json::JsonLines, normal, xml, FindingSink, HostResult, HostSink,
@@ -61,48 +65,65 @@ impl FindingSink for Sinks {
 }
 
 fn main() {
-    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-    let args = Args::parse_from(normalize_args(std::env::args()));
-    let outcome = match resume_point(&args) {
-        Ok(Some(point)) => resume(point),
-        Ok(None) => run(args, &command_line, false),
-        Err(err) => Err(err),
+    let code = match start() {
+        Ok(None) => 0,
+        // Stopped by a signal, cleanly: the status a shell gives a process it killed.
+        Ok(Some(signal)) => signal.exit_code(),
+        Err(err) => {
+            eprintln!("scanner: error: {err:#}");
+            1
+        }
     };
-    if let Err(err) = outcome {
-        eprintln!("scanner: error: {err:#}");
-        std::process::exit(1);
+    std::process::exit(code);
+}
+
+/// Runs what the command line asks for; the signal that stopped it, if one did.
+fn start() -> Result<Option<StopSignal>> {
+    let argv = std::env::args_os()
+        .enumerate()
+        .map(|(n, arg)| {
+            arg.into_string().map_err(|arg| {
+                anyhow::anyhow!(
+                    "argument {n} ({}) is not UTF-8 text: name files and targets in UTF-8",
+                    arg.to_string_lossy()
+                )
+            })
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let args = Args::parse_from(normalize_args(argv.iter().cloned()));
+    match resume_point(&args)? {
+        Some((point, log)) => resume(point, &log, args.resume_accept),
+        None => run(args, &shell_words::quote(&argv), false),
     }
 }
 
-/// The `-oG` log `--resume` names, if it is one (a sweep's resume file is not).
-fn resume_point(args: &Args) -> Result<Option<ResumePoint>> {
+/// The `-oG` log `--resume` names, with its path, if it is one (a sweep's resume
+/// file is not).
+fn resume_point(args: &Args) -> Result<Option<(ResumePoint, std::path::PathBuf)>> {
     let Some(path) = &args.resume else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the resume file {}", path.display()))?;
-    Ok(ResumePoint::parse(&text))
+    Ok(ResumePoint::parse(&text).map(|point| (point, path.clone())))
 }
 
-/// Continues the scan a `-oG` log was written by: the same command line, without the
-/// hosts the log already has, appending to the log.
-fn resume(point: ResumePoint) -> Result<()> {
-    let mut args = Args::try_parse_from(normalize_args(
-        point.command_line.split_whitespace().map(String::from),
-    ))
-    .context("the command line in the resume file no longer parses")?;
-    if args.output_grepable.is_none() && args.output_all.is_none() {
-        bail!("the resumed scan wrote no -oG log: nothing to append to");
-    }
+/// Continues the scan the `-oG` log at `log` was written by: the same arguments
+/// (printed first; checked as `cli::resume` says, `accept` being `--resume-accept`),
+/// without the hosts the log already has, appending to the log.
+fn resume(point: ResumePoint, log: &std::path::Path, accept: bool) -> Result<Option<StopSignal>> {
+    let Resumed { mut args, words } = resumed_args(&point.command_line, log, accept)?;
+    let command_line = shell_words::quote(&words);
     notice(&format!(
-        "resuming: {} host(s) already finished are left out",
+        "resuming from {}: {command_line}\n  ({} host(s) already finished are left out)",
+        log.display(),
         point.finished.len()
     ));
     if !point.finished.is_empty() {
         let finished: Vec<String> = point.finished.iter().map(|a| a.to_string()).collect();
         args.exclude.push(finished.join(","));
     }
-    run(args, &point.command_line, true)
+    run(args, &command_line, true)
 }
 
 /// A host sink that keeps nothing (the ping phase before a connect scan).
@@ -144,17 +165,7 @@ fn targets(
     args: &Args,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(TargetSet, Vec<(String, Ipv4Addr)>)> {
-    let mut specs = args.targets.clone();
-    if let Some(path) = &args.input_list {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the target list {}", path.display()))?;
-        specs.extend(
-            text.lines()
-                .map(|line| line.split('#').next().unwrap_or(""))
-                .flat_map(str::split_whitespace)
-                .map(str::to_string),
-        );
-    }
+    let specs = target_specs(args)?;
     let (names, mut specs): (Vec<String>, Vec<String>) =
         specs.into_iter().partition(|s| resolve::is_host_name(s));
     let resolved = runtime.block_on(resolve::resolve(&names))?;
@@ -174,41 +185,16 @@ fn targets(
     Ok((targets.subtract(&excluded), names))
 }
 
-/// An end-of-scan output: `None` for standard output (`-`), else its file, created
-/// before the scan (privileges are dropped by the time it is written).
-fn create_output(path: &str, what: &str) -> Result<Option<std::fs::File>> {
-    if path == "-" {
-        return Ok(None);
-    }
-    std::fs::File::create(path)
-        .map(Some)
-        .with_context(|| format!("cannot write {what} output to {path}"))
-}
-
-/// Writes an end-of-scan output to its file, or to standard output.
-fn write_output(file: Option<std::fs::File>, path: &str, text: &str, what: &str) -> Result<()> {
-    use std::io::Write;
-    match file {
-        None => {
-            print!("{text}");
-            Ok(())
-        }
-        Some(mut file) => file
-            .write_all(text.as_bytes())
-            .with_context(|| format!("cannot write {what} output to {path}")),
-    }
-}
-
 /// Runs the scan `args` ask for and writes its outputs; `resuming` appends to the
-/// `-oG` log instead of starting it.
-fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
+/// `-oG` log instead of starting it. The signal that stopped it, if one did.
+fn run(args: Args, command_line: &str, resuming: bool) -> Result<Option<StopSignal>> {
     if let Some(spec) = &args.script_help {
         let help = Engine::new(ScriptOptions {
             spec: spec.clone(),
             ..Default::default()
         })?;
-        print!("{}", help.help());
-        return Ok(());
+        OutputFile::create("-", "script help")?.write_text(&help.help())?;
+        return Ok(None);
     }
     // --unprivileged acts as a user without raw packets, --privileged as one with them
     // (as nmap's); root is dropped either way once what needs it is open.
@@ -216,7 +202,8 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     check_named_paths(&args, raw_allowed)?;
     let run_as = privileges::RunAs::choose(args.run_as.as_deref())?;
     let mut types = ScanTypes::parse(&args.scan_type)?;
-    if types.names_no_scan() {
+    let defaulted = types.names_no_scan();
+    if defaulted {
         if raw_allowed {
             types.tcp = Some(Reading::Syn);
         } else if args.unprivileged {
@@ -228,11 +215,6 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         }
     }
     load_services(&args)?;
-    let version = version_detection(&args, &types)?;
-    let tcp_ports = (types.tcp.is_some() || types.connect)
-        .then(|| port_list(&args, "tcp"))
-        .transpose()?;
-    let udp_ports = types.udp.then(|| port_list(&args, "udp")).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -240,6 +222,43 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     if targets.is_empty() {
         bail!("no targets left after --exclude / --excludefile");
     }
+    // This machine's own addresses: only the kernel's connections reach them. The
+    // default scan becomes a connect scan when they are all the targets, as nmap's
+    // does without raw packets; -sn finds them up; a raw scan leaves them out of a
+    // larger set, with a notice, and is refused for them alone.
+    let local = if raw_allowed {
+        local_targets(&targets)?
+    } else {
+        Default::default()
+    };
+    if let Some(own) = local.iter().next() {
+        let raw_scan_type = types.tcp.is_some() || types.udp;
+        if local.len() < targets.len() {
+            if raw_scan_type {
+                notice(&format!(
+                    "left out {} of this machine's own address(es) ({own}{}): raw packets to them never leave through an interface; scan them with -sT",
+                    local.len(),
+                    if local.len() > 1 { ", ..." } else { "" }
+                ));
+                targets = targets.subtract(&local);
+            }
+        } else if defaulted && !args.sweep && args.shard.is_none() {
+            notice(&format!("{own} is this machine's own address: running a connect scan (-sT), since raw packets to it never leave through an interface"));
+            types.tcp = None;
+            types.connect = true;
+        } else if raw_scan_type {
+            bail!("{}", own_address_message(own));
+        }
+    }
+    let version = version_detection(&args, &types)?;
+    let mut notice_port_list = |message: &str| notice(message);
+    let tcp_ports = (types.tcp.is_some() || types.connect)
+        .then(|| port_list(&args, "tcp", &mut notice_port_list))
+        .transpose()?;
+    let udp_ports = types
+        .udp
+        .then(|| port_list(&args, "udp", &mut notice_port_list))
+        .transpose()?;
     let fields = Field::parse_list(&args.output_fields)?;
     let scripts = script_options(&args, &types, &targets)?
         .map(Engine::new)
@@ -262,8 +281,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     if sweep_mode && version.is_some() {
         bail!("-sV runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or sweep first and -sV the open ports");
     }
-    // Without privileges, -sn pings with TCP connects, as nmap does.
-    let connect_path = types.connect || (types.ping_only && !raw_allowed);
+    // Without privileges, -sn pings with TCP connects, as nmap does; with them, the
+    // connect path pings with raw packets all but this machine's own addresses.
+    let connect_path = types.connect || (types.ping_only && (!raw_allowed || !local.is_empty()));
     if !connect_path && args.unprivileged {
         bail!("-sS, -sU, the other raw scans and sweeps send raw packets, which --unprivileged gives up: drop it, or use -sT");
     }
@@ -304,10 +324,29 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         open_only: args.open,
         reason: args.reason,
     };
+    // Every output is opened (created) now, before the first probe: a path that
+    // cannot be written fails here, not after the scan.
+    let base = args.output_all.as_deref();
+    let normal_path = args
+        .output_normal
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.nmap")));
+    let xml_path = args
+        .output_xml
+        .clone()
+        .or_else(|| base.map(|b| format!("{b}.xml")));
+    let mut normal_out = normal_path
+        .as_deref()
+        .map(|path| OutputFile::create(path, "normal"))
+        .transpose()?;
+    let mut xml_out = xml_path
+        .as_deref()
+        .map(|path| OutputFile::create(path, "XML"))
+        .transpose()?;
     let grepable_path = args
         .output_grepable
         .clone()
-        .or_else(|| args.output_all.as_deref().map(|b| format!("{b}.gnmap")));
+        .or_else(|| base.map(|b| format!("{b}.gnmap")));
     let mut host_log = HostLog {
         log: grepable_path
             .as_deref()
@@ -330,25 +369,6 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             .map(|path| Csv::create(path, &fields))
             .transpose()?,
     };
-    let base = args.output_all.as_deref();
-    let normal_path = args
-        .output_normal
-        .clone()
-        .or_else(|| base.map(|b| format!("{b}.nmap")));
-    let xml_path = args
-        .output_xml
-        .clone()
-        .or_else(|| base.map(|b| format!("{b}.xml")));
-    let normal_file = normal_path
-        .as_deref()
-        .map(|path| create_output(path, "normal"))
-        .transpose()?
-        .flatten();
-    let xml_file = xml_path
-        .as_deref()
-        .map(|path| create_output(path, "XML"))
-        .transpose()?
-        .flatten();
     let net = NetworkOptions {
         send_mode: args.send_mode,
         recv_mode: args.recv_mode,
@@ -358,6 +378,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
         src_ports: parse_port_range(&args.source_ports)?,
     };
     let mut report = |message: &str| notice(message);
+    let mut stopped_by = None;
+    // Caught from the first phase that listens until the end (sweeps listen themselves).
+    let mut stop = None;
     let mut result: ScanResult = if sweep_mode {
         let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
         let seed = match (&resume, args.seed) {
@@ -383,7 +406,10 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                 .map(Shard::parse)
                 .transpose()?
                 .unwrap_or(Shard::WHOLE),
-            threads: args.threads,
+            threads: sender_threads(
+                &args,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )?,
             resume,
             resume_path: args.resume_file.clone(),
             progress: ProgressOptions {
@@ -394,6 +420,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             debug: args.debug,
         };
         let (result, stats) = runtime.block_on(sweep::run(&opts, &mut sinks, &mut report))?;
+        stopped_by = stats.interrupted;
         if args.verbose > 0 {
             notice(&format!(
                 "sweep seed {seed}: sent {} probes via {} ({} thread(s)), {} replies via {} ({} open, {} closed, {} duplicates, {} lost in the kernel ring)",
@@ -421,26 +448,39 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                         runtime.block_on(discovery::connect::ping(&targets, parallelism));
                     return Ok(ScanResult::of_statuses(targets.len(), &statuses));
                 }
-                let opts = RawScanOptions {
-                    targets: targets.clone(),
-                    discovery: discovery(&args)?,
-                    tcp: None,
-                    udp: None,
-                    timing,
-                    net: net.clone(),
-                    seed: args.seed,
-                    progress,
-                    debug: args.debug,
-                    hostgroup: args.max_hostgroup as usize,
-                    reverse_dns: false,
-                    version: None,
-                    run_as: Some(run_as.clone()),
-                };
-                let mut nothing = NoHosts;
-                let scan = pipeline::run(&opts, None, &mut sinks, &mut nothing, &mut report);
-                Ok(runtime.block_on(scan)?.0)
+                // The kernel answers for its own addresses (nmap's localhost-response);
+                // the others are pinged with raw packets.
+                let mut pinged = ScanResult::starting_now(targets.len());
+                let others = targets.subtract(&local);
+                if !others.is_empty() {
+                    let opts = RawScanOptions {
+                        targets: others,
+                        discovery: discovery(&args)?,
+                        tcp: None,
+                        udp: None,
+                        timing,
+                        net: net.clone(),
+                        seed: args.seed,
+                        progress,
+                        debug: args.debug,
+                        hostgroup: args.max_hostgroup as usize,
+                        reverse_dns: false,
+                        version: None,
+                        run_as: Some(run_as.clone()),
+                    };
+                    let mut nothing = NoHosts;
+                    let scan = pipeline::run(&opts, None, &mut sinks, &mut nothing, &mut report);
+                    pinged = until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?.0;
+                }
+                for addr in local.iter() {
+                    pinged.hosts.entry(addr).or_default().up_reason = Some("localhost-response");
+                }
+                Ok(pinged)
             })
             .transpose()?;
+        // Dropped by now, unless only this machine's own addresses were pinged (no raw
+        // pings ran): a second call drops them or only checks they are gone.
+        privileges::drop_privileges(&run_as, None)?;
         if let Some(pinged) = &pinged {
             let down = addresses - pinged.hosts.len() as u64;
             if down > 0 && !types.ping_only {
@@ -464,7 +504,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                     retries: args.retries.unwrap_or(2),
                     parallelism,
                 };
-                let (mut result, stats) = runtime.block_on(async {
+                let scan = async {
                     let mut before = ScanResult::default();
                     if let Some(engine) = &scripts {
                         pipeline::run_phase_scripts(
@@ -504,7 +544,9 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
                         .await?;
                     }
                     anyhow::Ok((result, stats))
-                })?;
+                };
+                let (mut result, stats) =
+                    until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?;
                 if args.verbose > 0 {
                     notice(&format!(
                         "connect scan: {} connects, {} timed out",
@@ -553,14 +595,7 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
             &mut host_log,
             &mut report,
         );
-        let (result, stats) = runtime.block_on(async {
-            tokio::select! {
-                done = scan => done,
-                _ = tokio::signal::ctrl_c() => {
-                    interrupted(grepable_path.as_deref());
-                }
-            }
-        })?;
+        let (result, stats) = until_stopped(&runtime, &mut stop, scan, grepable_path.as_deref())?;
         if args.verbose > 0 || args.debug > 0 {
             notice(&format!(
                 "sent {} probes ({} retransmits) via {}, {} replies via {} ({} duplicates, {} lost in the kernel ring), {} RSTs, congestion window halved {} time(s)",
@@ -604,32 +639,66 @@ fn run(args: Args, command_line: &str, resuming: bool) -> Result<()> {
     ]
     .iter()
     .any(|path| path.as_deref() == Some("-"));
+    // Every output is written, whichever fails; then each failure is told.
+    let mut failures = Vec::new();
     if !to_stdout {
-        print!("{text}");
+        failures.extend(OutputFile::create("-", "normal")?.write_text(&text).err());
     }
-    if let Some(path) = &normal_path {
-        write_output(normal_file, path, &text, "normal")?;
+    if let Some(out) = &mut normal_out {
+        failures.extend(out.write_text(&text).err());
     }
-    if let Some(path) = &xml_path {
-        write_output(xml_file, path, &xml::render(&result, view), "XML")?;
+    if let Some(out) = &mut xml_out {
+        failures.extend(out.write_text(&xml::render(&result, view)).err());
     }
     match (&grepable_path, host_log.log) {
-        (_, Some(log)) => log.finish(&result)?,
-        (Some(path), None) => {
-            write_output(None, path, &grepable::render(&result, view), "grepable")?
-        }
+        (_, Some(log)) => failures.extend(log.finish(&result).err()),
+        (Some(path), None) => failures.extend(
+            OutputFile::create(path, "grepable")?
+                .write_text(&grepable::render(&result, view))
+                .err(),
+        ),
         (None, None) => {}
     }
-    Ok(())
+    if !failures.is_empty() {
+        let messages: Vec<String> = failures.iter().map(|err| format!("{err:#}")).collect();
+        bail!("{}", messages.join("\n"));
+    }
+    Ok(stopped_by)
 }
 
-/// Ctrl-C during an nmap-style scan: say how to go on, and stop.
-fn interrupted(grepable_path: Option<&str>) -> ! {
+/// Runs `scan` to its end unless SIGINT or SIGTERM comes first (listened for with
+/// `stop`, started by the first call): then the hosts a `-oG` log holds are all that
+/// is kept (streamed outputs are flushed as they go); it says how to go on and exits
+/// with the signal's status.
+fn until_stopped<T>(
+    runtime: &tokio::runtime::Runtime,
+    stop: &mut Option<StopSignals>,
+    scan: impl std::future::Future<Output = Result<T>>,
+    grepable_path: Option<&str>,
+) -> Result<T> {
+    let outcome = runtime.block_on(async {
+        let stop = match stop {
+            Some(stop) => stop,
+            None => stop.insert(StopSignals::listen()?),
+        };
+        tokio::select! {
+            done = scan => done.map(Ok),
+            signal = stop.recv() => Ok(Err(signal)),
+        }
+    })?;
+    let signal = match outcome {
+        Ok(done) => return Ok(done),
+        Err(signal) => signal,
+    };
     match grepable_path.filter(|path| *path != "-") {
         Some(path) => notice(&format!(
-            "interrupted: the hosts finished so far are in {path}; `scanner --resume {path}` scans the rest"
+            "{}: the hosts finished so far are in {path}; `scanner --resume {path}` scans the rest",
+            signal.name()
         )),
-        None => notice("interrupted (with -oG FILE, `scanner --resume FILE` would continue)"),
+        None => notice(&format!(
+            "{} (with -oG FILE, `scanner --resume FILE` would continue)",
+            signal.name()
+        )),
     }
-    std::process::exit(130)
+    std::process::exit(signal.exit_code())
 }

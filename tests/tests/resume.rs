@@ -1,7 +1,8 @@
-//! An nmap-style scan interrupted with Ctrl-C continues with `--resume LOG` from its
-//! `-oG` log: hosts finished before the interruption are not scanned again, the
-//! others are, and the log ends up with every host exactly once. Run by
-//! `cargo xtask test`.
+//! An nmap-style scan stopped with Ctrl-C or SIGTERM continues with `--resume LOG`
+//! from its `-oG` log: hosts finished before the interruption are not scanned again,
+//! the others are, and the log ends up with every host exactly once. The log keeps
+//! the arguments exactly (quoted), and a log naming files outside its folder is not
+//! run without `--resume-accept`. Run by `cargo xtask test`.
 
 use lab_tests::*;
 use std::process::{Command, Stdio};
@@ -11,8 +12,20 @@ use xtask::lab;
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn an_interrupted_scan_resumes_from_its_grepable_log() {
+    stop_and_resume(libc::SIGINT, 130);
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_terminated_scan_resumes_from_its_grepable_log() {
+    stop_and_resume(libc::SIGTERM, 143);
+}
+
+/// Stops a scan of two hosts with `signal` once the first is in the log, checks the
+/// exit status is `code`, and resumes it.
+fn stop_and_resume(signal: i32, code: i32) {
     require_lab();
-    let dir = std::env::temp_dir().join(format!("scanner-resume-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("scanner-resume-{}-{signal}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("scan.gnmap");
     let log_arg = log.to_str().unwrap().to_string();
@@ -52,9 +65,9 @@ fn an_interrupted_scan_resumes_from_its_grepable_log() {
     }
     // `ip netns exec` execs the scanner: the child's pid is the scanner's.
     // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(code));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("--resume {log_arg}")), "{stderr}");
     let partial = std::fs::read_to_string(&log).unwrap();
@@ -96,4 +109,122 @@ fn an_interrupted_scan_resumes_from_its_grepable_log() {
         "{full}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A `-oG` log of a scan of `targets` with `args`, in `dir`, that finished `done`.
+fn planted_log(dir: &std::path::Path, args: &[&str], done: &str) -> String {
+    let log = dir.join("scan.gnmap");
+    let log_arg = log.to_str().unwrap().to_string();
+    let mut words = vec!["scanner"];
+    words.extend(args);
+    words.extend(["-oG", &log_arg]);
+    std::fs::write(
+        &log,
+        format!(
+            "# scanner 0.1.0 scan initiated Tue Dec  1 05:00:00 2026 as: {}\n\
+             Host: {done} ()\tStatus: Up\n",
+            scanner::cli::shell_words::quote(&words)
+        ),
+    )
+    .unwrap();
+    log_arg
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_resumed_scan_keeps_quoted_arguments_exactly() {
+    require_lab();
+    let dir = std::env::temp_dir().join(format!("scanner-resume-quoted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let web = lab::host("web").addr.to_string();
+    let closed = lab::host("closed").addr.to_string();
+    // Joined and split on spaces, `banner or http-title` became a target named `or`.
+    let log = planted_log(
+        &dir,
+        &[
+            "-sT",
+            "-n",
+            "-p",
+            "80",
+            "--script",
+            "banner or http-title",
+            &web,
+            &closed,
+        ],
+        &closed,
+    );
+    let (out, messages) = scan_output_and_messages(&["--resume", &log]).expect("resume");
+    assert!(
+        messages.contains("--script 'banner or http-title'"),
+        "the command is not shown: {messages}"
+    );
+    assert!(out.contains("http-title"), "{out}");
+    assert!(
+        !out.contains(&format!("({closed})")),
+        "closed scanned again:\n{out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_planted_log_writes_nowhere_else_without_resume_accept() {
+    require_lab();
+    let dir = std::env::temp_dir().join(format!("scanner-resume-planted-{}", std::process::id()));
+    let elsewhere = std::env::temp_dir().join(format!("scanner-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let target = elsewhere.join("clobbered");
+    let web = lab::host("web").addr.to_string();
+    let log = planted_log(
+        &dir,
+        &[
+            "-sT",
+            "-n",
+            "-p",
+            "80",
+            "-oN",
+            target.to_str().unwrap(),
+            &web,
+        ],
+        "198.18.0.99",
+    );
+    let err = scan_output(&["--resume", &log]).expect_err("a log writing elsewhere ran");
+    let err = err.to_string();
+    assert!(
+        err.contains("--resume-accept") && err.contains(target.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(!target.exists(), "written before the refusal");
+    scan_output(&["--resume", &log, "--resume-accept"]).expect("accepted");
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .contains("80/tcp open"));
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(elsewhere).unwrap();
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_stopped_connect_scan_exits_with_the_signals_status() {
+    require_lab();
+    // The drop host's filtered ports keep a connect scan busy for many seconds.
+    let drop = lab::host("drop").addr.to_string();
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let child = Command::new("ip")
+            .args(["netns", "exec", lab::SCANNER_NS])
+            .arg(scanner_binary())
+            .args(["-sT", "-Pn", "-n", "-p", "1-2000", &drop])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        // SAFETY: kill(2) on our own child (`ip netns exec` execs the scanner).
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains("(SIG"), "{stderr}");
+    }
 }

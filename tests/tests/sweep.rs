@@ -130,10 +130,25 @@ fn shards_with_one_seed_are_disjoint_and_complete() {
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn interrupted_sweep_resumes_without_repeating_or_skipping() {
+    stop_sweep_and_resume(libc::SIGINT, 130);
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn terminated_sweep_resumes_without_repeating_or_skipping() {
+    stop_sweep_and_resume(libc::SIGTERM, 143);
+}
+
+/// Stops a sweep with `signal` after 1.5 s, checks the exit status is `code` and the
+/// resume file was written, and resumes it: every probe sent once, every port found.
+fn stop_sweep_and_resume(signal: i32, code: i32) {
     require_lab();
     let sweep_host = lab::host("sweep");
     reset_syn_count(&sweep_host).unwrap();
-    let dir = std::env::temp_dir().join(format!("scanner-resume-test-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "scanner-resume-test-{}-{signal}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let resume = dir.join("resume.json");
     let first_json = dir.join("first.jsonl");
@@ -162,13 +177,15 @@ fn interrupted_sweep_resumes_without_repeating_or_skipping() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
-    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(first.id() as i32, signal) }, 0);
     let out = first.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
+    assert_eq!(
+        out.status.code(),
+        Some(code),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(resume.exists(), "no resume file");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--resume"),
         "no resume hint: {}",

@@ -5,6 +5,8 @@
 //! parses, so [`normalize_args`] rewrites them to long options first.
 
 pub mod plan;
+pub mod resume;
+pub mod shell_words;
 
 use crate::io::xdp::AttachMode;
 use crate::io::{RecvMode, SendMode};
@@ -68,7 +70,7 @@ pub struct Args {
     pub scan_delay: Option<String>,
 
     /// Send at least this many packets per second (raises a slow template's rate).
-    #[arg(long = "min-rate", value_name = "PPS")]
+    #[arg(long = "min-rate", value_name = "PPS", value_parser = positive_rate)]
     pub min_rate: Option<f64>,
 
     /// Send these TCP flags (a number, or names such as URGPSHFIN) with the scan
@@ -167,7 +169,7 @@ pub struct Args {
     pub script_help: Option<String>,
 
     /// Script instances running at once (each may hold sockets). Default 256.
-    #[arg(long = "max-script-threads", value_name = "N", default_value_t = 256)]
+    #[arg(long = "max-script-threads", value_name = "N", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     pub max_script_threads: usize,
 
     /// Write one JSON object per finding, as found, to FILE (- for standard output). Written -oJ.
@@ -219,11 +221,11 @@ pub struct Args {
     pub src_ip: Option<Ipv4Addr>,
 
     /// Packets per second (default: the timing template's, 100000 for -T3 and -T4).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
 
     /// Never send faster than this many packets per second (caps --rate).
-    #[arg(long = "max-rate", value_name = "PPS")]
+    #[arg(long = "max-rate", value_name = "PPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rate: Option<u64>,
 
     /// Extra sends of an unanswered probe (default 2, 1 at -T5; 0 for sweeps, as
@@ -244,8 +246,9 @@ pub struct Args {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
 
-    /// Sender threads for sweeps (one AF_XDP socket per transmit queue).
-    #[arg(long, default_value_t = 1)]
+    /// Sender threads for sweeps (one AF_XDP socket per transmit queue; at most one
+    /// per CPU).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: usize,
 
     /// Leave these targets out (addresses, CIDR, ranges; comma-separated; repeatable).
@@ -265,6 +268,12 @@ pub struct Args {
     /// nmap-style scan from its -oG log (the hosts in it are left out, the log grows).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<std::path::PathBuf>,
+
+    /// Run the command a `--resume` log holds even when it names files outside the
+    /// log's own folder (a log may have been written by anyone: check the command it
+    /// prints first).
+    #[arg(long = "resume-accept", requires = "resume")]
+    pub resume_accept: bool,
 
     /// Where an interrupted sweep writes its resume file.
     #[arg(
@@ -377,12 +386,30 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     out
 }
 
-/// Parses `LO-HI`.
+/// Parses `--source-ports LO-HI`: ascending, above the privileged ports.
 pub fn parse_port_range(text: &str) -> anyhow::Result<(u16, u16)> {
-    let (lo, hi) = text
-        .split_once('-')
-        .ok_or_else(|| anyhow::anyhow!("--source-ports wants LO-HI, such as 40000-59999"))?;
-    Ok((lo.trim().parse()?, hi.trim().parse()?))
+    let wanted = || {
+        anyhow::anyhow!("--source-ports {text}: wants LO-HI, two ports from 1024 to 65535, ascending, such as 40000-59999")
+    };
+    let (lo, hi) = text.split_once('-').ok_or_else(wanted)?;
+    let (Ok(lo), Ok(hi)) = (lo.trim().parse::<u16>(), hi.trim().parse::<u16>()) else {
+        return Err(wanted());
+    };
+    if lo > hi || lo < 1024 {
+        return Err(wanted());
+    }
+    Ok((lo, hi))
+}
+
+/// A packet rate: a positive, finite number (fractions allowed: 0.5 is one every two
+/// seconds).
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate: give packets per second, a number above 0 (0.5, 100, 10000)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -448,6 +475,61 @@ mod tests {
     #[test]
     fn source_port_range() {
         assert_eq!(parse_port_range("40000-40010").unwrap(), (40000, 40010));
-        assert!(parse_port_range("40000").is_err());
+        for bad in [
+            "40000",
+            "50000-40000",
+            "0-0",
+            "80-90",
+            "40000-70000",
+            "a-b",
+            "-",
+        ] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Whether `line` is refused by the parser itself.
+    fn refused(line: &str) -> bool {
+        let argv =
+            std::iter::once("scanner".to_string()).chain(line.split_whitespace().map(String::from));
+        Args::try_parse_from(normalize_args(argv)).is_err()
+    }
+
+    #[test]
+    fn nonsense_numbers_are_refused() {
+        for bad in [
+            "--rate 0 x",
+            "--rate -5 x",
+            "--rate NaN x",
+            "--max-rate 0 x",
+            "--min-rate 0 x",
+            "--min-rate -1 x",
+            "--min-rate NaN x",
+            "--min-rate inf x",
+            "--min-rate 1e400 x",
+            "--threads 0 x",
+            "--max-script-threads 0 x",
+            "--max-script-threads 1000000 x",
+            "--max-hostgroup 0 x",
+            "--max-retries 21 x",
+            "--max-retries -1 x",
+            "--version-intensity 300 x",
+            "--version-intensity -1 x",
+            "--max-parallelism 0 x",
+            "--top-ports -1 x",
+            "--rate=-5 x",
+            "--min-rate=-1 x",
+            "--max-retries=-1 x",
+        ] {
+            assert!(refused(bad), "{bad}");
+        }
+        for good in [
+            "--min-rate 0.5 x",
+            "--rate 1 x",
+            "--threads 2 x",
+            "--seed 18446744073709551615 x",
+        ] {
+            assert!(!refused(good), "{good}");
+        }
     }
 }

@@ -32,12 +32,22 @@ pub fn load_services(args: &Args) -> Result<()> {
 }
 
 /// The `proto` ("tcp", "udp") ports to scan: -p, -F or --top-ports, minus
-/// --exclude-ports.
-pub fn port_list(args: &Args, proto: &str) -> Result<PortList> {
+/// --exclude-ports. `--top-ports` above the table's size takes every port it has,
+/// with a `notice`.
+pub fn port_list(args: &Args, proto: &str, notice: &mut dyn FnMut(&str)) -> Result<PortList> {
     let table = services::table();
     let ports = match (&args.ports, args.top_ports) {
         _ if args.fast => PortList::top_for(100, table, proto)?,
-        (_, Some(n)) => PortList::top_for(n, table, proto)?,
+        (_, Some(n)) => {
+            let ports = PortList::top_for(n, table, proto)?;
+            if ports.len() < n {
+                notice(&format!(
+                    "--top-ports {n}: the services table has {} {proto} port(s); scanning all of them (-p- scans every port)",
+                    ports.len()
+                ));
+            }
+            ports
+        }
         (Some(spec), None) if spec == "-" => PortList::parse_tcp("1-65535")?,
         (Some(spec), None) => PortList::parse_for(spec, table, proto)?,
         (None, None) if proto == "udp" => PortList::top_for(1000, table, proto)?,
@@ -82,6 +92,44 @@ pub fn check_named_paths(args: &Args, raw_allowed: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The target specs of the arguments and of `-iL FILE` (whitespace or newline
+/// separated, `#` comments); an `-iL` file with none is an error of its own.
+pub fn target_specs(args: &Args) -> Result<Vec<String>> {
+    let mut specs = args.targets.clone();
+    if let Some(path) = &args.input_list {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the target list {}", path.display()))?;
+        let before = specs.len();
+        specs.extend(
+            text.lines()
+                .map(|line| line.split('#').next().unwrap_or(""))
+                .flat_map(str::split_whitespace)
+                .map(str::to_string),
+        );
+        if specs.len() == before {
+            bail!(
+                "the target list {} (-iL) is empty: it names no targets (one or more per line, # comments)",
+                path.display()
+            );
+        }
+    }
+    Ok(specs)
+}
+
+/// How many sender threads a sweep may start on a machine with `cpus` CPUs: what
+/// `--threads` asks for, refused above one per CPU (each thread spins on its own
+/// socket; past the CPUs they only take turns, and past the process's limits they
+/// cannot start at all).
+pub fn sender_threads(args: &Args, cpus: usize) -> Result<usize> {
+    if args.threads > cpus.max(1) {
+        bail!(
+            "--threads {}: this machine has {cpus} CPU(s); give at most {cpus} sender threads (AF_XDP uses one per transmit queue of the interface)",
+            args.threads
+        );
+    }
+    Ok(args.threads.max(1))
 }
 
 /// What the -s flags ask for.
@@ -319,6 +367,11 @@ pub fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
     if let Some(rate) = args.rate {
         timing.rate = rate.max(1) as f64;
     }
+    if let (Some(min), Some(max)) = (args.min_rate, args.max_rate) {
+        if min > max as f64 {
+            bail!("--min-rate {min} is above --max-rate {max}: the rate cannot be both");
+        }
+    }
     if let Some(min) = args.min_rate {
         timing.rate = timing.rate.max(min);
     }
@@ -541,5 +594,79 @@ mod tests {
         assert!(timing(&args("-T9 x"), false).is_err());
         let t = timing(&args("--host-timeout 90s x"), false).unwrap();
         assert_eq!(t.host_timeout, Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn nonsense_timing_is_refused() {
+        for bad in [
+            "--min-rate 1000 --max-rate 10 x",
+            "--wait=-1 x",
+            "--wait NaN x",
+            "--wait inf x",
+            "--scan-delay=-1s x",
+            "--scan-delay 1e9h x",
+            "--host-timeout NaN x",
+            "--max-rtt-timeout 2d x",
+            "--initial-rtt-timeout fast x",
+            "--min-parallelism 10 --max-parallelism 5 x",
+        ] {
+            assert!(timing(&args(bad), false).is_err(), "{bad}");
+        }
+        let t = timing(&args("--min-rate 10 --max-rate 10 x"), false).unwrap();
+        assert_eq!(t.rate, 10.0);
+    }
+
+    #[test]
+    fn sender_threads_stay_within_the_cpus() {
+        assert_eq!(sender_threads(&args("--threads 2 x"), 2).unwrap(), 2);
+        assert_eq!(sender_threads(&args("x"), 1).unwrap(), 1);
+        let err = sender_threads(&args("--threads 100000 x"), 16).unwrap_err();
+        assert!(err.to_string().contains("16 CPU"), "{err}");
+    }
+
+    #[test]
+    fn top_ports_above_the_table_take_all_with_a_notice() {
+        let mut notices = Vec::new();
+        let ports = port_list(&args("--top-ports 100000000 x"), "tcp", &mut |m: &str| {
+            notices.push(m.to_string())
+        })
+        .unwrap();
+        let all = services::table().top_ports(usize::MAX, "tcp").len();
+        assert_eq!(ports.len(), all);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("--top-ports 100000000"), "{notices:?}");
+        notices.clear();
+        let ten = port_list(&args("--top-ports 10 x"), "tcp", &mut |m: &str| {
+            notices.push(m.to_string())
+        })
+        .unwrap();
+        assert_eq!((ten.len(), notices.len()), (10, 0));
+        for bad in [
+            "--top-ports 0 x",
+            "-p 0 x",
+            "-p 70000 x",
+            "-p 90-80 x",
+            "-p 1-2-3 x",
+        ] {
+            assert!(
+                port_list(&args(bad), "tcp", &mut |_: &str| {}).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_target_list_says_so() {
+        let path = std::env::temp_dir().join(format!("scanner-empty-il-{}", std::process::id()));
+        std::fs::write(&path, "# nothing here\n\n   \n").unwrap();
+        let line = format!("-iL {}", path.display());
+        let err = target_specs(&args(&line)).unwrap_err().to_string();
+        assert!(err.contains("is empty"), "{err}");
+        std::fs::write(&path, "198.18.0.10 # web\n198.18.0.11\n").unwrap();
+        assert_eq!(
+            target_specs(&args(&format!("{line} 198.18.0.12"))).unwrap(),
+            ["198.18.0.12", "198.18.0.10", "198.18.0.11"]
+        );
+        std::fs::remove_file(path).unwrap();
     }
 }

@@ -28,6 +28,32 @@ pub struct ScanPath {
     arp_rtt: HashMap<Ipv4Addr, Duration>,
 }
 
+/// The targets that are this machine's own addresses (the local routing table:
+/// 127.0.0.0/8, the interfaces' addresses): packets to them never leave through an
+/// interface, so only the kernel's own connections (-sT) reach them.
+pub fn local_targets(targets: &TargetSet) -> Result<TargetSet> {
+    let local = TargetSet::from_ranges(
+        iface::local_prefixes()?
+            .into_iter()
+            .map(|(addr, bits)| {
+                let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+                let base = u32::from(addr) & mask;
+                (base, base | !mask)
+            })
+            .collect(),
+    );
+    Ok(targets.subtract(&targets.subtract(&local)))
+}
+
+/// Why a raw scan cannot reach `own`, one of this machine's addresses, and what to do.
+pub fn own_address_message(own: Ipv4Addr) -> String {
+    format!(
+        "{own} is this machine's own address: raw packets to it never leave through an interface, \
+         so -sS, -sU, the other raw scans and sweeps cannot reach it; \
+         scan it with -sT, apart from the other targets"
+    )
+}
+
 /// Above this many targets, next hops are worked out per route, not per address.
 const PER_ADDRESS_LIMIT: u64 = 65_536;
 
@@ -54,6 +80,9 @@ impl ScanPath {
         iface: Option<&str>,
         src_ip: Option<Ipv4Addr>,
     ) -> Result<(Self, Vec<Ipv4Addr>)> {
+        if let Some(own) = local_targets(targets)?.iter().next() {
+            bail!("{}", own_address_message(own));
+        }
         let routes = RoutingTable::read()?;
         let first = targets.iter().next().context("no targets to scan")?;
         let iface = match iface {

@@ -80,6 +80,121 @@ impl RoutingTable {
     }
 }
 
+/// The addresses the local routing table (`ip route show table local`) says are this
+/// machine's own: each interface's addresses, 127.0.0.0/8 on loopback, and any
+/// prefix routed `local` by hand. Packets to them never leave through an interface:
+/// the kernel delivers them itself. Read with a netlink route dump, since
+/// `/proc/net/route` shows the main table only.
+pub fn local_prefixes() -> Result<Vec<(Ipv4Addr, u8)>> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("opening a netlink socket to read the local routing table");
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // nlmsghdr (16 bytes) + rtmsg (12): dump every IPv4 route.
+    let mut request = [0u8; 28];
+    request[0..4].copy_from_slice(&28u32.to_ne_bytes());
+    request[4..6].copy_from_slice(&RTM_GETROUTE.to_ne_bytes());
+    request[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    request[16] = libc::AF_INET as u8;
+    // SAFETY: request is a valid buffer of its length; the kernel is the peer.
+    if unsafe { libc::send(raw, request.as_ptr().cast(), request.len(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("asking netlink for the routing tables");
+    }
+    let mut prefixes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("reading the routing tables from netlink");
+        }
+        if n == 0 || parse_local_routes(&buf[..n as usize], &mut prefixes)? {
+            return Ok(prefixes);
+        }
+    }
+}
+
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RT_TABLE_LOCAL: u32 = 255;
+const RTN_LOCAL: u8 = 2;
+const RTA_DST: u16 = 1;
+const RTA_TABLE: u16 = 15;
+
+/// Adds the `local` routes of the local table in one netlink datagram of a route
+/// dump to `out`; true once the dump is done.
+fn parse_local_routes(mut data: &[u8], out: &mut Vec<(Ipv4Addr, u8)>) -> Result<bool> {
+    let u16_at = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+    let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    while data.len() >= 16 {
+        let len = u32_at(data, 0) as usize;
+        if len < 16 || len > data.len() {
+            bail!("a malformed netlink message in the route dump");
+        }
+        let (message, rest) = data.split_at(len);
+        data = rest.get(len.next_multiple_of(4) - len..).unwrap_or(&[]);
+        match u16_at(message, 4) {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let errno = message
+                    .get(16..20)
+                    .map_or(0, |_| u32_at(message, 16) as i32);
+                if errno != 0 {
+                    return Err(std::io::Error::from_raw_os_error(-errno))
+                        .context("netlink refused the route dump");
+                }
+            }
+            RTM_NEWROUTE if message.len() >= 28 => {
+                let (family, dst_len, table, kind) =
+                    (message[16], message[17], message[20], message[23]);
+                let mut table = u32::from(table);
+                let mut dst = Ipv4Addr::UNSPECIFIED;
+                let mut attrs = &message[28..];
+                while attrs.len() >= 4 {
+                    let attr_len = usize::from(u16_at(attrs, 0));
+                    if attr_len < 4 || attr_len > attrs.len() {
+                        break;
+                    }
+                    let value = &attrs[4..attr_len];
+                    match (u16_at(attrs, 2), value.len()) {
+                        (RTA_DST, 4) => dst = Ipv4Addr::new(value[0], value[1], value[2], value[3]),
+                        (RTA_TABLE, 4) => table = u32_at(value, 0),
+                        _ => {}
+                    }
+                    attrs = attrs.get(attr_len.next_multiple_of(4)..).unwrap_or(&[]);
+                }
+                if i32::from(family) == libc::AF_INET
+                    && table == RT_TABLE_LOCAL
+                    && kind == RTN_LOCAL
+                    && dst_len <= 32
+                {
+                    out.push((dst, dst_len));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
 /// The interface index, or an error that says how to list interfaces.
 pub fn ifindex(iface: &str) -> Result<u32> {
     let name = CString::new(iface).context("interface name has a NUL byte")?;
@@ -266,6 +381,64 @@ mod tests {
         let sweep = table.lookup(Ipv4Addr::new(198, 19, 7, 7)).unwrap();
         assert_eq!(sweep.gateway, Some(Ipv4Addr::new(198, 18, 0, 20)));
         assert!(table.lookup(Ipv4Addr::new(8, 8, 8, 8)).is_none());
+    }
+
+    /// A netlink route message as the kernel writes it: header, rtmsg, RTA_TABLE
+    /// and (unless a default route) RTA_DST.
+    fn route_message(table: u32, kind: u8, dst: [u8; 4], dst_len: u8) -> Vec<u8> {
+        let mut m = vec![0u8; 28];
+        m[4..6].copy_from_slice(&RTM_NEWROUTE.to_ne_bytes());
+        m[16] = libc::AF_INET as u8;
+        m[17] = dst_len;
+        m[20] = table.min(252) as u8; // RT_TABLE_COMPAT above 255, as the kernel does
+        m[23] = kind;
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&RTA_TABLE.to_ne_bytes());
+        m.extend_from_slice(&table.to_ne_bytes());
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&RTA_DST.to_ne_bytes());
+        m.extend_from_slice(&dst);
+        let len = m.len() as u32;
+        m[0..4].copy_from_slice(&len.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn the_local_table_is_read_from_a_route_dump() {
+        let mut dump = Vec::new();
+        dump.extend(route_message(255, RTN_LOCAL, [127, 0, 0, 0], 8));
+        dump.extend(route_message(255, 3, [127, 255, 255, 255], 32)); // broadcast
+        dump.extend(route_message(254, 1, [198, 18, 0, 0], 24)); // main, unicast
+        dump.extend(route_message(255, RTN_LOCAL, [198, 18, 0, 1], 32));
+        let mut found = Vec::new();
+        assert!(!parse_local_routes(&dump, &mut found).unwrap());
+        assert_eq!(
+            found,
+            [
+                (Ipv4Addr::new(127, 0, 0, 0), 8),
+                (Ipv4Addr::new(198, 18, 0, 1), 32)
+            ]
+        );
+        let mut done = vec![0u8; 20];
+        done[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        done[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
+        assert!(parse_local_routes(&done, &mut found).unwrap());
+        // Truncated or lying lengths are errors or ignored, never a panic.
+        for cut in 0..dump.len() {
+            let _ = parse_local_routes(&dump[..cut], &mut Vec::new());
+        }
+        let mut lying = route_message(255, RTN_LOCAL, [127, 0, 0, 1], 32);
+        lying[28..30].copy_from_slice(&200u16.to_ne_bytes());
+        let _ = parse_local_routes(&lying, &mut Vec::new());
+    }
+
+    #[test]
+    fn this_machine_has_loopback_in_its_local_table() {
+        let local = local_prefixes().unwrap();
+        assert!(
+            local.contains(&(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            "{local:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - [`packet_socket`]: an AF_PACKET raw socket (send fallback, ARP, receive fallback);
 //! - [`pcap_sender`]: libpcap, the last-resort send path;
 //! - [`afxdp`]: the AF_XDP send path;
-//! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer.
+//! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer;
+//! - [`signals`]: SIGINT and SIGTERM, which stop a scan cleanly.
 //!
 //! This layer knows frames, not scans: it never decides what to send.
 
@@ -13,6 +14,7 @@ pub mod iface;
 pub mod packet_socket;
 pub mod pcap_sender;
 pub mod privileges;
+pub mod signals;
 pub mod xdp;
 pub mod xdp_slot;
 

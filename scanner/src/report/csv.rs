@@ -2,20 +2,20 @@
 //! each row), with the fields `--output-fields` names.
 
 use super::fields::Field;
-use super::json::open_output;
+use super::output_file::OutputFile;
 use super::{FindingSink, PortFinding};
 use anyhow::Result;
 use std::io::Write;
 
 pub struct Csv {
-    out: Box<dyn Write + Send>,
+    out: OutputFile,
     fields: Vec<Field>,
 }
 
 impl Csv {
     /// Opens `path` (or standard output for `-`) and writes the header.
     pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
-        let mut out = open_output(path, "CSV")?;
+        let mut out = OutputFile::create(path, "CSV")?;
         let header: Vec<&str> = fields.iter().map(|f| f.name()).collect();
         writeln!(out, "{}", header.join(","))?;
         out.flush()?;

@@ -2,10 +2,10 @@
 //! host, `Ignored State:` for the folded ones, and comment lines around them. Written
 //! to a file, it is a log that grows host by host, and what `--resume` continues from.
 
+use super::output_file::OutputFile;
 use super::{ctime, folded_states, services, HostResult, HostSink, OutputOptions, ScanResult};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
@@ -87,39 +87,33 @@ pub fn footer(result: &ScanResult) -> String {
 /// soon as the host is finished, the summary at the end. If the scan is killed, the
 /// file holds every host finished so far, which is what `--resume` reads.
 pub struct GrepableLog {
-    file: std::fs::File,
+    file: OutputFile,
     opts: OutputOptions,
 }
 
 impl GrepableLog {
     /// Creates `path` with the header, or (resuming) opens it to append.
     pub fn open(path: &str, args: &str, opts: OutputOptions, append: bool) -> Result<Self> {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(append)
-            .truncate(!append)
-            .open(path)
-            .with_context(|| format!("cannot write grepable output to {path}"))?;
+        let mut file = if append {
+            OutputFile::append(path, "grepable")?
+        } else {
+            OutputFile::create(path, "grepable")?
+        };
         if !append {
-            file.write_all(header(args, SystemTime::now()).as_bytes())?;
+            file.write_text(&header(args, SystemTime::now()))?;
         }
         Ok(Self { file, opts })
     }
 
     /// Writes the summary line.
     pub fn finish(mut self, result: &ScanResult) -> Result<()> {
-        self.file.write_all(footer(result).as_bytes())?;
-        Ok(())
+        self.file.write_text(&footer(result))
     }
 }
 
 impl HostSink for GrepableLog {
     fn host_done(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
-        self.file
-            .write_all(host_lines(addr, host, self.opts).as_bytes())?;
-        self.file.flush()?;
-        Ok(())
+        self.file.write_text(&host_lines(addr, host, self.opts))
     }
 }
 

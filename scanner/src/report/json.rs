@@ -5,32 +5,21 @@
 //! `postscan`, of a script that ran before or after the scan).
 
 use super::fields::Field;
+use super::output_file::OutputFile;
 use super::{FindingSink, PortFinding, ScriptSubject};
 use crate::script::output::ScriptOutput;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 
 pub struct JsonLines {
-    out: Box<dyn Write + Send>,
+    out: OutputFile,
     fields: Vec<Field>,
-}
-
-/// Opens `path` for writing, or standard output for `-`.
-pub(super) fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>> {
-    Ok(if path == "-" {
-        Box::new(std::io::stdout())
-    } else {
-        Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot write {what} output to {path}"))?,
-        )
-    })
 }
 
 impl JsonLines {
     pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
         Ok(Self {
-            out: open_output(path, "JSON")?,
+            out: OutputFile::create(path, "JSON")?,
             fields: fields.to_vec(),
         })
     }

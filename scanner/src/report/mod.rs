@@ -7,6 +7,7 @@ pub mod fields;
 pub mod grepable;
 pub mod json;
 pub mod normal;
+pub mod output_file;
 pub mod progress;
 pub mod services;
 pub mod xml;

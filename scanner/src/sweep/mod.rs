@@ -19,6 +19,7 @@ use crate::engine::senders::{open_replies, open_sender};
 use crate::engine::NetworkOptions;
 use crate::io::iface::tx_queue_count;
 use crate::io::privileges::{self, RunAs};
+use crate::io::signals::{StopSignal, StopSignals};
 use crate::io::SendMode;
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
 use crate::report::progress::{Progress, ProgressOptions, Snapshot};
@@ -76,8 +77,9 @@ pub struct SweepStats {
     pub threads: usize,
     pub send_path: &'static str,
     pub recv_path: &'static str,
-    /// Set when Ctrl-C stopped the sweep (the resume file was written).
-    pub interrupted: bool,
+    /// The signal (Ctrl-C, SIGTERM) that stopped the sweep, if one did (the resume
+    /// file was written).
+    pub interrupted: Option<StopSignal>,
 }
 
 /// The (address, port) pairs found open: the only state a sweep keeps.
@@ -234,15 +236,14 @@ pub async fn run(
     let mut progress = Progress::new("sweep", opts.shard.len(space), opts.progress);
     let mut records: Vec<ReplyRecord> = Vec::with_capacity(4096);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut stop_signals = StopSignals::listen()?;
     let mut senders_done_at: Option<Instant> = None;
     loop {
         tokio::select! {
             received = replies.recv(&mut records) => received?,
             _ = tick.tick() => {}
-            _ = &mut ctrl_c, if !stats.interrupted => {
-                stats.interrupted = true;
+            signal = stop_signals.recv(), if stats.interrupted.is_none() => {
+                stats.interrupted = Some(signal);
                 stop.store(true, Ordering::Relaxed);
             }
         }
@@ -282,7 +283,7 @@ pub async fn run(
         if handles.iter().all(|h| h.is_finished()) {
             let now = Instant::now();
             let done_at = *senders_done_at.get_or_insert(now);
-            if stats.interrupted || now >= done_at + opts.wait {
+            if stats.interrupted.is_some() || now >= done_at + opts.wait {
                 break;
             }
         }
@@ -305,7 +306,7 @@ pub async fn run(
     stats.sent = sent.load(Ordering::Relaxed);
     stats.lost_in_kernel = replies.lost();
     result.elapsed = started.elapsed();
-    if stats.interrupted {
+    if let Some(signal) = stats.interrupted {
         let state = ResumeState {
             version: ResumeState::VERSION,
             fingerprint,
@@ -314,7 +315,8 @@ pub async fn run(
         };
         resume_file.save(&state)?;
         notice(&format!(
-            "interrupted after {} probes; to continue where it stopped, run the same command with --resume {}",
+            "{} after {} probes; to continue where it stopped, run the same command with --resume {}",
+            signal.name(),
             stats.sent,
             resume_file.path().display()
         ));
