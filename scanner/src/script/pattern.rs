@@ -1849,6 +1849,26 @@ mod tests {
         }
     }
 
+    /// `gsub`'s replacement functions run Lua under the state's hook, whose error
+    /// ends the call and keeps its value.
+    #[test]
+    fn replacement_functions_run_under_the_hook() {
+        let lua = Lua::new();
+        install(&lua).unwrap();
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(1000),
+            |_, _| Err(mlua::Error::runtime("hook fired")),
+        );
+        let started = Instant::now();
+        let e = lua
+            .load("return ('x'):gsub('.', function() while true do end end)")
+            .exec()
+            .unwrap_err();
+        assert!(e.to_string().contains("hook fired"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        lua.remove_hook();
+    }
+
     /// A check (the engine's time slice) stops a long call.
     #[test]
     fn the_check_stops_a_long_call() {
