@@ -7,7 +7,9 @@
 //!   `prelude.lua`, the part written in Lua (`shortport`, output tables);
 //! - [`raw`]: `rawpacket`, crafting, sending and capturing raw packets;
 //! - [`engine`]: the Lua state, loading, rules, running and containing instances;
-//! - [`output`]: turning what a script returned into text and structure.
+//! - [`output`]: turning what a script returned into text and structure;
+//! - [`pattern`]: Lua's pattern functions, `string.rep` and the looping table
+//!   functions, rebuilt so that no call can hold the loop inside C.
 //!
 //! The scripts that ship are in `scripts/` and built into the binary; a user's are
 //! read from the files and folders `--script` names.
@@ -15,6 +17,7 @@
 pub mod api;
 pub mod engine;
 pub mod output;
+pub mod pattern;
 pub mod raw;
 pub mod select;
 
