@@ -192,7 +192,7 @@ fn misbehaving_scripts_are_stopped_and_the_rest_go_on() {
         "hostile-scripts",
         &[
             ("loops.nse", "categories = {'test'}\nportrule = function(h, p) return p.number == 22 end\naction = function() while true do end end\n"),
-            ("eats.nse", "categories = {'test'}\nportrule = function(h, p) return p.number == 22 end\naction = function() local t = {} local s = string.rep('x', 1 << 20) while true do t[#t + 1] = s .. #t end end\n"),
+            ("eats.nse", "categories = {'test'}\nportrule = function(h, p) return p.number == 22 end\naction = function() local t = {} local s = string.rep('x', 16 << 20) while true do t[#t + 1] = s .. #t end end\n"),
             ("fails.nse", "categories = {'test'}\nportrule = function() return true end\naction = function(h, p) error('boom on ' .. p.number) end\n"),
             ("sleeps.nse", "categories = {'test'}\nhostrule = function() return true end\naction = function() stdnse.sleep(60) return 'woke' end\n"),
             ("bad-rule.nse", "categories = {'test'}\nportrule = function() error('rule broke') end\naction = function() return 'never' end\n"),
