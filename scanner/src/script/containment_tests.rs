@@ -186,6 +186,13 @@ fn stops_hold_in_coroutines_and_under_pcall() {
                    end
                  end",
             ),
+            (
+                "threads",
+                "action = function()
+                   stdnse.new_thread(function() while true do pcall(function() while true do end end) end end)
+                   return 'started'
+                 end",
+            ),
             ("fine", "action = function() return 'fine' end"),
         ],
         None,
@@ -193,6 +200,13 @@ fn stops_hold_in_coroutines_and_under_pcall() {
     for id in ["nested", "pcalls", "xpcalls", "resumes", "closes"] {
         ran.failed(id, "without waiting on anything: stopped");
     }
+    assert_eq!(ran.output("threads"), "started");
+    assert!(
+        ran.notices.iter().any(|n| n
+            == "script threads on a thread it started failed: runtime error: ran 2 s without waiting on anything: stopped"),
+        "{:?}",
+        ran.notices
+    );
     assert_eq!(ran.output("fine"), "fine");
     assert!(
         started.elapsed() < Duration::from_secs(30),
