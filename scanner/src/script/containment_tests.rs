@@ -409,3 +409,57 @@ fn output_is_bounded() {
     assert_eq!(ran.output("sneaky"), "\n  a: nil");
     assert!(ran.took < Duration::from_secs(10), "{:?}", ran.took);
 }
+
+#[test]
+fn host_and_port_tables_are_each_scripts_own() {
+    let dir = Dir::new("tables", &[]);
+    let rule = "categories = {'test'}\nportrule = function(host, port)";
+    std::fs::write(
+        dir.0.join("a-changes.nse"),
+        format!("{rule} host.ip = '198.18.0.99' port.number = 1 setmetatable(host, {{ __index = function() return 'x' end }}) return true end\naction = function() return 'changed' end\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("b-reads.nse"),
+        format!("{rule} return port.number == 80 end\naction = function(host, port) return host.ip .. ' ' .. port.number .. ' ' .. tostring(host.nothing) end\n"),
+    )
+    .unwrap();
+    let engine = Engine::new(ScriptOptions {
+        spec: format!("{}/", dir.0.display()),
+        max_threads: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let addr: std::net::Ipv4Addr = "198.18.0.10".parse().unwrap();
+    let mut result = ScanResult::default();
+    result.hosts.entry(addr).or_default().ports.insert(
+        (80, "tcp"),
+        crate::report::PortFinding::tcp(
+            addr,
+            80,
+            crate::report::PortState::Open,
+            crate::report::Reason::SynAck,
+            None,
+        ),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut notices = Vec::new();
+    runtime
+        .block_on(engine.run(&mut result, &[addr], &mut |n: &str| {
+            notices.push(n.to_string())
+        }))
+        .unwrap();
+    let outputs: Vec<String> = result.hosts[&addr].ports[&(80, "tcp")]
+        .scripts
+        .iter()
+        .map(|o| format!("{}: {}", o.id, o.output))
+        .collect();
+    assert_eq!(
+        outputs,
+        vec!["a-changes: changed", "b-reads: 198.18.0.10 80 nil"],
+        "{notices:?}"
+    );
+}

@@ -447,21 +447,23 @@ impl Engine {
             let Some(host) = result.hosts.get(&addr) else {
                 continue;
             };
-            let host_table = self.host_table(addr, host).map_err(lua_error)?;
-            // The ports scripts see (nmap.get_ports): all but the folded closed and
-            // filtered ones, which a -p- scan has by the thousand.
-            let mut port_tables = Vec::new();
-            let listed = self.lua.create_table().map_err(lua_error)?;
-            for ((port, proto), finding) in &host.ports {
-                if matches!(finding.state, PortState::Closed | PortState::Filtered) {
-                    continue;
-                }
-                let table = self.port_table(finding).map_err(lua_error)?;
-                listed.push(table.clone()).map_err(lua_error)?;
-                port_tables.push(((*port, *proto), finding.state, table));
-            }
-            host_table.set("__ports", listed).map_err(lua_error)?;
             for (index, script) in self.scripts.iter().enumerate() {
+                // Each script gets host and port tables of its own: what one script
+                // does to them (a field changed, a metatable set) no other sees.
+                let host_table = self.host_table(addr, host).map_err(lua_error)?;
+                // The ports scripts see (nmap.get_ports): all but the folded closed
+                // and filtered ones, which a -p- scan has by the thousand.
+                let mut port_tables = Vec::new();
+                let listed = self.lua.create_table().map_err(lua_error)?;
+                for ((port, proto), finding) in &host.ports {
+                    if matches!(finding.state, PortState::Closed | PortState::Filtered) {
+                        continue;
+                    }
+                    let table = self.port_table(finding).map_err(lua_error)?;
+                    listed.push(table.clone()).map_err(lua_error)?;
+                    port_tables.push(((*port, *proto), finding.state, table));
+                }
+                host_table.set("__ports", listed).map_err(lua_error)?;
                 if self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
                     instances.push(Instance {
                         script: index,
