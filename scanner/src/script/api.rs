@@ -27,6 +27,10 @@ use tokio::sync::oneshot;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a socket keeps unread (a script reading an endless stream is cut here).
 const MAX_BUFFER: usize = 1 << 20;
+/// The longest a socket timeout or a sleep may be.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// The most port changes (`nmap.set_port_state`, `set_port_version`) kept.
+const MAX_UPDATES: usize = 1 << 16;
 
 /// What a script changed about a port (`nmap.set_port_state`, `set_port_version`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +103,10 @@ struct Socket {
     peer: Option<SocketAddr>,
     /// `nmap.new_socket(proto)`'s protocol, for a connect that names none.
     proto: Option<String>,
+    /// `string.find` as it was when the API was installed (`receive_buf`'s
+    /// delimiter is a Lua pattern): what a script does to its globals later
+    /// cannot change it.
+    find: mlua::Function,
 }
 
 /// NSE's `false, "message"` pair.
@@ -120,9 +128,36 @@ fn port_of(value: &Value) -> Option<u16> {
     match value {
         Value::Table(t) => t.get::<u16>("number").ok(),
         Value::Integer(n) => u16::try_from(*n).ok(),
-        Value::Number(n) => Some(*n as u16),
+        Value::Number(n) if n.fract() == 0.0 && (0.0..=65535.0).contains(n) => Some(*n as u16),
         _ => None,
     }
+}
+
+/// A duration a script gave in `unit`s (1.0 for seconds, 0.001 for milliseconds):
+/// a number, at least 0, at most [`MAX_WAIT`]; anything else (NaN, a string) is an
+/// error that names `what`.
+pub fn duration_of(value: &Value, unit: f64, what: &str) -> mlua::Result<Duration> {
+    let n = match value {
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        _ => f64::NAN,
+    };
+    if n.is_nan() {
+        return Err(mlua::Error::runtime(format!(
+            "{what}: a number is needed, not {}",
+            value.type_name()
+        )));
+    }
+    let seconds = (n * unit).clamp(0.0, MAX_WAIT.as_secs_f64());
+    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(MAX_WAIT))
+}
+
+/// The span `string.find` reported (1-based `start`, `end` inclusive) as a byte
+/// range of `len` bytes, if it is one (a replaced or broken find may say anything).
+fn found_span(start: Option<i64>, end: Option<i64>, len: usize) -> Option<(usize, usize)> {
+    let start = usize::try_from(start?).ok()?;
+    let end = usize::try_from(end?).ok()?;
+    (start >= 1 && end <= len && start <= end + 1).then_some((start - 1, end))
 }
 
 async fn read_some<S: AsyncRead + Unpin>(
@@ -294,18 +329,14 @@ impl UserData for Socket {
         methods.add_async_method_mut(
             "receive_buf",
             |lua, mut this, (delimiter, keep): (String, Option<bool>)| async move {
-                // The delimiter is a Lua pattern, found by Lua's own string.find.
-                let find: mlua::Function = lua.globals().get::<Table>("string")?.get("find")?;
+                // The delimiter is a Lua pattern, found by string.find.
+                let find = this.find.clone();
                 loop {
                     let text = lua.create_string(&this.buffer)?;
-                    let (start, end): (Option<usize>, Option<usize>) =
+                    let (start, end): (Option<i64>, Option<i64>) =
                         find.call((text, delimiter.as_str()))?;
-                    if let (Some(start), Some(end)) = (start, end) {
-                        let upto = if keep.unwrap_or(false) {
-                            end
-                        } else {
-                            start - 1
-                        };
+                    if let Some((before, end)) = found_span(start, end, this.buffer.len()) {
+                        let upto = if keep.unwrap_or(false) { end } else { before };
                         let data: Vec<u8> = this.buffer[..upto].to_vec();
                         this.buffer.drain(..end);
                         return (true, lua.create_string(&data)?).into_lua_multi(&lua);
@@ -318,8 +349,9 @@ impl UserData for Socket {
                 }
             },
         );
-        methods.add_method_mut("set_timeout", |_, this, ms: u64| {
-            this.timeout = Duration::from_millis(ms.max(1));
+        methods.add_method_mut("set_timeout", |_, this, ms: Value| {
+            this.timeout = duration_of(&ms, 0.001, "set_timeout (milliseconds)")?
+                .max(Duration::from_millis(1));
             Ok(())
         });
         methods.add_method("get_info", |lua, this, ()| match (this.local, this.peer) {
@@ -377,14 +409,29 @@ impl UserData for Socket {
     }
 }
 
-/// Installs the `nmap` and `stdnse` natives into `lua`'s globals.
+/// An error once a script has asked for [`MAX_UPDATES`] port changes.
+fn too_many_updates(shared: &RefCell<Shared>) -> mlua::Result<()> {
+    if shared.borrow().updates.len() >= MAX_UPDATES {
+        return Err(mlua::Error::runtime(format!(
+            "more than {MAX_UPDATES} port changes: refused"
+        )));
+    }
+    Ok(())
+}
+
+/// Installs the `nmap` and `stdnse` natives into `lua`'s globals (taking
+/// `string.find` and `string.format` as they are now).
 pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
+    let string: Table = lua.globals().get("string")?;
+    let find: mlua::Function = string.get("find")?;
+    let format: mlua::Function = string.get("format")?;
     let nmap = lua.create_table()?;
     let for_sockets = shared.clone();
     nmap.set(
         "new_socket",
         lua.create_function(move |_, proto: Option<String>| {
             Ok(Socket {
+                find: find.clone(),
                 proto,
                 conn: None,
                 timeout: DEFAULT_TIMEOUT,
@@ -405,6 +452,7 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
         "set_port_state",
         lua.create_function(move |_, (host, port, state): (Value, Table, String)| {
             if let Some(addr) = address_of(&host) {
+                too_many_updates(&for_state)?;
                 for_state.borrow_mut().updates.push(PortUpdate {
                     addr,
                     port: port.get("number")?,
@@ -420,6 +468,7 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
         "set_port_version",
         lua.create_function(move |_, (host, port): (Value, Table)| {
             if let Some(addr) = address_of(&host) {
+                too_many_updates(&for_version)?;
                 let version: Table = port.get("version")?;
                 for_version.borrow_mut().updates.push(PortUpdate {
                     addr,
@@ -478,8 +527,9 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     let stdnse = lua.create_table()?;
     stdnse.set(
         "sleep",
-        lua.create_async_function(|_, seconds: f64| async move {
-            tokio::time::sleep(Duration::from_secs_f64(seconds.clamp(0.0, 3600.0))).await;
+        lua.create_async_function(|_, seconds: Value| async move {
+            let wait = duration_of(&seconds, 1.0, "stdnse.sleep (seconds)")?;
+            tokio::time::sleep(wait).await;
             Ok(())
         })?,
     )?;
@@ -516,9 +566,10 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     )?;
     for (name, is_debug) in [("__debug", true), ("__verbose", false)] {
         let levels = shared.clone();
+        let format = format.clone();
         stdnse.set(
             name,
-            lua.create_function(move |lua, args: MultiValue| {
+            lua.create_function(move |_, args: MultiValue| {
                 let mut args: Vec<Value> = args.into_vec();
                 let script = match args.first() {
                     Some(Value::String(s)) => s.to_str()?.to_string(),
@@ -542,9 +593,8 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
                     shared.verbose
                 };
                 if i64::from(current) >= level && !args.is_empty() {
-                    let format: mlua::Function =
-                        lua.globals().get::<Table>("string")?.get("format")?;
-                    let line: String = format.call(MultiValue::from_vec(args))?;
+                    let line: mlua::String = format.call(MultiValue::from_vec(args))?;
+                    let line = line.to_string_lossy();
                     eprintln!("scanner: script {script}: {line}");
                 }
                 Ok(())
@@ -553,4 +603,43 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     }
     lua.globals().set("stdnse", stdnse)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_broken_find_says_is_checked() {
+        assert_eq!(found_span(Some(3), Some(4), 10), Some((2, 4)));
+        // An empty match at the end, and right at the start.
+        assert_eq!(found_span(Some(11), Some(10), 10), Some((10, 10)));
+        assert_eq!(found_span(Some(1), Some(0), 10), Some((0, 0)));
+        for (start, end) in [
+            (Some(0), Some(99)),
+            (Some(5), Some(11)),
+            (Some(-1), Some(2)),
+        ] {
+            assert_eq!(found_span(start, end, 10), None, "{start:?} {end:?}");
+        }
+        assert_eq!(found_span(Some(6), Some(3), 10), None);
+        assert_eq!(found_span(None, Some(3), 10), None);
+    }
+
+    #[test]
+    fn durations_from_scripts() {
+        let secs = |v: Value| duration_of(&v, 1.0, "sleep");
+        assert!(secs(Value::Number(f64::NAN)).is_err());
+        assert!(secs(Value::Boolean(true)).is_err());
+        assert_eq!(secs(Value::Number(-1.0)).unwrap(), Duration::ZERO);
+        assert_eq!(secs(Value::Number(f64::INFINITY)).unwrap(), MAX_WAIT);
+        assert_eq!(secs(Value::Integer(i64::MAX)).unwrap(), MAX_WAIT);
+        assert_eq!(
+            duration_of(&Value::Integer(1500), 0.001, "t").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(port_of(&Value::Number(f64::NAN)), None);
+        assert_eq!(port_of(&Value::Number(80.0)), Some(80));
+        assert_eq!(port_of(&Value::Number(80.5)), None);
+    }
 }

@@ -8,13 +8,18 @@
 //! instances are out.
 //!
 //! Containment: an error ends that instance only (reported, the scan goes on); a
-//! script that runs [`SLICE_LIMIT`] without waiting on anything is stopped by an
-//! instruction hook; `--script-timeout` bounds an instance's whole run; and the
-//! state's memory is capped ([`MEMORY_LIMIT`]), so a script that allocates without
-//! end fails its own allocation.
+//! script that runs [`SLICE_LIMIT`] without waiting on anything, or past
+//! `--script-timeout`, is stopped by an instruction hook in whatever coroutine it
+//! is, and cannot catch its stop ([`super::limits`]); each script has a memory
+//! budget of its own ([`super::limits::SCRIPT_MEMORY`]), so a script that allocates
+//! without end fails its own allocation and no other's; and scripts see only the
+//! sandbox (`sandbox.lua`): text chunks, no files or programs, read-only shared
+//! libraries, globals of their own.
 
 use super::api::{self, PortChange, Shared};
+use super::limits::{Limits, Owner, Run, ScriptState};
 use super::output::ScriptOutput;
+use super::pattern;
 use super::raw::{self, RawAccess, RawSlot};
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
@@ -23,7 +28,7 @@ use crate::report::{HostResult, PortState, ScanResult};
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, Lua, MultiValue, StdLib, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,10 +40,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// How long a script may run without waiting on the network or a timer.
-pub const SLICE_LIMIT: Duration = Duration::from_secs(2);
-/// The scripting state's memory cap.
-pub const MEMORY_LIMIT: usize = 512 << 20;
+pub use super::limits::SLICE_LIMIT;
 
 /// How scripts run.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +65,8 @@ struct Script {
     description: String,
     categories: Vec<String>,
     env: Table,
+    /// Whom its memory is charged to.
+    owner: Owner,
 }
 
 /// One script to run before or after the scan, on one host, or on one of its ports.
@@ -83,9 +87,9 @@ pub enum Phase {
     PostScan,
 }
 
-/// A thread `stdnse.new_thread` started: its script's id and its run.
+/// A thread `stdnse.new_thread` started: its script's owner and its run.
 type Thread = (
-    String,
+    Owner,
     Pin<Box<dyn Future<Output = mlua::Result<MultiValue>>>>,
 );
 
@@ -94,7 +98,7 @@ type Running<'a> = Pin<Box<dyn Future<Output = Finished> + 'a>>;
 
 enum Finished {
     Instance(usize, ScriptSubject, mlua::Result<MultiValue>),
-    Thread(String, mlua::Result<MultiValue>),
+    Thread(Owner, mlua::Result<MultiValue>),
 }
 
 /// A script's source: its id and text.
@@ -103,8 +107,18 @@ pub struct Source {
     pub text: String,
 }
 
+/// Whether a `--script` item names a file or folder: only when it looks like a
+/// path (a `/` in it, or a name ending in `.nse`). A bare name or category
+/// (`default`, `version`, `banner`) is never looked up in the current folder.
+fn looks_like_path(item: &str) -> bool {
+    item.contains('/') || item.ends_with(".nse")
+}
+
 /// The scripts a `--script` item names as a file or folder, else `None`.
 fn sources_at(item: &str) -> Result<Option<Vec<Source>>> {
+    if !looks_like_path(item) {
+        return Ok(None);
+    }
     let path = Path::new(item);
     let read = |path: &Path| -> Result<Source> {
         Ok(Source {
@@ -137,62 +151,74 @@ pub struct Engine {
     scripts: Vec<Script>,
     shared: Rc<RefCell<Shared>>,
     opts: ScriptOptions,
-    /// When the running coroutine last resumed (the hook's clock).
-    slice_started: Rc<Cell<Instant>>,
-    /// Makes a script's coroutine, hooked ([`Engine::coroutine_maker`]).
-    coroutine_create: Function,
+    /// `sandbox.lua`'s `new_env(id)` and `raise_verbosity(env)`.
+    new_env: Function,
+    raise_verbosity: Function,
     /// The scan's raw access, while scripts run on a raw-packet scan.
     raw: RawSlot,
     /// Threads `stdnse.new_thread` started, for [`Engine::execute`] to run.
     threads: tokio::sync::Mutex<mpsc::UnboundedReceiver<Thread>>,
+    /// Script ids by owner (for the messages about their threads).
+    names: Rc<RefCell<BTreeMap<Owner, String>>>,
+    limits: Rc<Limits>,
+    /// The state itself, closed after every handle above: keep it last.
+    _state: ScriptState,
 }
 
 impl Engine {
     /// Builds the state and loads the selected scripts. Errors name the bad item
     /// or script.
     pub fn new(opts: ScriptOptions) -> Result<Self> {
-        let (lua, shared, raw, slice_started) = Self::state(&opts).map_err(lua_error)?;
-        let coroutine_create =
-            Self::coroutine_maker(&lua, slice_started.clone()).map_err(lua_error)?;
+        let (state, lua, shared, raw, sandbox) = Self::state(&opts).map_err(lua_error)?;
+        let limits = state.limits().clone();
         let (thread_starts, threads) = mpsc::unbounded_channel();
-        Self::install_new_thread(
-            &lua,
-            coroutine_create.clone(),
-            slice_started.clone(),
-            opts.timeout,
-            thread_starts,
-        )
-        .map_err(lua_error)?;
+        Self::install_new_thread(&lua, limits.clone(), opts.timeout, thread_starts)
+            .map_err(lua_error)?;
+        let (new_env, raise_verbosity) = sandbox;
         let mut engine = Engine {
             lua,
             scripts: Vec::new(),
             shared,
             opts,
-            slice_started,
-            coroutine_create,
+            new_env,
+            raise_verbosity,
             raw,
             threads: tokio::sync::Mutex::new(threads),
+            names: Rc::default(),
+            limits,
+            _state: state,
         };
         engine.load_selected()?;
         Ok(engine)
     }
 
-    /// The Lua state: the safe standard libraries, the API, the prelude, the memory
-    /// cap and the hook that stops a script that never waits.
+    /// The Lua state: the safe standard libraries, the API, the prelude, then the
+    /// sandbox that freezes them (see `sandbox.lua`); the limits (memory per
+    /// script, the hook that stops a script) come with the state.
     #[allow(clippy::type_complexity)]
     fn state(
         opts: &ScriptOptions,
-    ) -> mlua::Result<(Lua, Rc<RefCell<Shared>>, RawSlot, Rc<Cell<Instant>>)> {
+    ) -> mlua::Result<(
+        ScriptState,
+        Lua,
+        Rc<RefCell<Shared>>,
+        RawSlot,
+        (Function, Function),
+    )> {
+        // No io, no package searchers, no debug: nothing that reaches files,
+        // programs or the VM's insides.
         let libs = StdLib::TABLE
             | StdLib::STRING
             | StdLib::MATH
             | StdLib::UTF8
             | StdLib::COROUTINE
-            | StdLib::OS
-            | StdLib::DEBUG;
-        // SAFETY: the debug library is taken out of the globals below, before any
-        // script runs; only the engine keeps its sethook (see `make_coroutine`).
-        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+            | StdLib::OS;
+        let (state, lua) = ScriptState::new(libs)?;
+        // Functions that reach files or load bytecode go; `load` stays for the
+        // sandbox to wrap (text only).
+        for name in ["dofile", "loadfile"] {
+            lua.globals().set(name, Value::Nil)?;
+        }
         // No process control or files from scripts: only the clock of `os`.
         let os: Table = lua.globals().get("os")?;
         for unsafe_fn in [
@@ -206,6 +232,19 @@ impl Engine {
         ] {
             os.set(unsafe_fn, Value::Nil)?;
         }
+        // Here the standard functions are complete: the pattern functions and the
+        // looping string and table functions are replaced by budgeted versions that
+        // also ask the limits every so many steps, before the API and the prelude
+        // take their own copies and the sandbox freezes them.
+        let clock = state.limits().clone();
+        pattern::install_with_check(
+            &lua,
+            Some(Rc::new(move || match clock.check() {
+                Some(why) => Err(mlua::Error::runtime(why)),
+                None => Ok(()),
+            })),
+        )?;
+
         let shared = Rc::new(RefCell::new(Shared {
             targets: opts.targets.clone(),
             args: opts.args.clone(),
@@ -219,51 +258,31 @@ impl Engine {
         lua.load(include_str!("prelude.lua"))
             .set_name("prelude")
             .exec()?;
-        lua.set_memory_limit(MEMORY_LIMIT)?;
-        let slice_started = Rc::new(Cell::new(Instant::now()));
-        let clock = slice_started.clone();
-        lua.set_hook(HOOK_EVERY, move |_, _| {
-            slice_check(&clock).map(|()| VmState::Continue)
-        });
-        Ok((lua, shared, raw, slice_started))
+        let limits = state.limits().clone();
+        let stopped = lua.create_function(move |_, ()| Ok(limits.stopped()))?;
+        let sandbox = lua
+            .load(include_str!("sandbox.lua"))
+            .set_name("sandbox")
+            .call::<(Function, Function)>(stopped)?;
+        Ok((state, lua, shared, raw, sandbox))
     }
 
-    /// A function that makes a script's coroutine with the slice check as its own
-    /// Lua hook (coroutines do not inherit the main state's hook, and mlua keeps
-    /// one Rust hook per state). The debug library leaves the globals here.
-    fn coroutine_maker(lua: &Lua, clock: Rc<Cell<Instant>>) -> mlua::Result<Function> {
-        let check = lua.create_function(move |_, _: MultiValue| slice_check(&clock))?;
-        let debug: Table = lua.globals().get("debug")?;
-        let sethook: Function = debug.get("sethook")?;
-        lua.globals().set("debug", Value::Nil)?;
-        lua.load(
-            "local sethook, check = ...
-             return function(f)
-               local co = coroutine.create(f)
-               sethook(co, check, '', 10000)
-               return co
-             end",
-        )
-        .set_name("engine")
-        .call((sethook, check))
-    }
-
-    /// `stdnse.__new_thread(id, f, ...)`: starts `f(...)` as a coroutine of script
-    /// `id` that runs beside the instances (see `stdnse.new_thread` in the prelude).
+    /// `stdnse.__new_thread(f, ...)`: starts `f(...)` as a coroutine of the script
+    /// running now, beside its instances (see `stdnse.new_thread` in the prelude).
     fn install_new_thread(
         lua: &Lua,
-        create: Function,
-        clock: Rc<Cell<Instant>>,
+        limits: Rc<Limits>,
         timeout: Option<Duration>,
         starts: mpsc::UnboundedSender<Thread>,
     ) -> mlua::Result<()> {
         let stdnse: Table = lua.globals().get("stdnse")?;
         stdnse.set(
             "__new_thread",
-            lua.create_function(move |_, (id, f, args): (String, Function, MultiValue)| {
-                let (thread, run) = start_coroutine(&create, &clock, timeout, f, args)?;
+            lua.create_function(move |lua, (f, args): (Function, MultiValue)| {
+                let owner = limits.owner_now();
+                let (thread, run) = start_coroutine(lua, &limits, owner, timeout, f, args)?;
                 starts
-                    .send((id, Box::pin(run)))
+                    .send((owner, Box::pin(run)))
                     .map_err(|_| mlua::Error::runtime("the script engine has stopped"))?;
                 Ok(thread)
             })?,
@@ -330,70 +349,54 @@ impl Engine {
 
     /// Gives `script` an `nmap` whose `verbosity()` is one above the scan's.
     fn raise_verbosity(&self, script: &Script) -> mlua::Result<()> {
-        let own: Table = self
-            .lua
-            .load(
-                "local base = ...
-                 local n = setmetatable({}, { __index = base })
-                 n.verbosity = function() return base.verbosity() + 1 end
-                 return n",
-            )
-            .call(self.lua.globals().get::<Table>("nmap")?)?;
-        script.env.set("nmap", own)
+        self.raise_verbosity.call(script.env.clone())
+    }
+
+    /// A fresh clock for code of `owner` that runs now (a rule, a script's file).
+    fn run_of(&self, owner: Owner) -> Run {
+        Run {
+            owner,
+            slice_started: Instant::now(),
+            deadline: None,
+            stopped: Rc::default(),
+        }
     }
 
     /// Runs a script's file in an environment of its own and reads its fields.
     fn load(&self, source: &Source) -> mlua::Result<Script> {
         let lua = &self.lua;
-        let env = lua.create_table()?;
-        let meta = lua.create_table()?;
-        meta.set("__index", lua.globals())?;
-        env.set_metatable(Some(meta));
-        env.set("SCRIPT_NAME", source.id.as_str())?;
-        // The script's own stdnse knows its name (for script arguments and messages).
-        let bind: Function = lua
-            .load(
-                "local id, base = ...
-                 local s = setmetatable({}, { __index = base })
-                 s.get_script_args = function(...) return base.__get_script_args(id, ...) end
-                 s.debug = function(...) return base.__debug(id, ...) end
-                 s.verbose = function(...) return base.__verbose(id, ...) end
-                 s.new_thread = base.__thread_starter(id)
-                 return s",
-            )
-            .into_function()?;
-        let own_stdnse: Table =
-            bind.call((source.id.as_str(), lua.globals().get::<Table>("stdnse")?))?;
-        env.set("stdnse", own_stdnse.clone())?;
-        let require: Function = lua.globals().get("require")?;
-        let own_require = lua.create_function(move |_, name: String| {
-            if name == "stdnse" {
-                Ok(Value::Table(own_stdnse.clone()))
-            } else {
-                require.call::<Value>(name)
-            }
-        })?;
-        env.set("require", own_require)?;
-        self.slice_started.set(Instant::now());
-        lua.load(&source.text)
-            .set_name(format!("@{}.nse", source.id))
-            .set_environment(env.clone())
-            .exec()?;
-        let action: Value = env.get("action")?;
+        let owner = self.limits.register();
+        self.names.borrow_mut().insert(owner, source.id.clone());
+        let env: Table = self.new_env.call(source.id.as_str())?;
+        let run = self.run_of(owner);
+        let stopped = run.stopped.clone();
+        {
+            let _running = self.limits.enter(run);
+            lua.load(&source.text)
+                .set_name(format!("@{}.nse", source.id))
+                .set_mode(mlua::ChunkMode::Text)
+                .set_environment(env.clone())
+                .exec()?;
+        }
+        if let Some(why) = stopped.get() {
+            return Err(mlua::Error::runtime(why));
+        }
+        let action: Value = env.raw_get("action")?;
         if !matches!(action, Value::Function(_)) {
             return Err(mlua::Error::runtime("it has no action function"));
         }
-        let categories: Vec<String> = match env.get::<Value>("categories")? {
+        let categories: Vec<String> = match env.raw_get::<Value>("categories")? {
             Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
             _ => Vec::new(),
         };
         Ok(Script {
             id: source.id.clone(),
             description: env
-                .get::<Option<String>>("description")?
+                .raw_get::<Option<String>>("description")?
                 .unwrap_or_default(),
             categories,
             env,
+            owner,
         })
     }
 
@@ -454,21 +457,23 @@ impl Engine {
             let Some(host) = result.hosts.get(&addr) else {
                 continue;
             };
-            let host_table = self.host_table(addr, host).map_err(lua_error)?;
-            // The ports scripts see (nmap.get_ports): all but the folded closed and
-            // filtered ones, which a -p- scan has by the thousand.
-            let mut port_tables = Vec::new();
-            let listed = self.lua.create_table().map_err(lua_error)?;
-            for ((port, proto), finding) in &host.ports {
-                if matches!(finding.state, PortState::Closed | PortState::Filtered) {
-                    continue;
-                }
-                let table = self.port_table(finding).map_err(lua_error)?;
-                listed.push(table.clone()).map_err(lua_error)?;
-                port_tables.push(((*port, *proto), finding.state, table));
-            }
-            host_table.set("__ports", listed).map_err(lua_error)?;
             for (index, script) in self.scripts.iter().enumerate() {
+                // Each script gets host and port tables of its own: what one script
+                // does to them (a field changed, a metatable set) no other sees.
+                let host_table = self.host_table(addr, host).map_err(lua_error)?;
+                // The ports scripts see (nmap.get_ports): all but the folded closed
+                // and filtered ones, which a -p- scan has by the thousand.
+                let mut port_tables = Vec::new();
+                let listed = self.lua.create_table().map_err(lua_error)?;
+                for ((port, proto), finding) in &host.ports {
+                    if matches!(finding.state, PortState::Closed | PortState::Filtered) {
+                        continue;
+                    }
+                    let table = self.port_table(finding).map_err(lua_error)?;
+                    listed.push(table.clone()).map_err(lua_error)?;
+                    port_tables.push(((*port, *proto), finding.state, table));
+                }
+                host_table.set("__ports", listed).map_err(lua_error)?;
                 if self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
                     instances.push(Instance {
                         script: index,
@@ -533,10 +538,11 @@ impl Engine {
                     break;
                 };
                 let script = &self.scripts[index];
-                let action: Function = script.env.get("action").map_err(lua_error)?;
+                let action: Function = script.env.raw_get("action").map_err(lua_error)?;
                 let (_, run) = start_coroutine(
-                    &self.coroutine_create,
-                    &self.slice_started,
+                    &self.lua,
+                    &self.limits,
+                    script.owner,
                     self.opts.timeout,
                     action,
                     MultiValue::from_vec(args),
@@ -565,7 +571,10 @@ impl Engine {
                     let outcome = outcome.and_then(|v| ScriptOutput::from_lua(&id, v));
                     (id, Some(subject), outcome)
                 }
-                Finished::Thread(id, outcome) => (id, None, outcome.map(|_| None)),
+                Finished::Thread(owner, outcome) => {
+                    let id = self.names.borrow().get(&owner).cloned().unwrap_or_default();
+                    (id, None, outcome.map(|_| None))
+                }
             };
             match (outcome, subject) {
                 (Ok(Some(output)), Some(subject)) => record_output(result, subject, output),
@@ -596,11 +605,20 @@ impl Engine {
         args: impl mlua::IntoLuaMulti,
         notice: &mut dyn FnMut(&str),
     ) -> bool {
-        let Ok(Value::Function(function)) = script.env.get::<Value>(rule) else {
+        let Ok(Value::Function(function)) = script.env.raw_get::<Value>(rule) else {
             return false;
         };
-        self.slice_started.set(Instant::now());
-        match function.call::<Value>(args) {
+        let run = self.run_of(script.owner);
+        let stopped = run.stopped.clone();
+        let called = {
+            let _running = self.limits.enter(run);
+            function.call::<Value>(args)
+        };
+        let called = match stopped.get() {
+            Some(why) => Err(mlua::Error::runtime(why)),
+            None => called,
+        };
+        match called {
             Ok(value) => !matches!(value, Value::Nil | Value::Boolean(false)),
             Err(err) => {
                 notice(&format!(
@@ -690,13 +708,6 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        // Closing the state must not be cut short by the slice hook.
-        self.lua.remove_hook();
-    }
-}
-
 fn parse_state(state: &str) -> Option<PortState> {
     Some(match state {
         "open" => PortState::Open,
@@ -707,45 +718,34 @@ fn parse_state(state: &str) -> Option<PortState> {
     })
 }
 
-/// How often the hook looks at the clock.
-const HOOK_EVERY: HookTriggers = HookTriggers::new().every_nth_instruction(10_000);
-
-/// Stops Lua code that has run [`SLICE_LIMIT`] since `clock` was set (when its
-/// coroutine was last resumed).
-fn slice_check(clock: &Cell<Instant>) -> mlua::Result<()> {
-    if clock.get().elapsed() > SLICE_LIMIT {
-        return Err(mlua::Error::runtime(format!(
-            "ran {} s without waiting on anything: stopped",
-            SLICE_LIMIT.as_secs()
-        )));
-    }
-    Ok(())
-}
-
 /// A Lua error as the scan's errors (Lua's own are not thread-safe).
 fn lua_error(err: mlua::Error) -> anyhow::Error {
     anyhow::anyhow!("{err}")
 }
 
-/// Starts `function` with `args` as a script coroutine made by `create` (which
-/// hooks it with the slice check), bounded by `timeout`: the coroutine, and its run.
+/// Starts `function` with `args` as a coroutine of `owner`, under the limits
+/// (its own clock; `timeout` from now): the coroutine, and its run.
 fn start_coroutine(
-    create: &Function,
-    clock: &Rc<Cell<Instant>>,
+    lua: &Lua,
+    limits: &Rc<Limits>,
+    owner: Owner,
     timeout: Option<Duration>,
     function: Function,
     args: MultiValue,
 ) -> mlua::Result<(mlua::Thread, impl Future<Output = mlua::Result<MultiValue>>)> {
-    let thread: mlua::Thread = create.call(function)?;
+    let thread = lua.create_thread(function)?;
     let run = Sliced {
         inner: thread.clone().into_async::<MultiValue>(args),
-        clock: clock.clone(),
+        limits: limits.clone(),
+        owner,
+        deadline: timeout.and_then(|limit| Instant::now().checked_add(limit)),
+        stopped: Rc::default(),
     };
     Ok((thread, async move {
         match timeout {
-            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                Err(mlua::Error::runtime("ran past --script-timeout: stopped"))
-            }),
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .unwrap_or_else(|_| Err(mlua::Error::runtime(super::limits::TIMEOUT_STOP))),
             None => run.await,
         }
     }))
@@ -781,17 +781,51 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-/// A script's coroutine, with the hook's clock reset each time it is resumed.
+/// A script's coroutine, run as the limits' running instance each time it is
+/// resumed (a fresh slice; its deadline; its stop, which sticks).
 struct Sliced<F> {
     inner: F,
-    clock: Rc<Cell<Instant>>,
+    limits: Rc<Limits>,
+    owner: Owner,
+    deadline: Option<Instant>,
+    stopped: Rc<Cell<Option<&'static str>>>,
 }
 
-impl<F: Future + Unpin> Future for Sliced<F> {
+impl<F: Future<Output = mlua::Result<MultiValue>> + Unpin> Future for Sliced<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        self.clock.set(Instant::now());
-        Pin::new(&mut self.inner).poll(cx)
+        let this = &mut *self;
+        let polled = {
+            let _running = this.limits.enter(Run {
+                owner: this.owner,
+                slice_started: Instant::now(),
+                deadline: this.deadline,
+                stopped: this.stopped.clone(),
+            });
+            Pin::new(&mut this.inner).poll(cx)
+        };
+        match (polled, this.stopped.get()) {
+            // A stopped script that swallowed its stop still ends stopped.
+            (Poll::Ready(Ok(_)), Some(why)) => Poll::Ready(Err(mlua::Error::runtime(why))),
+            (polled, _) => polled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_looks_like_a_path_is_read_as_one() {
+        for name in ["default", "version", "banner", "http-*", "default and safe"] {
+            assert!(!looks_like_path(name), "{name}");
+        }
+        for path in ["./default", "scripts/", "/tmp/x", "mine.nse", "dir/x.lua"] {
+            assert!(looks_like_path(path), "{path}");
+        }
+        // A bare name is a name even if the current folder holds a file so called.
+        assert!(sources_at("Cargo.toml").unwrap().is_none());
     }
 }

@@ -7,15 +7,22 @@
 //!   `prelude.lua`, the part written in Lua (`shortport`, output tables);
 //! - [`raw`]: `rawpacket`, crafting, sending and capturing raw packets;
 //! - [`engine`]: the Lua state, loading, rules, running and containing instances;
-//! - [`output`]: turning what a script returned into text and structure;
+//! - [`limits`]: each script's memory budget and time, held by the state's own
+//!   allocator and instruction hook;
 //! - [`pattern`]: Lua's pattern functions, `string.rep` and the looping table
-//!   functions, rebuilt so that no call can hold the loop inside C.
+//!   functions, rebuilt so that no call can hold the loop inside C;
+//! - `sandbox.lua`: what a script sees (text chunks only, no files or programs,
+//!   read-only shared libraries, its own globals, stops it cannot catch);
+//! - [`output`]: turning what a script returned into text and structure.
 //!
 //! The scripts that ship are in `scripts/` and built into the binary; a user's are
 //! read from the files and folders `--script` names.
 
 pub mod api;
+#[cfg(test)]
+mod containment_tests;
 pub mod engine;
+pub mod limits;
 pub mod output;
 pub mod pattern;
 pub mod raw;

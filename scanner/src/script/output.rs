@@ -25,29 +25,42 @@ pub struct ScriptOutput {
     pub table: Option<Vec<(Option<String>, ScriptValue)>>,
 }
 
-/// The most nesting read from a returned table (a table that contains itself).
+/// The most nesting read from a returned table.
 const MAX_DEPTH: usize = 16;
+/// The most entries read from a returned table, all levels together.
+const MAX_ENTRIES: usize = 10_000;
+/// The most bytes of keys and text kept from one output.
+const MAX_BYTES: usize = 1 << 20;
 
 impl ScriptOutput {
     /// What an action's return values mean: nothing (nil), a string, a table, or a
-    /// table and the string to show for it.
+    /// table and the string to show for it. What is kept is bounded (depth,
+    /// entries, bytes; a table inside itself is read once), with a note where it
+    /// was cut; no metamethod of the script's runs.
     pub fn from_lua(id: &str, values: MultiValue) -> mlua::Result<Option<Self>> {
         let mut values = values.into_iter();
         let first = values.next().unwrap_or(Value::Nil);
         let second = values.next().unwrap_or(Value::Nil);
+        let mut reader = Reader::default();
         let (table, text) = match (&first, &second) {
-            (Value::Table(t), Value::String(s)) => {
-                (Some(read_table(t, 0)?), Some(s.to_str()?.to_string()))
+            (Value::Table(t), Value::String(_)) => {
+                (Some(reader.read_top(t)?), Some(reader.text(&second)))
             }
-            (Value::Table(t), _) => (Some(read_table(t, 0)?), None),
+            (Value::Table(t), _) => (Some(reader.read_top(t)?), None),
             (Value::Nil, _) => return Ok(None),
-            (other, _) => (None, Some(to_text(other)?)),
+            (other, _) => (None, Some(reader.text(other))),
         };
-        let output = match (&text, &table) {
+        let mut output = match (&text, &table) {
             (Some(text), _) => text.clone(),
             (None, Some(entries)) => format_table(entries, 1),
             (None, None) => return Ok(None),
         };
+        if text.is_some() {
+            if let Some(note) = reader.note() {
+                output.push('\n');
+                output.push_str(&note);
+            }
+        }
         if output.is_empty() && table.as_ref().is_none_or(|t| t.is_empty()) {
             return Ok(None);
         }
@@ -78,58 +91,148 @@ impl ScriptOutput {
     }
 }
 
-fn to_text(value: &Value) -> mlua::Result<String> {
-    Ok(match value {
+/// Reads one output within the bounds, remembering where it had to cut.
+#[derive(Default)]
+struct Reader {
+    entries: usize,
+    bytes: usize,
+    /// The tables being read (a table met again among them is a cycle).
+    path: Vec<*const std::ffi::c_void>,
+    /// Why the output was cut, if it was.
+    cut: Option<String>,
+}
+
+impl Reader {
+    fn note(&self) -> Option<String> {
+        self.cut
+            .as_ref()
+            .map(|why| format!("... output truncated: {why}"))
+    }
+
+    /// The text of a value, within the bytes left.
+    fn text(&mut self, value: &Value) -> String {
+        let mut text = match value {
+            Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+            Value::Integer(n) => n.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Nil => "nil".into(),
+            other => other.type_name().to_string(),
+        };
+        let left = MAX_BYTES.saturating_sub(self.bytes);
+        if text.len() > left {
+            let mut end = left;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            self.cut
+                .get_or_insert_with(|| format!("more than {MAX_BYTES} bytes"));
+        }
+        self.bytes += text.len();
+        text
+    }
+
+    /// The top table, with the note at its end if it was cut.
+    fn read_top(&mut self, table: &Table) -> mlua::Result<Vec<(Option<String>, ScriptValue)>> {
+        let mut entries = self.read_table(table, 0)?;
+        if let Some(note) = self.note() {
+            entries.push((None, ScriptValue::Text(note)));
+        }
+        Ok(entries)
+    }
+
+    /// A Lua table as ordered entries: output tables in their order, plain tables
+    /// with the array part first.
+    fn read_table(
+        &mut self,
+        table: &Table,
+        depth: usize,
+    ) -> mlua::Result<Vec<(Option<String>, ScriptValue)>> {
+        if depth > MAX_DEPTH {
+            self.cut
+                .get_or_insert_with(|| format!("nested deeper than {MAX_DEPTH} levels"));
+            return Ok(vec![(None, ScriptValue::Text("...".into()))]);
+        }
+        let pointer = table.to_pointer();
+        if self.path.contains(&pointer) {
+            return Ok(vec![(
+                None,
+                ScriptValue::Text("(the table contains itself)".into()),
+            )]);
+        }
+        // An output table keeps its keys and values in its metatable.
+        let meta = table.metatable();
+        let ordered: Option<(Table, Table)> = meta.and_then(|m| {
+            match (
+                m.raw_get::<Value>("__ordered_keys"),
+                m.raw_get::<Value>("__ordered_values"),
+            ) {
+                (Ok(Value::Table(k)), Ok(Value::Table(v))) => Some((k, v)),
+                _ => None,
+            }
+        });
+        let (keys, source): (Vec<Value>, Table) = match ordered {
+            Some((keys, values)) => (
+                keys.sequence_values::<Value>()
+                    .take(MAX_ENTRIES + 1)
+                    .collect::<mlua::Result<_>>()?,
+                values,
+            ),
+            None => {
+                let mut array = Vec::new();
+                let mut named = Vec::new();
+                for pair in table.pairs::<Value, Value>().take(MAX_ENTRIES + 1) {
+                    let (k, _) = pair?;
+                    match k {
+                        Value::Integer(_) => array.push(k),
+                        _ => named.push(k),
+                    }
+                }
+                array.sort_by_key(|k| if let Value::Integer(n) = k { *n } else { 0 });
+                named.sort_by_key(plain_text);
+                (array.into_iter().chain(named).collect(), table.clone())
+            }
+        };
+        self.path.push(pointer);
+        let mut out = Vec::new();
+        for key in keys {
+            if self.entries >= MAX_ENTRIES {
+                self.cut
+                    .get_or_insert_with(|| format!("more than {MAX_ENTRIES} entries"));
+                break;
+            }
+            if self.bytes >= MAX_BYTES {
+                self.cut
+                    .get_or_insert_with(|| format!("more than {MAX_BYTES} bytes"));
+                break;
+            }
+            self.entries += 1;
+            let value: Value = source.raw_get(key.clone())?;
+            let key = match key {
+                Value::Integer(_) => None,
+                other => Some(self.text(&other)),
+            };
+            let value = match &value {
+                Value::Table(t) => ScriptValue::Table(self.read_table(t, depth + 1)?),
+                other => ScriptValue::Text(self.text(other)),
+            };
+            out.push((key, value));
+        }
+        self.path.pop();
+        Ok(out)
+    }
+}
+
+/// A key's text, for sorting.
+fn plain_text(value: &Value) -> String {
+    match value {
         Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
         Value::Integer(n) => n.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Boolean(b) => b.to_string(),
-        Value::Nil => "nil".into(),
         other => other.type_name().to_string(),
-    })
-}
-
-/// A Lua table as ordered entries: output tables in their order, plain tables with
-/// the array part first.
-fn read_table(table: &Table, depth: usize) -> mlua::Result<Vec<(Option<String>, ScriptValue)>> {
-    if depth > MAX_DEPTH {
-        return Ok(vec![(None, ScriptValue::Text("...".into()))]);
     }
-    let lua = table.metatable();
-    let ordered: Option<Table> = lua.and_then(|m| m.get("__ordered_keys").ok());
-    let keys: Vec<Value> = match ordered {
-        Some(keys) => keys
-            .sequence_values::<Value>()
-            .collect::<mlua::Result<_>>()?,
-        None => {
-            let mut array = Vec::new();
-            let mut named = Vec::new();
-            for pair in table.pairs::<Value, Value>() {
-                let (k, _) = pair?;
-                match k {
-                    Value::Integer(_) => array.push(k),
-                    _ => named.push(k),
-                }
-            }
-            array.sort_by_key(|k| if let Value::Integer(n) = k { *n } else { 0 });
-            named.sort_by_key(|k| to_text(k).unwrap_or_default());
-            array.into_iter().chain(named).collect()
-        }
-    };
-    let mut out = Vec::new();
-    for key in keys {
-        let value: Value = table.get(key.clone())?;
-        let key = match key {
-            Value::Integer(_) => None,
-            other => Some(to_text(&other)?),
-        };
-        let value = match &value {
-            Value::Table(t) => ScriptValue::Table(read_table(t, depth + 1)?),
-            other => ScriptValue::Text(to_text(other)?),
-        };
-        out.push((key, value));
-    }
-    Ok(out)
 }
 
 /// NSE's text for a table: a leading newline, then `key: value` lines indented two

@@ -2,7 +2,13 @@
 -- before any script: nmap's `shortport` rules and `stdnse` helpers. The native parts
 -- (sockets, sleep, clock, script arguments) are installed by the engine first.
 
-local stdnse = stdnse
+local stdnse, nmap = stdnse, nmap
+-- What the prelude calls, taken now: nothing a script does later changes them.
+local ipairs, pairs, type, error, tostring, setmetatable, getmetatable =
+  ipairs, pairs, type, error, tostring, setmetatable, getmetatable
+local string_find, string_sub = string.find, string.sub
+local table_remove, table_sort = table.remove, table.sort
+local coroutine_running, coroutine_status = coroutine.running, coroutine.status
 
 -- An ordered table: keys come back in the order they were set, as NSE's
 -- stdnse.output_table() gives, so that output lists fields as the script wrote them.
@@ -13,7 +19,7 @@ function stdnse.output_table()
     if values[k] == nil then keys[#keys + 1] = k end
     if v == nil then
       for i, key in ipairs(keys) do
-        if key == k then table.remove(keys, i) break end
+        if key == k then table_remove(keys, i) break end
       end
     end
     values[k] = v
@@ -29,6 +35,8 @@ function stdnse.output_table()
   end
   mt.__len = function() return #values end
   mt.__ordered_keys = keys
+  -- The engine reads output without running metamethods.
+  mt.__ordered_values = values
   return setmetatable({}, mt)
 end
 
@@ -38,7 +46,7 @@ function stdnse.__keys(t)
   if mt and mt.__ordered_keys then return mt.__ordered_keys end
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
+  table_sort(keys, function(a, b)
     if type(a) == type(b) then return a < b end
     return type(a) == "number"
   end)
@@ -54,9 +62,9 @@ function stdnse.strsplit(pattern, text)
   local out = {}
   local start = 1
   while true do
-    local s, e = string.find(text, pattern, start)
-    if not s then out[#out + 1] = string.sub(text, start) break end
-    out[#out + 1] = string.sub(text, start, s - 1)
+    local s, e = string_find(text, pattern, start)
+    if not s then out[#out + 1] = string_sub(text, start) break end
+    out[#out + 1] = string_sub(text, start, s - 1)
     start = e + 1
   end
   return out
@@ -93,17 +101,17 @@ function nmap.mutex(object)
   local id = sync_id(object, "mutex")
   local owners = type(object) == "string" and string_mutex_owner or mutex_owner
   return function(op)
-    local me = coroutine.running()
+    local me = coroutine_running()
     if op == "lock" then
       while owners[object] ~= nil and owners[object] ~= me
-        and coroutine.status(owners[object]) ~= "dead" do
+        and coroutine_status(owners[object]) ~= "dead" do
         nmap.__wait(id)
       end
       owners[object] = me
       return true
     elseif op == "trylock" then
       local owner = owners[object]
-      if owner == nil or owner == me or coroutine.status(owner) == "dead" then
+      if owner == nil or owner == me or coroutine_status(owner) == "dead" then
         owners[object] = me
         return true
       end
@@ -122,19 +130,17 @@ function nmap.mutex(object)
   end
 end
 
--- stdnse.new_thread(f, ...) of script `id`: f runs as a coroutine of its own beside
--- its parent; returns the coroutine and a function that says "running" or "dead".
-function stdnse.__thread_starter(id)
-  return function(f, ...)
-    if type(f) ~= "function" then error("new_thread: a function is needed", 2) end
-    local co = stdnse.__new_thread(id, f, ...)
-    return co, function()
-      if coroutine.status(co) == "dead" then return "dead" end
-      return "running"
-    end
+-- stdnse.new_thread(f, ...): f runs as a coroutine of its own beside its parent (of
+-- the script that runs now); returns the coroutine and a function that says
+-- "running" or "dead".
+function stdnse.new_thread(f, ...)
+  if type(f) ~= "function" then error("new_thread: a function is needed", 2) end
+  local co = stdnse.__new_thread(f, ...)
+  return co, function()
+    if coroutine_status(co) == "dead" then return "dead" end
+    return "running"
   end
 end
-stdnse.new_thread = stdnse.__thread_starter("script")
 
 -- nmap.get_ports(host, after, protocol, state): the port after `after` (nil for the
 -- first) of `host` whose protocol and state match (nil for any), as NSE has it.

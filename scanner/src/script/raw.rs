@@ -73,12 +73,7 @@ impl RawAccess {
         let dissected = raw::dissect(packet, false);
         let ip = dissected.ip.ok_or("not an IPv4 packet")?;
         self.check_source(ip.src)?;
-        let hop = self
-            .next_hops
-            .borrow()
-            .get(&ip.dst)
-            .copied()
-            .ok_or_else(|| format!("{} is not a host this scan found up", ip.dst))?;
+        let hop = next_hop(&self.next_hops, ip.dst)?;
         let frame = raw::ethernet(hop, self.src_mac, ETHERTYPE_IPV4, packet);
         self.socket.send_frame(&frame).map_err(|e| e.to_string())
     }
@@ -88,18 +83,11 @@ impl RawAccess {
         let dissected = raw::dissect(frame, true);
         if let Some(arp) = &dissected.arp {
             self.check_source(arp.sender_ip)?;
-            if !self.next_hops.borrow().contains_key(&arp.target_ip) {
-                return Err(format!(
-                    "{} is not a host this scan found up",
-                    arp.target_ip
-                ));
-            }
+            next_hop(&self.next_hops, arp.target_ip)?;
         } else {
             let ip = dissected.ip.ok_or("neither an ARP nor an IPv4 frame")?;
             self.check_source(ip.src)?;
-            if !self.next_hops.borrow().contains_key(&ip.dst) {
-                return Err(format!("{} is not a host this scan found up", ip.dst));
-            }
+            next_hop(&self.next_hops, ip.dst)?;
         }
         self.socket.send_frame(frame).map_err(|e| e.to_string())
     }
@@ -125,6 +113,19 @@ impl RawAccess {
         reserved.push(listener);
         Ok(port)
     }
+}
+
+/// The next hop of `host`, if it is a host the scan found up among its targets:
+/// the one rule for where packets go and whose replies a capture may see.
+fn next_hop(
+    next_hops: &RefCell<HashMap<Ipv4Addr, [u8; 6]>>,
+    host: Ipv4Addr,
+) -> Result<[u8; 6], String> {
+    next_hops
+        .borrow()
+        .get(&host)
+        .copied()
+        .ok_or_else(|| format!("{host} is not a host this scan found up"))
 }
 
 /// A capture as scripts hold it.
@@ -531,6 +532,9 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
                 Err(why) => return refuse(lua, why),
             };
             let host = addr_field(&t, "host")?;
+            // Captures see only the scan's targets, as sends reach only them.
+            next_hop(&raw.next_hops, host)
+                .map_err(|why| mlua::Error::runtime(format!("rawpacket.capture: {why}")))?;
             let proto: String = t.get::<Option<String>>("proto")?.unwrap_or_default();
             let key = match proto.as_str() {
                 "tcp" | "udp" => CaptureKey::transport(
@@ -572,4 +576,20 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
         })?,
     )?;
     lua.globals().set("rawpacket", m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_and_captures_only_for_hosts_found_up() {
+        let up: Ipv4Addr = "198.18.0.10".parse().unwrap();
+        let hops = RefCell::new(HashMap::from([(up, [2, 0, 0, 0, 0, 1])]));
+        assert_eq!(next_hop(&hops, up), Ok([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            next_hop(&hops, "198.18.0.11".parse().unwrap()),
+            Err("198.18.0.11 is not a host this scan found up".to_string())
+        );
+    }
 }
