@@ -143,9 +143,12 @@ pub fn duration_of(value: &Value, unit: f64, what: &str) -> mlua::Result<Duratio
         _ => f64::NAN,
     };
     if n.is_nan() {
+        let given = match value {
+            Value::Number(_) => "NaN".to_string(),
+            other => format!("a {}", other.type_name()),
+        };
         return Err(mlua::Error::runtime(format!(
-            "{what}: a number is needed, not {}",
-            value.type_name()
+            "{what}: a number is needed, not {given}"
         )));
     }
     let seconds = (n * unit).clamp(0.0, MAX_WAIT.as_secs_f64());

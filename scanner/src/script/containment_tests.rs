@@ -263,7 +263,7 @@ fn no_panic_from_script_values() {
         ],
         None,
     );
-    ran.failed("nan", "stdnse.sleep (seconds): a number is needed");
+    ran.failed("nan", "stdnse.sleep (seconds): a number is needed, not NaN");
     ran.failed("word", "stdnse.sleep (seconds): a number is needed");
     assert_eq!(ran.output("negative"), "woke");
     assert_eq!(
