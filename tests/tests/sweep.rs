@@ -289,6 +289,18 @@ impl Capture {
     }
 }
 
+impl Drop for Capture {
+    /// A test that fails before [`Capture::finish`] must not leave tcpdump running
+    /// (it would hold whatever it inherited, the lab lock included).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Rate of the SYNs arriving at the sweep host while a sweep at `rate` runs, from its
 /// SYN counter read twice, 1.5 s apart, in the middle of the run.
 fn measured_rate(rate: u64, cidr: &str) -> f64 {

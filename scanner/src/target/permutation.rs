@@ -82,6 +82,10 @@ pub struct Shard {
 
 impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+    /// The most shards a sweep may be cut into: one per (address, port) pair of
+    /// the whole IPv4 space at most, so that splitting a shard again per sender
+    /// thread ([`Shard::split`]) cannot overflow.
+    pub const MAX_COUNT: u64 = 1 << 48;
 
     /// Parses `I/N` (0 ≤ I < N), as in `--shard 2/8`.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
@@ -92,6 +96,12 @@ impl Shard {
         let count: u64 = count.trim().parse()?;
         if count == 0 || index >= count {
             anyhow::bail!("--shard {index}/{count}: need 0 <= I < N");
+        }
+        if count > Self::MAX_COUNT {
+            anyhow::bail!(
+                "--shard {index}/{count}: at most {} shards (2^48, one per address and port)",
+                Self::MAX_COUNT
+            );
         }
         Ok(Self { index, count })
     }
@@ -166,6 +176,17 @@ mod tests {
         }
         all.sort_unstable();
         assert!(all.iter().copied().eq(0..n));
+    }
+
+    #[test]
+    fn shard_counts_that_would_overflow_a_split_are_refused() {
+        let last = format!("{}/{}", u64::MAX - 1, u64::MAX);
+        let err = Shard::parse(&last).unwrap_err().to_string();
+        assert!(err.contains("at most"), "{err}");
+        let most = Shard::parse(&format!("{}/{}", Shard::MAX_COUNT - 1, Shard::MAX_COUNT)).unwrap();
+        // One part per sender thread, as many as a machine has CPUs.
+        let part = most.split(1023, 1024);
+        assert_eq!(part.count, Shard::MAX_COUNT * 1024);
     }
 
     #[test]
