@@ -87,8 +87,11 @@ fn watch(prefix: &[&str], args: &[&str]) -> Watched {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        if exe.as_deref() == Some(binary.as_path()) {
+        // The command name, not /proc/PID/exe: once the scanner has dropped root the
+        // kernel makes it non-dumpable, and reading its exe link then needs
+        // CAP_SYS_PTRACE, which a root in a container or a fresh chroot may not have.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == "scanner" {
             let statuses: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
                 .into_iter()
                 .flatten()
