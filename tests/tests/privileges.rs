@@ -183,37 +183,49 @@ fn assert_web_truth(json: &Path) {
     assert_eq!(differences(&expected, &found), Vec::<String>::new());
 }
 
+/// Scans the web host with `options`, `-n -p PORTS`, the sleeper (`seconds`) and
+/// `more_scripts` beside it, and `-oJ` into `dir`, through `watch` with `prefix`;
+/// checks that the scan succeeded, that every look while the sleeper slept was
+/// unprivileged, and that the ports found are the lab's truth.
+fn watch_web_scan(
+    dir: &Path,
+    prefix: &[&str],
+    options: &[&str],
+    seconds: u32,
+    more_scripts: &str,
+) -> Watched {
+    let script = sleeper(dir, seconds);
+    let scripts = format!("{script}{more_scripts}");
+    let json = dir.join("found.jsonl");
+    let web = lab::host("web").addr.to_string();
+    let mut args = options.to_vec();
+    args.extend([
+        "-n",
+        "-p",
+        PORTS,
+        "--script",
+        &scripts,
+        "-oJ",
+        json.to_str().unwrap(),
+        &web,
+    ]);
+    let watched = watch(prefix, &args);
+    assert!(watched.success, "{}", watched.stderr);
+    assert_dropped_from(&watched, Duration::from_secs(3));
+    assert_web_truth(&json);
+    watched
+}
+
 #[test]
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn scripts_and_version_detection_of_a_syn_scan_run_without_root() {
     require_lab();
     let dir = folder("syn");
-    let script = sleeper(&dir, 6);
-    let json = dir.join("found.jsonl");
-    let web = lab::host("web").addr.to_string();
-    let scripts = format!("{script},synack-fingerprint");
-    let watched = watch(
-        &[],
-        &[
-            "-sS",
-            "-sV",
-            "-n",
-            "-d",
-            "-p",
-            PORTS,
-            "--script",
-            &scripts,
-            "-oJ",
-            json.to_str().unwrap(),
-            &web,
-        ],
-    );
-    assert!(watched.success, "{}", watched.stderr);
+    let watched = watch_web_scan(&dir, &[], &["-sS", "-sV", "-d"], 6, ",synack-fingerprint");
     assert!(
         watched.elapsed >= Duration::from_secs(6),
         "the script did not sleep"
     );
-    assert_dropped_from(&watched, Duration::from_secs(3));
     assert!(
         watched
             .stderr
@@ -221,7 +233,6 @@ fn scripts_and_version_detection_of_a_syn_scan_run_without_root() {
         "{}",
         watched.stderr
     );
-    assert_web_truth(&json);
     assert!(
         watched.stdout.contains("|_sleeper: slept"),
         "{}",
@@ -252,26 +263,7 @@ fn scripts_and_version_detection_of_a_syn_scan_run_without_root() {
 fn a_connect_scan_runs_without_root() {
     require_lab();
     let dir = folder("connect");
-    let script = sleeper(&dir, 5);
-    let json = dir.join("found.jsonl");
-    let web = lab::host("web").addr.to_string();
-    let watched = watch(
-        &[],
-        &[
-            "-sT",
-            "-n",
-            "-p",
-            PORTS,
-            "--script",
-            &script,
-            "-oJ",
-            json.to_str().unwrap(),
-            &web,
-        ],
-    );
-    assert!(watched.success, "{}", watched.stderr);
-    assert_dropped_from(&watched, Duration::from_secs(3));
-    assert_web_truth(&json);
+    let watched = watch_web_scan(&dir, &[], &["-sT"], 5, "");
     assert!(
         watched.stdout.contains("|_sleeper: slept"),
         "{}",
@@ -285,24 +277,7 @@ fn a_connect_scan_runs_without_root() {
 fn unprivileged_acts_without_raw_packets_and_still_drops_root() {
     require_lab();
     let dir = folder("unprivileged");
-    let script = sleeper(&dir, 5);
-    let json = dir.join("found.jsonl");
-    let web = lab::host("web").addr.to_string();
-    let watched = watch(
-        &[],
-        &[
-            "--unprivileged",
-            "-n",
-            "-p",
-            PORTS,
-            "--script",
-            &script,
-            "-oJ",
-            json.to_str().unwrap(),
-            &web,
-        ],
-    );
-    assert!(watched.success, "{}", watched.stderr);
+    let watched = watch_web_scan(&dir, &[], &["--unprivileged"], 5, "");
     assert!(
         watched
             .stderr
@@ -310,9 +285,8 @@ fn unprivileged_acts_without_raw_packets_and_still_drops_root() {
         "{}",
         watched.stderr
     );
-    assert_dropped_from(&watched, Duration::from_secs(3));
-    assert_web_truth(&json);
     // A raw scan is refused, not run.
+    let web = lab::host("web").addr.to_string();
     let out = watch(&[], &["--unprivileged", "-sS", "-p", "22", &web]);
     assert!(!out.success);
     assert!(out.stderr.contains("--unprivileged"), "{}", out.stderr);
@@ -326,13 +300,11 @@ fn capabilities_instead_of_root_are_dropped_too_and_privileged_skips_the_check()
     let dir = folder("caps");
     // The scanner never is root here: its output goes to a folder of its own user.
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-    let script = sleeper(&dir, 5);
-    let json = dir.join("found.jsonl");
-    let web = lab::host("web").addr.to_string();
     // As nobody with the capabilities raw packets and XDP need (as file capabilities
     // would give them): the scan works, and they are gone while scripts run.
     let caps = "+net_raw,+net_admin,+bpf,+perfmon,+ipc_lock";
-    let watched = watch(
+    let watched = watch_web_scan(
+        &dir,
         &[
             "setpriv",
             "--reuid=65534",
@@ -343,27 +315,17 @@ fn capabilities_instead_of_root_are_dropped_too_and_privileged_skips_the_check()
             "--ambient-caps",
             caps,
         ],
-        &[
-            "-sS",
-            "-n",
-            "-p",
-            PORTS,
-            "--script",
-            &script,
-            "-oJ",
-            json.to_str().unwrap(),
-            &web,
-        ],
+        &["-sS"],
+        5,
+        "",
     );
-    assert!(watched.success, "{}", watched.stderr);
     let first = watched.looks.first().expect("a look at the scanner");
     assert_ne!(
         field(&first.statuses[0], "CapEff:"),
         "0000000000000000",
         "the capabilities were not given"
     );
-    assert_dropped_from(&watched, Duration::from_secs(3));
-    assert_web_truth(&json);
+    let web = lab::host("web").addr.to_string();
     // --privileged takes the rights as given: without any, opening fails with the
     // kernel's answer instead of falling back to -sT.
     let out = watch(
