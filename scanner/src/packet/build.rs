@@ -149,7 +149,8 @@ mod tests {
             .calc_checksum_ipv4(&ip.header().to_header(), udp.payload())
             .unwrap();
         assert_eq!(udp.checksum(), expected);
-        assert_eq!(finish(add_bytes(0, &buf[14..34])), 0, "IP header checksum");
+        let header = &buf[ETH_LEN..TRANSPORT];
+        assert_eq!(finish(add_bytes(0, header)), 0, "IP header checksum");
     }
 
     #[test]
@@ -161,8 +162,9 @@ mod tests {
         ] {
             let mut buf = [0xaau8; 512];
             let total = icmp_query(&mut buf, &LINK, DST, kind, 0x1234, 0x5678, 9);
-            assert_eq!(total, 34 + len);
-            let icmp = &buf[34..total];
+            assert_eq!(total, TRANSPORT + len);
+            // RFC 792's layout, written out here rather than read through the view.
+            let icmp = &buf[TRANSPORT..total];
             assert_eq!(icmp[0], kind);
             assert_eq!(&icmp[4..8], &[0x12, 0x34, 0x56, 0x78]);
             assert_eq!(

@@ -277,11 +277,20 @@ pub fn dissect(bytes: &[u8], is_frame: bool) -> Dissected {
     };
     let packet = if is_frame {
         let Ok(frame) = ethernet::Frame::new_checked(bytes) else {
-            out.truncated = true;
+            out.truncated = bytes.len() < ethernet::HEADER_LEN;
+            if !out.truncated {
+                // A tag announced but cut off: the addresses are still there.
+                let frame = ethernet::Frame::new_unchecked(bytes);
+                out.ethernet = Some((frame.dst_addr(), frame.src_addr()));
+            }
             return out;
         };
         out.ethernet = Some((frame.dst_addr(), frame.src_addr()));
-        let rest = &bytes[frame.header_len()..];
+        // A tagged frame is not read further (nor sent by a script: `script::raw`).
+        if frame.vlan_id().is_some() {
+            return out;
+        }
+        let rest = frame.payload_ref();
         match frame.ethertype() {
             ETHERTYPE_ARP => {
                 match arp::Packet::new_checked(rest) {
@@ -571,6 +580,19 @@ mod tests {
         match &inner.transport {
             Some(Transport::Tcp(tcp)) => assert_eq!((tcp.sport, tcp.dport), (40000, 80)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tagged_frame_shows_only_its_addresses() {
+        let tagged = crate::packet::craft::with_vlan_tag(&SYN_ACK, 7);
+        for len in [ETH_LEN, ETH_LEN + 2, tagged.len()] {
+            let d = dissect(&tagged[..len], true);
+            assert_eq!(d.ethernet, dissect(&SYN_ACK, true).ethernet, "len {len}");
+            assert!(
+                d.ip.is_none() && d.arp.is_none() && !d.truncated,
+                "len {len}"
+            );
         }
     }
 

@@ -92,6 +92,13 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 }
 
+impl<'a> Frame<&'a [u8]> {
+    /// [`Self::payload`] for the buffer's lifetime.
+    pub fn payload_ref(&self) -> &'a [u8] {
+        super::clamped(self.buffer, self.header_len(), usize::MAX)
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     pub fn set_dst_addr(&mut self, addr: [u8; 6]) {
         self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&addr);

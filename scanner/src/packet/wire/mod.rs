@@ -13,9 +13,12 @@
 //!   whoever builds it (probe templates, UDP and ICMP probes, scripts' packets, ARP
 //!   requests, the frames tests craft).
 //!
-//! Getters of variable-length parts (options, payloads) clamp to the buffer, so no view
-//! panics on any bytes, checked or not; `new_checked` is what says whether the lengths
-//! agree. Transport checksums take a [`ip::PseudoHeader`], which has an IPv6 case, and
+//! Once a constructor has checked a buffer no getter panics, whatever its length fields
+//! say: getters of variable-length parts (options, payloads) clamp to the buffer.
+//! `new_checked` says whether the lengths agree; `new_fixed_checked` (IPv4, TCP, UDP)
+//! asks only for the fixed header, which is what the XDP classifier asks and so what
+//! its userspace twin must ask too. `new_unchecked` is for writing into a buffer the
+//! caller has sized. Transport checksums take a [`ip::PseudoHeader`], which has an IPv6 case, and
 //! [`ip::IpRepr`] is where an IPv6 header joins IPv4.
 
 pub mod arp;
