@@ -1,7 +1,9 @@
 //! Crafting the frames a target would send back to a probe (SYN+ACK, RST, UDP replies,
 //! ICMP replies and errors), and
 //! variations of them (VLAN tags, IP options, fragments): for the tests of both
-//! classifiers and for benchmarks. The scanner itself never sends these.
+//! classifiers and for benchmarks. The scanner itself never sends these. Each
+//! function panics when handed something other than the frame it names (a test's
+//! mistake, not input).
 
 use super::wire::ethernet::{self, EthernetRepr};
 use super::wire::icmp::{self, IcmpRepr};
