@@ -573,7 +573,7 @@ fn frames_a_script_waits_for_are_copied_once_under_their_key() {
     let mut long = syn_ack.clone();
     long.resize(1000, 0xab);
     let total = (long.len() - 14) as u16;
-    long[16..18].copy_from_slice(&total.to_be_bytes());
+    craft::set_total_len(&mut long, total);
     classifier.test_run(&long).unwrap();
     let frames = captured(&mut classifier);
     assert_eq!(frames.len(), 1);
@@ -584,4 +584,39 @@ fn frames_a_script_waits_for_are_copied_once_under_their_key() {
         ),
         (CAPTURE_SNAP, 1000)
     );
+}
+
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn kernel_and_userspace_agree_on_every_byte_of_replies_changed_and_cut() {
+    let cfg = config(FLAG_UDP);
+    let mut classifier = LoadedClassifier::load(cfg).unwrap();
+    let (udp, echo) = udp_and_icmp_probes(161, ICMP_ECHO_REQUEST);
+    let syn_ack = craft::reply_to(&probe(80), SYN_ACK, 7);
+    let replies = [
+        craft::with_vlan_tag(&syn_ack, 5),
+        craft::with_ip_options(&syn_ack),
+        craft::reply_to(&probe(81), RST_ACK, 0),
+        craft::udp_reply_to(&udp, b"answer"),
+        craft::icmp_reply_to(&echo, 0),
+        craft::icmp_error_about(&udp, 3, 3, TARGET.octets(), 8),
+        craft::icmp_error_about(&probe(80), 11, 0, [198, 18, 1, 1], 28),
+        syn_ack,
+    ];
+    // Each reply is ours; every byte of it set to three other values, and every
+    // length it can be cut to, gives frames near every check both sides make.
+    for reply in &replies {
+        assert_eq!(run(&mut classifier, &cfg, reply).1, 1, "{reply:02x?}");
+        for at in 0..reply.len() {
+            for value in [0, 0xff, reply[at].wrapping_add(1)] {
+                let mut changed = reply.clone();
+                changed[at] = value;
+                run(&mut classifier, &cfg, &changed);
+            }
+        }
+        // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.)
+        for len in scanner::packet::ETH_LEN..reply.len() {
+            run(&mut classifier, &cfg, &reply[..len]);
+        }
+    }
 }

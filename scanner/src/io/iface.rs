@@ -321,19 +321,21 @@ pub async fn resolve_neighbours(
     Ok(found)
 }
 
-use scanner_common::wire::ETHERTYPE_ARP;
+use crate::packet::build::{arp_frame, ARP_FRAME_LEN};
+use crate::packet::wire::arp::ArpRepr;
+use crate::packet::wire::ethernet::BROADCAST;
+use scanner_common::wire::{ARP_OPER_REQUEST, ETHERTYPE_ARP};
 
 /// An ARP who-has request for `target` from us, as a broadcast Ethernet frame.
-pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
-    let mut f = [0u8; 42];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&src_mac);
-    f[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-    f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]); // Ethernet, IPv4, request
-    f[22..28].copy_from_slice(&src_mac);
-    f[28..32].copy_from_slice(&src_ip.octets());
-    f[38..42].copy_from_slice(&target.octets());
-    f
+pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; ARP_FRAME_LEN] {
+    let request = ArpRepr {
+        operation: ARP_OPER_REQUEST,
+        sender_mac: src_mac,
+        sender_ip: src_ip,
+        target_mac: [0; 6],
+        target_ip: target,
+    };
+    arp_frame(&request, BROADCAST)
 }
 
 /// The sender MAC of an ARP reply from `from` to `local` (see [`arp_reply_to`]).
@@ -364,6 +366,9 @@ fn arp_reply_to(frame: &[u8], local: Ipv4Addr) -> Option<(Ipv4Addr, [u8; 6])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::wire::arp;
+    use crate::packet::wire::ethernet::Frame;
+    use scanner_common::wire::{ARP_OPER_REPLY, ETH_HEADER_LEN};
 
     const ROUTES: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
@@ -444,22 +449,48 @@ mod tests {
     #[test]
     fn arp_request_and_reply_round_trip() {
         let me = [2, 0, 0, 0, 0, 1];
-        let req = arp_request(
-            me,
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
+        let (me_ip, host) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let req = arp_request(me, me_ip, host);
+        let frame = Frame::new_checked(&req[..]).unwrap();
+        assert_eq!(
+            (frame.dst_addr(), frame.ethertype()),
+            (BROADCAST, ETHERTYPE_ARP)
         );
-        assert_eq!(&req[38..42], &[198, 18, 0, 2]);
-        // Turn it into the reply 198.18.0.2 would send.
-        let mut reply = req;
-        reply[21] = 2;
-        reply[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-        reply[28..32].copy_from_slice(&[198, 18, 0, 2]);
-        reply[32..38].copy_from_slice(&me);
-        reply[38..42].copy_from_slice(&[198, 18, 0, 1]);
-        let (me, host) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
-        assert_eq!(parse_arp_reply(&reply, me, host), Some([2, 0, 0, 0, 0, 2]));
-        assert_eq!(parse_arp_reply(&req, me, host), None);
+        let request = ArpRepr::parse(&arp::Packet::new_checked(frame.payload()).unwrap()).unwrap();
+        assert_eq!(
+            request,
+            ArpRepr {
+                operation: ARP_OPER_REQUEST,
+                sender_mac: me,
+                sender_ip: me_ip,
+                target_mac: [0; 6],
+                target_ip: host,
+            }
+        );
+        // The reply 198.18.0.2 would send.
+        let reply = arp_reply(host, [2, 0, 0, 0, 0, 2], me, me_ip);
+        assert_eq!(
+            parse_arp_reply(&reply, me_ip, host),
+            Some([2, 0, 0, 0, 0, 2])
+        );
+        assert_eq!(parse_arp_reply(&req, me_ip, host), None);
+    }
+
+    /// The ARP reply `from`/`from_mac` sends to `to`/`to_mac`.
+    fn arp_reply(
+        from: Ipv4Addr,
+        from_mac: [u8; 6],
+        to_mac: [u8; 6],
+        to: Ipv4Addr,
+    ) -> [u8; ARP_FRAME_LEN] {
+        let reply = ArpRepr {
+            operation: ARP_OPER_REPLY,
+            sender_mac: from_mac,
+            sender_ip: from,
+            target_mac: to_mac,
+            target_ip: to,
+        };
+        arp_frame(&reply, to_mac)
     }
 
     #[test]
@@ -467,11 +498,7 @@ mod tests {
         let (me, host) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
         let host_mac = [2, 0, 0, 0, 0, 2];
         // What `host` sends: a reply from it to `to`.
-        let reply = |to: Ipv4Addr| {
-            let mut frame = arp_request(host_mac, host, to);
-            frame[21] = 2;
-            frame
-        };
+        let reply = |to: Ipv4Addr| arp_reply(host, host_mac, [2, 0, 0, 0, 0, 1], to);
         assert_eq!(arp_reply_to(&reply(me), me), Some((host, host_mac)));
         // Padded to a minimum Ethernet frame, as it comes off the wire.
         let mut padded = reply(me).to_vec();
@@ -483,7 +510,7 @@ mod tests {
         assert_eq!(arp_reply_to(&reply(Ipv4Addr::new(198, 18, 0, 7)), me), None);
         // Nor is one that is not Ethernet/IPv4.
         let mut odd = reply(me);
-        odd[18] = 16;
+        odd[ETH_HEADER_LEN + arp::field::HARDWARE_LEN] = 16;
         assert_eq!(arp_reply_to(&odd, me), None);
     }
 }

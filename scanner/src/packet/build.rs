@@ -1,22 +1,27 @@
 //! Frames built field by field, for the probes that are not on a sweep's hot path:
-//! UDP probes with their payloads, and ICMP echo, timestamp and address-mask requests
-//! (host discovery). TCP probes use the patched templates in [`super::template`].
+//! UDP probes with their payloads, ICMP echo, timestamp and address-mask requests
+//! (host discovery), and ARP frames. TCP probes use the patched templates in [`super::template`].
 //!
 //! Each function writes one complete Ethernet + IPv4 frame into `buf` and returns its
 //! length; `buf` must hold it (see [`crate::io::MAX_PROBE_FRAME_LEN`]).
 
-use super::checksum::{add_bytes, add_u16, finish};
 use super::template::LinkAddrs;
+use super::wire::arp::{self, ArpRepr};
+use super::wire::ethernet::{self, EthernetRepr};
+use super::wire::icmp::{self, IcmpRepr};
+use super::wire::ip::PseudoHeader;
+use super::wire::ipv4::{self, Ipv4Repr};
+use super::wire::udp::{self, UdpRepr};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
-use scanner_common::wire::{
-    ICMP_ADDRESS_MASK_REQUEST, ICMP_HEADER_LEN, ICMP_TIMESTAMP_REQUEST, IPPROTO_ICMP, IPPROTO_UDP,
-    UDP_HEADER_LEN,
-};
+use scanner_common::wire::{ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 const IP_TTL: u8 = 64;
+/// Where the transport header starts in the frames built here.
+const TRANSPORT: usize = ETH_LEN + IPV4_LEN;
 
-/// Writes Ethernet and IPv4 headers for a `payload_len`-byte payload of `protocol`.
+/// Writes Ethernet and IPv4 headers for a `payload_len`-byte payload of `protocol`
+/// and returns the frame's length.
 fn write_ipv4(
     buf: &mut [u8],
     link: &LinkAddrs,
@@ -25,21 +30,17 @@ fn write_ipv4(
     ip_id: u16,
     payload_len: usize,
 ) -> usize {
-    buf[0..6].copy_from_slice(&link.dst_mac);
-    buf[6..12].copy_from_slice(&link.src_mac);
-    buf[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    let ip = &mut buf[ETH_LEN..ETH_LEN + IPV4_LEN];
-    ip.fill(0);
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((IPV4_LEN + payload_len) as u16).to_be_bytes());
-    ip[4..6].copy_from_slice(&ip_id.to_be_bytes());
-    ip[8] = IP_TTL;
-    ip[9] = protocol;
-    ip[12..16].copy_from_slice(&link.src_ip.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let checksum = finish(add_bytes(0, ip));
-    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
-    ETH_LEN + IPV4_LEN + payload_len
+    EthernetRepr {
+        src_addr: link.src_mac,
+        dst_addr: link.dst_mac,
+        vlan_id: None,
+        ethertype: ETHERTYPE_IPV4,
+    }
+    .emit(&mut ethernet::Frame::new_unchecked(&mut buf[..ETH_LEN]));
+    Ipv4Repr::new(link.src_ip, dst, protocol, IP_TTL, ip_id, payload_len).emit(
+        &mut ipv4::Packet::new_unchecked(&mut buf[ETH_LEN..TRANSPORT]),
+    );
+    TRANSPORT + payload_len
 }
 
 /// A UDP datagram from `sport` to `dst:dport` carrying `payload`.
@@ -52,28 +53,21 @@ pub fn udp_probe(
     payload: &[u8],
     ip_id: u16,
 ) -> usize {
-    let udp_len = UDP_HEADER_LEN + payload.len();
-    let at = ETH_LEN + IPV4_LEN;
-    let udp = &mut buf[at..at + udp_len];
-    udp[0..2].copy_from_slice(&sport.to_be_bytes());
-    udp[2..4].copy_from_slice(&dport.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    udp[6..8].fill(0);
-    udp[8..].copy_from_slice(payload);
-    let pseudo = add_u16(
-        add_u16(
-            add_bytes(add_bytes(0, &link.src_ip.octets()), &dst.octets()),
-            u16::from(IPPROTO_UDP),
-        ),
-        udp_len as u16,
-    );
-    // A computed zero is sent as all ones (zero means "no checksum").
-    let checksum = match finish(add_bytes(pseudo, udp)) {
-        0 => 0xffff,
-        sum => sum,
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        payload,
     };
-    udp[6..8].copy_from_slice(&checksum.to_be_bytes());
-    write_ipv4(buf, link, dst, IPPROTO_UDP, ip_id, udp_len)
+    let len = udp.buffer_len();
+    let pseudo = PseudoHeader::V4 {
+        src: link.src_ip,
+        dst,
+    };
+    udp.emit(
+        &mut udp::Packet::new_unchecked(&mut buf[TRANSPORT..TRANSPORT + len]),
+        &pseudo,
+    );
+    write_ipv4(buf, link, dst, IPPROTO_UDP, ip_id, len)
 }
 
 /// An ICMP echo, timestamp or address-mask request of `request_type` carrying
@@ -87,29 +81,47 @@ pub fn icmp_query(
     seq: u16,
     ip_id: u16,
 ) -> usize {
-    // Timestamp requests carry three 32-bit timestamps, mask requests one mask.
-    let body = match request_type {
-        ICMP_TIMESTAMP_REQUEST => 12,
-        ICMP_ADDRESS_MASK_REQUEST => 4,
-        _ => 0,
+    // Timestamp requests carry three 32-bit timestamps, mask requests one mask: zeros.
+    let body = [0u8; 12];
+    let icmp = IcmpRepr {
+        msg_type: request_type,
+        code: 0,
+        ident: id,
+        seq_no: seq,
+        payload: &body[..icmp::query_body_len(request_type)],
     };
-    let len = ICMP_HEADER_LEN + body;
-    let at = ETH_LEN + IPV4_LEN;
-    let icmp = &mut buf[at..at + len];
-    icmp.fill(0);
-    icmp[0] = request_type;
-    icmp[4..6].copy_from_slice(&id.to_be_bytes());
-    icmp[6..8].copy_from_slice(&seq.to_be_bytes());
-    let checksum = finish(add_bytes(0, icmp));
-    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+    let len = icmp.buffer_len();
+    icmp.emit(&mut icmp::Packet::new_unchecked(
+        &mut buf[TRANSPORT..TRANSPORT + len],
+    ));
     write_ipv4(buf, link, dst, IPPROTO_ICMP, ip_id, len)
+}
+
+/// An Ethernet frame holding one ARP packet.
+pub const ARP_FRAME_LEN: usize = ETH_LEN + arp::PACKET_LEN;
+
+/// The Ethernet frame of `packet`, from its sender's MAC to `dst_mac`.
+pub fn arp_frame(packet: &ArpRepr, dst_mac: [u8; 6]) -> [u8; ARP_FRAME_LEN] {
+    let mut frame = [0u8; ARP_FRAME_LEN];
+    EthernetRepr {
+        src_addr: packet.sender_mac,
+        dst_addr: dst_mac,
+        vlan_id: None,
+        ethertype: ETHERTYPE_ARP,
+    }
+    .emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]));
+    packet.emit(&mut arp::Packet::new_unchecked(&mut frame[ETH_LEN..]));
+    frame
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::checksum::{add_bytes, finish};
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-    use scanner_common::wire::ICMP_ECHO_REQUEST;
+    use scanner_common::wire::{
+        ICMP_ADDRESS_MASK_REQUEST, ICMP_ECHO_REQUEST, ICMP_TIMESTAMP_REQUEST,
+    };
 
     const LINK: LinkAddrs = LinkAddrs {
         src_mac: [2, 0, 0, 0, 0, 1],
@@ -137,7 +149,8 @@ mod tests {
             .calc_checksum_ipv4(&ip.header().to_header(), udp.payload())
             .unwrap();
         assert_eq!(udp.checksum(), expected);
-        assert_eq!(finish(add_bytes(0, &buf[14..34])), 0, "IP header checksum");
+        let header = &buf[ETH_LEN..TRANSPORT];
+        assert_eq!(finish(add_bytes(0, header)), 0, "IP header checksum");
     }
 
     #[test]
@@ -149,8 +162,9 @@ mod tests {
         ] {
             let mut buf = [0xaau8; 512];
             let total = icmp_query(&mut buf, &LINK, DST, kind, 0x1234, 0x5678, 9);
-            assert_eq!(total, 34 + len);
-            let icmp = &buf[34..total];
+            assert_eq!(total, TRANSPORT + len);
+            // RFC 792's layout, written out here rather than read through the view.
+            let icmp = &buf[TRANSPORT..total];
             assert_eq!(icmp[0], kind);
             assert_eq!(&icmp[4..8], &[0x12, 0x34, 0x56, 0x78]);
             assert_eq!(

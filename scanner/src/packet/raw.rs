@@ -7,11 +7,16 @@
 //! Parsing never trusts a length field: whatever does not fit is left out and the
 //! packet is marked truncated.
 
-use super::checksum::{add_bytes, add_u16, finish};
-use super::{be16, be32, ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
+use super::wire::arp::{self, ArpRepr};
+use super::wire::ethernet::{self, EthernetRepr};
+use super::wire::icmp::{self, IcmpRepr};
+use super::wire::ip::{IpRepr, PseudoHeader};
+use super::wire::ipv4::{self, Ipv4Repr};
+use super::wire::tcp::{self, TcpRepr};
+use super::wire::udp::{self, UdpRepr};
+use super::ETHERTYPE_IPV4;
 use scanner_common::wire::{
-    ARP_OPER_REQUEST, ARP_PACKET_LEN, ETHERTYPE_ARP, ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN,
-    ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN,
+    ARP_OPER_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
 };
 use std::net::Ipv4Addr;
 
@@ -30,44 +35,31 @@ pub struct IpSpec {
 }
 
 /// The most option bytes an IPv4 header holds.
-pub const MAX_IP_OPTIONS: usize = 40;
+pub const MAX_IP_OPTIONS: usize = ipv4::MAX_OPTIONS_LEN;
 
 /// An IPv4 packet of `spec` around `payload`; `None` when the options are too long.
 pub fn ipv4(spec: &IpSpec, payload: &[u8]) -> Option<Vec<u8>> {
-    let mut options = spec.options.clone();
-    if options.len() > MAX_IP_OPTIONS {
+    if spec.options.len() > MAX_IP_OPTIONS {
         return None;
     }
-    options.resize(options.len().div_ceil(4) * 4, 0);
-    let header_len = IPV4_LEN + options.len();
-    let total = header_len + payload.len();
-    let total_len = u16::try_from(total).ok()?;
-    let mut packet = vec![0u8; header_len];
-    packet[0] = 0x40 | (header_len / 4) as u8;
-    packet[1] = spec.tos;
-    packet[2..4].copy_from_slice(&total_len.to_be_bytes());
-    packet[4..6].copy_from_slice(&spec.id.to_be_bytes());
-    if spec.dont_fragment {
-        packet[6] = 0x40;
-    }
-    packet[8] = spec.ttl;
-    packet[9] = spec.protocol;
-    packet[12..16].copy_from_slice(&spec.src.octets());
-    packet[16..20].copy_from_slice(&spec.dst.octets());
-    packet[IPV4_LEN..].copy_from_slice(&options);
-    let checksum = finish(add_bytes(0, &packet));
-    packet[10..12].copy_from_slice(&checksum.to_be_bytes());
+    let header = IpRepr::Ipv4(Ipv4Repr {
+        tos: spec.tos,
+        dont_frag: spec.dont_fragment,
+        options: &spec.options,
+        ..Ipv4Repr::new(
+            spec.src,
+            spec.dst,
+            spec.protocol,
+            spec.ttl,
+            spec.id,
+            payload.len(),
+        )
+    });
+    u16::try_from(header.header_len() + payload.len()).ok()?;
+    let mut packet = vec![0u8; header.header_len()];
+    header.emit(&mut packet);
     packet.extend_from_slice(payload);
     Some(packet)
-}
-
-/// The checksum of a TCP or UDP `segment` over the pseudo-header of `src` → `dst`.
-fn transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
-    let mut sum = add_bytes(0, &src.octets());
-    sum = add_bytes(sum, &dst.octets());
-    sum = add_u16(sum, u16::from(protocol));
-    sum = add_u16(sum, segment.len() as u16);
-    finish(add_bytes(sum, segment))
 }
 
 /// The TCP header of a crafted segment.
@@ -86,7 +78,7 @@ pub struct TcpSpec {
 }
 
 /// The most option bytes a TCP header holds.
-pub const MAX_TCP_OPTIONS: usize = 40;
+pub const MAX_TCP_OPTIONS: usize = tcp::MAX_OPTIONS_LEN;
 
 /// A TCP segment from `src` to `dst`, checksummed; `None` when the options are too long.
 pub fn tcp_segment(
@@ -95,26 +87,26 @@ pub fn tcp_segment(
     spec: &TcpSpec,
     payload: &[u8],
 ) -> Option<Vec<u8>> {
-    let mut options = spec.options.clone();
-    if options.len() > MAX_TCP_OPTIONS {
+    if spec.options.len() > MAX_TCP_OPTIONS {
         return None;
     }
-    options.resize(options.len().div_ceil(4) * 4, 0);
-    let header_len = TCP_MIN_HEADER_LEN + options.len();
-    let mut segment = vec![0u8; header_len];
-    segment[0..2].copy_from_slice(&spec.sport.to_be_bytes());
-    segment[2..4].copy_from_slice(&spec.dport.to_be_bytes());
-    segment[4..8].copy_from_slice(&spec.seq.to_be_bytes());
-    segment[8..12].copy_from_slice(&spec.ack.to_be_bytes());
-    segment[12] = ((header_len / 4) as u8) << 4;
-    segment[13] = spec.flags;
-    segment[14..16].copy_from_slice(&spec.window.to_be_bytes());
-    segment[18..20].copy_from_slice(&spec.urgent.to_be_bytes());
-    segment[TCP_MIN_HEADER_LEN..].copy_from_slice(&options);
-    segment.extend_from_slice(payload);
-    let checksum = transport_checksum(src, dst, IPPROTO_TCP, &segment);
-    segment[16..18].copy_from_slice(&checksum.to_be_bytes());
-    Some(segment)
+    let segment = TcpRepr {
+        src_port: spec.sport,
+        dst_port: spec.dport,
+        seq_number: spec.seq,
+        ack_number: spec.ack,
+        flags: spec.flags,
+        window_len: spec.window,
+        urgent_at: spec.urgent,
+        options: &spec.options,
+        payload,
+    };
+    let mut out = vec![0u8; segment.buffer_len()];
+    segment.emit(
+        &mut tcp::Packet::new_unchecked(&mut out[..]),
+        &PseudoHeader::V4 { src, dst },
+    );
+    Some(out)
 }
 
 /// A UDP datagram from `src:sport` to `dst:dport`, checksummed.
@@ -125,36 +117,44 @@ pub fn udp_datagram(
     dport: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut datagram = vec![0u8; UDP_HEADER_LEN];
-    datagram[0..2].copy_from_slice(&sport.to_be_bytes());
-    datagram[2..4].copy_from_slice(&dport.to_be_bytes());
-    datagram[4..6].copy_from_slice(&((UDP_HEADER_LEN + payload.len()) as u16).to_be_bytes());
-    datagram.extend_from_slice(payload);
-    let checksum = match transport_checksum(src, dst, IPPROTO_UDP, &datagram) {
-        0 => 0xffff,
-        sum => sum,
+    let datagram = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        payload,
     };
-    datagram[6..8].copy_from_slice(&checksum.to_be_bytes());
-    datagram
+    let mut out = vec![0u8; datagram.buffer_len()];
+    datagram.emit(
+        &mut udp::Packet::new_unchecked(&mut out[..]),
+        &PseudoHeader::V4 { src, dst },
+    );
+    out
 }
 
 /// An ICMP message (echo request: type 8) with identifier and sequence number.
 pub fn icmp_message(icmp_type: u8, code: u8, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut message = vec![icmp_type, code, 0, 0];
-    message.extend_from_slice(&id.to_be_bytes());
-    message.extend_from_slice(&seq.to_be_bytes());
-    message.extend_from_slice(payload);
-    let checksum = finish(add_bytes(0, &message));
-    message[2..4].copy_from_slice(&checksum.to_be_bytes());
-    message
+    let message = IcmpRepr {
+        msg_type: icmp_type,
+        code,
+        ident: id,
+        seq_no: seq,
+        payload,
+    };
+    let mut out = vec![0u8; message.buffer_len()];
+    message.emit(&mut icmp::Packet::new_unchecked(&mut out[..]));
+    out
 }
 
 /// An Ethernet frame of `ethertype` from `src_mac` to `dst_mac` around `payload`.
 pub fn ethernet(dst_mac: [u8; 6], src_mac: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(ETH_LEN + payload.len());
-    frame.extend_from_slice(&dst_mac);
-    frame.extend_from_slice(&src_mac);
-    frame.extend_from_slice(&ethertype.to_be_bytes());
+    let header = EthernetRepr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        vlan_id: None,
+        ethertype,
+    };
+    let mut frame = vec![0u8; header.header_len()];
+    frame.reserve(payload.len());
+    header.emit(&mut ethernet::Frame::new_unchecked(&mut frame[..]));
     frame.extend_from_slice(payload);
     frame
 }
@@ -167,16 +167,14 @@ pub fn arp_request(
     dst_mac: [u8; 6],
     target: Ipv4Addr,
 ) -> Vec<u8> {
-    let mut arp = Vec::with_capacity(ARP_PACKET_LEN);
-    arp.extend_from_slice(&1u16.to_be_bytes());
-    arp.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    arp.extend_from_slice(&[6, 4]);
-    arp.extend_from_slice(&ARP_OPER_REQUEST.to_be_bytes());
-    arp.extend_from_slice(&src_mac);
-    arp.extend_from_slice(&src_ip.octets());
-    arp.extend_from_slice(&[0; 6]);
-    arp.extend_from_slice(&target.octets());
-    ethernet(dst_mac, src_mac, ETHERTYPE_ARP, &arp)
+    let request = ArpRepr {
+        operation: ARP_OPER_REQUEST,
+        sender_mac: src_mac,
+        sender_ip: src_ip,
+        target_mac: [0; 6],
+        target_ip: target,
+    };
+    super::build::arp_frame(&request, dst_mac).to_vec()
 }
 
 /// A dissected IPv4 header.
@@ -268,14 +266,6 @@ pub struct Dissected {
     pub truncated: bool,
 }
 
-fn addr(b: &[u8], at: usize) -> Ipv4Addr {
-    Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
-}
-
-fn mac(b: &[u8], at: usize) -> [u8; 6] {
-    b[at..at + 6].try_into().expect("six bytes")
-}
-
 /// Takes an Ethernet frame apart (`is_frame`), or an IP packet.
 pub fn dissect(bytes: &[u8], is_frame: bool) -> Dissected {
     let mut out = Dissected {
@@ -286,31 +276,40 @@ pub fn dissect(bytes: &[u8], is_frame: bool) -> Dissected {
         truncated: false,
     };
     let packet = if is_frame {
-        if bytes.len() < ETH_LEN {
-            out.truncated = true;
-            return out;
-        }
-        out.ethernet = Some((mac(bytes, 0), mac(bytes, 6)));
-        let ethertype = be16(bytes, 12);
-        let rest = &bytes[ETH_LEN..];
-        if ethertype == ETHERTYPE_ARP {
-            if rest.len() < ARP_PACKET_LEN {
-                out.truncated = true;
-            } else {
-                out.arp = Some(ArpFields {
-                    oper: be16(rest, 6),
-                    sender_mac: mac(rest, 8),
-                    sender_ip: addr(rest, 14),
-                    target_mac: mac(rest, 18),
-                    target_ip: addr(rest, 24),
-                });
+        let Ok(frame) = ethernet::Frame::new_checked(bytes) else {
+            out.truncated = bytes.len() < ethernet::HEADER_LEN;
+            if !out.truncated {
+                // A tag announced but cut off: the addresses are still there.
+                let frame = ethernet::Frame::new_unchecked(bytes);
+                out.ethernet = Some((frame.dst_addr(), frame.src_addr()));
             }
             return out;
-        }
-        if ethertype != ETHERTYPE_IPV4 {
+        };
+        out.ethernet = Some((frame.dst_addr(), frame.src_addr()));
+        // A tagged frame is not read further (nor sent by a script: `script::raw`).
+        if frame.vlan_id().is_some() {
             return out;
         }
-        rest
+        let rest = frame.payload_ref();
+        match frame.ethertype() {
+            ETHERTYPE_ARP => {
+                match arp::Packet::new_checked(rest) {
+                    Ok(arp) => {
+                        out.arp = Some(ArpFields {
+                            oper: arp.operation(),
+                            sender_mac: arp.sender_mac(),
+                            sender_ip: arp.sender_ip(),
+                            target_mac: arp.target_mac(),
+                            target_ip: arp.target_ip(),
+                        })
+                    }
+                    Err(_) => out.truncated = true,
+                }
+                return out;
+            }
+            ETHERTYPE_IPV4 => rest,
+            _ => return out,
+        }
     } else {
         bytes
     };
@@ -319,40 +318,28 @@ pub fn dissect(bytes: &[u8], is_frame: bool) -> Dissected {
 }
 
 fn dissect_ip(packet: &[u8], out: &mut Dissected) {
-    if packet.len() < IPV4_LEN || packet[0] >> 4 != 4 {
-        out.truncated = packet.len() < IPV4_LEN;
+    let Ok(ip) = ipv4::Packet::new_fixed_checked(packet) else {
+        out.truncated = true;
+        return;
+    };
+    if ip.version() != 4 {
         return;
     }
-    let header_len = usize::from(packet[0] & 0x0f) * 4;
-    if header_len < IPV4_LEN || header_len > packet.len() {
+    // A header length past the bytes there are, or shorter than the fixed header:
+    // nothing more can be read.
+    let header_len = ip.header_len();
+    if header_len < ipv4::HEADER_LEN || header_len > packet.len() {
         out.truncated = true;
         return;
     }
-    let frag = be16(packet, 6);
-    let ip = IpFields {
-        header_len,
-        tos: packet[1],
-        total_len: be16(packet, 2),
-        id: be16(packet, 4),
-        dont_fragment: frag & 0x4000 != 0,
-        more_fragments: frag & 0x2000 != 0,
-        fragment_offset: frag & 0x1fff,
-        ttl: packet[8],
-        protocol: packet[9],
-        src: addr(packet, 12),
-        dst: addr(packet, 16),
-        options: packet[IPV4_LEN..header_len].to_vec(),
-    };
     // The payload ends where the total length says: what follows is Ethernet padding.
     // A total length past the bytes there are (a quoted packet's, or a lie) or inside
     // the header is marked truncated, and only the bytes there are are read.
-    let total_len = usize::from(ip.total_len);
-    if total_len < header_len || total_len > packet.len() {
+    if ipv4::Packet::new_checked(packet).is_err() {
         out.truncated = true;
     }
-    let end = total_len.clamp(header_len, packet.len());
-    let payload = &packet[header_len..end];
-    out.transport = Some(match ip.protocol {
+    let payload = ip.payload_ref();
+    out.transport = Some(match ip.protocol() {
         IPPROTO_TCP => match dissect_tcp(payload) {
             Some(tcp) => Transport::Tcp(tcp),
             None => {
@@ -360,21 +347,24 @@ fn dissect_ip(packet: &[u8], out: &mut Dissected) {
                 Transport::Other
             }
         },
-        IPPROTO_UDP if payload.len() >= UDP_HEADER_LEN => Transport::Udp {
-            sport: be16(payload, 0),
-            dport: be16(payload, 2),
-            len: be16(payload, 4),
-        },
-        IPPROTO_ICMP if payload.len() >= ICMP_HEADER_LEN => {
-            let icmp_type = payload[0];
-            let quoted = (icmp_type == ICMP_DEST_UNREACHABLE || icmp_type == ICMP_TIME_EXCEEDED)
-                .then(|| Box::new(dissect(&payload[ICMP_HEADER_LEN..], false)));
+        IPPROTO_UDP if payload.len() >= udp::HEADER_LEN => {
+            let udp = udp::Packet::new_unchecked(payload);
+            Transport::Udp {
+                sport: udp.src_port(),
+                dport: udp.dst_port(),
+                len: udp.len(),
+            }
+        }
+        IPPROTO_ICMP if payload.len() >= icmp::HEADER_LEN => {
+            let icmp = icmp::Packet::new_unchecked(payload);
             Transport::Icmp {
-                icmp_type,
-                code: payload[1],
-                id: be16(payload, 4),
-                seq: be16(payload, 6),
-                quoted,
+                icmp_type: icmp.msg_type(),
+                code: icmp.code(),
+                id: icmp.ident(),
+                seq: icmp.seq_no(),
+                quoted: icmp
+                    .is_error()
+                    .then(|| Box::new(dissect(icmp.payload(), false))),
             }
         }
         IPPROTO_UDP | IPPROTO_ICMP => {
@@ -385,89 +375,85 @@ fn dissect_ip(packet: &[u8], out: &mut Dissected) {
         }
         _ => Transport::Other,
     });
-    out.ip = Some(ip);
+    out.ip = Some(IpFields {
+        header_len,
+        tos: ip.tos(),
+        total_len: ip.total_len(),
+        id: ip.ident(),
+        dont_fragment: ip.dont_frag(),
+        more_fragments: ip.more_frags(),
+        fragment_offset: ip.frag_offset(),
+        ttl: ip.ttl(),
+        protocol: ip.protocol(),
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        options: ip.options().to_vec(),
+    });
 }
 
+/// The TCP fields of `segment`, as many as there are: a quoted segment has only its
+/// first eight bytes (ports and sequence number); `None` under that.
 fn dissect_tcp(segment: &[u8]) -> Option<TcpFields> {
-    if segment.len() < 8 {
+    const QUOTED_LEN: usize = icmp::QUOTED_HEAD_LEN;
+    if segment.len() < QUOTED_LEN {
         return None;
     }
-    let full = segment.len() >= TCP_MIN_HEADER_LEN;
-    let header_len = if full {
-        usize::from(segment[12] >> 4) * 4
-    } else {
-        segment.len()
+    let Ok(tcp) = tcp::Packet::new_fixed_checked(segment) else {
+        // Ports and sequence number sit in the first eight bytes: read them through a
+        // header padded with zeros.
+        let mut head = [0u8; tcp::HEADER_LEN];
+        head[..segment.len()].copy_from_slice(segment);
+        let tcp = tcp::Packet::new_unchecked(&head);
+        return Some(TcpFields {
+            sport: tcp.src_port(),
+            dport: tcp.dst_port(),
+            seq: tcp.seq_number(),
+            ack: 0,
+            header_len: segment.len(),
+            reserved: 0,
+            flags: 0,
+            window: 0,
+            urgent: 0,
+            options: Vec::new(),
+            trailing_after_eol: false,
+            options_malformed: false,
+            payload_len: 0,
+        });
     };
-    let mut tcp = TcpFields {
-        sport: be16(segment, 0),
-        dport: be16(segment, 2),
-        seq: be32(segment, 4),
-        ack: 0,
+    let header_len = tcp.header_len();
+    let mut options = tcp::Options::new(tcp.options());
+    let mut fields = TcpFields {
+        sport: tcp.src_port(),
+        dport: tcp.dst_port(),
+        seq: tcp.seq_number(),
+        ack: tcp.ack_number(),
         header_len,
-        reserved: 0,
-        flags: 0,
-        window: 0,
-        urgent: 0,
+        reserved: tcp.reserved(),
+        flags: tcp.flags(),
+        window: tcp.window_len(),
+        urgent: tcp.urgent_at(),
         options: Vec::new(),
         trailing_after_eol: false,
-        options_malformed: false,
-        payload_len: 0,
+        options_malformed: tcp::Packet::new_checked(segment).is_err(),
+        payload_len: tcp.payload().len(),
     };
-    if !full {
-        return Some(tcp);
-    }
-    tcp.ack = be32(segment, 8);
-    tcp.reserved = segment[12] & 0x0f;
-    tcp.flags = segment[13];
-    tcp.window = be16(segment, 14);
-    tcp.urgent = be16(segment, 18);
-    let header_end = header_len.clamp(TCP_MIN_HEADER_LEN, segment.len());
-    tcp.options_malformed = header_len < TCP_MIN_HEADER_LEN || header_len > segment.len();
-    tcp.payload_len = segment.len() - header_end;
-    let options = &segment[TCP_MIN_HEADER_LEN..header_end];
-    let mut at = 0;
-    while at < options.len() {
-        let kind = options[at];
-        match kind {
-            0 => {
-                tcp.options.push(TcpOption {
-                    kind,
-                    data: Vec::new(),
-                });
-                tcp.trailing_after_eol = options[at + 1..].iter().any(|&b| b != 0);
-                break;
-            }
-            1 => {
-                tcp.options.push(TcpOption {
-                    kind,
-                    data: Vec::new(),
-                });
-                at += 1;
-            }
-            _ => {
-                let Some(&len) = options.get(at + 1) else {
-                    tcp.options_malformed = true;
-                    break;
-                };
-                let len = usize::from(len);
-                if len < 2 || at + len > options.len() {
-                    tcp.options_malformed = true;
-                    break;
-                }
-                tcp.options.push(TcpOption {
-                    kind,
-                    data: options[at + 2..at + len].to_vec(),
-                });
-                at += len;
-            }
+    for option in options.by_ref() {
+        match option {
+            Ok(option) => fields.options.push(TcpOption {
+                kind: option.kind,
+                data: option.data.to_vec(),
+            }),
+            Err(_) => fields.options_malformed = true,
         }
     }
-    Some(tcp)
+    fields.trailing_after_eol = options.after_end().iter().any(|&b| b != 0);
+    Some(fields)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::ETH_LEN;
 
     /// Captured in the lab (tcpdump -xx in lab-scanner): 198.18.0.10:22 answering a
     /// SYN with SYN+ACK, options MSS 1460, SACK permitted, timestamps, NOP, wscale 10.
@@ -511,7 +497,8 @@ mod tests {
             ..Default::default()
         };
         let segment = tcp_segment(src, dst, &tcp, b"").unwrap();
-        assert_eq!(transport_checksum(src, dst, IPPROTO_TCP, &segment), 0);
+        let view = tcp::Packet::new_checked(&segment[..]).unwrap();
+        assert!(view.verify_checksum(&PseudoHeader::V4 { src, dst }));
         // Record route: type 7, length 39, pointer 4, room for nine addresses.
         let mut rr = vec![7, 39, 4];
         rr.resize(39, 0);
@@ -526,7 +513,8 @@ mod tests {
             options: rr,
         };
         let packet = ipv4(&spec, &icmp_message(8, 0, 0x1234, 1, b"hi")).unwrap();
-        assert_eq!(finish(add_bytes(0, &packet[..60])), 0, "IP header checksum");
+        let view = ipv4::Packet::new_checked(&packet[..]).unwrap();
+        assert!(view.verify_checksum(), "IP header checksum");
         let d = dissect(&packet, false);
         assert_eq!(d.ip.as_ref().unwrap().header_len, 60);
         assert_eq!(d.ip.as_ref().unwrap().options.len(), 40);
@@ -596,16 +584,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tagged_frame_shows_only_its_addresses() {
+        let tagged = crate::packet::craft::with_vlan_tag(&SYN_ACK, 7);
+        for len in [ETH_LEN, ETH_LEN + 2, tagged.len()] {
+            let d = dissect(&tagged[..len], true);
+            assert_eq!(d.ethernet, dissect(&SYN_ACK, true).ethernet, "len {len}");
+            assert!(
+                d.ip.is_none() && d.arp.is_none() && !d.truncated,
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
     fn broken_lengths_are_marked_truncated_not_trusted() {
         for cut in 0..SYN_ACK.len() {
             let _ = dissect(&SYN_ACK[..cut], true);
             let _ = dissect(&SYN_ACK[ETH_LEN.min(cut)..cut], false);
         }
         let mut bad = SYN_ACK;
-        bad[ETH_LEN] = 0x4f; // header length 60 > what is there
+        // Header length 60 > what is there.
+        ipv4::Packet::new_unchecked(&mut bad[ETH_LEN..]).set_header_len(60);
         assert!(dissect(&bad, true).truncated);
         let mut bad_opt = SYN_ACK;
-        bad_opt[ETH_LEN + 20 + 21] = 40; // MSS option claims 40 bytes
+        // The MSS option claims 40 bytes.
+        bad_opt[ETH_LEN + ipv4::HEADER_LEN + tcp::HEADER_LEN + 1] = 40;
         match dissect(&bad_opt, true).transport {
             Some(Transport::Tcp(tcp)) => assert!(tcp.options_malformed),
             other => panic!("{other:?}"),
@@ -648,7 +651,7 @@ mod tests {
         // A total length larger than the frame, or inside the header: truncated.
         for total in [SYN_ACK.len() - ETH_LEN + 1, 1500, 10] {
             let mut bad = SYN_ACK;
-            bad[ETH_LEN + 2..ETH_LEN + 4].copy_from_slice(&(total as u16).to_be_bytes());
+            crate::packet::craft::set_total_len(&mut bad, total as u16);
             assert!(dissect(&bad, true).truncated, "total {total}");
         }
     }

@@ -6,16 +6,14 @@
 //! in `scanner_common::classify`. Script captures get their key the same way
 //! ([`capture_key`], `scanner_common::capture`).
 
-use super::{be16, be32, ETH_LEN, IPV4_LEN};
+use super::wire::{arp, ethernet, icmp, ipv4, tcp, udp};
 use scanner_common::capture::CaptureKey;
 use scanner_common::classify::{
     classify_arp, classify_icmp_error, classify_icmp_query_reply, classify_tcp, classify_udp,
     ArpFields, QuotedProbe, TcpFields, Verdict,
 };
 use scanner_common::wire::{
-    ARP_OPER_REPLY, ARP_PACKET_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN,
-    ICMP_DEST_UNREACHABLE, ICMP_HEADER_LEN, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, IPPROTO_TCP,
-    IPPROTO_UDP, IP_FRAGMENT_MASK, TCP_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN,
+    ARP_OPER_REPLY, ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
 };
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_UDP};
 
@@ -37,68 +35,50 @@ impl TcpSegment {
     /// Reads the headers of an Ethernet frame (with at most one VLAN tag); `None`
     /// unless it is an unfragmented IPv4 + TCP packet with both fixed headers complete.
     pub fn parse(frame: &[u8]) -> Option<Self> {
-        let (ip, payload) = ipv4_payload(frame)?;
-        if ip[9] != IPPROTO_TCP {
+        let ip = ipv4_packet(frame)?;
+        if ip.protocol() != IPPROTO_TCP {
             return None;
         }
-        let tcp = payload.get(..TCP_MIN_HEADER_LEN)?;
+        let tcp = tcp::Packet::new_fixed_checked(ip.payload_ref()).ok()?;
         Some(Self {
-            src_addr: be32(ip, 12),
-            dst_addr: be32(ip, 16),
-            ttl: ip[8],
-            src_port: be16(tcp, 0),
-            dst_port: be16(tcp, 2),
-            seq: be32(tcp, 4),
-            ack: be32(tcp, 8),
-            flags: tcp[13],
-            window: be16(tcp, 14),
+            src_addr: u32::from(ip.src_addr()),
+            dst_addr: u32::from(ip.dst_addr()),
+            ttl: ip.ttl(),
+            src_port: tcp.src_port(),
+            dst_port: tcp.dst_port(),
+            seq: tcp.seq_number(),
+            ack: tcp.ack_number(),
+            flags: tcp.flags(),
+            window: tcp.window_len(),
         })
     }
 }
 
-/// The IPv4 header of an Ethernet frame (at most one VLAN tag) and its payload, which
-/// ends where the IP total length says (what follows is Ethernet padding, not
-/// payload): `None` unless the frame is an unfragmented IPv4 packet with a complete
-/// header and all the bytes its total length claims.
-fn ipv4_payload(frame: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (ethertype, ip) = after_ethernet(frame)?;
-    if ethertype != ETHERTYPE_IPV4 || ip.len() < IPV4_LEN {
+/// The IPv4 packet of an Ethernet frame (at most one VLAN tag), whose payload ends
+/// where its total length says (what follows is Ethernet padding): `None` unless the
+/// frame holds a whole unfragmented IPv4 packet ([`ipv4::Packet::new_checked`]).
+fn ipv4_packet(frame: &[u8]) -> Option<ipv4::Packet<&[u8]>> {
+    let frame = ethernet::Frame::new_checked(frame).ok()?;
+    if frame.ethertype() != ETHERTYPE_IPV4 {
         return None;
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(be16(ip, 2));
-    let fragment = be16(ip, 6) & IP_FRAGMENT_MASK;
-    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || fragment != 0 || total < ihl || ip.len() < total {
-        return None;
-    }
-    Some((&ip[..ihl], &ip[ihl..total]))
-}
-
-/// The ethertype of a frame (after at most one VLAN tag) and what follows the header.
-fn after_ethernet(frame: &[u8]) -> Option<(u16, &[u8])> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
-        let inner = u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]);
-        return Some((inner, &frame[ETH_LEN + VLAN_TAG_LEN..]));
-    }
-    Some((ethertype, &frame[ETH_LEN..]))
+    let ip = ipv4::Packet::new_checked(frame.into_inner().get(frame.header_len()..)?).ok()?;
+    (!ip.is_fragment()).then_some(ip)
 }
 
 /// The fields of an Ethernet/IPv4 ARP packet, if `frame` holds a whole one.
 fn arp_fields(frame: &[u8]) -> Option<ArpFields> {
-    let (ethertype, arp) = after_ethernet(frame)?;
-    if ethertype != ETHERTYPE_ARP || arp.len() < ARP_PACKET_LEN {
+    let frame = ethernet::Frame::new_checked(frame).ok()?;
+    if frame.ethertype() != ETHERTYPE_ARP {
         return None;
     }
+    let arp = arp::Packet::new_checked(frame.payload()).ok()?;
     Some(ArpFields {
-        is_ethernet_ipv4: be16(arp, 0) == 1
-            && be16(arp, 2) == ETHERTYPE_IPV4
-            && arp[4] == 6
-            && arp[5] == 4,
-        oper: be16(arp, 6),
-        sender_mac: arp[8..14].try_into().expect("six bytes"),
-        sender_addr: be32(arp, 14),
-        target_addr: be32(arp, 24),
+        is_ethernet_ipv4: arp.is_ethernet_ipv4(),
+        oper: arp.operation(),
+        sender_mac: arp.sender_mac(),
+        sender_addr: u32::from(arp.sender_ip()),
+        target_addr: u32::from(arp.target_ip()),
     })
 }
 
@@ -111,60 +91,67 @@ pub fn verdict(frame: &[u8], config: &ClassifierConfig) -> Verdict {
     if let Some(arp) = arp_fields(frame) {
         return classify_arp(config, &arp);
     }
-    let Some((ip, payload)) = ipv4_payload(frame) else {
+    let Some(ip) = ipv4_packet(frame) else {
         return Verdict::NotOurs;
     };
-    if be32(ip, 16) != config.local_addr {
+    if u32::from(ip.dst_addr()) != config.local_addr {
         return Verdict::NotOurs;
     }
-    let (remote_addr, ttl) = (be32(ip, 12), ip[8]);
-    match ip[9] {
-        IPPROTO_TCP if payload.len() >= TCP_MIN_HEADER_LEN => classify_tcp(
-            config,
-            &TcpFields {
-                remote_addr,
-                remote_port: be16(payload, 0),
-                local_port: be16(payload, 2),
-                seq: be32(payload, 4),
-                ack: be32(payload, 8),
-                flags: payload[13],
-                window: be16(payload, 14),
-                ttl,
-            },
-        ),
-        IPPROTO_UDP if payload.len() >= UDP_HEADER_LEN && config.flags & FLAG_UDP != 0 => {
-            classify_udp(config, remote_addr, be16(payload, 0), be16(payload, 2), ttl)
+    let (remote_addr, ttl, payload) = (u32::from(ip.src_addr()), ip.ttl(), ip.payload_ref());
+    match ip.protocol() {
+        IPPROTO_TCP => match tcp::Packet::new_fixed_checked(payload) {
+            Ok(tcp) => classify_tcp(
+                config,
+                &TcpFields {
+                    remote_addr,
+                    remote_port: tcp.src_port(),
+                    local_port: tcp.dst_port(),
+                    seq: tcp.seq_number(),
+                    ack: tcp.ack_number(),
+                    flags: tcp.flags(),
+                    window: tcp.window_len(),
+                    ttl,
+                },
+            ),
+            Err(_) => Verdict::NotOurs,
+        },
+        IPPROTO_UDP if config.flags & FLAG_UDP != 0 => {
+            match udp::Packet::new_fixed_checked(payload) {
+                Ok(udp) => classify_udp(config, remote_addr, udp.src_port(), udp.dst_port(), ttl),
+                Err(_) => Verdict::NotOurs,
+            }
         }
-        IPPROTO_ICMP if payload.len() >= ICMP_HEADER_LEN => {
-            let icmp_type = payload[0];
-            if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
+        IPPROTO_ICMP => {
+            let Ok(icmp) = icmp::Packet::new_checked(payload) else {
+                return Verdict::NotOurs;
+            };
+            if !icmp.is_error() {
                 return classify_icmp_query_reply(
                     config,
                     remote_addr,
-                    icmp_type,
-                    be16(payload, 4),
-                    be16(payload, 6),
+                    icmp.msg_type(),
+                    icmp.ident(),
+                    icmp.seq_no(),
                     ttl,
                 );
             }
-            let inner = &payload[ICMP_HEADER_LEN..];
-            if inner.len() < IPV4_LEN {
-                return Verdict::NotOurs;
-            }
-            let inner_len = usize::from(inner[0] & 0x0f) * 4;
-            if inner_len < IPV4_LEN {
-                return Verdict::NotOurs;
-            }
-            let Some(head) = inner.get(inner_len..inner_len + 8) else {
+            let Some(quoted) = icmp.quoted() else {
                 return Verdict::NotOurs;
             };
-            let quoted = QuotedProbe {
-                protocol: inner[9],
-                remote_addr: be32(inner, 16),
-                local_addr: be32(inner, 12),
-                head: head.try_into().expect("eight bytes"),
+            let probe = QuotedProbe {
+                protocol: quoted.ip.protocol(),
+                remote_addr: u32::from(quoted.ip.dst_addr()),
+                local_addr: u32::from(quoted.ip.src_addr()),
+                head: *quoted.head,
             };
-            classify_icmp_error(config, remote_addr, icmp_type, payload[1], ttl, &quoted)
+            classify_icmp_error(
+                config,
+                remote_addr,
+                icmp.msg_type(),
+                icmp.code(),
+                ttl,
+                &probe,
+            )
         }
         _ => Verdict::NotOurs,
     }
@@ -177,27 +164,37 @@ pub fn capture_key(frame: &[u8], local_addr: u32) -> Option<CaptureKey> {
         return (arp.oper == ARP_OPER_REPLY && arp.target_addr == local_addr)
             .then(|| CaptureKey::arp(arp.sender_addr));
     }
-    let (ip, payload) = ipv4_payload(frame)?;
-    if be32(ip, 16) != local_addr {
+    let ip = ipv4_packet(frame)?;
+    if u32::from(ip.dst_addr()) != local_addr {
         return None;
     }
-    let remote_addr = be32(ip, 12);
-    match ip[9] {
-        proto @ (IPPROTO_TCP | IPPROTO_UDP) if payload.len() >= UDP_HEADER_LEN => Some(
-            CaptureKey::transport(proto, remote_addr, be16(payload, 0), be16(payload, 2)),
-        ),
-        IPPROTO_ICMP if payload.len() >= ICMP_HEADER_LEN => {
-            let icmp_type = payload[0];
-            if icmp_type != ICMP_DEST_UNREACHABLE && icmp_type != ICMP_TIME_EXCEEDED {
-                return Some(CaptureKey::icmp(remote_addr, be16(payload, 4)));
+    let (remote_addr, payload) = (u32::from(ip.src_addr()), ip.payload_ref());
+    match ip.protocol() {
+        // The ports are where they are in a UDP header for TCP too, and the XDP side
+        // asks eight bytes of either: the UDP view reads both.
+        proto @ (IPPROTO_TCP | IPPROTO_UDP) => {
+            let ports = udp::Packet::new_fixed_checked(payload).ok()?;
+            Some(CaptureKey::transport(
+                proto,
+                remote_addr,
+                ports.src_port(),
+                ports.dst_port(),
+            ))
+        }
+        IPPROTO_ICMP => {
+            let icmp = icmp::Packet::new_checked(payload).ok()?;
+            if !icmp.is_error() {
+                return Some(CaptureKey::icmp(remote_addr, icmp.ident()));
             }
-            let inner = payload.get(ICMP_HEADER_LEN..)?;
-            let inner_len = usize::from(*inner.first()? & 0x0f) * 4;
-            if inner_len < IPV4_LEN || be32(inner.get(..IPV4_LEN)?, 12) != local_addr {
+            let quoted = icmp.quoted()?;
+            if u32::from(quoted.ip.src_addr()) != local_addr {
                 return None;
             }
-            let head: &[u8; 8] = inner.get(inner_len..inner_len + 8)?.try_into().ok()?;
-            CaptureKey::quoted(inner[9], be32(inner, 16), head)
+            CaptureKey::quoted(
+                quoted.ip.protocol(),
+                u32::from(quoted.ip.dst_addr()),
+                quoted.head,
+            )
         }
         _ => None,
     }
@@ -215,6 +212,7 @@ pub fn classify(frame: &[u8], config: &ClassifierConfig) -> Option<ReplyRecord> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::{craft, ETH_LEN, IPV4_LEN};
     use scanner_common::cookie::probe_cookie;
     use scanner_common::ReplyKind;
 
@@ -252,7 +250,7 @@ mod tests {
         let seg = TcpSegment::parse(frame).unwrap();
         let ack = probe_cookie(&key, seg.src_addr, seg.src_port, seg.dst_port).wrapping_add(1);
         let mut frame = frame.to_vec();
-        frame[42..46].copy_from_slice(&ack.to_be_bytes());
+        craft::set_ack(&mut frame, ack);
         frame
     }
 
@@ -317,7 +315,7 @@ mod tests {
             }
         }
         let mut udp = ours.clone();
-        udp[23] = 17;
+        ipv4::Packet::new_unchecked(&mut udp[ETH_LEN..]).set_protocol(IPPROTO_UDP);
         assert!(classify(&udp, &config(key)).is_none());
     }
     /// A UDP probe from the scanner to WEB:161 under `key`, as the UDP scan sends it.
@@ -343,7 +341,6 @@ mod tests {
 
     #[test]
     fn ethernet_padding_is_not_payload() {
-        use crate::packet::craft;
         let key = [5, 6];
         let udp_config = ClassifierConfig {
             flags: FLAG_UDP,

@@ -7,6 +7,10 @@
 //! half-open connections.
 
 use super::checksum::{add_bytes, add_u16, add_u32, finish};
+use super::wire::ethernet::{self, EthernetRepr};
+use super::wire::ip::PseudoHeader;
+use super::wire::ipv4::{self, Ipv4Repr};
+use super::wire::tcp::{self, TcpRepr, OPT_MSS};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
 use scanner_common::wire::{TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN};
 use std::net::Ipv4Addr;
@@ -37,20 +41,27 @@ const IP_TTL: u8 = 64;
 const SYN_WINDOW: u16 = 1024;
 const MSS: u16 = 1460;
 
-/// Offsets of the fields patched per frame.
-mod offset {
-    use super::{ETH_LEN, IPV4_LEN};
-    pub const IP_TOTAL_LEN: usize = ETH_LEN + 2;
-    pub const IP_ID: usize = ETH_LEN + 4;
-    pub const IP_CHECKSUM: usize = ETH_LEN + 10;
-    pub const IP_SRC: usize = ETH_LEN + 12;
-    pub const IP_DST: usize = ETH_LEN + 16;
-    pub const TCP: usize = ETH_LEN + IPV4_LEN;
-    pub const TCP_SPORT: usize = TCP;
-    pub const TCP_DPORT: usize = TCP + 2;
-    pub const TCP_SEQ: usize = TCP + 4;
-    pub const TCP_ACK: usize = TCP + 8;
-    pub const TCP_CHECKSUM: usize = TCP + 16;
+/// Where the TCP header starts in a template's frame.
+const TCP: usize = ETH_LEN + IPV4_LEN;
+
+/// The fields `write` patches, at their places in the frame: the views' field ranges,
+/// shifted, so that patching costs what it did with hand-written offsets.
+mod at {
+    use super::{ETH_LEN, TCP};
+    use crate::packet::wire::{ipv4, tcp, Field};
+
+    const fn shifted(field: Field, by: usize) -> Field {
+        field.start + by..field.end + by
+    }
+
+    pub const IP_IDENT: Field = shifted(ipv4::field::IDENT, ETH_LEN);
+    pub const IP_CHECKSUM: Field = shifted(ipv4::field::CHECKSUM, ETH_LEN);
+    pub const IP_DST: Field = shifted(ipv4::field::DST_ADDR, ETH_LEN);
+    pub const TCP_SRC_PORT: Field = shifted(tcp::field::SRC_PORT, TCP);
+    pub const TCP_DST_PORT: Field = shifted(tcp::field::DST_PORT, TCP);
+    pub const TCP_SEQ: Field = shifted(tcp::field::SEQ_NUM, TCP);
+    pub const TCP_ACK: Field = shifted(tcp::field::ACK_NUM, TCP);
+    pub const TCP_CHECKSUM: Field = shifted(tcp::field::CHECKSUM, TCP);
 }
 
 /// The largest frame a template writes.
@@ -71,49 +82,55 @@ pub struct TcpTemplate {
 
 impl TcpTemplate {
     pub fn new(kind: SegmentKind, link: &LinkAddrs) -> Self {
+        let mss = MSS.to_be_bytes();
+        let mss_option = [OPT_MSS, 4, mss[0], mss[1]];
         let options: &[u8] = match kind {
-            SegmentKind::Syn => &[2, 4, (MSS >> 8) as u8, MSS as u8],
+            SegmentKind::Syn => &mss_option,
             SegmentKind::Rst | SegmentKind::Flags(_) => &[],
         };
-        let tcp_len = 20 + options.len();
-        let len = ETH_LEN + IPV4_LEN + tcp_len;
-        let mut frame = [0u8; MAX_FRAME_LEN];
-        frame[0..6].copy_from_slice(&link.dst_mac);
-        frame[6..12].copy_from_slice(&link.src_mac);
-        frame[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-        let ip = &mut frame[ETH_LEN..ETH_LEN + IPV4_LEN];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&((IPV4_LEN + tcp_len) as u16).to_be_bytes());
-        ip[8] = IP_TTL;
-        ip[9] = IPPROTO_TCP;
-        ip[12..16].copy_from_slice(&link.src_ip.octets());
-        let tcp = &mut frame[offset::TCP..offset::TCP + tcp_len];
-        tcp[12] = ((tcp_len / 4) as u8) << 4;
-        let (flags, window) = match kind {
+        let (flags, window_len) = match kind {
             SegmentKind::Syn => (TCP_FLAG_SYN, SYN_WINDOW),
             SegmentKind::Rst => (TCP_FLAG_RST, 0),
             SegmentKind::Flags(flags) => (flags, SYN_WINDOW),
         };
         let ack_is_seq = matches!(kind, SegmentKind::Flags(f) if f & TCP_FLAG_ACK != 0);
-        tcp[13] = flags;
-        tcp[14..16].copy_from_slice(&window.to_be_bytes());
-        tcp[20..].copy_from_slice(options);
+        // Destination, ports, sequence, IP id and checksums are zero here: `write`
+        // patches them in, adding them to the sums of everything else.
+        let segment = TcpRepr {
+            src_port: 0,
+            dst_port: 0,
+            seq_number: 0,
+            ack_number: 0,
+            flags,
+            window_len,
+            urgent_at: 0,
+            options,
+            payload: &[],
+        };
+        let tcp_len = segment.header_len();
+        let len = TCP + tcp_len;
+        let mut frame = [0u8; MAX_FRAME_LEN];
+        EthernetRepr {
+            src_addr: link.src_mac,
+            dst_addr: link.dst_mac,
+            vlan_id: None,
+            ethertype: ETHERTYPE_IPV4,
+        }
+        .emit(&mut ethernet::Frame::new_unchecked(&mut frame[..ETH_LEN]));
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[ETH_LEN..TCP]);
+        Ipv4Repr::new(link.src_ip, unspecified, IPPROTO_TCP, IP_TTL, 0, tcp_len).emit(&mut ip);
+        ip.set_checksum(0);
+        let pseudo = PseudoHeader::V4 {
+            src: link.src_ip,
+            dst: unspecified,
+        };
+        let mut tcp = tcp::Packet::new_unchecked(&mut frame[TCP..len]);
+        segment.emit(&mut tcp, &pseudo);
+        tcp.set_checksum(0);
 
-        let ip_sum = add_bytes(0, &frame[ETH_LEN..ETH_LEN + IPV4_LEN]);
-        let pseudo = add_u16(
-            add_u16(add_bytes(0, &link.src_ip.octets()), u16::from(IPPROTO_TCP)),
-            tcp_len as u16,
-        );
-        let tcp_sum = add_bytes(pseudo, &frame[offset::TCP..offset::TCP + tcp_len]);
-        debug_assert_eq!(
-            u16::from_be_bytes([frame[offset::IP_TOTAL_LEN], frame[offset::IP_TOTAL_LEN + 1]])
-                as usize,
-            len - ETH_LEN
-        );
-        debug_assert_eq!(
-            &frame[offset::IP_SRC..offset::IP_SRC + 4],
-            &link.src_ip.octets()
-        );
+        let ip_sum = add_bytes(0, &frame[ETH_LEN..TCP]);
+        let tcp_sum = add_bytes(pseudo.sum(IPPROTO_TCP, tcp_len), &frame[TCP..len]);
         Self {
             frame,
             len,
@@ -142,26 +159,24 @@ impl TcpTemplate {
         let frame = &mut buf[..self.len];
         frame.copy_from_slice(&self.frame[..self.len]);
         let dst_word = u32::from(dst);
-        frame[offset::IP_ID..offset::IP_ID + 2].copy_from_slice(&ip_id.to_be_bytes());
-        frame[offset::IP_DST..offset::IP_DST + 4].copy_from_slice(&dst.octets());
+        frame[at::IP_IDENT].copy_from_slice(&ip_id.to_be_bytes());
+        frame[at::IP_DST].copy_from_slice(&dst.octets());
         let ip_check = finish(add_u16(add_u32(self.ip_sum, dst_word), ip_id));
-        frame[offset::IP_CHECKSUM..offset::IP_CHECKSUM + 2]
-            .copy_from_slice(&ip_check.to_be_bytes());
+        frame[at::IP_CHECKSUM].copy_from_slice(&ip_check.to_be_bytes());
 
-        frame[offset::TCP_SPORT..offset::TCP_SPORT + 2].copy_from_slice(&sport.to_be_bytes());
-        frame[offset::TCP_DPORT..offset::TCP_DPORT + 2].copy_from_slice(&dport.to_be_bytes());
-        frame[offset::TCP_SEQ..offset::TCP_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
+        frame[at::TCP_SRC_PORT].copy_from_slice(&sport.to_be_bytes());
+        frame[at::TCP_DST_PORT].copy_from_slice(&dport.to_be_bytes());
+        frame[at::TCP_SEQ].copy_from_slice(&seq.to_be_bytes());
         let mut tcp_sum = self.tcp_sum;
         if self.ack_is_seq {
-            frame[offset::TCP_ACK..offset::TCP_ACK + 4].copy_from_slice(&seq.to_be_bytes());
+            frame[at::TCP_ACK].copy_from_slice(&seq.to_be_bytes());
             tcp_sum = add_u32(tcp_sum, seq);
         }
         let tcp_check = finish(add_u32(
             add_u16(add_u16(add_u32(tcp_sum, dst_word), sport), dport),
             seq,
         ));
-        frame[offset::TCP_CHECKSUM..offset::TCP_CHECKSUM + 2]
-            .copy_from_slice(&tcp_check.to_be_bytes());
+        frame[at::TCP_CHECKSUM].copy_from_slice(&tcp_check.to_be_bytes());
         self.len
     }
 }
@@ -239,11 +254,15 @@ mod tests {
                 9,
             );
             assert_eq!(len, 54);
-            let (_, tcp) = checked_headers(&buf[..len]);
-            assert_eq!(buf[47], flags);
-            assert_eq!(tcp.sequence_number, 0xfeed_f00d);
+            let (_, segment) = checked_headers(&buf[..len]);
+            let view = tcp::Packet::new_checked(&buf[TCP..len]).unwrap();
+            assert_eq!(view.flags(), flags);
+            assert_eq!(segment.sequence_number, 0xfeed_f00d);
             let expected_ack = if flags & 0x10 != 0 { 0xfeed_f00d } else { 0 };
-            assert_eq!(tcp.acknowledgment_number, expected_ack, "flags {flags:#x}");
+            assert_eq!(
+                segment.acknowledgment_number, expected_ack,
+                "flags {flags:#x}"
+            );
         }
     }
 

@@ -13,6 +13,7 @@
 use crate::dispatch::{Capture, CaptureHub};
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::packet::raw::{self, Dissected, IpSpec, TcpSpec, Transport};
+use crate::packet::wire::ethernet;
 use crate::packet::ETHERTYPE_IPV4;
 use crate::report::format_mac;
 use anyhow::Result;
@@ -148,12 +149,12 @@ impl UserData for ScriptCapture {
                 let wait = Duration::from_millis(timeout_ms.unwrap_or(1000).min(3_600_000));
                 match tokio::time::timeout(wait, capture.next()).await {
                     Ok(Some(captured)) => {
-                        let l3 = match captured.frame.get(crate::packet::ETH_LEN..) {
-                            Some(rest)
-                                if captured.frame.get(12..14)
-                                    == Some(&ETHERTYPE_IPV4.to_be_bytes()[..]) =>
+                        let l3 = match ethernet::Frame::new_checked(&captured.frame[..]) {
+                            Ok(frame)
+                                if frame.vlan_id().is_none()
+                                    && frame.ethertype() == ETHERTYPE_IPV4 =>
                             {
-                                rest
+                                frame.payload_ref()
                             }
                             _ => &[][..],
                         };
