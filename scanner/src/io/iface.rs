@@ -321,21 +321,13 @@ pub async fn resolve_neighbours(
     Ok(found)
 }
 
-use crate::packet::build::{arp_frame, ARP_FRAME_LEN};
-use crate::packet::wire::arp::ArpRepr;
+use crate::packet::build::ARP_FRAME_LEN;
 use crate::packet::wire::ethernet::BROADCAST;
-use scanner_common::wire::{ARP_OPER_REQUEST, ETHERTYPE_ARP};
+use scanner_common::wire::ETHERTYPE_ARP;
 
 /// An ARP who-has request for `target` from us, as a broadcast Ethernet frame.
 pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> [u8; ARP_FRAME_LEN] {
-    let request = ArpRepr {
-        operation: ARP_OPER_REQUEST,
-        sender_mac: src_mac,
-        sender_ip: src_ip,
-        target_mac: [0; 6],
-        target_ip: target,
-    };
-    arp_frame(&request, BROADCAST)
+    crate::packet::build::arp_request(src_mac, src_ip, BROADCAST, target)
 }
 
 /// The sender MAC of an ARP reply from `from` to `local` (see [`arp_reply_to`]).
@@ -366,9 +358,10 @@ fn arp_reply_to(frame: &[u8], local: Ipv4Addr) -> Option<(Ipv4Addr, [u8; 6])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::wire::arp;
+    use crate::packet::build::arp_frame;
+    use crate::packet::wire::arp::{self, ArpRepr};
     use crate::packet::wire::ethernet::Frame;
-    use scanner_common::wire::{ARP_OPER_REPLY, ETH_HEADER_LEN};
+    use scanner_common::wire::{ARP_OPER_REPLY, ARP_OPER_REQUEST, ETH_HEADER_LEN};
 
     const ROUTES: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\

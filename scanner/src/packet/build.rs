@@ -13,7 +13,7 @@ use super::wire::ip::PseudoHeader;
 use super::wire::ipv4::{self, Ipv4Repr};
 use super::wire::udp::{self, UdpRepr};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPV4_LEN};
-use scanner_common::wire::{ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_UDP};
+use scanner_common::wire::{ARP_OPER_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 const IP_TTL: u8 = 64;
@@ -101,6 +101,23 @@ pub fn icmp_query(
 pub const ARP_FRAME_LEN: usize = ETH_LEN + arp::PACKET_LEN;
 
 /// The Ethernet frame of `packet`, from its sender's MAC to `dst_mac`.
+/// An ARP who-has request for `target` from `src_mac`/`src_ip`, in a frame to `dst_mac`.
+pub fn arp_request(
+    src_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_mac: [u8; 6],
+    target: Ipv4Addr,
+) -> [u8; ARP_FRAME_LEN] {
+    let request = ArpRepr {
+        operation: ARP_OPER_REQUEST,
+        sender_mac: src_mac,
+        sender_ip: src_ip,
+        target_mac: [0; 6],
+        target_ip: target,
+    };
+    arp_frame(&request, dst_mac)
+}
+
 pub fn arp_frame(packet: &ArpRepr, dst_mac: [u8; 6]) -> [u8; ARP_FRAME_LEN] {
     let mut frame = [0u8; ARP_FRAME_LEN];
     EthernetRepr {

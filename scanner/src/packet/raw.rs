@@ -7,7 +7,7 @@
 //! Parsing never trusts a length field: whatever does not fit is left out and the
 //! packet is marked truncated.
 
-use super::wire::arp::{self, ArpRepr};
+use super::wire::arp;
 use super::wire::ethernet::{self, EthernetRepr};
 use super::wire::icmp::{self, IcmpRepr};
 use super::wire::ip::{IpRepr, PseudoHeader};
@@ -15,9 +15,7 @@ use super::wire::ipv4::{self, Ipv4Repr};
 use super::wire::tcp::{self, TcpRepr};
 use super::wire::udp::{self, UdpRepr};
 use super::ETHERTYPE_IPV4;
-use scanner_common::wire::{
-    ARP_OPER_REQUEST, ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
-};
+use scanner_common::wire::{ETHERTYPE_ARP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::Ipv4Addr;
 
 /// The IPv4 header of a crafted packet.
@@ -167,14 +165,7 @@ pub fn arp_request(
     dst_mac: [u8; 6],
     target: Ipv4Addr,
 ) -> Vec<u8> {
-    let request = ArpRepr {
-        operation: ARP_OPER_REQUEST,
-        sender_mac: src_mac,
-        sender_ip: src_ip,
-        target_mac: [0; 6],
-        target_ip: target,
-    };
-    super::build::arp_frame(&request, dst_mac).to_vec()
+    super::build::arp_request(src_mac, src_ip, dst_mac, target).to_vec()
 }
 
 /// A dissected IPv4 header.
