@@ -5,24 +5,34 @@
 //! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
 //! - `engine`: pacing, timing, the scan's path, reply sources;
 //! - `dispatch`: frames raw-packet scripts wait for, to the scripts that wait;
+//! - `probe`: the probe-module table (how each kind of probe is written, what its
+//!   replies mean), used by the phases and the sweeps alike;
 //! - `discovery`, `portscan`: the scan phases; `pipeline`: what runs after what;
 //! - `sweep`: stateless sweeps of large spaces (masscan/ZMap style);
 //! - `service`: version detection (`-sV`); `script`: Lua scripts (`--script`, `-sC`);
-//! - `report`: the result model and its writers;
+//! - `model`: the result model (depends on nothing); `text`: calendar, MAC and range
+//!   formatting that many layers share;
+//! - `report`: the writers; they only read the model;
 //! - `cli`: the command line.
 //!
-//! Arrows point one way: phases use `engine`, `io` and `packet`; `report` only reads.
+//! Arrows point one way: phases use `engine`, `io` and `packet`; every layer may use
+//! `model` and `text`, which use nothing; `report` only reads the model.
 
 pub mod cli;
 pub mod discovery;
 pub mod dispatch;
 pub mod engine;
 pub mod io;
+pub mod model;
+pub mod os;
 pub mod packet;
 pub mod pipeline;
 pub mod portscan;
+pub mod probe;
 pub mod report;
 pub mod script;
 pub mod service;
 pub mod sweep;
 pub mod target;
+pub mod text;
+pub mod traceroute;

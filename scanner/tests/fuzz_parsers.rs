@@ -11,7 +11,7 @@ use scanner::engine::timing::{parse_time, Timing};
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
-use scanner::report::services::ServicesTable;
+use scanner::target::services::ServicesTable;
 use scanner::target::{ports::PortList, TargetSet};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_ARP, FLAG_UDP};

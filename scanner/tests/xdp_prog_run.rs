@@ -10,6 +10,8 @@ use scanner::io::xdp::LoadedClassifier;
 use scanner::packet::reply::classify;
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
+use scanner::probe::{IcmpQuery, ProbeKind, ProbeWriter, Reading, TcpProbe};
+use scanner::sweep::sender::probe_to;
 use scanner_common::capture::{CapturedFrame, CAPTURE_SNAP};
 use scanner_common::classify::icmp_cookie;
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
@@ -260,6 +262,59 @@ fn resets_to_null_and_ack_probes_match_by_their_own_rules() {
                 run(&mut classifier, &cfg, frame),
                 (XDP_PASS, 0),
                 "rule {other} on a frame for rule {rule}"
+            );
+        }
+    }
+}
+
+/// Every sweep module's probe, written as a sweep writes it (the probe table's writer
+/// from the keyed source port), is answered under the sweep's classifier flags alike
+/// in the kernel and the twin; a reply to any other source port is not ours.
+#[test]
+#[ignore = "needs root for BPF: run with `cargo xtask test`"]
+fn replies_to_each_sweep_module_pass_under_the_sweeps_flags() {
+    let link = LinkAddrs {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: ME,
+    };
+    let syn = ProbeKind::Tcp(TcpProbe::standard(Reading::Syn));
+    let ack = ProbeKind::Tcp(TcpProbe::standard(Reading::Ack));
+    let echo = ProbeKind::Icmp(IcmpQuery::Echo);
+    for (kind, port) in [(syn, 80), (ack, 80), (ProbeKind::Udp, 53), (echo, 0)] {
+        let cfg = config(FLAG_SPORT_FROM_COOKIE | FLAG_PASS_SYNACK | kind.classifier_flags());
+        let mut classifier = LoadedClassifier::load(cfg).unwrap();
+        let to = probe_to(kind, &KEY, PORTS, (TARGET, port), 1, link.dst_mac);
+        let mut buf = [0u8; 512];
+        let len = ProbeWriter::new(kind, &link).write(&mut buf, &KEY, &to);
+        let frame = &buf[..len];
+        let (reply, verdict) = match kind {
+            // The kernel gets SYN+ACKs (it resets them); UDP replies too.
+            _ if kind == syn => (craft::reply_to(frame, SYN_ACK, 9), XDP_PASS),
+            _ if kind == ack => {
+                // A reset to an ACK takes its sequence number from the probe's ack.
+                let cookie = u32::from_be_bytes(frame[42..46].try_into().unwrap());
+                let mut reset = craft::reply_to(frame, 0x04, cookie);
+                craft::set_ack(&mut reset, 0);
+                (reset, XDP_DROP)
+            }
+            ProbeKind::Udp => (craft::udp_reply_to(frame, b"answer"), XDP_PASS),
+            _ => (craft::icmp_reply_to(frame, 0), XDP_DROP),
+        };
+        assert_eq!(
+            run(&mut classifier, &cfg, &reply),
+            (verdict, 1),
+            "{}",
+            kind.name()
+        );
+        if kind != echo {
+            let mut elsewhere = reply.clone();
+            craft::set_dst_port(&mut elsewhere, to.sport ^ 1);
+            assert_eq!(
+                run(&mut classifier, &cfg, &elsewhere),
+                (XDP_PASS, 0),
+                "{} to another port",
+                kind.name()
             );
         }
     }

@@ -1,8 +1,12 @@
-//! Stateless sweeps of the lab's catch-all range (198.19.0.0/16, port 80 open on every
-//! address): accuracy, shards, resume, loss, rate, and never sending outside the
-//! targets. Run by `cargo xtask test`, which brings the lab up first.
+//! Stateless sweeps of the lab's catch-all range (198.19.0.0/16: on every address TCP
+//! port 80 open, UDP 53 and 161 answering, ICMP echo answered): accuracy, shards,
+//! resume, loss, rate, and never sending outside the targets, for SYN sweeps and for
+//! the other probe modules a sweep sends (-sU, -sA, -sn -PE). Run by `cargo xtask
+//! test`, which brings the lab up first.
 
 use lab_tests::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use xtask::lab::{
@@ -425,4 +429,280 @@ fn never_sends_to_excluded_or_untargeted_addresses() {
         128,
         "sweep hosts' port 80"
     );
+}
+
+/// Every address of `cidr`.
+fn addresses(cidr: &str) -> Vec<Ipv4Addr> {
+    let (base, bits) = cidr.split_once('/').expect("cidr");
+    let base = u32::from(base.parse::<Ipv4Addr>().expect("address"));
+    let count = 1u32 << (32 - bits.parse::<u32>().expect("bits"));
+    (0..count).map(|i| Ipv4Addr::from(base + i)).collect()
+}
+
+/// The (address, port, proto, state) of every JSON line the scanner wrote.
+fn port_findings(jsonl: &str) -> Vec<(Ipv4Addr, u16, String, String)> {
+    jsonl
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            (
+                v["addr"].as_str().expect("addr").parse().expect("address"),
+                v["port"].as_u64().expect("port") as u16,
+                v["proto"].as_str().expect("proto").to_string(),
+                v["state"].as_str().expect("state").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The hosts a grepable output says are up.
+fn hosts_up(grepable: &str) -> Vec<Ipv4Addr> {
+    grepable
+        .lines()
+        .filter(|l| l.contains("\tStatus: Up"))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A probe the scanner put on the wire: destination, its port (0 for ICMP), and
+/// tcpdump's line (`-q`).
+type Probe = (Ipv4Addr, u16, String);
+
+/// Runs a sweep with `extra` while capturing the frames matching `filter` that the
+/// scanner sends into the bridge; returns its stdout and the probes.
+fn captured_sweep(extra: &[&str], filter: &str) -> (String, Vec<Probe>) {
+    let capture = Capture::start(
+        lab::SWITCH_NS,
+        &["-q", "-i", "s-scanner", "-Q", "in", filter],
+    );
+    let out = scan_output(&args(extra)).unwrap();
+    let text = capture.finish();
+    let probes = text
+        .lines()
+        .filter_map(|line| {
+            // "IP 198.18.0.1.41234 > 198.19.0.7.53: UDP, length 30" or
+            // "IP 198.18.0.1 > 198.19.5.7: ICMP echo request, id 1, seq 2, length 8"
+            let dst = line.split(" > ").nth(1)?.split(':').next()?;
+            let parts: Vec<&str> = dst.split('.').collect();
+            let (addr, port) = match parts.len() {
+                4 => (dst.parse().ok()?, 0),
+                5 => (parts[..4].join(".").parse().ok()?, parts[4].parse().ok()?),
+                _ => return None,
+            };
+            Some((addr, port, line.to_string()))
+        })
+        .collect();
+    (out, probes)
+}
+
+/// Checks that `probes` are exactly one to every (address of `cidr`, port of `ports`).
+fn each_probe_sent_once(probes: &[Probe], cidr: &str, ports: &[u16]) {
+    let mut counts: BTreeMap<(Ipv4Addr, u16), usize> = BTreeMap::new();
+    for (addr, port, _) in probes {
+        *counts.entry((*addr, *port)).or_default() += 1;
+    }
+    let expected: BTreeSet<(Ipv4Addr, u16)> = addresses(cidr)
+        .into_iter()
+        .flat_map(|a| ports.iter().map(move |p| (a, *p)))
+        .collect();
+    let outside: Vec<_> = counts.keys().filter(|k| !expected.contains(k)).collect();
+    assert!(outside.is_empty(), "probes outside the sweep: {outside:?}");
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "probes sent more than once: {repeated:?}"
+    );
+    assert_eq!(counts.len(), expected.len(), "probes never sent");
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn udp_sweep_finds_the_answering_ports_of_every_address_with_payloads() {
+    require_lab();
+    let cidr = "198.19.3.0/24";
+    let (out, probes) = captured_sweep(
+        &[
+            "-sU",
+            "-p",
+            "53,161,162",
+            "--rate",
+            "5000",
+            "--wait",
+            "0.5",
+            "-oJ",
+            "-",
+            cidr,
+        ],
+        "udp",
+    );
+    let found: BTreeSet<_> = port_findings(&out).into_iter().collect();
+    let truth: BTreeSet<_> = addresses(cidr)
+        .into_iter()
+        .flat_map(|a| [53, 161].map(|p| (a, p, "udp".to_string(), "open".to_string())))
+        .collect();
+    assert_eq!(found, truth);
+    each_probe_sent_once(&probes, cidr, &[53, 161, 162]);
+    // DNS and SNMP get their protocol's request; other ports an empty datagram.
+    for (addr, port, line) in &probes {
+        let length: usize = line
+            .rsplit("length ")
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no length in {line:?}"));
+        assert_eq!(length > 0, *port != 162, "{addr}:{port}: {line}");
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn ack_sweep_finds_every_port_unfiltered() {
+    require_lab();
+    let cidr = "198.19.6.0/24";
+    let (out, probes) = captured_sweep(&["-sA", "-p", "80,81", "-oJ", "-", cidr], "tcp");
+    let found: BTreeSet<_> = port_findings(&out).into_iter().collect();
+    let truth: BTreeSet<_> = addresses(cidr)
+        .into_iter()
+        .flat_map(|a| [80, 81].map(|p| (a, p, "tcp".to_string(), "unfiltered".to_string())))
+        .collect();
+    assert_eq!(found, truth);
+    each_probe_sent_once(&probes, cidr, &[80, 81]);
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn echo_sweep_finds_every_host_up() {
+    require_lab();
+    let cidr = "198.19.5.0/24";
+    let (out, probes) = captured_sweep(&["-sn", "-PE", "-oG", "-", cidr], "icmp");
+    let mut up = hosts_up(&out);
+    up.sort_unstable();
+    assert_eq!(up, addresses(cidr), "{out}");
+    each_probe_sent_once(&probes, cidr, &[0]);
+    assert!(probes
+        .iter()
+        .all(|(_, _, l)| l.contains("ICMP echo request")));
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn echo_sweep_shards_are_disjoint_and_complete() {
+    require_lab();
+    let cidr = "198.19.7.0/24";
+    let mut all = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let out = scan_output(&args(&[
+            "-sn", "--seed", "9", "--shard", shard, "-oG", "-", cidr,
+        ]))
+        .unwrap();
+        let up = hosts_up(&out);
+        assert!(!up.is_empty(), "shard {shard} found nothing");
+        all.extend(up);
+    }
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "a host was found by both shards");
+    assert_eq!(all, addresses(cidr));
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn interrupted_udp_sweep_resumes_as_a_udp_sweep() {
+    require_lab();
+    let dir = std::env::temp_dir().join(format!("scanner-udp-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = dir.join("resume.json");
+    let first_json = dir.join("first.jsonl");
+    let cidr = "198.19.8.0/24";
+    let common = ["-sU", "-p", "53,161", "--rate", "200", "--seed", "3", cidr];
+    let first = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args(&common))
+        .args([
+            "--resume-file",
+            resume.to_str().unwrap(),
+            "-oJ",
+            first_json.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
+    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGINT) }, 0);
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&resume).unwrap()).unwrap();
+    assert_eq!(
+        state["kind"], "udp",
+        "the resume file records the kind: {state}"
+    );
+    let resume_arg = resume.to_str().unwrap().to_string();
+    // Resumed as another kind: refused, with what to do.
+    let mut as_ack = args(&["-sA", "-p", "53,161", "--rate", "200", "--seed", "3", cidr]);
+    as_ack.extend(["--resume", &resume_arg]);
+    let refused = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(&as_ack)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("for a udp sweep"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let mut rest = args(&common);
+    rest.extend(["--resume", &resume_arg, "-oJ", "-"]);
+    let second = scan_output(&rest).unwrap();
+    let first_found = std::fs::read_to_string(&first_json).unwrap();
+    let mut all: Vec<_> = port_findings(&first_found)
+        .into_iter()
+        .chain(port_findings(&second))
+        .map(|(a, p, _, _)| (a, p))
+        .collect();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "a port was reported by both runs");
+    let truth: Vec<_> = addresses(cidr)
+        .into_iter()
+        .flat_map(|a| [(a, 53), (a, 161)])
+        .collect();
+    assert_eq!(all, truth);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn sweeps_refuse_what_they_cannot_send_or_report() {
+    require_lab();
+    for (flags, says) in [
+        (&["-sT", "-p", "80"][..], "-sT"),
+        (&["-sF", "-p", "80"][..], "silence"),
+        (&["-sV", "-p", "80"][..], "-sV"),
+        (&["-sn", "-PS80"][..], "-PE"),
+    ] {
+        let mut line = args(flags);
+        line.push("198.19.0.0/30");
+        let out = Command::new("ip")
+            .args(["netns", "exec", lab::SCANNER_NS])
+            .arg(scanner_binary())
+            .args(&line)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
 }

@@ -45,6 +45,9 @@ enum Task {
     /// Serve the lab's hostile services (the lab starts this in its hostile host).
     #[command(hide = true)]
     HostileServices,
+    /// Answer UDP on every address (the lab starts this in its sweep host).
+    #[command(hide = true)]
+    AnyAddressUdp,
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -54,8 +57,12 @@ enum Task {
 
 #[derive(Subcommand)]
 enum BenchKind {
-    /// Sweeps next to masscan and zmap: send rate, accuracy at speed, memory and CPU.
+    /// Sweeps next to masscan and zmap: send rate, accuracy at speed, memory and CPU,
+    /// and the send rate of each probe module's sweep next to the SYN sweep's.
     Sweep,
+    /// Only the probe modules' send rates (UDP, ACK, ICMP echo next to SYN), on the
+    /// lab as it is: bring it up first (`cargo xtask lab up`).
+    SweepModules,
     /// nmap-style scans next to nmap -T4 with the same flags: -sn, -sS -p-, -sU.
     Nmap,
     /// -sV of the lab's open ports next to nmap -sV: time, memory, answers per port.
@@ -63,6 +70,10 @@ enum BenchKind {
     /// Raw-packet dispatch to N script waiters next to a libpcap filter per waiter;
     /// -sV -sC next to nmap's.
     Scripts,
+    /// -sS -sV -sC --traceroute of the lab next to nmap with the same flags and
+    /// databases: time ratio, findings, and every difference ndiff finds. Uses the lab
+    /// as it is when it is up (and leaves it up).
+    Pipeline,
 }
 
 #[derive(Subcommand)]
@@ -95,11 +106,15 @@ fn main() -> Result<()> {
             LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
         },
         Task::HostileServices => lab::hostile::serve(),
+        Task::AnyAddressUdp => lab::any_address_udp::serve(),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench {
             which: BenchKind::Sweep,
         } => bench_sweep(),
+        Task::Bench {
+            which: BenchKind::SweepModules,
+        } => bench_sweep_modules(),
         Task::Bench {
             which: BenchKind::Nmap,
         } => bench_nmap(),
@@ -109,6 +124,9 @@ fn main() -> Result<()> {
         Task::Bench {
             which: BenchKind::Scripts,
         } => bench_scripts(),
+        Task::Bench {
+            which: BenchKind::Pipeline,
+        } => bench_in_lab(true, xtask::bench_pipeline::run),
     }
 }
 
@@ -120,10 +138,33 @@ fn require_root(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A cargo command in the workspace root, without the variables `cargo run` set about
+/// xtask itself (`CARGO_PKG_NAME=xtask`, `CARGO_MANIFEST_DIR`, ...): build scripts that
+/// watch them (ring's) would otherwise run again, and a build from xtask and a plain
+/// `cargo build` would each rebuild, for minutes, what the other built.
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            cmd.env_remove(name);
+        }
+    }
     cmd
+}
+
+/// Whether `cargo run` (and `cargo test`) sets variable `name` for what it runs.
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
 }
 
 fn build_ebpf() -> Result<()> {
@@ -263,6 +304,16 @@ fn bench_sweep() -> Result<()> {
     result
 }
 
+fn bench_sweep_modules() -> Result<()> {
+    require_root("the benchmarks")?;
+    let bench = xtask::bench::Bench {
+        scanner: build_scanner()?,
+        xdp_drop: build_lab_tool("lab-xdp-drop")?,
+        out_dir: workspace_root().join("target/bench"),
+    };
+    xtask::bench::sweep_modules(&bench)
+}
+
 /// Builds one of the lab's helper binaries (`tests/src/bin`) in release mode, after
 /// setup (they may link system libraries that setup installs), and returns its path.
 fn build_lab_tool(name: &str) -> Result<std::path::PathBuf> {
@@ -281,23 +332,28 @@ fn bench_scripts() -> Result<()> {
     require_root("the benchmarks")?;
     setup::run()?;
     build_lab_tool(xtask::bench_scripts::PCAP_DISPATCH_BIN)?;
-    bench_in_lab(xtask::bench_scripts::run)
+    bench_in_lab(false, xtask::bench_scripts::run)
 }
 
 fn bench_nmap() -> Result<()> {
-    bench_in_lab(xtask::bench_nmap::nmap)
+    bench_in_lab(false, xtask::bench_nmap::nmap)
 }
 
 fn bench_version() -> Result<()> {
-    bench_in_lab(xtask::bench_version::version)
+    bench_in_lab(false, xtask::bench_version::version)
 }
 
 /// Sets up, builds the scanner, brings the lab up, runs `bench` with the scanner's
-/// path, and takes the lab down.
-fn bench_in_lab(bench: fn(&std::path::Path) -> Result<()>) -> Result<()> {
+/// path, and takes the lab down; with `reuse`, a lab that is up already is used as it
+/// is and left up.
+fn bench_in_lab(reuse: bool, bench: impl FnOnce(&std::path::Path) -> Result<()>) -> Result<()> {
     require_root("the benchmarks")?;
     setup::run()?;
     let scanner = build_scanner()?;
+    if reuse && lab::is_up() {
+        println!("==> the lab is up: using it as it is (it stays up)");
+        return bench(&scanner);
+    }
     lab::build::up()?;
     let result = bench(&scanner);
     lab::build::down()?;
@@ -323,4 +379,27 @@ fn test() -> Result<()> {
     ]));
     lab::build::down()?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cargo_runs_without_the_variables_about_xtask_itself() {
+        // `cargo test` sets them for this test as `cargo run` does for xtask.
+        assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+        let removed: Vec<String> = super::cargo()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+        ] {
+            assert!(removed.iter().any(|r| r == name), "{name}");
+        }
+        assert!(!super::set_by_cargo_run("CARGO_HOME"));
+        assert!(!super::set_by_cargo_run("CARGO_TARGET_DIR"));
+    }
 }

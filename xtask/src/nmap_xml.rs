@@ -1,5 +1,6 @@
 //! Reading nmap's XML (and the scanner's, which writes the same format): hosts, their
-//! status, listed ports with their `<service>`, and folded `<extraports>`. Just enough for the tests and the
+//! status, listed ports with their `<service>`, folded `<extraports>`, traceroute hops,
+//! and the ports `<scaninfo>` says were scanned. Just enough for the tests and the
 //! benchmarks to compare the two tools; not a general XML parser.
 
 use anyhow::{Context, Result};
@@ -17,6 +18,8 @@ pub struct NmapHost {
     pub ports: Vec<(u16, String, String)>,
     /// The `<service>` of each listed port that has one: (number, protocol, service).
     pub services: Vec<(u16, String, ServiceFacts)>,
+    /// The hops of its `<trace>` (traceroute), in order; empty without one.
+    pub trace: Vec<Hop>,
 }
 
 /// What a `<service>` element says.
@@ -123,7 +126,18 @@ pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
             extra: Vec::new(),
             ports: Vec::new(),
             services: Vec::new(),
+            trace: Vec::new(),
         };
+        if let Some(trace) = host.split("<trace").nth(1) {
+            let trace = trace.split("</trace>").next().unwrap_or("");
+            for hop in trace.split("<hop ").skip(1) {
+                parsed.trace.push(Hop {
+                    ttl: attr(hop, "ttl").context("hop without ttl")?.parse()?,
+                    addr: attr(hop, "ipaddr").unwrap_or_default(),
+                    host: attr(hop, "host"),
+                });
+            }
+        }
         for extra in host.split("<extraports ").skip(1) {
             let count: usize = attr(extra, "count").context("extraports count")?.parse()?;
             parsed
@@ -159,6 +173,55 @@ pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
         hosts.push(parsed);
     }
     Ok(hosts)
+}
+
+/// One hop of a host's `<trace>`: its TTL, address and reverse-DNS name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub ttl: u8,
+    pub addr: String,
+    pub host: Option<String>,
+}
+
+/// The ports a report says it scanned: `<scaninfo>`'s `services` (`1-3,22`), if any.
+pub fn scanned_ports(xml: &str) -> Option<String> {
+    xml.split("<scaninfo ")
+        .nth(1)
+        .and_then(|tag| attr(tag.split('>').next()?, "services"))
+}
+
+/// The text an attribute value stands for: `&lt;`, `&gt;`, `&amp;`, `&quot;`, `&apos;`
+/// and character references (nmap writes `-&#45;` for `--`, `&#xa;` for a new line)
+/// replaced; an `&` that starts none of them is kept as it is.
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').and_then(|end| {
+            let c = match &rest[1..end] {
+                "lt" => '<',
+                "gt" => '>',
+                "amp" => '&',
+                "quot" => '"',
+                "apos" => '\'',
+                name => {
+                    let code = match name.strip_prefix("#x") {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => name.strip_prefix('#')?.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, end + 1))
+        });
+        let (c, len) = decoded.unwrap_or(('&', 1));
+        out.push(c);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Each port script's `output` attribute in an XML report (nmap's or ours), keyed
@@ -223,5 +286,58 @@ mod tests {
             ("ssl/http", Some("nginx"), Some("1.22.1"))
         );
         assert_eq!(hosts[0].service(53, "udp"), None);
+    }
+
+    #[test]
+    fn reads_trace_hops_and_scanned_ports() {
+        // As nmap 7.93 writes them (`-F --traceroute`), cut short.
+        let xml = r#"<nmaprun><scaninfo type="syn" protocol="tcp" numservices="4" services="7,9,19-20"/>
+            <host starttime="1"><status state="up" reason="echo-reply" reason_ttl="63"/><address addr="198.18.1.10" addrtype="ipv4"/>
+            <ports><extraports state="closed" count="4"/></ports>
+            <trace port="993" proto="tcp">
+            <hop ttl="1" ipaddr="198.18.0.2" rtt="0.01" host="router.lab.test"/>
+            <hop ttl="2" ipaddr="198.18.1.10" rtt="0.01"/>
+            </trace>
+            <times srtt="11" rttvar="3" to="100000"/></host>
+            <host><status state="up" reason="arp-response"/><address addr="198.18.0.13" addrtype="ipv4"/></host></nmaprun>"#;
+        let hosts = hosts(xml).unwrap();
+        assert_eq!(
+            hosts[0].trace,
+            vec![
+                Hop {
+                    ttl: 1,
+                    addr: "198.18.0.2".into(),
+                    host: Some("router.lab.test".into())
+                },
+                Hop {
+                    ttl: 2,
+                    addr: "198.18.1.10".into(),
+                    host: None
+                }
+            ]
+        );
+        assert!(hosts[1].trace.is_empty());
+        assert_eq!(scanned_ports(xml).as_deref(), Some("7,9,19-20"));
+        assert_eq!(scanned_ports("<nmaprun></nmaprun>"), None);
+    }
+
+    #[test]
+    fn unescapes_entities_and_character_references() {
+        assert_eq!(
+            unescape("-rw-r-&#45;r-&#45; 1&#xa;&lt;a&gt; &amp;&quot;&apos;"),
+            "-rw-r--r-- 1\n<a> &\"'"
+        );
+        for kept in [
+            "a & b",
+            "&;",
+            "&#;",
+            "&#x;",
+            "&#xzz;",
+            "&#1114112;",
+            "&bogus;",
+            "&",
+        ] {
+            assert_eq!(unescape(kept), kept);
+        }
     }
 }

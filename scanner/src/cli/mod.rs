@@ -322,6 +322,11 @@ pub struct Args {
     #[arg(long = "no-dns")]
     pub no_dns: bool,
 
+    /// Trace the way to each host found up once its ports are scanned, as nmap's
+    /// --traceroute: the routers on the way, with round trips and (unless -n) names.
+    #[arg(long)]
+    pub traceroute: bool,
+
     /// Reverse DNS for hosts found up, sweeps included (by default sweeps skip it). Written -R.
     #[arg(long = "resolve-all", conflicts_with = "no_dns")]
     pub resolve_all: bool,

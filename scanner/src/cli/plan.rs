@@ -1,41 +1,62 @@
-//! From the command line to what the scan does: which scan types the `-s` flags
-//! ask for, which ports for each protocol, which host discovery, and the timing (the
-//! `-T` template with the options that override it). Pure functions of [`Args`]: no
-//! I/O but reading `--servicedb` and `--versiondb`.
+//! From the command line to what the scan does: the [`Plan`], one of three modes
+//! (script help, an nmap-style scan, a stateless sweep), each with every option it
+//! needs. Every rule on which flags combine lives here, with its message: which scan
+//! types the `-s` flags ask for, which ports for each protocol, which host discovery,
+//! the timing (the `-T` template with the options that override it), when a scan is
+//! a sweep and when a connect scan. The helpers are pure functions of [`Args`];
+//! [`plan`] also reads `--servicedb`, `--versiondb`, `-iL`, the scripts and the local
+//! routes, and resolves target names. Nothing here scans.
 
-use super::Args;
+use super::{parse_port_range, Args};
 use crate::discovery::PingSpec;
+use crate::engine::path::{local_targets, own_address_message};
 use crate::engine::timing::{parse_time, Timing};
+use crate::engine::NetworkOptions;
+use crate::io::privileges::{self, RunAs};
 use crate::io::RecvMode;
-use crate::pipeline::Discovery;
+use crate::model::ScanResult;
+use crate::pipeline::{Discovery, PortScanner, ScanOptions};
 use crate::portscan::syn::Reading;
-use crate::report::services;
-use crate::script::engine::ScriptOptions;
+use crate::probe::{parse_scan_flags, IcmpQuery, ProbeKind, TcpProbe};
+use crate::report::fields::Field;
+use crate::report::outputs::{OutputPaths, OutputSettings, Writers};
+use crate::report::progress::ProgressOptions;
+use crate::report::OutputOptions;
+use crate::script::engine::{Engine, ScriptOptions};
 use crate::service::{self, scan::VersionOptions};
+use crate::sweep::{resume::ResumeState, SweepOptions};
+use crate::target::permutation::Shard;
 use crate::target::ports::PortList;
+use crate::target::services::ServicesTable;
+use crate::target::{blocklist, resolve, TargetSet};
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Loads `--servicedb` in place of the built-in services table.
-pub fn load_services(args: &Args) -> Result<()> {
-    if let Some(path) = &args.servicedb {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        services::install(services::ServicesTable::parse(
-            &text,
-            &path.display().to_string(),
-        )?)?;
-    }
-    Ok(())
+/// The services table: `--servicedb`, or the built-in one.
+pub fn load_services(args: &Args) -> Result<Arc<ServicesTable>> {
+    let table = match &args.servicedb {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            ServicesTable::parse(&text, &path.display().to_string())?
+        }
+        None => ServicesTable::built_in()?,
+    };
+    Ok(Arc::new(table))
 }
 
 /// The `proto` ("tcp", "udp") ports to scan: -p, -F or --top-ports, minus
 /// --exclude-ports. `--top-ports` above the table's size takes every port it has,
 /// with a `notice`.
-pub fn port_list(args: &Args, proto: &str, notice: &mut dyn FnMut(&str)) -> Result<PortList> {
-    let table = services::table();
+pub fn port_list(
+    args: &Args,
+    table: &ServicesTable,
+    proto: &str,
+    notice: &mut dyn FnMut(&str),
+) -> Result<PortList> {
     let ports = match (&args.ports, args.top_ports) {
         _ if args.fast => PortList::top_for(100, table, proto)?,
         (_, Some(n)) => {
@@ -209,10 +230,49 @@ impl ScanTypes {
     }
 }
 
+/// The probe a stateless sweep sends, as the scan-type flags say (`-sS` when none is
+/// named): one kind per sweep, among those a sweep can report (see
+/// [`ProbeKind::sweep_answer`]); a clear refusal for the others.
+pub fn sweep_probe(args: &Args, types: &ScanTypes) -> Result<ProbeKind> {
+    const KINDS: &str = "-sS, -sA (or --scanflags), -sU, or -sn -PE";
+    if types.connect {
+        bail!("-sT connects with the operating system's sockets, which a stateless sweep does not use: sweep with {KINDS}, or drop --sweep");
+    }
+    let kind = match (types.tcp, types.udp, types.ping_only) {
+        (Some(reading), false, false) => {
+            let mut probe = TcpProbe::standard(reading);
+            if let Some(flags) = &args.scan_flags {
+                probe.flags = parse_scan_flags(flags)?;
+            }
+            ProbeKind::Tcp(probe)
+        }
+        (None, false, false) => ProbeKind::Tcp(TcpProbe::standard(Reading::Syn)),
+        (None, true, false) => ProbeKind::Udp,
+        (None, false, true) => {
+            if args.no_ping || args.ping.iter().any(|flag| flag != "E") {
+                bail!("a host sweep (-sn) sends ICMP echo requests only: drop the -P flags other than -PE");
+            }
+            ProbeKind::Icmp(IcmpQuery::Echo)
+        }
+        _ => bail!("a sweep sends one kind of probe: choose one of {KINDS}"),
+    };
+    if kind.sweep_answer().is_none() {
+        bail!(
+            "a sweep reports only what answers, and {} probes find ports by their silence (open|filtered): sweep with {KINDS}, or drop --sweep",
+            kind.name()
+        );
+    }
+    Ok(kind)
+}
+
 /// Version detection as the flags ask for it (`-sV`, `--version-intensity`,
 /// `--version-light`, `--version-all`, `--versiondb`, `--allports`), or `None`
 /// without `-sV`.
-pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<VersionOptions>> {
+pub fn version_detection(
+    args: &Args,
+    types: &ScanTypes,
+    services: &Arc<ServicesTable>,
+) -> Result<Option<VersionOptions>> {
     let intensity = match (args.version_intensity, args.version_light, args.version_all) {
         (Some(n), false, false) if n <= 9 => n,
         (Some(n), false, false) => bail!("--version-intensity {n}: from 0 to 9"),
@@ -241,6 +301,7 @@ pub fn version_detection(args: &Args, types: &ScanTypes) -> Result<Option<Versio
         intensity,
         per_host: VersionOptions::DEFAULT_PER_HOST,
         parallel: VersionOptions::DEFAULT_PARALLEL,
+        services: services.clone(),
     }))
 }
 
@@ -251,6 +312,7 @@ pub fn script_options(
     args: &Args,
     types: &ScanTypes,
     targets: &crate::target::TargetSet,
+    services: &Arc<ServicesTable>,
 ) -> Result<Option<ScriptOptions>> {
     let mut items: Vec<&str> = Vec::new();
     if types.default_scripts {
@@ -307,6 +369,7 @@ pub fn script_options(
             .transpose()?,
         max_threads: args.max_script_threads.max(1),
         targets: targets.clone(),
+        services: services.clone(),
         debug: args.debug,
         verbose: args.verbose,
     }))
@@ -438,11 +501,403 @@ pub fn timing(args: &Args, sweep_mode: bool) -> Result<Timing> {
     Ok(timing)
 }
 
+/// Above this many probes a scan runs as a stateless sweep.
+pub const SWEEP_THRESHOLD: u64 = 1 << 20;
+
+/// What the command line asks for: one of three things, each with all it needs.
+pub enum Plan {
+    /// `--script-help`: what the selected scripts do.
+    ScriptHelp(Box<Engine>),
+    /// An nmap-style scan, raw or connect: discovery, ports, versions, scripts,
+    /// traceroute (`pipeline`).
+    Scan(Box<ScanPlan>),
+    /// A stateless sweep (`sweep`).
+    Sweep(Box<SweepPlan>),
+}
+
+/// An nmap-style scan.
+pub struct ScanPlan {
+    pub scan: ScanOptions,
+    /// The scripts selected, loaded.
+    pub scripts: Option<Engine>,
+    pub outputs: Outputs,
+}
+
+/// A stateless sweep.
+pub struct SweepPlan {
+    pub sweep: SweepOptions,
+    /// `--resolve-all`: the reverse-DNS names of the hosts found (not with `-n`).
+    pub reverse_dns: bool,
+    pub outputs: Outputs,
+}
+
+/// Where the results go, how they look, and what the user is told.
+pub struct Outputs {
+    /// The `-o` files (every one is created before the first probe).
+    pub paths: OutputPaths,
+    /// `--output-fields`.
+    pub fields: Vec<Field>,
+    /// `--open`, `--reason`.
+    pub view: OutputOptions,
+    pub services: Arc<ServicesTable>,
+    /// The command line, for the outputs' headers.
+    pub command_line: String,
+    /// `--resume`: the `-oG` log is appended to.
+    pub resuming: bool,
+    /// The names the user gave for addresses.
+    pub names: Vec<(String, Ipv4Addr)>,
+    /// How many addresses are scanned.
+    pub addresses: u64,
+    /// `-v` and `-d` levels.
+    pub verbose: u8,
+    pub debug: u8,
+}
+
+impl Outputs {
+    /// Creates every output now, so a path that cannot be written fails before the
+    /// scan.
+    pub fn open(&self) -> Result<Writers> {
+        Writers::open(
+            &self.paths,
+            &OutputSettings {
+                fields: &self.fields,
+                view: self.view,
+                services: &self.services,
+                command_line: &self.command_line,
+                resuming: self.resuming,
+            },
+        )
+    }
+
+    /// The result's header: the command line, the start, the addresses.
+    pub fn header(&self) -> ScanResult {
+        ScanResult {
+            args: self.command_line.clone(),
+            ..ScanResult::starting_now(self.addresses)
+        }
+    }
+}
+
+/// The plan `args` ask for, every check on how flags combine made, target names
+/// resolved on `runtime`; `command_line` is what the outputs record, `resuming` an
+/// `-oG` log's scan going on. `notice` gets what the user should know (a connect
+/// scan chosen, addresses left out).
+pub fn plan(
+    args: Args,
+    command_line: &str,
+    resuming: bool,
+    runtime: &tokio::runtime::Runtime,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Plan> {
+    if let Some(spec) = &args.script_help {
+        return Ok(Plan::ScriptHelp(Box::new(Engine::new(ScriptOptions {
+            spec: spec.clone(),
+            ..Default::default()
+        })?)));
+    }
+    // --unprivileged acts as a user without raw packets, --privileged as one with them
+    // (as nmap's); root is dropped either way once what needs it is open.
+    let raw_allowed = !args.unprivileged && (args.privileged || privileges::raw_packets_allowed());
+    check_named_paths(&args, raw_allowed)?;
+    let run_as = RunAs::choose(args.run_as.as_deref())?;
+    let mut types = ScanTypes::parse(&args.scan_type)?;
+    let defaulted = types.names_no_scan();
+    if defaulted {
+        if raw_allowed {
+            types.tcp = Some(Reading::Syn);
+        } else if args.unprivileged {
+            notice("--unprivileged: running a connect scan (-sT)");
+            types.connect = true;
+        } else {
+            notice("no raw-packet privileges (root or CAP_NET_RAW): running a connect scan (-sT); run as root for -sS");
+            types.connect = true;
+        }
+    }
+    let services = load_services(&args)?;
+    let (mut targets, names) = targets(&args, runtime)?;
+    if targets.is_empty() {
+        bail!("no targets left after --exclude / --excludefile");
+    }
+    // This machine's own addresses: only the kernel's connections reach them. The
+    // default scan becomes a connect scan when they are all the targets, as nmap's
+    // does without raw packets; -sn finds them up; a raw scan leaves them out of a
+    // larger set, with a notice, and is refused for them alone.
+    let mut local = if raw_allowed {
+        local_targets(&targets)?
+    } else {
+        Default::default()
+    };
+    let mut left_out = false;
+    if let Some(own) = local.iter().next() {
+        let raw_scan_type = types.tcp.is_some() || types.udp;
+        if local.len() < targets.len() {
+            if raw_scan_type {
+                notice(&format!(
+                    "left out {} of this machine's own address(es) ({own}{}): raw packets to them never leave through an interface; scan them with -sT",
+                    local.len(),
+                    if local.len() > 1 { ", ..." } else { "" }
+                ));
+                targets = targets.subtract(&local);
+                left_out = true;
+            }
+        } else if defaulted && !args.sweep && args.shard.is_none() {
+            notice(&format!("{own} is this machine's own address: running a connect scan (-sT), since raw packets to it never leave through an interface"));
+            types.tcp = None;
+            types.connect = true;
+        } else if raw_scan_type {
+            bail!("{}", own_address_message(own));
+        }
+    }
+    if left_out {
+        // Not scanned, so not reported either.
+        local = TargetSet::default();
+    }
+    let version = version_detection(&args, &types, &services)?;
+    let tcp_ports = (types.tcp.is_some() || types.connect)
+        .then(|| port_list(&args, &services, "tcp", notice))
+        .transpose()?;
+    let udp_ports = types
+        .udp
+        .then(|| port_list(&args, &services, "udp", notice))
+        .transpose()?;
+    let fields = Field::parse_list(&args.output_fields)?;
+    let scripts = script_options(&args, &types, &targets, &services)?
+        .map(Engine::new)
+        .transpose()?;
+    let probes = targets.len() * tcp_ports.as_ref().map_or(0, |p| p.len() as u64);
+    // What a sweep sends, when the scan is one: as the flags say when asked for, a SYN
+    // sweep when a SYN scan is too large for nmap-style.
+    let sweep_probe = if args.sweep || args.shard.is_some() || args.resume.is_some() {
+        Some(sweep_probe(&args, &types)?)
+    } else {
+        (types.tcp == Some(Reading::Syn) && !types.udp && probes > SWEEP_THRESHOLD)
+            .then(|| sweep_probe(&args, &types))
+            .transpose()?
+    };
+    let sweep_mode = sweep_probe.is_some();
+    if sweep_mode && scripts.is_some() {
+        bail!("scripts run on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
+    }
+    if sweep_mode && version.is_some() {
+        bail!("-sV runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or sweep first and -sV the open ports");
+    }
+    // Without privileges, -sn pings with TCP connects, as nmap does; with them, the
+    // connect path pings with raw packets all but this machine's own addresses.
+    let connect_path =
+        !sweep_mode && (types.connect || (types.ping_only && (!raw_allowed || !local.is_empty())));
+    if args.traceroute && sweep_mode {
+        bail!("--traceroute runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or trace the hosts the sweep found");
+    }
+    if args.traceroute && connect_path {
+        bail!("--traceroute sends raw packets with short TTLs: run as root (or with CAP_NET_RAW) and use -sS (the default) instead of -sT or --unprivileged");
+    }
+    if !connect_path && args.unprivileged {
+        bail!("-sS, -sU, the other raw scans and sweeps send raw packets, which --unprivileged gives up: drop it, or use -sT");
+    }
+    if !connect_path && !raw_allowed {
+        bail!("-sS, -sU, the other raw scans and sweeps send raw packets: run as root (or give the binary CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF), or use -sT");
+    }
+    if sweep_mode && !args.sweep && probes > SWEEP_THRESHOLD {
+        notice(&format!(
+            "{probes} probes: running as a stateless sweep (open ports only)"
+        ));
+    }
+    if sweep_mode && !args.allow_reserved_targets {
+        let allowed = targets.subtract(&blocklist::reserved());
+        let left_out = targets.len() - allowed.len();
+        if left_out > 0 {
+            notice(&format!(
+                "left out {left_out} reserved or private address(es) (the default blocklist, RFC 6890); \
+                 --allow-reserved-targets includes them"
+            ));
+        }
+        targets = allowed;
+        if targets.is_empty() {
+            bail!("every target is in a reserved or private range: add --allow-reserved-targets to sweep them (the lab is in 198.18.0.0/15)");
+        }
+    }
+    let timing = timing(&args, sweep_mode)?;
+    let progress = ProgressOptions {
+        on_terminal: !args.no_progress,
+        plain_every: None,
+        stats_every: args
+            .stats_every
+            .as_deref()
+            .map(|t| parse_time(t).context("in --stats-every"))
+            .transpose()?
+            .filter(|every| !every.is_zero()),
+    };
+    let base = args.output_all.as_deref();
+    let or_base = |path: &Option<String>, extension: &str| {
+        path.clone()
+            .or_else(|| base.map(|b| format!("{b}.{extension}")))
+    };
+    let outputs = Outputs {
+        paths: OutputPaths {
+            normal: or_base(&args.output_normal, "nmap"),
+            xml: or_base(&args.output_xml, "xml"),
+            grepable: or_base(&args.output_grepable, "gnmap"),
+            json: or_base(&args.output_json, "jsonl"),
+            csv: args.output_csv.clone(),
+        },
+        fields,
+        view: OutputOptions {
+            open_only: args.open,
+            reason: args.reason,
+        },
+        services,
+        command_line: command_line.to_string(),
+        resuming,
+        names,
+        addresses: targets.len(),
+        verbose: args.verbose,
+        debug: args.debug,
+    };
+    let net = NetworkOptions {
+        send_mode: args.send_mode,
+        recv_mode: args.recv_mode,
+        xdp_mode: args.xdp_mode,
+        iface: args.iface.clone(),
+        src_ip: args.src_ip,
+        src_ports: parse_port_range(&args.source_ports)?,
+    };
+    if let Some(probe) = sweep_probe {
+        let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
+        let seed = match (&resume, args.seed) {
+            (Some(state), Some(seed)) if state.seed != seed => bail!(
+                "--seed {seed} differs from the resume file's seed {}",
+                state.seed
+            ),
+            (Some(state), _) => state.seed,
+            (None, Some(seed)) => seed,
+            (None, None) => rand::random(),
+        };
+        let sweep = SweepOptions {
+            targets,
+            probe,
+            ports: match probe {
+                ProbeKind::Tcp(_) => tcp_ports,
+                ProbeKind::Udp => udp_ports,
+                ProbeKind::Icmp(_) => None,
+            },
+            rate: timing.rate.max(1.0) as u64,
+            retries: timing.retries,
+            wait: timing.wait,
+            net,
+            seed,
+            shard: args
+                .shard
+                .as_deref()
+                .map(Shard::parse)
+                .transpose()?
+                .unwrap_or(Shard::WHOLE),
+            threads: sender_threads(
+                &args,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )?,
+            resume,
+            resume_path: args.resume_file.clone(),
+            progress: ProgressOptions {
+                plain_every: (!args.no_progress).then_some(Duration::from_secs(5)),
+                ..progress
+            },
+            run_as: Some(run_as),
+            debug: args.debug,
+        };
+        return Ok(Plan::Sweep(Box::new(SweepPlan {
+            sweep,
+            reverse_dns: !args.no_dns && args.resolve_all,
+            outputs,
+        })));
+    }
+    let parallelism = args.max_parallelism.map_or(256, |n| n as usize);
+    let discovery = match discovery(&args)? {
+        // Without raw packets, hosts are pinged with connects.
+        Discovery::Ping { .. } if !raw_allowed => Discovery::Connect { parallelism },
+        discovery => discovery,
+    };
+    let ports = if types.ping_only {
+        None
+    } else if connect_path {
+        Some(PortScanner::Connect {
+            ports: tcp_ports.context("a connect scan scans TCP ports")?,
+            retries: args.retries.unwrap_or(2),
+            parallelism,
+        })
+    } else {
+        let tcp = match (types.tcp, tcp_ports) {
+            (Some(reading), Some(ports)) => {
+                let mut probe = TcpProbe::standard(reading);
+                if let Some(flags) = &args.scan_flags {
+                    probe.flags = parse_scan_flags(flags)?;
+                }
+                Some((probe, ports))
+            }
+            _ => None,
+        };
+        Some(PortScanner::Raw {
+            tcp,
+            udp: udp_ports,
+        })
+    };
+    let scan = ScanOptions {
+        targets,
+        local,
+        discovery,
+        ports,
+        timing,
+        net,
+        seed: args.seed,
+        progress,
+        debug: args.debug,
+        hostgroup: args.max_hostgroup as usize,
+        reverse_dns: !args.no_dns,
+        version,
+        run_as: Some(run_as),
+        traceroute: args.traceroute,
+    };
+    Ok(Plan::Scan(Box::new(ScanPlan {
+        scan,
+        scripts,
+        outputs,
+    })))
+}
+
+/// The targets (arguments and -iL, names resolved on `runtime`) minus `--exclude` and
+/// `--excludefile`, with the names given for addresses.
+fn targets(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(TargetSet, Vec<(String, Ipv4Addr)>)> {
+    let specs = target_specs(args)?;
+    let (names, mut specs): (Vec<String>, Vec<String>) =
+        specs.into_iter().partition(|s| resolve::is_host_name(s));
+    let resolved = runtime.block_on(resolve::resolve(&names))?;
+    for name in &resolved {
+        specs.push(match &name.prefix {
+            Some(bits) => format!("{}/{bits}", name.addr),
+            None => name.addr.to_string(),
+        });
+    }
+    let targets = TargetSet::parse(&specs)?;
+    let specs: Vec<&str> = args.exclude.iter().flat_map(|e| e.split(',')).collect();
+    let mut excluded = TargetSet::parse(&specs).context("in --exclude")?;
+    if let Some(path) = &args.excludefile {
+        excluded = excluded.union(&TargetSet::parse_file(path).context("in --excludefile")?);
+    }
+    let names = resolved.into_iter().map(|r| (r.name, r.addr)).collect();
+    Ok((targets.subtract(&excluded), names))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::normalize_args;
     use clap::Parser;
+
+    fn table() -> Arc<ServicesTable> {
+        Arc::new(ServicesTable::built_in().unwrap())
+    }
 
     fn args(line: &str) -> Args {
         let argv =
@@ -451,12 +906,39 @@ mod tests {
     }
 
     #[test]
+    fn sweeps_send_what_the_flags_say_and_refuse_what_they_cannot_report() {
+        let probe = |line: &str| {
+            let a = args(line);
+            sweep_probe(&a, &ScanTypes::parse(&a.scan_type).unwrap())
+        };
+        let kind = |line: &str| probe(line).unwrap().name();
+        assert_eq!(kind("--sweep -p 80 x"), "tcp_syn");
+        assert_eq!(kind("--sweep -sS -p 80 x"), "tcp_syn");
+        assert_eq!(kind("--sweep -sA -p 80 x"), "tcp_ack");
+        assert_eq!(kind("--sweep -sU -p 53,161 x"), "udp");
+        assert_eq!(kind("--sweep -sn x"), "icmp_echo");
+        assert_eq!(kind("--sweep -sn -PE x"), "icmp_echo");
+        assert_eq!(
+            probe("--sweep -sA --scanflags SYNACK -p 80 x").unwrap(),
+            ProbeKind::Tcp(TcpProbe {
+                flags: 0x12,
+                reading: Reading::Ack
+            })
+        );
+        let refused = |line: &str| probe(line).unwrap_err().to_string();
+        assert!(refused("--sweep -sT -p 80 x").contains("-sT"));
+        assert!(refused("--sweep -sF -p 80 x").contains("silence"));
+        assert!(refused("--sweep -sSU -p 80 x").contains("one kind"));
+        assert!(refused("--sweep -sn -PS80 x").contains("-PE"));
+    }
+
+    #[test]
     fn scripts_with_version_detection_take_in_the_version_scripts() {
         let targets = crate::target::TargetSet::parse(&["198.18.0.10".to_string()]).unwrap();
         let spec = |line: &str| {
             let a = args(line);
             let types = ScanTypes::parse(&a.scan_type).unwrap();
-            script_options(&a, &types, &targets)
+            script_options(&a, &types, &targets, &table())
                 .unwrap()
                 .map(|o| o.spec)
         };
@@ -470,7 +952,8 @@ mod tests {
         assert!(script_options(
             &args("--script-args a=b x"),
             &ScanTypes::parse(&[]).unwrap(),
-            &targets
+            &targets,
+            &table()
         )
         .is_err());
     }
@@ -522,7 +1005,7 @@ mod tests {
     fn version_options_follow_nmaps_flags() {
         let opts = |line: &str| {
             let a = args(line);
-            version_detection(&a, &ScanTypes::parse(&a.scan_type).unwrap())
+            version_detection(&a, &ScanTypes::parse(&a.scan_type).unwrap(), &table())
         };
         assert!(opts("-sS x").unwrap().is_none());
         let default = opts("-sV x").unwrap().unwrap();
@@ -627,18 +1110,24 @@ mod tests {
     #[test]
     fn top_ports_above_the_table_take_all_with_a_notice() {
         let mut notices = Vec::new();
-        let ports = port_list(&args("--top-ports 100000000 x"), "tcp", &mut |m: &str| {
-            notices.push(m.to_string())
-        })
+        let ports = port_list(
+            &args("--top-ports 100000000 x"),
+            &table(),
+            "tcp",
+            &mut |m: &str| notices.push(m.to_string()),
+        )
         .unwrap();
-        let all = services::table().top_ports(usize::MAX, "tcp").len();
+        let all = table().top_ports(usize::MAX, "tcp").len();
         assert_eq!(ports.len(), all);
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert!(notices[0].contains("--top-ports 100000000"), "{notices:?}");
         notices.clear();
-        let ten = port_list(&args("--top-ports 10 x"), "tcp", &mut |m: &str| {
-            notices.push(m.to_string())
-        })
+        let ten = port_list(
+            &args("--top-ports 10 x"),
+            &table(),
+            "tcp",
+            &mut |m: &str| notices.push(m.to_string()),
+        )
         .unwrap();
         assert_eq!((ten.len(), notices.len()), (10, 0));
         for bad in [
@@ -649,7 +1138,7 @@ mod tests {
             "-p 1-2-3 x",
         ] {
             assert!(
-                port_list(&args(bad), "tcp", &mut |_: &str| {}).is_err(),
+                port_list(&args(bad), &table(), "tcp", &mut |_: &str| {}).is_err(),
                 "{bad}"
             );
         }
@@ -668,5 +1157,96 @@ mod tests {
             ["198.18.0.12", "198.18.0.10", "198.18.0.11"]
         );
         std::fs::remove_file(path).unwrap();
+    }
+
+    /// The plan of `line` (targets in TEST-NET-1: planned, never scanned).
+    fn planned(line: &str) -> Result<Plan> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        plan(args(line), line, false, &runtime, &mut |_: &str| {})
+    }
+
+    #[test]
+    fn the_plan_is_one_mode_with_what_it_needs() {
+        assert!(matches!(
+            planned("--script-help banner").unwrap(),
+            Plan::ScriptHelp(_)
+        ));
+        let Plan::Sweep(sweep) =
+            planned("--privileged --sweep --allow-reserved-targets -p 80 192.0.2.10").unwrap()
+        else {
+            panic!("a sweep expected")
+        };
+        assert_eq!((sweep.sweep.targets.len(), sweep.reverse_dns), (1, false));
+        let scan = |line: &str| match planned(line).unwrap() {
+            Plan::Scan(plan) => plan.scan,
+            _ => panic!("{line}: a scan expected"),
+        };
+        let raw = scan("--privileged -sSU -p T:80,U:53 192.0.2.10");
+        let Some(PortScanner::Raw {
+            tcp: Some((probe, _)),
+            udp: Some(udp),
+        }) = &raw.ports
+        else {
+            panic!("a raw scan expected: {:?}", raw.ports)
+        };
+        assert_eq!((probe.reading, udp.as_slice()), (Reading::Syn, &[53][..]));
+        assert!(matches!(raw.discovery, Discovery::Ping { .. }));
+        // Without raw packets: a connect scan, and connects find the hosts up.
+        let connect = scan("--unprivileged --max-parallelism 300 -p 80 192.0.2.10");
+        assert!(matches!(
+            connect.ports,
+            Some(PortScanner::Connect {
+                parallelism: 300,
+                ..
+            })
+        ));
+        assert_eq!(connect.discovery, Discovery::Connect { parallelism: 300 });
+        let ping = scan("--privileged -sn 192.0.2.10");
+        assert!(ping.ports.is_none() && matches!(ping.discovery, Discovery::Ping { .. }));
+    }
+
+    #[test]
+    fn the_plan_refuses_flags_that_do_not_combine() {
+        let refused = |line: &str| match planned(line) {
+            Err(err) => err.to_string(),
+            Ok(_) => panic!("{line}: refused expected"),
+        };
+        for (line, message) in [
+            (
+                "--unprivileged -sS -p 80 192.0.2.10",
+                "which --unprivileged gives up",
+            ),
+            (
+                "--privileged -sT --traceroute -p 80 192.0.2.10",
+                "--traceroute sends raw packets",
+            ),
+            (
+                "--privileged --sweep --traceroute --allow-reserved-targets -p 80 192.0.2.10",
+                "--traceroute runs on nmap-style scans",
+            ),
+            (
+                "--privileged --sweep -sC --allow-reserved-targets -p 80 192.0.2.10",
+                "scripts run on nmap-style scans",
+            ),
+            (
+                "--privileged --sweep -sV --allow-reserved-targets -p 80 192.0.2.10",
+                "-sV runs on nmap-style scans",
+            ),
+            (
+                "--privileged --sweep -p 80 192.0.2.10",
+                "--allow-reserved-targets",
+            ),
+            (
+                "--privileged -sS -p 80 127.0.0.1",
+                "this machine's own address",
+            ),
+            ("-p 80 192.0.2.10 --exclude 192.0.2.10", "no targets left"),
+        ] {
+            let err = refused(line);
+            assert!(err.contains(message), "{line}: {err}");
+        }
     }
 }

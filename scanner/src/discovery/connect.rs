@@ -4,6 +4,7 @@
 //! sockets on the tokio loop, many targets at once.
 
 use super::HostStatus;
+use crate::model::Reason;
 use crate::portscan::connect::{attempt, Outcome};
 use crate::target::TargetSet;
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ pub async fn ping(targets: &TargetSet, parallelism: usize) -> BTreeMap<Ipv4Addr,
 
 /// Both ports at once, up to [`TRIES`] times while neither answers.
 async fn ping_one(addr: Ipv4Addr) -> HostStatus {
-    let mut reason = "no-response";
+    let mut reason = Reason::NoResponse;
     for _ in 0..TRIES {
         let (a, b) = tokio::join!(
             attempt(addr, PORTS[0], TIMEOUT),
@@ -54,13 +55,13 @@ async fn ping_one(addr: Ipv4Addr) -> HostStatus {
         );
         for outcome in [a, b] {
             match outcome {
-                Outcome::Accepted(_) => return up("syn-ack"),
-                Outcome::Refused(_) => return up("conn-refused"),
-                Outcome::Unreachable => reason = "host-unreach",
+                Outcome::Accepted(_) => return up(Reason::SynAck),
+                Outcome::Refused(_) => return up(Reason::ConnRefused),
+                Outcome::Unreachable => reason = Reason::HostUnreach,
                 Outcome::TimedOut => {}
             }
         }
-        if reason == "host-unreach" {
+        if reason == Reason::HostUnreach {
             break;
         }
     }
@@ -68,13 +69,15 @@ async fn ping_one(addr: Ipv4Addr) -> HostStatus {
         up: false,
         reason,
         ttl: None,
+        ping: None,
     }
 }
 
-fn up(reason: &'static str) -> HostStatus {
+fn up(reason: Reason) -> HostStatus {
     HostStatus {
         up: true,
         reason,
         ttl: None,
+        ping: None,
     }
 }

@@ -16,19 +16,16 @@ pub mod connect;
 
 use crate::engine::probing::{ProbeContext, ProbeKey, ProbeModule};
 use crate::io::FrameBatch;
-use crate::packet::build::icmp_query;
-use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
-use crate::portscan::syn::write_tcp_probe;
-use crate::portscan::udp::write_udp_probe;
+use crate::model::Reason;
+use crate::packet::template::LinkAddrs;
+use crate::probe::{write_probe, IcmpQuery, PingProbe, ProbeKind, ProbeWriter, Reading, TcpProbe};
 use anyhow::{bail, Result};
-use scanner_common::classify::icmp_cookie;
-use scanner_common::wire::{
-    ICMP_ADDRESS_MASK_REPLY, ICMP_ADDRESS_MASK_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
-    ICMP_TIMESTAMP_REPLY, ICMP_TIMESTAMP_REQUEST, TCP_FLAG_ACK,
-};
+use scanner_common::wire::{IPPROTO_UDP, TCP_FLAG_ACK, TCP_FLAG_SYN};
 use scanner_common::{ReplyKind, ReplyRecord, FLAG_ANY_COOKIE, FLAG_UDP};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+
+pub use crate::probe::{host_reading as reading, HostStatus};
 
 /// Which pings go to each host that is not found by ARP.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,55 +80,17 @@ impl PingSpec {
     }
 }
 
-/// Whether a host is up, and why (nmap's reason words).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostStatus {
-    pub up: bool,
-    pub reason: &'static str,
-    /// TTL of the reply that decided it.
-    pub ttl: Option<u8>,
-}
-
-/// The reason word for a reply to a ping, and whether it means up.
-pub fn reading(record: &ReplyRecord) -> Option<HostStatus> {
-    let kind = ReplyKind::from_u8(record.kind)?;
-    let (up, reason) = match kind {
-        ReplyKind::SynAck => (true, "syn-ack"),
-        ReplyKind::Rst => (true, "reset"),
-        ReplyKind::Udp => (true, "udp-response"),
-        ReplyKind::Arp => (true, "arp-response"),
-        ReplyKind::IcmpReply => (
-            true,
-            match record.icmp_type {
-                ICMP_ECHO_REPLY => "echo-reply",
-                ICMP_TIMESTAMP_REPLY => "timestamp-reply",
-                ICMP_ADDRESS_MASK_REPLY => "addressmask-reply",
-                _ => return None,
-            },
-        ),
-        ReplyKind::IcmpError => {
-            let reason = crate::report::Reason::from_icmp(record.icmp_type, record.icmp_code);
-            // Only the host itself sends port-unreachable for its own closed UDP port.
-            let from_host = record.icmp_from == record.remote_addr;
-            (
-                from_host && reason == crate::report::Reason::PortUnreach,
-                reason.as_str(),
-            )
-        }
-    };
-    Some(HostStatus {
-        up,
-        reason,
-        ttl: Some(record.ttl),
-    })
-}
-
 /// The ping phase as a probe module: one key per host, `(addr, 0)`, whose every send
 /// is all of the host's pings.
 pub struct Pinger {
     spec: PingSpec,
-    syn: TcpTemplate,
-    ack: TcpTemplate,
+    /// The table's writers for each ping kind.
+    echo: ProbeWriter,
+    timestamp: ProbeWriter,
+    mask: ProbeWriter,
+    syn: ProbeWriter,
+    ack: ProbeWriter,
+    udp: ProbeWriter,
     /// What was learnt about each host.
     pub statuses: BTreeMap<Ipv4Addr, HostStatus>,
 }
@@ -139,9 +98,21 @@ pub struct Pinger {
 impl Pinger {
     pub fn new(spec: PingSpec, link: &LinkAddrs) -> Result<Self> {
         spec.validate()?;
+        let tcp = |flags| {
+            ProbeKind::Tcp(TcpProbe {
+                flags,
+                // SYN pings are acknowledged, ACK pings reset: FLAG_ANY_COOKIE reads both.
+                reading: Reading::Syn,
+            })
+        };
+        let writer = |kind| ProbeWriter::new(kind, link);
         Ok(Self {
-            syn: TcpTemplate::new(SegmentKind::Syn, link),
-            ack: TcpTemplate::new(SegmentKind::Flags(TCP_FLAG_ACK), link),
+            echo: writer(ProbeKind::Icmp(IcmpQuery::Echo)),
+            timestamp: writer(ProbeKind::Icmp(IcmpQuery::Timestamp)),
+            mask: writer(ProbeKind::Icmp(IcmpQuery::Mask)),
+            syn: writer(tcp(TCP_FLAG_SYN)),
+            ack: writer(tcp(TCP_FLAG_ACK)),
+            udp: writer(ProbeKind::Udp),
             spec,
             statuses: BTreeMap::new(),
         })
@@ -150,21 +121,24 @@ impl Pinger {
     /// The one slot each host has.
     pub const SLOTS: [u16; 1] = [0];
 
-    fn write_icmp(&self, addr: u32, request: u8, cx: &mut ProbeContext, out: &mut FrameBatch) {
-        let cookie = icmp_cookie(&cx.key, addr, request);
-        let ip_id = cx.next_ip_id();
-        let link = cx.link;
-        out.push_with(|buf| {
-            icmp_query(
-                buf,
-                &link,
-                Ipv4Addr::from(addr),
-                request,
-                (cookie >> 16) as u16,
-                cookie as u16,
-                ip_id,
-            )
-        });
+    /// Which ping `record` answers (a reset from a port both SYN- and ACK-pinged is
+    /// taken for the SYN's).
+    fn ping_of(&self, record: &ReplyRecord) -> Option<PingProbe> {
+        let port = record.remote_port;
+        let kind = match ReplyKind::from_u8(record.kind)? {
+            ReplyKind::SynAck => self.syn.kind(),
+            ReplyKind::Rst if self.spec.syn_ports.contains(&port) => self.syn.kind(),
+            ReplyKind::Rst => self.ack.kind(),
+            ReplyKind::Udp => ProbeKind::Udp,
+            ReplyKind::IcmpError if record.protocol == IPPROTO_UDP => ProbeKind::Udp,
+            ReplyKind::IcmpReply => [&self.echo, &self.timestamp, &self.mask]
+                .into_iter()
+                .map(ProbeWriter::kind)
+                .find(|k| matches!(k, ProbeKind::Icmp(q) if q.reply_type() == record.icmp_type))?,
+            _ => return None,
+        };
+        let port = if kind.proto().is_some() { port } else { 0 };
+        Some(PingProbe { kind, port })
     }
 }
 
@@ -189,22 +163,22 @@ impl ProbeModule for Pinger {
 
     fn write(&self, (addr, _): ProbeKey, cx: &mut ProbeContext, out: &mut FrameBatch) -> usize {
         if self.spec.echo {
-            self.write_icmp(addr, ICMP_ECHO_REQUEST, cx, out);
+            write_probe(&self.echo, (addr, 0), cx, out);
         }
         for &port in &self.spec.syn_ports {
-            write_tcp_probe(&self.syn, (addr, port), cx, out);
+            write_probe(&self.syn, (addr, port), cx, out);
         }
         for &port in &self.spec.ack_ports {
-            write_tcp_probe(&self.ack, (addr, port), cx, out);
+            write_probe(&self.ack, (addr, port), cx, out);
         }
         for &port in &self.spec.udp_ports {
-            write_udp_probe((addr, port), cx, out);
+            write_probe(&self.udp, (addr, port), cx, out);
         }
         if self.spec.timestamp {
-            self.write_icmp(addr, ICMP_TIMESTAMP_REQUEST, cx, out);
+            write_probe(&self.timestamp, (addr, 0), cx, out);
         }
         if self.spec.mask {
-            self.write_icmp(addr, ICMP_ADDRESS_MASK_REQUEST, cx, out);
+            write_probe(&self.mask, (addr, 0), cx, out);
         }
         self.spec.count()
     }
@@ -221,8 +195,11 @@ impl ProbeModule for Pinger {
     }
 
     fn answered(&mut self, (addr, _): ProbeKey, record: &ReplyRecord) -> Result<()> {
-        if let Some(status) = reading(record) {
-            self.statuses.insert(Ipv4Addr::from(addr), status);
+        if let Some(mut status) = reading(record) {
+            let addr = Ipv4Addr::from(addr);
+            let before = self.statuses.get(&addr).and_then(|s| s.ping);
+            status.ping = PingProbe::better(before, self.ping_of(record).filter(|_| status.up));
+            self.statuses.insert(addr, status);
         }
         Ok(())
     }
@@ -232,8 +209,9 @@ impl ProbeModule for Pinger {
             Ipv4Addr::from(addr),
             HostStatus {
                 up: false,
-                reason: "no-response",
+                reason: Reason::NoResponse,
                 ttl: None,
+                ping: None,
             },
         );
         Ok(())
@@ -243,6 +221,12 @@ impl ProbeModule for Pinger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LINK: LinkAddrs = LinkAddrs {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: Ipv4Addr::new(198, 18, 0, 1),
+    };
 
     #[test]
     fn replies_decide_up_or_down_with_nmaps_words() {
@@ -259,34 +243,65 @@ mod tests {
         let status = |r| reading(&r).map(|s| (s.up, s.reason));
         assert_eq!(
             status(reply(ReplyKind::IcmpReply, 0, 0, 0)),
-            Some((true, "echo-reply"))
+            Some((true, Reason::EchoReply))
         );
         assert_eq!(
             status(reply(ReplyKind::IcmpReply, 14, 0, 0)),
-            Some((true, "timestamp-reply"))
+            Some((true, Reason::TimestampReply))
         );
         assert_eq!(
             status(reply(ReplyKind::Rst, 0, 0, 0)),
-            Some((true, "reset"))
+            Some((true, Reason::Reset))
         );
         assert_eq!(
             status(reply(ReplyKind::IcmpError, 3, 3, host)),
-            Some((true, "port-unreach"))
+            Some((true, Reason::PortUnreach))
         );
         assert_eq!(
             status(reply(ReplyKind::IcmpError, 3, 1, router)),
-            Some((false, "host-unreach"))
+            Some((false, Reason::HostUnreach))
         );
+    }
+
+    /// The pings a host answered, kept as nmap keeps its "ping probe": the
+    /// best-trusted (`PingProbe::score`), the first of equals.
+    #[test]
+    fn the_best_ping_answered_is_kept_for_the_trace() {
+        let mut pinger = Pinger::new(PingSpec::nmap_default(), &LINK).unwrap();
+        let host = 0xc612_010a;
+        let reply = |kind: ReplyKind, port: u16, icmp_type: u8| ReplyRecord {
+            kind: kind as u8,
+            remote_addr: host,
+            remote_port: port,
+            icmp_type,
+            ttl: 63,
+            ..Default::default()
+        };
+        let ping = |pinger: &Pinger| pinger.statuses[&Ipv4Addr::from(host)].ping;
+        let ack = PingProbe {
+            kind: ProbeKind::Tcp(TcpProbe {
+                flags: TCP_FLAG_ACK,
+                reading: Reading::Syn,
+            }),
+            port: 80,
+        };
+        let timestamp = reply(ReplyKind::IcmpReply, 0, 14);
+        let steps = [
+            (reply(ReplyKind::Rst, 443, 0), PingProbe::syn(443)),
+            (reply(ReplyKind::IcmpReply, 0, 0), PingProbe::echo()),
+            (timestamp, PingProbe::echo()),
+            (reply(ReplyKind::Rst, 80, 0), ack),
+            (reply(ReplyKind::IcmpReply, 0, 0), ack),
+        ];
+        for (record, want) in steps {
+            pinger.answered((host, 0), &record).unwrap();
+            assert_eq!(ping(&pinger), Some(want), "{record:?}");
+        }
     }
 
     #[test]
     fn arp_replies_answer_no_ping() {
-        let link = LinkAddrs {
-            src_mac: [2, 0, 0, 0, 0, 1],
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src_ip: Ipv4Addr::new(198, 18, 0, 1),
-        };
-        let pinger = Pinger::new(PingSpec::nmap_default(), &link).unwrap();
+        let pinger = Pinger::new(PingSpec::nmap_default(), &LINK).unwrap();
         let host = 0xc612_000a;
         let record = |kind: ReplyKind| ReplyRecord {
             kind: kind as u8,

@@ -1,14 +1,18 @@
-//! What every scan phase shares: the probe loop, the rate limiter, the congestion
-//! window and retry budget, timing templates, round-trip-time estimates, the scan's
-//! path to its targets (interface, addresses, next hops), the source of classified
-//! replies (XDP ring buffer or packet socket), and choosing the send and receive paths
-//! with their fallbacks.
+//! What every scan phase shares: the probe loop (its rounds, and a fake network that
+//! drives it in unit tests), the rate limiter, the congestion window and retry
+//! budget, timing templates, round-trip-time estimates, the scan's path to its
+//! targets (interface, addresses, next hops), the sources of classified replies (XDP
+//! ring buffer or packet socket), and choosing the send and receive paths with their
+//! fallbacks.
 
 pub mod congestion;
+#[cfg(test)]
+pub(crate) mod fake_net;
 pub mod path;
 pub mod probing;
 pub mod rate;
 pub mod replies;
+mod round;
 pub mod rtt;
 pub mod senders;
 pub mod timing;

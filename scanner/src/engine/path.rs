@@ -114,6 +114,24 @@ impl ScanPath {
         Ok((path, hops))
     }
 
+    /// A path from `src_mac`/`src_ip` on which every target is behind one next hop
+    /// at `next_hop_mac` (the probe loop's tests, on their fake network).
+    #[cfg(test)]
+    pub(crate) fn fake(src_mac: [u8; 6], src_ip: Ipv4Addr, next_hop_mac: [u8; 6]) -> Self {
+        Self {
+            iface: "fake0".into(),
+            ifindex: 0,
+            src_mac,
+            src_ip,
+            next_hop_macs: vec![next_hop_mac],
+            next_hop_index: HashMap::new(),
+            routes: RoutingTable::default(),
+            forced_iface: true,
+            unreachable: TargetSet::default(),
+            arp_rtt: HashMap::new(),
+        }
+    }
+
     /// Takes the MACs (and answer times) ARP found for `hops`: on-link targets that
     /// did not answer are unreachable; a router that did not is an error.
     pub fn set_neighbours(

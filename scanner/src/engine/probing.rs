@@ -9,24 +9,27 @@
 //! scans; 0 for a host's discovery probes). Each key is sent until it is answered or
 //! its retries run out; the module hears of every answer the moment it arrives and of
 //! every silent probe at the end.
+//!
+//! [`Prober::run`] is the loop's outline; each run's state and steps are a `Round`
+//! (`engine::round`). The sender and the reply source are trait objects: `Prober::open`
+//! opens the real ones, [`Prober::new`] takes any (the unit tests' fake network).
 
-use super::congestion::{Congestion, RetryBudget};
 use super::path::ScanPath;
-use super::rate::RateLimiter;
 use super::replies::ReplySource;
+use super::round::{self, Round, BATCH};
 use super::rtt::RttEstimator;
 use super::senders::{open_replies, open_sender};
 pub use super::timing::Timing;
 use super::NetworkOptions;
 use crate::io::iface::{arp_request, ARP_ROUNDS};
-use crate::io::{FrameBatch, FrameSender, MAX_PROBE_FRAME_LEN};
+use crate::io::{FrameBatch, FrameSender};
 use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
-use crate::report::progress::{Progress, ProgressOptions, Snapshot};
+use crate::report::progress::ProgressOptions;
 use crate::target::TargetSet;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, ReplyRecord, FLAG_ARP};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,18 @@ pub struct ProbeContext {
 }
 
 impl ProbeContext {
+    /// A context for a scan with cookie `key` from `link`'s addresses and source
+    /// ports `src_ports`.
+    pub fn new(key: [u64; 2], link: LinkAddrs, src_ports: (u16, u16)) -> Self {
+        Self {
+            key,
+            link,
+            src_ports,
+            next_sport: 0,
+            ip_id: (key[0] >> 16) as u16,
+        }
+    }
+
     /// A fresh source port from the range, in turn (TCP probes: every send its own).
     pub fn rotating_source_port(&mut self) -> u16 {
         let (lo, hi) = self.src_ports;
@@ -97,6 +112,14 @@ pub trait ProbeModule {
     fn paces_icmp_limited_hosts(&self) -> bool {
         false
     }
+    /// Whether its probes are answered by routers on the way (traceroute's time
+    /// exceeded): a silent probe is resent no sooner than `Timing::icmp_limit_gap`
+    /// after its last send, however fast the host answers. A router that has spent
+    /// its burst of ICMP errors to us (on any probe, of any scan) sends one a second,
+    /// so a sooner retry finds no token either and its hop is lost.
+    fn answered_by_routers(&self) -> bool {
+        false
+    }
     /// The most frames [`ProbeModule::write`] writes for one key.
     fn frames_per_probe(&self) -> usize {
         1
@@ -118,27 +141,18 @@ pub struct ProbeStats {
     pub recv_path: &'static str,
 }
 
-/// Frames built per send call.
-const BATCH: usize = 256;
-
-struct Outstanding {
-    /// How many times it has been sent.
-    sends: u8,
-    last_sent: Instant,
-}
-
 /// The way out and in, shared by the phases of one scan.
 pub struct Prober {
     pub path: ScanPath,
-    sender: Box<dyn FrameSender + Send>,
-    replies: ReplySource,
+    pub(super) sender: Box<dyn FrameSender + Send>,
+    pub(super) replies: Box<dyn ReplySource>,
     config: ClassifierConfig,
-    cx: ProbeContext,
-    rst: TcpTemplate,
+    pub(super) cx: ProbeContext,
+    pub(super) rst: TcpTemplate,
     /// Smoothed RTT per host, over every phase.
-    host_rtt: HashMap<u32, RttEstimator>,
+    pub(super) host_rtt: HashMap<u32, RttEstimator>,
     /// Hosts given up on after --host-timeout (left out of every later phase too).
-    timed_out: HashSet<u32>,
+    pub(super) timed_out: HashSet<u32>,
     /// When a progress line is shown.
     pub progress: ProgressOptions,
     /// `-d`: 1 prints every reply and each phase's timing at its end, 2 also every
@@ -159,22 +173,32 @@ impl Prober {
     ) -> Result<Self> {
         let src_ports = net.source_ports()?;
         let (path, hops) = ScanPath::locate(targets, net.iface.as_deref(), net.src_ip)?;
-        let config = ClassifierConfig {
-            local_addr: u32::from(path.src_ip),
-            port_lo: src_ports.0,
-            port_hi: src_ports.1,
-            key,
-            enabled: 1,
-            flags: 0,
-        };
+        let config = Self::classifier_config(&path, key, src_ports);
         let replies = open_replies(net.recv_mode, &path, config, net.xdp_mode, notice)?;
         let sender = open_sender(net.send_mode, &path, 0, notice)?;
+        let mut prober = Self::new(path, sender, replies, key, src_ports);
+        let resolved = prober.arp(&hops).await?;
+        prober.path.set_neighbours(targets, hops, &resolved)?;
+        Ok(prober)
+    }
+
+    /// A prober that sends through `sender` and hears `replies` on `path`, with the
+    /// scan's cookie `key` and source ports (checked, see
+    /// [`NetworkOptions::source_ports`]). [`Prober::open`] builds the real ones.
+    pub fn new(
+        path: ScanPath,
+        sender: Box<dyn FrameSender + Send>,
+        replies: Box<dyn ReplySource>,
+        key: [u64; 2],
+        src_ports: (u16, u16),
+    ) -> Self {
+        let config = Self::classifier_config(&path, key, src_ports);
         let link = LinkAddrs {
             src_mac: path.src_mac,
             dst_mac: [0; 6],
             src_ip: path.src_ip,
         };
-        let mut prober = Self {
+        Self {
             stats: ProbeStats {
                 send_path: sender.name(),
                 recv_path: replies.name(),
@@ -196,10 +220,24 @@ impl Prober {
             timed_out: HashSet::new(),
             progress: ProgressOptions::OFF,
             debug: 0,
-        };
-        let resolved = prober.arp(&hops).await?;
-        prober.path.set_neighbours(targets, hops, &resolved)?;
-        Ok(prober)
+        }
+    }
+
+    /// The classifier's config for a scan from `path` with `key` and `src_ports`
+    /// (its flags are set per phase).
+    fn classifier_config(
+        path: &ScanPath,
+        key: [u64; 2],
+        src_ports: (u16, u16),
+    ) -> ClassifierConfig {
+        ClassifierConfig {
+            local_addr: u32::from(path.src_ip),
+            port_lo: src_ports.0,
+            port_hi: src_ports.1,
+            key,
+            enabled: 1,
+            flags: 0,
+        }
     }
 
     /// ARP for `addrs`: requests through the sender, replies through the classifier,
@@ -273,7 +311,12 @@ impl Prober {
 
     /// How long a probe to `addr` waits for its reply: from the host's own round
     /// trips once it has answered, from the phase's until then.
-    fn host_timeout(&self, addr: u32, phase: &RttEstimator, timing: &Timing) -> Duration {
+    pub(super) fn host_timeout(
+        &self,
+        addr: u32,
+        phase: &RttEstimator,
+        timing: &Timing,
+    ) -> Duration {
         match self.host_rtt.get(&addr) {
             Some(host) if host.srtt().is_some() => {
                 host.timeout().clamp(timing.min_timeout, timing.max_timeout)
@@ -317,334 +360,27 @@ impl Prober {
         }
         self.config.flags = module.classifier_flags();
         self.replies.configure(self.config)?;
-        let allowed: HashSet<u32> = targets.iter().map(|&t| u32::from(t)).collect();
-        let macs: HashMap<u32, [u8; 6]> = targets
-            .iter()
-            .map(|&t| (u32::from(t), self.path.next_hop_mac(t)))
-            .collect();
-        let total = targets.len() as u64 * slots.len() as u64;
-        let started = Instant::now();
-        let mut limiter = RateLimiter::per_second(timing.rate, started);
-        let mut rtt = RttEstimator::new(
-            timing.initial_timeout,
-            timing.min_timeout,
-            timing.max_timeout,
-        );
-        let mut outstanding: HashMap<ProbeKey, Outstanding> = HashMap::new();
-        let mut timeouts: VecDeque<(Instant, ProbeKey, u8)> = VecDeque::new();
-        let mut resend: VecDeque<ProbeKey> = VecDeque::new();
-        // Retransmissions held back for ICMP rate-limited hosts, with when the next may go.
-        let mut limited: HashMap<u32, (Instant, VecDeque<ProbeKey>)> = HashMap::new();
-        // Probes out of sends, with how many they had: silent unless the retry budget
-        // grows (the network turns out lossier) and they get another chance.
-        let mut unanswered: HashMap<ProbeKey, u8> = HashMap::new();
-        let mut congestion = Congestion::new(timing.min_parallelism, timing.max_parallelism);
-        let mut budget = RetryBudget::new(timing.retries);
-        // When each host's first probe left (for --host-timeout), and the hosts given up on.
-        let mut first_sent: HashMap<u32, Instant> = HashMap::new();
-        let mut last_host_check = started;
-        let mut next_probe: u64 = 0;
-        let mut probes = FrameBatch::with_stride(BATCH, MAX_PROBE_FRAME_LEN);
-        let mut rsts = FrameBatch::with_capacity(BATCH);
-        let mut records: Vec<ReplyRecord> = Vec::with_capacity(1024);
-        let mut drained_at: Option<Instant> = None;
-        let mut progress = Progress::new(module.name(), total, self.progress);
-        let replies_before = self.stats.replies;
-
+        let mut round = Round::new(self, module, targets, slots, timing);
         loop {
-            let now = Instant::now();
-            // 1. Probes whose timeout ran out: send again (paced, for a rate-limited
-            //    host), or give up on them. Each host's own RTT sets its timeout.
-            //    (Probes wait in the order they were sent: one to a slow host can hold
-            //    back, by at most its timeout, the retransmissions queued behind it.)
-            let timeout_for = |addr: u32| self.host_timeout(addr, &rtt, timing);
-            while let Some(&(sent, probe, sends)) = timeouts.front() {
-                if sent + timeout_for(probe.0) > now {
-                    break;
-                }
-                timeouts.pop_front();
-                match outstanding.get(&probe) {
-                    Some(o) if o.sends == sends => {
-                        if !budget.may_resend(sends) {
-                            outstanding.remove(&probe);
-                            unanswered.insert(probe, sends);
-                        } else if let Some((_, queue)) = limited.get_mut(&probe.0) {
-                            queue.push_back(probe);
-                        } else {
-                            resend.push_back(probe);
-                        }
-                    }
-                    _ => {}
-                }
+            let now = round::now();
+            round.retransmit_or_give_up(self, now);
+            round.give_up_slow_hosts(self, now);
+            round.release_paced(now);
+            round.send(self, module, now)?;
+            round.show_progress(self, module);
+            if round.is_done(now) {
+                break;
             }
-            if let Some(limit) = timing.host_timeout {
-                if now >= last_host_check + Duration::from_millis(100) {
-                    last_host_check = now;
-                    // Hosts with probes still to send or to settle; the rest are done.
-                    let busy: HashSet<u32> = outstanding.keys().map(|key| key.0).collect();
-                    let all_busy = next_probe < total;
-                    for (&addr, &since) in &first_sent {
-                        if now >= since + limit
-                            && (all_busy || busy.contains(&addr))
-                            && self.timed_out.insert(addr)
-                        {
-                            outstanding.retain(|key, _| key.0 != addr);
-                            unanswered.retain(|key, _| key.0 != addr);
-                            limited.remove(&addr);
-                        }
-                    }
-                }
-            }
-            for (gate, queue) in limited.values_mut() {
-                if *gate <= now {
-                    if let Some(probe) = queue.pop_front() {
-                        resend.push_back(probe);
-                        *gate = now + timing.icmp_limit_gap;
-                    }
-                }
-            }
-
-            // 2. New frames, as many as the rate allows, retransmissions first; new
-            //    probes only while the congestion window has room.
-            let allowance = limiter.available(now).min(BATCH - probes.len());
-            let mut built = 0;
-            while built < allowance {
-                let (probe, is_retry) = if let Some(probe) = resend.pop_front() {
-                    // Answered while it waited in the queue: nothing to resend.
-                    if !outstanding.contains_key(&probe) {
-                        continue;
-                    }
-                    (probe, true)
-                } else if next_probe < total && congestion.room(outstanding.len()) > 0 {
-                    let target = targets[(next_probe % targets.len() as u64) as usize];
-                    let slot = slots[(next_probe / targets.len() as u64) as usize];
-                    next_probe += 1;
-                    let addr = u32::from(target);
-                    if self.timed_out.contains(&addr) {
-                        continue;
-                    }
-                    first_sent.entry(addr).or_insert(now);
-                    ((addr, slot), false)
-                } else {
-                    break;
-                };
-                if !allowed.contains(&probe.0) {
-                    bail!(
-                        "internal error: refusing to send to {}, which is not a target",
-                        Ipv4Addr::from(probe.0)
-                    );
-                }
-                self.cx.link.dst_mac = macs[&probe.0];
-                if probes.capacity() - probes.len() < module.frames_per_probe() {
-                    // No room for all of this key's frames: send what is there first.
-                    resend.push_front(probe);
-                    break;
-                }
-                let frames = module.write(probe, &mut self.cx, &mut probes);
-                let entry = outstanding.entry(probe).or_insert(Outstanding {
-                    sends: 0,
-                    last_sent: now,
-                });
-                entry.sends += 1;
-                entry.last_sent = now;
-                timeouts.push_back((now, probe, entry.sends));
-                if is_retry {
-                    self.stats.retransmits += 1;
-                }
-                built += frames;
-            }
-            limiter.spend(built);
-            if !probes.is_empty() {
-                let sent = self
-                    .sender
-                    .send(&probes)
-                    .with_context(|| format!("sending through {}", self.sender.name()))?;
-                self.stats.probes_sent += sent as u64;
-                probes.consume_front(sent);
-            }
-
-            progress.tick(&Snapshot {
-                sent: next_probe,
-                replies: self.stats.replies - replies_before,
-                open: module.found(),
-            });
-
-            // 3. Done? Everything sent and settled, then the wait for late replies.
-            let held = limited.values().any(|(_, queue)| !queue.is_empty());
-            let settled = next_probe >= total
-                && resend.is_empty()
-                && probes.is_empty()
-                && outstanding.is_empty()
-                && !held;
-            if settled {
-                // Late replies can only change probes that went unanswered: with none,
-                // there is nothing to wait for.
-                let since = *drained_at.get_or_insert(now);
-                if unanswered.is_empty() || now >= since + timing.wait {
-                    break;
-                }
-            }
-
-            // 4. Sleep until there is something to send or a timeout runs out, waking
-            //    at once for replies.
-            let window_open = congestion.room(outstanding.len()) > 0;
-            let more_to_send =
-                !resend.is_empty() || (next_probe < total && window_open) || !probes.is_empty();
-            let mut sleep = if more_to_send {
-                limiter.next_slot().max(Duration::from_micros(500))
-            } else if let Some(&(sent, probe, _)) = timeouts.front() {
-                (sent + self.host_timeout(probe.0, &rtt, timing))
-                    .saturating_duration_since(now)
-                    .max(Duration::from_millis(1))
-            } else {
-                Duration::from_millis(10)
-            };
-            if let Some(gate) = limited
-                .values()
-                .filter(|(_, queue)| !queue.is_empty())
-                .map(|(gate, _)| *gate)
-                .min()
-            {
-                sleep = sleep.min(
-                    gate.saturating_duration_since(now)
-                        .max(Duration::from_millis(1)),
-                );
-            }
-            tokio::select! {
-                received = self.replies.recv(&mut records) => received?,
-                _ = tokio::time::sleep(sleep) => {}
-            }
-
-            // 5. Replies: the module's findings, RTT samples, and an RST for every SYN+ACK.
-            let now = Instant::now();
-            for record in records.drain(..) {
-                self.stats.replies += 1;
-                let kind = ReplyKind::from_u8(record.kind);
-                if kind == Some(ReplyKind::SynAck) {
-                    if let Some(mac) = macs.get(&record.remote_addr) {
-                        let remote = Ipv4Addr::from(record.remote_addr);
-                        let ip_id = self.cx.next_ip_id();
-                        rsts.push_with(|buf| {
-                            let len = self.rst.write(
-                                buf,
-                                remote,
-                                record.local_port,
-                                record.remote_port,
-                                record.ack,
-                                ip_id,
-                            );
-                            buf[0..6].copy_from_slice(mac);
-                            len
-                        });
-                    }
-                }
-                if self.debug > 0 {
-                    eprintln!("scanner: {}: {}", module.name(), describe(&record));
-                }
-                let Some(probe) = module.probe_of(&record) else {
-                    continue;
-                };
-                if !allowed.contains(&probe.0) || self.timed_out.contains(&probe.0) {
-                    continue;
-                }
-                // A host that answers at all (an ICMP error of its own, or a reply on
-                // another port) may be rate limiting its errors: its silent probes are
-                // resent at the pace it can answer them. (One that answers nothing is
-                // most likely behind a firewall that drops: no pacing.)
-                let from_host =
-                    kind != Some(ReplyKind::IcmpError) || record.icmp_from == record.remote_addr;
-                if from_host && module.paces_icmp_limited_hosts() {
-                    limited
-                        .entry(probe.0)
-                        .or_insert_with(|| (now, VecDeque::new()));
-                }
-                if let Some(o) = outstanding.remove(&probe) {
-                    congestion.on_reply();
-                    // An answer to a retransmission: an earlier send (or its reply) was
-                    // lost, unless the host was only pacing its ICMP errors.
-                    if o.sends > 1 && !limited.contains_key(&probe.0) {
-                        congestion.on_loss(now, rtt.timeout());
-                        if budget.answered_after(o.sends) {
-                            // Probes that gave up too early get the sends they now may.
-                            unanswered.retain(|&key, &mut sends| {
-                                if !budget.may_resend(sends) {
-                                    return true;
-                                }
-                                outstanding.insert(
-                                    key,
-                                    Outstanding {
-                                        sends,
-                                        last_sent: now,
-                                    },
-                                );
-                                resend.push_back(key);
-                                false
-                            });
-                        }
-                    }
-                    let sample = now.saturating_duration_since(o.last_sent);
-                    rtt.observe(sample);
-                    self.host_rtt
-                        .entry(record.remote_addr)
-                        .or_insert_with(|| {
-                            RttEstimator::new(
-                                timing.initial_timeout,
-                                Duration::ZERO,
-                                timing.max_timeout,
-                            )
-                        })
-                        .observe(sample);
-                } else if unanswered.remove(&probe).is_none() {
-                    self.stats.duplicates += 1;
-                    continue;
-                }
-                module.answered(probe, &record)?;
-            }
-            while !rsts.is_empty() {
-                let sent = self.sender.send(&rsts)?;
-                self.stats.rsts_sent += sent as u64;
-                rsts.consume_front(sent);
-                if sent == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
+            round.wait(self, now).await?;
+            round.handle_replies(self, module)?;
+            round.send_rsts(self).await?;
         }
-
-        progress.finish();
-        if self.debug > 0 {
-            eprintln!(
-                "scanner: {}: done in {:.2}s; timeout {:?}, congestion window {} (halved {} times), {} ICMP rate-limited host(s), {} silent probe(s)",
-                module.name(),
-                started.elapsed().as_secs_f64(),
-                rtt.timeout(),
-                congestion.window(),
-                congestion.cuts,
-                limited.len(),
-                unanswered.len()
-            );
-        }
-        // Whatever never answered.
-        let mut silent: Vec<ProbeKey> = unanswered.into_keys().collect();
-        silent.sort_unstable();
-        for probe in silent {
-            if self.debug > 1 {
-                eprintln!(
-                    "scanner: {}: no reply from {}:{}",
-                    module.name(),
-                    Ipv4Addr::from(probe.0),
-                    probe.1
-                );
-            }
-            module.unanswered(probe)?;
-        }
-        self.stats.replies_lost_in_kernel = self.replies.lost();
-        self.stats.window_cuts += congestion.cuts;
-        Ok(())
+        round.finish(self, module)
     }
 }
 
 /// One line about a classified reply, for `-d`.
-fn describe(record: &ReplyRecord) -> String {
+pub(super) fn describe(record: &ReplyRecord) -> String {
     let remote = Ipv4Addr::from(record.remote_addr);
     let what = match ReplyKind::from_u8(record.kind) {
         Some(ReplyKind::SynAck) => format!("SYN+ACK from {remote}:{}", record.remote_port),
@@ -652,7 +388,7 @@ fn describe(record: &ReplyRecord) -> String {
         Some(ReplyKind::Udp) => format!("UDP reply from {remote}:{}", record.remote_port),
         Some(ReplyKind::Arp) => format!(
             "ARP reply: {remote} is at {}",
-            crate::report::format_mac(&record.remote_mac)
+            crate::text::format_mac(&record.remote_mac)
         ),
         Some(ReplyKind::IcmpReply) => format!("ICMP type {} reply from {remote}", record.icmp_type),
         Some(ReplyKind::IcmpError) => format!(

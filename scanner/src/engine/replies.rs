@@ -1,6 +1,8 @@
-//! Where classified replies come from: the XDP classifier's ring buffer, or (where it
-//! cannot be loaded) a packet socket whose frames are classified in userspace by the
-//! same rule. Either way the scan sees a stream of [`ReplyRecord`]s.
+//! Where classified replies come from: a [`ReplySource`]. Two are real: the XDP
+//! classifier's ring buffer, and (where it cannot be loaded) a packet socket whose
+//! frames are classified in userspace by the same rule. Either way the scan sees a
+//! stream of [`ReplyRecord`]s; the probe loop's unit tests put a fake network behind
+//! the same trait (`engine::fake_net`).
 
 use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
 use crate::io::xdp::{AttachMode, CaptureMaps, Classifier};
@@ -8,86 +10,105 @@ use crate::io::RecvMode;
 use crate::packet::reply::classify;
 use anyhow::Result;
 use scanner_common::{ClassifierConfig, Counter, ReplyRecord};
+use std::future::Future;
+use std::pin::Pin;
 
-pub enum ReplySource {
-    Xdp(Box<Classifier>),
-    Packet {
-        socket: PacketSocket,
-        config: ClassifierConfig,
-        buf: Vec<u8>,
-    },
-}
+/// What [`ReplySource::recv`] returns: a wait for replies, which may be dropped
+/// (cancelled) before it ends without losing any.
+pub type Recv<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
-impl ReplySource {
-    pub fn open(
-        mode: RecvMode,
-        iface: &str,
-        ifindex: u32,
-        config: ClassifierConfig,
-        attach: AttachMode,
-    ) -> Result<Self> {
-        Ok(match mode {
-            RecvMode::Xdp => Self::Xdp(Box::new(Classifier::attach(
-                iface, ifindex, config, attach,
-            )?)),
-            RecvMode::Packet => Self::Packet {
-                socket: PacketSocket::open(ifindex, ALL_FRAMES)?,
-                config,
-                buf: vec![0; 2048],
-            },
-        })
-    }
-
+/// A stream of classified replies to the scan's probes.
+pub trait ReplySource: Send {
     /// Replaces the classifier's config (between the phases of a scan).
-    pub fn configure(&mut self, new: ClassifierConfig) -> Result<()> {
-        match self {
-            Self::Xdp(classifier) => classifier.configure(new),
-            Self::Packet { config, .. } => {
-                *config = new;
-                Ok(())
-            }
-        }
-    }
+    fn configure(&mut self, config: ClassifierConfig) -> Result<()>;
 
     /// Waits for at least one reply and appends what is there to `out`.
-    pub async fn recv(&mut self, out: &mut Vec<ReplyRecord>) -> Result<()> {
-        match self {
-            Self::Xdp(classifier) => classifier.recv(out).await,
-            Self::Packet {
-                socket,
-                config,
-                buf,
-            } => loop {
-                let len = socket.recv(buf).await?;
-                if let Some(record) = classify(&buf[..len], config) {
-                    out.push(record);
-                    return Ok(());
-                }
-            },
-        }
-    }
+    fn recv<'a>(&'a mut self, out: &'a mut Vec<ReplyRecord>) -> Recv<'a>;
 
     /// The XDP classifier's capture maps, for the script capture dispatcher (once);
-    /// `None` on the packet-socket path, where the dispatcher reads frames itself.
-    pub fn take_captures(&mut self) -> Option<CaptureMaps> {
-        match self {
-            Self::Xdp(classifier) => classifier.take_captures(),
-            Self::Packet { .. } => None,
-        }
+    /// `None` where there are none (the packet-socket path, whose dispatcher reads
+    /// frames itself).
+    fn take_captures(&mut self) -> Option<CaptureMaps> {
+        None
     }
 
     /// Replies the classifier had to drop because userspace fell behind.
-    pub fn lost(&self) -> u64 {
-        match self {
-            Self::Xdp(classifier) => classifier.counter(Counter::RingFull),
-            Self::Packet { .. } => 0,
-        }
+    fn lost(&self) -> u64 {
+        0
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Xdp(_) => "XDP",
-            Self::Packet { .. } => "AF_PACKET",
-        }
+    /// A short name for messages ("XDP", "AF_PACKET").
+    fn name(&self) -> &'static str;
+}
+
+/// The reply source of `mode`: the XDP classifier attached to `iface`, or a packet
+/// socket on it.
+pub fn open(
+    mode: RecvMode,
+    iface: &str,
+    ifindex: u32,
+    config: ClassifierConfig,
+    attach: AttachMode,
+) -> Result<Box<dyn ReplySource>> {
+    Ok(match mode {
+        RecvMode::Xdp => Box::new(Classifier::attach(iface, ifindex, config, attach)?),
+        RecvMode::Packet => Box::new(PacketReplies {
+            socket: PacketSocket::open(ifindex, ALL_FRAMES)?,
+            config,
+            buf: vec![0; 2048],
+        }),
+    })
+}
+
+impl ReplySource for Classifier {
+    fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
+        Classifier::configure(self, config)
+    }
+
+    fn recv<'a>(&'a mut self, out: &'a mut Vec<ReplyRecord>) -> Recv<'a> {
+        Box::pin(Classifier::recv(self, out))
+    }
+
+    fn take_captures(&mut self) -> Option<CaptureMaps> {
+        Classifier::take_captures(self)
+    }
+
+    fn lost(&self) -> u64 {
+        self.counter(Counter::RingFull)
+    }
+
+    fn name(&self) -> &'static str {
+        "XDP"
+    }
+}
+
+/// Every frame of the interface through a packet socket, classified here by the XDP
+/// program's userspace twin.
+struct PacketReplies {
+    socket: PacketSocket,
+    config: ClassifierConfig,
+    buf: Vec<u8>,
+}
+
+impl ReplySource for PacketReplies {
+    fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
+        self.config = config;
+        Ok(())
+    }
+
+    fn recv<'a>(&'a mut self, out: &'a mut Vec<ReplyRecord>) -> Recv<'a> {
+        Box::pin(async move {
+            loop {
+                let len = self.socket.recv(&mut self.buf).await?;
+                if let Some(record) = classify(&self.buf[..len], &self.config) {
+                    out.push(record);
+                    return Ok(());
+                }
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "AF_PACKET"
     }
 }

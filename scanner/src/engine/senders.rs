@@ -4,7 +4,7 @@
 //! sending, XDP → AF_PACKET for receiving), each with one line saying why.
 
 use super::path::ScanPath;
-use super::replies::ReplySource;
+use super::replies::{self, ReplySource};
 use crate::io::afxdp::AfXdpSender;
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::io::pcap_sender::PcapSender;
@@ -51,9 +51,9 @@ pub fn open_replies(
     config: ClassifierConfig,
     attach: Option<AttachMode>,
     notice: &mut dyn FnMut(&str),
-) -> Result<ReplySource> {
+) -> Result<Box<dyn ReplySource>> {
     let open = |mode| {
-        ReplySource::open(
+        replies::open(
             mode,
             &path.iface,
             path.ifindex,

@@ -12,7 +12,7 @@
 //! by default, are waited for, and ports a firewall drops are not.
 
 use crate::engine::rtt::RttEstimator;
-use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
+use crate::model::{Event, EventSink, HostFacts, PortFinding, PortState, Proto, Reason, ScanInfo};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
@@ -76,16 +76,21 @@ pub(crate) async fn attempt(addr: Ipv4Addr, port: u16, timeout: Duration) -> Out
     }
 }
 
-/// Runs the scan to the end, passing each finding to `sink` as it is made.
-pub async fn run(
-    opts: &ConnectScanOptions,
-    sink: &mut dyn FindingSink,
-) -> Result<(ScanResult, ConnectScanStats)> {
+/// What a connect scan scans (nmap's `<scaninfo>`).
+pub fn scan_info(ports: &PortList) -> ScanInfo {
+    ScanInfo {
+        kind: "connect",
+        protocol: Proto::Tcp,
+        ports: ports.as_slice().to_vec(),
+    }
+}
+
+/// Runs the scan to the end, emitting each finding into `sink` as it is made, and
+/// each host's latency at the end.
+pub async fn run(opts: &ConnectScanOptions, sink: &mut dyn EventSink) -> Result<ConnectScanStats> {
     if opts.targets.is_empty() {
         bail!("no targets to scan");
     }
-    let started = Instant::now();
-    let mut result = ScanResult::starting_now(opts.targets.len());
     let mut stats = ConnectScanStats::default();
     let mut rtt = RttEstimator::new(INITIAL_TIMEOUT, MIN_TIMEOUT, MAX_TIMEOUT);
     let mut host_rtt: HashMap<Ipv4Addr, RttEstimator> = HashMap::new();
@@ -133,8 +138,7 @@ pub async fn run(
                 for (addr, port, _) in done {
                     let finding =
                         PortFinding::tcp(addr, port, PortState::Filtered, Reason::NoResponse, None);
-                    sink.finding(&finding)?;
-                    result.record(finding);
+                    sink.emit(Event::Port(finding))?;
                 }
                 break;
             }
@@ -188,17 +192,14 @@ pub async fn run(
             Outcome::Unreachable => (PortState::Filtered, Reason::NoResponse),
         };
         let finding = PortFinding::tcp(addr, port, state, reason, None);
-        sink.finding(&finding)?;
-        result.record(finding);
+        sink.emit(Event::Port(finding))?;
     }
-    result.scans.push(ScanInfo {
-        kind: "connect",
-        protocol: "tcp",
-        ports: ports.to_vec(),
-    });
     for (addr, estimator) in host_rtt {
-        result.hosts.entry(addr).or_default().latency = estimator.srtt();
+        let facts = HostFacts {
+            latency: estimator.srtt(),
+            ..Default::default()
+        };
+        sink.emit(Event::Host(addr, facts))?;
     }
-    result.elapsed = started.elapsed();
-    Ok((result, stats))
+    Ok(stats)
 }

@@ -3,7 +3,7 @@
 
 use super::fields::Field;
 use super::output_file::OutputFile;
-use super::{FindingSink, PortFinding};
+use crate::model::{PortFinding, Writer};
 use anyhow::Result;
 use std::io::Write;
 
@@ -26,8 +26,8 @@ impl Csv {
     }
 }
 
-impl FindingSink for Csv {
-    fn finding(&mut self, finding: &PortFinding) -> Result<()> {
+impl Writer for Csv {
+    fn port(&mut self, finding: &PortFinding) -> Result<()> {
         let row: Vec<String> = self.fields.iter().map(|f| f.text(finding)).collect();
         writeln!(self.out, "{}", row.join(","))?;
         self.out.flush()?;
@@ -37,14 +37,15 @@ impl FindingSink for Csv {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::{fields::Field, PortFinding, PortState, Reason};
+    use crate::model::{PortFinding, PortState, Proto, Reason};
+    use crate::report::fields::Field;
 
     #[test]
     fn rows_follow_the_fields() {
         let finding = PortFinding {
             addr: "198.19.0.7".parse().unwrap(),
             port: 80,
-            proto: "tcp",
+            proto: Proto::Tcp,
             state: PortState::Open,
             reason: Reason::SynAck,
             ttl: Some(63),

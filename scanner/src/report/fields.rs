@@ -1,7 +1,7 @@
 //! The fields a streaming output writes (`--output-fields`, as ZMap's): which ones
 //! and in what order, and how each is rendered as text.
 
-use super::PortFinding;
+use crate::model::PortFinding;
 use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Field {
         match self {
             Field::Addr => finding.addr.to_string().into(),
             Field::Port => finding.port.into(),
-            Field::Proto => finding.proto.into(),
+            Field::Proto => finding.proto.as_str().into(),
             Field::State => finding.state.as_str().into(),
             Field::Reason => finding.reason.as_str().into(),
             Field::Ttl => finding

@@ -3,16 +3,20 @@
 //! to a file, it is a log that grows host by host, and what `--resume` continues from.
 
 use super::output_file::OutputFile;
-use super::{ctime, folded_states, services, HostResult, HostSink, OutputOptions, ScanResult};
+use super::{folded_states, OutputOptions};
+use crate::model::{HostResult, ScanResult, Writer};
+use crate::target::services::ServicesTable;
+use crate::text::ctime;
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
+pub fn render(result: &ScanResult, opts: OutputOptions, services: &ServicesTable) -> String {
     let mut out = header(&result.args, result.start_time());
     for (addr, host) in &result.hosts {
-        out.push_str(&host_lines(*addr, host, opts));
+        out.push_str(&host_lines(*addr, host, opts, services));
     }
     out.push_str(&footer(result));
     out
@@ -28,7 +32,12 @@ pub fn header(args: &str, start: SystemTime) -> String {
 }
 
 /// A host's `Status:` and `Ports:` lines (nothing for a host `--open` hides).
-pub fn host_lines(addr: Ipv4Addr, host: &HostResult, opts: OutputOptions) -> String {
+pub fn host_lines(
+    addr: Ipv4Addr,
+    host: &HostResult,
+    opts: OutputOptions,
+    services: &ServicesTable,
+) -> String {
     let mut out = String::new();
     if !opts.shows_host(host) {
         return out;
@@ -50,7 +59,10 @@ pub fn host_lines(addr: Ipv4Addr, host: &HostResult, opts: OutputOptions) -> Str
                     service.display_name().replace('/', "|"),
                     service.version_column().replace('/', "|"),
                 ),
-                None => (services::name(p.port, p.proto).to_string(), String::new()),
+                None => (
+                    services.name(p.port, p.proto.as_str()).to_string(),
+                    String::new(),
+                ),
             };
             format!(
                 "{}/{}/{}//{name}//{version}/",
@@ -84,16 +96,24 @@ pub fn footer(result: &ScanResult) -> String {
 }
 
 /// A grepable log written as the scan goes: the header at once, each host's lines as
-/// soon as the host is finished, the summary at the end. If the scan is killed, the
+/// soon as the host is finished, the summary at the end. If the scan is killed, a
 /// file holds every host finished so far, which is what `--resume` reads.
 pub struct GrepableLog {
     file: OutputFile,
     opts: OutputOptions,
+    services: Arc<ServicesTable>,
 }
 
 impl GrepableLog {
-    /// Creates `path` with the header, or (resuming) opens it to append.
-    pub fn open(path: &str, args: &str, opts: OutputOptions, append: bool) -> Result<Self> {
+    /// Creates `path` (standard output for `-`) with the header, or (resuming) opens
+    /// it to append.
+    pub fn open(
+        path: &str,
+        args: &str,
+        opts: OutputOptions,
+        services: Arc<ServicesTable>,
+        append: bool,
+    ) -> Result<Self> {
         let mut file = if append {
             OutputFile::append(path, "grepable")?
         } else {
@@ -102,18 +122,23 @@ impl GrepableLog {
         if !append {
             file.write_text(&header(args, SystemTime::now()))?;
         }
-        Ok(Self { file, opts })
-    }
-
-    /// Writes the summary line.
-    pub fn finish(mut self, result: &ScanResult) -> Result<()> {
-        self.file.write_text(&footer(result))
+        Ok(Self {
+            file,
+            opts,
+            services,
+        })
     }
 }
 
-impl HostSink for GrepableLog {
-    fn host_done(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
-        self.file.write_text(&host_lines(addr, host, self.opts))
+impl Writer for GrepableLog {
+    fn host(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
+        self.file
+            .write_text(&host_lines(addr, host, self.opts, &self.services))
+    }
+
+    /// Writes the summary line.
+    fn finish(&mut self, scan: &ScanResult) -> Result<()> {
+        self.file.write_text(&footer(scan))
     }
 }
 
@@ -176,7 +201,8 @@ mod tests {
         };
         let addr = Ipv4Addr::new(198, 18, 1, 10);
         record_sample_ports(&mut result, addr, 63);
-        let text = render(&result, OutputOptions::default());
+        let table = ServicesTable::built_in().unwrap();
+        let text = render(&result, OutputOptions::default(), &table);
         assert!(
             text.contains("Host: 198.18.1.10 ()\tStatus: Up\n"),
             "{text}"

@@ -6,8 +6,7 @@
 
 use super::fields::Field;
 use super::output_file::OutputFile;
-use super::{FindingSink, PortFinding, ScriptSubject};
-use crate::script::output::ScriptOutput;
+use crate::model::{PortFinding, ScriptOutput, ScriptSubject, Writer};
 use anyhow::Result;
 use std::io::Write;
 
@@ -25,8 +24,8 @@ impl JsonLines {
     }
 }
 
-impl FindingSink for JsonLines {
-    fn finding(&mut self, finding: &PortFinding) -> Result<()> {
+impl Writer for JsonLines {
+    fn port(&mut self, finding: &PortFinding) -> Result<()> {
         let mut object: serde_json::Map<String, serde_json::Value> = self
             .fields
             .iter()
@@ -39,7 +38,15 @@ impl FindingSink for JsonLines {
         self.write(&object)
     }
 
-    fn script_result(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
+    /// A host's trace (`--traceroute`) is a line of its own, once the host is done.
+    fn host(&mut self, addr: std::net::Ipv4Addr, host: &crate::model::HostResult) -> Result<()> {
+        match &host.trace {
+            Some(trace) => self.write(&super::trace::json(addr, trace)?),
+            None => Ok(()),
+        }
+    }
+
+    fn script(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
         let mut object = serde_json::Map::new();
         match subject {
             ScriptSubject::PreScan => {
@@ -54,7 +61,7 @@ impl FindingSink for JsonLines {
             ScriptSubject::Port(addr, number, proto) => {
                 object.insert("addr".into(), addr.to_string().into());
                 object.insert("port".into(), number.into());
-                object.insert("proto".into(), proto.into());
+                object.insert("proto".into(), proto.as_str().into());
             }
         }
         object.insert("script".into(), serde_json::to_value(output)?);

@@ -1,62 +1,137 @@
 //! nmap's normal output: a report per host with PORT STATE SERVICE lines (REASON with
 //! `--reason`), the uninteresting states folded into a "Not shown" line, the MAC of
 //! on-link hosts, script results (under their port, the host, or before and after
-//! the hosts for pre- and post-scan scripts), and a closing summary.
+//! the hosts for pre- and post-scan scripts), and a closing summary. It is written as
+//! the scan goes ([`NormalWriter`]): each host's report once the host is finished.
 
-use super::{folded_states, format_mac, services, HostResult, OutputOptions, ScanResult};
-use crate::script::output::ScriptOutput;
+use super::output_file::OutputFile;
+use super::{folded_states, OutputOptions};
+use crate::model::{HostResult, Proto, ScanResult, ScriptOutput, ScriptSubject, Writer};
+use crate::target::services::ServicesTable;
+use crate::text::format_mac;
+use anyhow::Result;
 use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 
-pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
+pub fn render(result: &ScanResult, opts: OutputOptions, services: &ServicesTable) -> String {
     let mut out = String::new();
     script_section(&mut out, "Pre-scan script results:", &result.prescripts);
     for (addr, host) in &result.hosts {
-        if !opts.shows_host(host) {
-            continue;
-        }
-        match host.display_name() {
-            Some(name) => {
-                let _ = writeln!(out, "Scan report for {name} ({addr})");
-            }
-            None => {
-                let _ = writeln!(out, "Scan report for {addr}");
-            }
-        }
-        let received = if opts.reason {
-            format!(", received {}", host.status_reason())
-        } else {
-            String::new()
-        };
-        match host.latency {
-            Some(latency) if host.is_up() => {
-                let _ = writeln!(
-                    out,
-                    "Host is up{received} ({:.5}s latency).",
-                    latency.as_secs_f64()
-                );
-            }
-            _ if host.is_up() => {
-                let _ = writeln!(out, "Host is up{received}.");
-            }
-            _ => out.push_str("Host seems down or filters every probe (no reply).\n"),
-        }
-        render_ports(&mut out, host, opts);
-        if let Some(mac) = &host.mac {
-            let _ = writeln!(out, "MAC Address: {}", format_mac(mac));
-        }
-        if let Some(line) = service_info(host) {
-            let _ = writeln!(out, "{line}");
-        }
-        if !host.scripts.is_empty() {
-            out.push('\n');
-            script_section(&mut out, "Host script results:", &host.scripts);
-        } else {
-            out.push('\n');
-        }
+        host_report(&mut out, *addr, host, opts, services);
     }
+    out.push_str(&closing(result));
+    out
+}
+
+/// The post-scan scripts' results and the summary line.
+fn closing(result: &ScanResult) -> String {
+    let mut out = String::new();
     script_section(&mut out, "Post-scan script results:", &result.postscripts);
     let _ = writeln!(out, "Scan done: {}", result.summary());
     out
+}
+
+/// One host's report (nothing for a host `--open` hides).
+fn host_report(
+    out: &mut String,
+    addr: Ipv4Addr,
+    host: &HostResult,
+    opts: OutputOptions,
+    services: &ServicesTable,
+) {
+    if !opts.shows_host(host) {
+        return;
+    }
+    match host.display_name() {
+        Some(name) => {
+            let _ = writeln!(out, "Scan report for {name} ({addr})");
+        }
+        None => {
+            let _ = writeln!(out, "Scan report for {addr}");
+        }
+    }
+    let received = if opts.reason {
+        format!(", received {}", host.status_reason())
+    } else {
+        String::new()
+    };
+    match host.latency {
+        Some(latency) if host.is_up() => {
+            let _ = writeln!(
+                out,
+                "Host is up{received} ({:.5}s latency).",
+                latency.as_secs_f64()
+            );
+        }
+        _ if host.is_up() => {
+            let _ = writeln!(out, "Host is up{received}.");
+        }
+        _ => out.push_str("Host seems down or filters every probe (no reply).\n"),
+    }
+    render_ports(out, host, opts, services);
+    if let Some(mac) = &host.mac {
+        let _ = writeln!(out, "MAC Address: {}", format_mac(mac));
+    }
+    if let Some(line) = service_info(host) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
+    script_section(out, "Host script results:", &host.scripts);
+    if let Some(trace) = &host.trace {
+        super::trace::normal(out, trace);
+    }
+}
+
+/// The normal output as the scan goes: the pre-scan scripts' results before the first
+/// host, each host's report once the host is finished, the rest at the end.
+pub struct NormalWriter {
+    out: OutputFile,
+    opts: OutputOptions,
+    services: Arc<ServicesTable>,
+    /// The pre-scan scripts' results, until they are written.
+    prescripts: Option<Vec<ScriptOutput>>,
+}
+
+impl NormalWriter {
+    pub fn new(out: OutputFile, opts: OutputOptions, services: Arc<ServicesTable>) -> Self {
+        Self {
+            out,
+            opts,
+            services,
+            prescripts: Some(Vec::new()),
+        }
+    }
+
+    /// The pre-scan section, the first time only.
+    fn prescan_section(&mut self) -> String {
+        let mut out = String::new();
+        if let Some(scripts) = self.prescripts.take() {
+            script_section(&mut out, "Pre-scan script results:", &scripts);
+        }
+        out
+    }
+}
+
+impl Writer for NormalWriter {
+    fn script(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
+        if let (ScriptSubject::PreScan, Some(scripts)) = (subject, &mut self.prescripts) {
+            scripts.push(output.clone());
+        }
+        Ok(())
+    }
+
+    fn host(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
+        let mut text = self.prescan_section();
+        host_report(&mut text, addr, host, self.opts, &self.services);
+        self.out.write_text(&text)
+    }
+
+    fn finish(&mut self, scan: &ScanResult) -> Result<()> {
+        let mut text = self.prescan_section();
+        text.push_str(&closing(scan));
+        self.out.write_text(&text)
+    }
 }
 
 /// A heading and the `|` lines of `scripts` under it, then a blank line (nothing
@@ -66,32 +141,58 @@ fn script_section(out: &mut String, heading: &str, scripts: &[ScriptOutput]) {
         return;
     }
     let _ = writeln!(out, "{heading}");
-    for line in scripts.iter().flat_map(|s| s.normal_lines()) {
+    for line in scripts.iter().flat_map(script_lines) {
         let _ = writeln!(out, "{line}");
     }
     out.push('\n');
 }
 
-fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
+/// NSE's lines under a port or host: `|_id: text` for one line, else `| id: …`,
+/// `| …` and `|_…` for the last.
+pub fn script_lines(script: &ScriptOutput) -> Vec<String> {
+    let lines: Vec<&str> = script.output.lines().collect();
+    if lines.len() <= 1 {
+        return vec![format!("|_{}: {}", script.id, lines.first().unwrap_or(&""))];
+    }
+    let last = lines.len() - 1;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| match i {
+            0 => format!("| {}: {line}", script.id),
+            _ if i == last => format!("|_{line}"),
+            _ => format!("| {line}"),
+        })
+        .collect()
+}
+
+fn render_ports(
+    out: &mut String,
+    host: &HostResult,
+    opts: OutputOptions,
+    services: &ServicesTable,
+) {
     let folded = folded_states(host);
     if !folded.is_empty() {
         let parts: Vec<String> = folded
             .iter()
             .flat_map(|state| {
-                ["tcp", "udp"].into_iter().filter_map(move |proto| {
-                    let ports: Vec<_> = host
-                        .ports
-                        .values()
-                        .filter(|p| p.state == *state && p.proto == proto)
-                        .collect();
-                    let reason = ports.first()?.reason.as_str();
-                    let noun = if ports.len() == 1 { "port" } else { "ports" };
-                    Some(format!(
-                        "{} {} {proto} {noun} ({reason})",
-                        ports.len(),
-                        state.as_str()
-                    ))
-                })
+                [Proto::Tcp, Proto::Udp]
+                    .into_iter()
+                    .filter_map(move |proto| {
+                        let ports: Vec<_> = host
+                            .ports
+                            .values()
+                            .filter(|p| p.state == *state && p.proto == proto)
+                            .collect();
+                        let reason = ports.first()?.reason.as_str();
+                        let noun = if ports.len() == 1 { "port" } else { "ports" };
+                        Some(format!(
+                            "{} {} {proto} {noun} ({reason})",
+                            ports.len(),
+                            state.as_str()
+                        ))
+                    })
             })
             .collect();
         let _ = writeln!(out, "Not shown: {}", parts.join(", "));
@@ -127,7 +228,7 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
                 format!("{}/{}", p.port, p.proto),
                 p.state.as_str().to_string(),
                 p.service.as_ref().map_or_else(
-                    || services::name(p.port, p.proto).to_string(),
+                    || services.name(p.port, p.proto.as_str()).to_string(),
                     // Probed and not recognised: the table's guess, marked as one.
                     |s| match s.method {
                         "table" => format!("{}?", s.display_name()),
@@ -181,7 +282,7 @@ fn render_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
             );
         }
         for script in port.iter().flat_map(|p| &p.scripts) {
-            for line in script.normal_lines() {
+            for line in script_lines(script) {
                 let _ = writeln!(out, "{line}");
             }
         }
@@ -237,14 +338,13 @@ fn service_info(host: &HostResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{PortFinding, PortState, Reason};
-    use std::net::Ipv4Addr;
+    use crate::model::{PortFinding, PortState, Reason};
 
     fn finding(port: u16, state: PortState, reason: Reason) -> PortFinding {
         PortFinding {
             addr: Ipv4Addr::new(198, 18, 0, 10),
             port,
-            proto: "tcp",
+            proto: Proto::Tcp,
             state,
             reason,
             ttl: Some(64),
@@ -252,6 +352,10 @@ mod tests {
             scripts: Vec::new(),
             time: 0.0,
         }
+    }
+
+    fn table() -> ServicesTable {
+        ServicesTable::built_in().unwrap()
     }
 
     fn sample() -> ScanResult {
@@ -269,8 +373,61 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_writes_each_host_when_done_and_the_same_text_in_the_end() {
+        let path = std::env::temp_dir().join(format!("scanner-normal-{}", std::process::id()));
+        let out = OutputFile::create(path.to_str().unwrap(), "normal").unwrap();
+        let mut writer = NormalWriter::new(out, OutputOptions::default(), Arc::new(table()));
+        let mut result = sample();
+        let pre = ScriptOutput {
+            id: "pre".into(),
+            output: "before".into(),
+            table: None,
+        };
+        result.prescripts.push(pre.clone());
+        writer.start(&result).unwrap();
+        writer.script(ScriptSubject::PreScan, &pre).unwrap();
+        let addr = Ipv4Addr::new(198, 18, 0, 10);
+        writer.host(addr, &result.hosts[&addr]).unwrap();
+        let so_far = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            so_far.starts_with(
+                "Pre-scan script results:\n|_pre: before\n\nScan report for 198.18.0.10\n"
+            ),
+            "{so_far}"
+        );
+        assert!(!so_far.contains("Scan done"), "{so_far}");
+        writer.finish(&result).unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(whole, render(&result, OutputOptions::default(), &table()));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn script_lines_as_nse_writes_them() {
+        let one = ScriptOutput {
+            id: "http-title".into(),
+            output: "lab host web".into(),
+            table: None,
+        };
+        assert_eq!(script_lines(&one), vec!["|_http-title: lab host web"]);
+        let many = ScriptOutput {
+            id: "redis-info".into(),
+            output: "\n  Version: 7.0.15\n  Mode: standalone".into(),
+            table: None,
+        };
+        assert_eq!(
+            script_lines(&many),
+            vec![
+                "| redis-info: ",
+                "|   Version: 7.0.15",
+                "|_  Mode: standalone"
+            ]
+        );
+    }
+
+    #[test]
     fn folds_every_large_uninteresting_state() {
-        let text = render(&sample(), OutputOptions::default());
+        let text = render(&sample(), OutputOptions::default(), &table());
         assert!(text.contains("Scan report for 198.18.0.10\n"), "{text}");
         assert!(
             text.contains(
@@ -293,6 +450,7 @@ mod tests {
                 open_only: true,
                 reason: true,
             },
+            &table(),
         );
         assert!(
             text.contains("22/tcp open  ssh     syn-ack ttl 64\n"),

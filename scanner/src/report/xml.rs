@@ -3,13 +3,18 @@
 //! `scanner="nmap"` because the DTD allows no other value; the `version` attribute
 //! and the opening comment say which program wrote it.
 
-use super::{
-    compress_ranges, ctime, epoch_seconds, folded_states, format_mac, HostResult, OutputOptions,
-    ScanResult,
+use super::output_file::OutputFile;
+use super::{folded_states, OutputOptions};
+use crate::model::{
+    HostResult, Proto, ScanResult, ScriptOutput, ScriptSubject, ScriptValue, ServiceInfo, Writer,
 };
-use crate::script::output::{ScriptOutput, ScriptValue};
-use crate::service::ServiceInfo;
+use crate::target::services::ServicesTable;
+use crate::text::{compress_ranges, ctime, epoch_seconds, format_mac};
+use anyhow::Result;
 use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Escapes text for an XML attribute value.
 pub fn escape(text: &str) -> String {
@@ -30,7 +35,20 @@ pub fn escape(text: &str) -> String {
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
+pub fn render(result: &ScanResult, opts: OutputOptions, services: &ServicesTable) -> String {
+    let mut out = header(result);
+    script_group(&mut out, "prescript", &result.prescripts);
+    let end = result.start_time() + result.elapsed;
+    for (addr, host) in &result.hosts {
+        let start = result.start_time();
+        host_element(&mut out, (*addr, host), opts, services, (start, end));
+    }
+    out.push_str(&closing(result));
+    out
+}
+
+/// From the XML declaration to the scan's `<scaninfo>`s and verbosity.
+fn header(result: &ScanResult) -> String {
     let mut out = String::new();
     let start = result.start_time();
     let start_str = ctime(start);
@@ -57,54 +75,71 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
             scan.kind,
             scan.protocol,
             scan.ports.len(),
-            scan.port_ranges()
+            compress_ranges(scan.ports.iter().copied())
         );
     }
     out.push_str("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
-    let (start_secs, end_secs) = (epoch_seconds(start), epoch_seconds(start + result.elapsed));
-    script_group(&mut out, "prescript", &result.prescripts);
-    for (addr, host) in &result.hosts {
-        if !opts.shows_host(host) {
-            continue;
-        }
-        let _ = write!(
-            out,
-            "<host starttime=\"{start_secs}\" endtime=\"{end_secs}\"><status state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>\n<address addr=\"{addr}\" addrtype=\"ipv4\"/>\n",
-            if host.is_up() { "up" } else { "down" },
-            host.status_reason()
-        );
-        if let Some(mac) = &host.mac {
-            let _ = writeln!(
-                out,
-                "<address addr=\"{}\" addrtype=\"mac\"/>",
-                format_mac(mac)
-            );
-        }
-        out.push_str("<hostnames>\n");
-        if let Some(name) = &host.hostname {
-            let _ = writeln!(out, "<hostname name=\"{}\" type=\"user\"/>", escape(name));
-        }
-        if let Some(name) = &host.ptr_name {
-            let _ = writeln!(out, "<hostname name=\"{}\" type=\"PTR\"/>", escape(name));
-        }
-        out.push_str("</hostnames>\n");
-        write_ports(&mut out, host, opts);
-        script_group(&mut out, "hostscript", &host.scripts);
-        if let Some(latency) = host.latency {
-            let micros = latency.as_micros();
-            let _ = writeln!(
-                out,
-                "<times srtt=\"{micros}\" rttvar=\"{}\" to=\"{}\"/>",
-                micros / 2,
-                (micros * 3).max(100_000)
-            );
-        }
-        out.push_str("</host>\n");
+    out
+}
+
+/// One `<host>`, scanned from `start` to `end` (nothing for a host `--open` hides).
+fn host_element(
+    out: &mut String,
+    (addr, host): (Ipv4Addr, &HostResult),
+    opts: OutputOptions,
+    services: &ServicesTable,
+    (start, end): (SystemTime, SystemTime),
+) {
+    if !opts.shows_host(host) {
+        return;
     }
+    let _ = write!(
+        out,
+        "<host starttime=\"{}\" endtime=\"{}\"><status state=\"{}\" reason=\"{}\" reason_ttl=\"0\"/>\n<address addr=\"{addr}\" addrtype=\"ipv4\"/>\n",
+        epoch_seconds(start),
+        epoch_seconds(end),
+        if host.is_up() { "up" } else { "down" },
+        host.status_reason()
+    );
+    if let Some(mac) = &host.mac {
+        let _ = writeln!(
+            out,
+            "<address addr=\"{}\" addrtype=\"mac\"/>",
+            format_mac(mac)
+        );
+    }
+    out.push_str("<hostnames>\n");
+    if let Some(name) = &host.hostname {
+        let _ = writeln!(out, "<hostname name=\"{}\" type=\"user\"/>", escape(name));
+    }
+    if let Some(name) = &host.ptr_name {
+        let _ = writeln!(out, "<hostname name=\"{}\" type=\"PTR\"/>", escape(name));
+    }
+    out.push_str("</hostnames>\n");
+    write_ports(out, host, opts, services);
+    script_group(out, "hostscript", &host.scripts);
+    if let Some(trace) = &host.trace {
+        super::trace::xml(out, trace);
+    }
+    if let Some(latency) = host.latency {
+        let micros = latency.as_micros();
+        let _ = writeln!(
+            out,
+            "<times srtt=\"{micros}\" rttvar=\"{}\" to=\"{}\"/>",
+            micros / 2,
+            (micros * 3).max(100_000)
+        );
+    }
+    out.push_str("</host>\n");
+}
+
+/// The post-scan scripts, the run's statistics and the end of the document.
+fn closing(result: &ScanResult) -> String {
+    let mut out = String::new();
     script_group(&mut out, "postscript", &result.postscripts);
     let up = result.hosts_up();
     let total = result.addresses.max(result.hosts.len() as u64);
-    let end = start + result.elapsed;
+    let end = result.start_time() + result.elapsed;
     let _ = writeln!(
         out,
         "<runstats><finished time=\"{}\" timestr=\"{}\" summary=\"scanner done at {}; {}\" elapsed=\"{:.2}\" exit=\"success\"/><hosts up=\"{up}\" down=\"{}\" total=\"{total}\"/>\n</runstats>\n</nmaprun>",
@@ -116,6 +151,66 @@ pub fn render(result: &ScanResult, opts: OutputOptions) -> String {
         total.saturating_sub(up as u64)
     );
     out
+}
+
+/// The XML output as the scan goes: the header at the start, the pre-scan scripts
+/// before the first host, each `<host>` once the host is finished (its end time
+/// then), the rest at the end; the document grows host by host, as nmap's does.
+pub struct XmlWriter {
+    out: OutputFile,
+    opts: OutputOptions,
+    services: Arc<ServicesTable>,
+    started: SystemTime,
+    /// The pre-scan scripts' results, until they are written.
+    prescripts: Option<Vec<ScriptOutput>>,
+}
+
+impl XmlWriter {
+    pub fn new(out: OutputFile, opts: OutputOptions, services: Arc<ServicesTable>) -> Self {
+        Self {
+            out,
+            opts,
+            services,
+            started: SystemTime::now(),
+            prescripts: Some(Vec::new()),
+        }
+    }
+
+    /// The `<prescript>` group, the first time only.
+    fn prescript_group(&mut self) -> String {
+        let mut out = String::new();
+        if let Some(scripts) = self.prescripts.take() {
+            script_group(&mut out, "prescript", &scripts);
+        }
+        out
+    }
+}
+
+impl Writer for XmlWriter {
+    fn start(&mut self, scan: &ScanResult) -> Result<()> {
+        self.started = scan.start_time();
+        self.out.write_text(&header(scan))
+    }
+
+    fn script(&mut self, subject: ScriptSubject, output: &ScriptOutput) -> Result<()> {
+        if let (ScriptSubject::PreScan, Some(scripts)) = (subject, &mut self.prescripts) {
+            scripts.push(output.clone());
+        }
+        Ok(())
+    }
+
+    fn host(&mut self, addr: Ipv4Addr, host: &HostResult) -> Result<()> {
+        let mut text = self.prescript_group();
+        let times = (self.started, SystemTime::now());
+        host_element(&mut text, (addr, host), self.opts, &self.services, times);
+        self.out.write_text(&text)
+    }
+
+    fn finish(&mut self, scan: &ScanResult) -> Result<()> {
+        let mut text = self.prescript_group();
+        text.push_str(&closing(scan));
+        self.out.write_text(&text)
+    }
 }
 
 /// `<element>` holding a `<script>` for each of `scripts` (nothing when none).
@@ -130,7 +225,7 @@ fn script_group(out: &mut String, element: &str, scripts: &[ScriptOutput]) {
     let _ = writeln!(out, "</{element}>");
 }
 
-fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
+fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions, services: &ServicesTable) {
     out.push_str("<ports>");
     let folded = folded_states(host);
     for state in &folded {
@@ -141,7 +236,7 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
             state.as_str(),
             ports.len()
         );
-        let mut reasons: Vec<(&str, &str)> =
+        let mut reasons: Vec<(&str, Proto)> =
             ports.iter().map(|p| (p.reason.as_str(), p.proto)).collect();
         reasons.sort_unstable();
         reasons.dedup();
@@ -164,10 +259,9 @@ fn write_ports(out: &mut String, host: &HostResult, opts: OutputOptions) {
         if !opts.lists_port(port) {
             continue;
         }
-        let service = port
-            .service
-            .clone()
-            .unwrap_or_else(|| ServiceInfo::from_table(port.port, port.proto));
+        let service = port.service.clone().unwrap_or_else(|| {
+            ServiceInfo::table_guess(services.name(port.port, port.proto.as_str()))
+        });
         let _ = writeln!(
             out,
             "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>{}{}</port>",
@@ -252,8 +346,8 @@ fn service_element(service: &ServiceInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{record_sample_ports, ScanInfo};
-    use std::net::Ipv4Addr;
+    use crate::model::ScanInfo;
+    use crate::report::record_sample_ports;
 
     #[test]
     fn escapes_attribute_text() {
@@ -265,11 +359,42 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_grows_the_document_host_by_host() {
+        let path = std::env::temp_dir().join(format!("scanner-xml-{}", std::process::id()));
+        let out = OutputFile::create(path.to_str().unwrap(), "XML").unwrap();
+        let table = Arc::new(ServicesTable::built_in().unwrap());
+        let mut writer = XmlWriter::new(out, OutputOptions::default(), table.clone());
+        let mut result = ScanResult {
+            args: "scanner -sS -p 1-30 x".into(),
+            addresses: 1,
+            started: Some(SystemTime::now()),
+            ..Default::default()
+        };
+        let addr = Ipv4Addr::new(198, 18, 0, 10);
+        record_sample_ports(&mut result, addr, 64);
+        writer.start(&result).unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("<debugging level=\"0\"/>\n"));
+        writer.host(addr, &result.hosts[&addr]).unwrap();
+        let so_far = std::fs::read_to_string(&path).unwrap();
+        assert!(so_far.ends_with("</host>\n"), "{so_far}");
+        writer.finish(&result).unwrap();
+        // The whole document, as at the end, but for the host's end time.
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let endtime = |xml: &str| xml.split("endtime=\"").nth(1).map(|t| t[..10].to_string());
+        let rendered = render(&result, OutputOptions::default(), &table);
+        let rendered = rendered.replace(&endtime(&rendered).unwrap(), &endtime(&whole).unwrap());
+        assert_eq!(whole, rendered);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
     fn writes_nmaps_structure() {
         let mut result = ScanResult {
             scans: vec![ScanInfo {
                 kind: "syn",
-                protocol: "tcp",
+                protocol: Proto::Tcp,
                 ports: (1..=30).collect(),
             }],
             args: "scanner -sS -p 1-30 x".into(),
@@ -279,7 +404,8 @@ mod tests {
         let addr = Ipv4Addr::new(198, 18, 0, 10);
         record_sample_ports(&mut result, addr, 64);
         result.hosts.get_mut(&addr).unwrap().mac = Some([2, 0, 0, 0, 0, 1]);
-        let xml = render(&result, OutputOptions::default());
+        let table = ServicesTable::built_in().unwrap();
+        let xml = render(&result, OutputOptions::default(), &table);
         assert!(
             xml.contains(
                 r#"<scaninfo type="syn" protocol="tcp" numservices="30" services="1-30"/>"#

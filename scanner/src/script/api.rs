@@ -447,7 +447,7 @@ pub fn install(lua: &Lua, shared: Rc<RefCell<Shared>>) -> mlua::Result<()> {
     )?;
     nmap.set(
         "clock_ms",
-        lua.create_function(|_, ()| Ok(crate::report::unix_time() * 1000.0))?,
+        lua.create_function(|_, ()| Ok(crate::text::unix_time() * 1000.0))?,
     )?;
     nmap.set("registry", lua.create_table()?)?;
     let for_state = shared.clone();

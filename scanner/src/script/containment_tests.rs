@@ -4,7 +4,7 @@
 
 use super::engine::{Engine, Phase, ScriptOptions};
 use super::output::ScriptOutput;
-use crate::report::ScanResult;
+use crate::model::{Collector, Event, EventSink, Proto, ScanResult};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -75,18 +75,22 @@ fn run(name: &str, scripts: &[(&str, &str)], timeout: Option<Duration>) -> Ran {
         .enable_all()
         .build()
         .unwrap();
-    let mut result = ScanResult::default();
     let mut notices = Vec::new();
     let started = Instant::now();
-    runtime
-        .block_on(
-            engine.run_phase(Phase::PreScan, &mut result, &mut |n: &str| {
-                notices.push(n.to_string())
-            }),
-        )
+    let events = runtime
+        .block_on(engine.run_phase(Phase::PreScan, None, &mut |n: &str| {
+            notices.push(n.to_string())
+        }))
         .unwrap();
+    let outputs = events
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Script(_, output) => Some(output),
+            _ => None,
+        })
+        .collect();
     Ran {
-        outputs: result.prescripts,
+        outputs,
         notices,
         took: started.elapsed(),
     }
@@ -433,12 +437,12 @@ fn host_and_port_tables_are_each_scripts_own() {
     let addr: std::net::Ipv4Addr = "198.18.0.10".parse().unwrap();
     let mut result = ScanResult::default();
     result.hosts.entry(addr).or_default().ports.insert(
-        (80, "tcp"),
-        crate::report::PortFinding::tcp(
+        (80, Proto::Tcp),
+        crate::model::PortFinding::tcp(
             addr,
             80,
-            crate::report::PortState::Open,
-            crate::report::Reason::SynAck,
+            crate::model::PortState::Open,
+            crate::model::Reason::SynAck,
             None,
         ),
     );
@@ -447,12 +451,18 @@ fn host_and_port_tables_are_each_scripts_own() {
         .build()
         .unwrap();
     let mut notices = Vec::new();
-    runtime
-        .block_on(engine.run(&mut result, &[addr], &mut |n: &str| {
+    let events = runtime
+        .block_on(engine.run(&result, &[addr], None, &mut |n: &str| {
             notices.push(n.to_string())
         }))
         .unwrap();
-    let outputs: Vec<String> = result.hosts[&addr].ports[&(80, "tcp")]
+    let mut nothing = crate::model::collector::NoWriter;
+    let mut collector = Collector::new(result, false, &mut nothing);
+    for event in events {
+        collector.emit(event).unwrap();
+    }
+    let result = collector.into_result();
+    let outputs: Vec<String> = result.hosts[&addr].ports[&(80, Proto::Tcp)]
         .scripts
         .iter()
         .map(|o| format!("{}: {}", o.id, o.output))

@@ -23,19 +23,20 @@ use super::pattern;
 use super::raw::{self, RawAccess, RawSlot};
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
-use crate::report::ScriptSubject;
-use crate::report::{HostResult, PortState, ScanResult};
+use crate::model::{Event, HostResult, PortFinding, PortState, Proto, ScanResult, ScriptSubject};
+use crate::target::services::ServicesTable;
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use mlua::{Function, Lua, MultiValue, StdLib, Table, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -55,6 +56,8 @@ pub struct ScriptOptions {
     pub max_threads: usize,
     /// Where sockets may connect: the scan's targets less its exclusions.
     pub targets: TargetSet,
+    /// The services table: a port's service name before version detection names it.
+    pub services: Arc<ServicesTable>,
     pub debug: u8,
     pub verbose: u8,
 }
@@ -400,11 +403,6 @@ impl Engine {
         })
     }
 
-    /// Gives scripts raw packets (`rawpacket`) through `access`, or takes them away.
-    pub fn set_raw_access(&self, access: Option<Rc<RawAccess>>) {
-        *self.raw.borrow_mut() = access;
-    }
-
     /// The selected scripts' ids, categories and descriptions (`--script-help`).
     pub fn help(&self) -> String {
         let mut out = String::new();
@@ -419,182 +417,155 @@ impl Engine {
         out
     }
 
-    /// Runs the `prerule` (before the scan) or `postrule` (after it) scripts and
-    /// records what they said in `result`.
+    /// Runs the `prerule` (before the scan) or `postrule` (after it) scripts, with
+    /// raw packets (`rawpacket`) through `raw` if given: what they said, in the order
+    /// they ended.
     pub async fn run_phase(
         &self,
         phase: Phase,
-        result: &mut ScanResult,
+        raw: Option<&Rc<RawAccess>>,
         notice: &mut dyn FnMut(&str),
-    ) -> Result<()> {
+    ) -> Result<Vec<Event>> {
+        // Rules may ask for raw packets as well as actions.
+        let mut runs = self.runs(raw).await;
         let (rule, subject) = match phase {
             Phase::PreScan => ("prerule", ScriptSubject::PreScan),
             Phase::PostScan => ("postrule", ScriptSubject::PostScan),
         };
-        let instances: Vec<Instance> = (0..self.scripts.len())
+        let instances = (0..self.scripts.len())
             .filter(|&index| self.rule_holds(&self.scripts[index], rule, (), notice))
             .map(|script| Instance {
                 script,
                 subject,
                 args: Vec::new(),
-            })
-            .collect();
-        self.execute(instances, result, notice).await
+            });
+        runs.pending.extend(instances);
+        // What they said, in the order they ended.
+        let mut events = Vec::new();
+        while let Some((subject, output)) = runs.next(notice).await? {
+            events.push(Event::Script(subject, output));
+        }
+        Ok(events)
     }
 
-    /// Runs the host and port scripts on `hosts` of `result`, and records what they
-    /// said (and the port changes they asked for) in it. Instances that fail are
-    /// reported through `notice`.
+    /// Runs the host and port scripts on `hosts` as `result` has them, with raw
+    /// packets through `raw` if given: what they said (each host's and each port's
+    /// by script name, as nmap lists them), then the port changes they asked for.
+    /// Instances that fail are reported through `notice`.
     pub async fn run(
         &self,
-        result: &mut ScanResult,
+        result: &ScanResult,
         hosts: &[Ipv4Addr],
+        raw: Option<&Rc<RawAccess>>,
         notice: &mut dyn FnMut(&str),
-    ) -> Result<()> {
-        // Which instances run: each script's rules, asked of each host and port.
-        let mut instances: Vec<Instance> = Vec::new();
+    ) -> Result<Vec<Event>> {
+        let mut runs = self.runs(raw).await;
         for &addr in hosts {
-            let Some(host) = result.hosts.get(&addr) else {
-                continue;
-            };
-            for (index, script) in self.scripts.iter().enumerate() {
-                // Each script gets host and port tables of its own: what one script
-                // does to them (a field changed, a metatable set) no other sees.
-                let host_table = self.host_table(addr, host).map_err(lua_error)?;
-                // The ports scripts see (nmap.get_ports): all but the folded closed
-                // and filtered ones, which a -p- scan has by the thousand.
-                let mut port_tables = Vec::new();
-                let listed = self.lua.create_table().map_err(lua_error)?;
-                for ((port, proto), finding) in &host.ports {
-                    if matches!(finding.state, PortState::Closed | PortState::Filtered) {
-                        continue;
-                    }
-                    let table = self.port_table(finding).map_err(lua_error)?;
-                    listed.push(table.clone()).map_err(lua_error)?;
-                    port_tables.push(((*port, *proto), finding.state, table));
-                }
-                host_table.set("__ports", listed).map_err(lua_error)?;
-                if self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
-                    instances.push(Instance {
-                        script: index,
-                        subject: ScriptSubject::Host(addr),
-                        args: vec![Value::Table(host_table.clone())],
-                    });
-                }
-                for ((port, proto), state, port_table) in &port_tables {
-                    if !matches!(state, PortState::Open | PortState::OpenFiltered) {
-                        continue;
-                    }
-                    let port_table = port_table.clone();
-                    if self.rule_holds(
-                        script,
-                        "portrule",
-                        (host_table.clone(), port_table.clone()),
-                        notice,
-                    ) {
-                        instances.push(Instance {
-                            script: index,
-                            subject: ScriptSubject::Port(addr, *port, proto),
-                            args: vec![Value::Table(host_table.clone()), Value::Table(port_table)],
-                        });
-                    }
-                }
-            }
+            runs.add_host(result, addr, None, true, notice)?;
         }
-        self.execute(instances, result, notice).await?;
-        // nmap lists a port's (and a host's) scripts by name.
-        for addr in hosts {
-            if let Some(host) = result.hosts.get_mut(addr) {
-                host.scripts.sort_by(|a, b| a.id.cmp(&b.id));
-                for finding in host.ports.values_mut() {
-                    finding.scripts.sort_by(|a, b| a.id.cmp(&b.id));
-                }
-            }
+        let mut outputs = Vec::new();
+        while let Some(output) = runs.next(notice).await? {
+            outputs.push(output);
         }
-        self.apply_updates(result);
-        Ok(())
+        drop(runs);
+        // Host by host, each host's scripts before its ports', each by name.
+        outputs.sort_by(|(a, x), (b, y)| {
+            subject_order(*a)
+                .cmp(&subject_order(*b))
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        let mut events: Vec<Event> = outputs
+            .into_iter()
+            .map(|(subject, output)| Event::Script(subject, output))
+            .collect();
+        events.extend(self.port_changes(result));
+        Ok(events)
     }
 
-    /// Runs `instances`, a bounded number at once, with the threads they start
-    /// (`stdnse.new_thread`), and records their outputs in `result`.
-    async fn execute(
+    /// Host and port scripts run as their subjects become known (see [`Runs`]), with
+    /// raw packets through `raw` if given, until the runs end.
+    pub async fn runs(&self, raw: Option<&Rc<RawAccess>>) -> Runs<'_> {
+        Runs {
+            _raw: RawLease::new(&self.raw, raw),
+            threads: self.threads.lock().await,
+            engine: self,
+            pending: VecDeque::new(),
+            running: FuturesUnordered::new(),
+        }
+    }
+
+    /// The port changes scripts asked for (`nmap.set_port_state`,
+    /// `nmap.set_port_version`) since the last call, on ports `result` has.
+    pub fn take_port_changes(&self, result: &ScanResult) -> Vec<Event> {
+        self.port_changes(result)
+    }
+
+    /// The instances that run on `addr` as `result` has it: each script whose
+    /// `portrule` holds for one of `ports` (every open port if `None`) and, if `host`,
+    /// each whose `hostrule` holds for the host.
+    fn instances(
         &self,
-        instances: Vec<Instance>,
-        result: &mut ScanResult,
+        result: &ScanResult,
+        addr: Ipv4Addr,
+        ports: Option<&[(u16, Proto)]>,
+        host: bool,
         notice: &mut dyn FnMut(&str),
-    ) -> Result<()> {
-        let limit = self.opts.max_threads.max(1);
-        let mut pending = instances.into_iter();
-        let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
-        let mut threads = self.threads.lock().await;
-        loop {
-            while running.len() < limit {
-                let Some(Instance {
+    ) -> Result<Vec<Instance>> {
+        let mut instances: Vec<Instance> = Vec::new();
+        let Some(found) = result.hosts.get(&addr) else {
+            return Ok(instances);
+        };
+        // The ports scripts see (nmap.get_ports): all but the folded closed and
+        // filtered ones, which a -p- scan has by the thousand.
+        let seen: Vec<&PortFinding> = found
+            .ports
+            .values()
+            .filter(|f| !matches!(f.state, PortState::Closed | PortState::Filtered))
+            .collect();
+        let asked: Option<BTreeSet<(u16, Proto)>> = ports.map(|p| p.iter().copied().collect());
+        for (index, script) in self.scripts.iter().enumerate() {
+            // Each script gets host and port tables of its own: what one script
+            // does to them (a field changed, a metatable set) no other sees.
+            let host_table = self.host_table(addr, found).map_err(lua_error)?;
+            let mut port_tables = Vec::new();
+            let listed = self.lua.create_table().map_err(lua_error)?;
+            for &finding in &seen {
+                let table = self.port_table(finding).map_err(lua_error)?;
+                listed.push(table.clone()).map_err(lua_error)?;
+                port_tables.push(((finding.port, finding.proto), finding.state, table));
+            }
+            host_table.set("__ports", listed).map_err(lua_error)?;
+            if host && self.rule_holds(script, "hostrule", (host_table.clone(),), notice) {
+                instances.push(Instance {
                     script: index,
-                    subject,
-                    args,
-                }) = pending.next()
-                else {
-                    break;
-                };
-                let script = &self.scripts[index];
-                let action: Function = script.env.raw_get("action").map_err(lua_error)?;
-                let (_, run) = start_coroutine(
-                    &self.lua,
-                    &self.limits,
-                    script.owner,
-                    self.opts.timeout,
-                    action,
-                    MultiValue::from_vec(args),
-                )
-                .map_err(lua_error)?;
-                running.push(Box::pin(async move {
-                    Finished::Instance(index, subject, run.await)
-                }));
+                    subject: ScriptSubject::Host(addr),
+                    args: vec![Value::Table(host_table.clone())],
+                });
             }
-            while let Ok((id, thread)) = threads.try_recv() {
-                running.push(Box::pin(async move { Finished::Thread(id, thread.await) }));
-            }
-            if running.is_empty() {
-                break;
-            }
-            let finished = tokio::select! {
-                Some(finished) = running.next() => finished,
-                Some((id, thread)) = threads.recv() => {
-                    running.push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+            for ((port, proto), state, port_table) in &port_tables {
+                if !matches!(state, PortState::Open | PortState::OpenFiltered)
+                    || asked
+                        .as_ref()
+                        .is_some_and(|asked| !asked.contains(&(*port, *proto)))
+                {
                     continue;
                 }
-            };
-            let (id, subject, outcome) = match finished {
-                Finished::Instance(index, subject, outcome) => {
-                    let id = self.scripts[index].id.clone();
-                    let outcome = outcome.and_then(|v| ScriptOutput::from_lua(&id, v));
-                    (id, Some(subject), outcome)
-                }
-                Finished::Thread(owner, outcome) => {
-                    let id = self.names.borrow().get(&owner).cloned().unwrap_or_default();
-                    (id, None, outcome.map(|_| None))
-                }
-            };
-            match (outcome, subject) {
-                (Ok(Some(output)), Some(subject)) => record_output(result, subject, output),
-                (Ok(_), _) => {}
-                (Err(err), subject) => {
-                    let target = match subject {
-                        Some(subject) => subject_name(subject),
-                        None => "a thread it started".to_string(),
-                    };
-                    notice(&format!(
-                        "script {id} on {target} failed: {}",
-                        first_line(&err.to_string())
-                    ));
-                    // What a failed script held (a heap it filled, say) goes now,
-                    // not when the next script needs the room.
-                    let _ = self.lua.gc_collect();
+                let port_table = port_table.clone();
+                if self.rule_holds(
+                    script,
+                    "portrule",
+                    (host_table.clone(), port_table.clone()),
+                    notice,
+                ) {
+                    instances.push(Instance {
+                        script: index,
+                        subject: ScriptSubject::Port(addr, *port, *proto),
+                        args: vec![Value::Table(host_table.clone()), Value::Table(port_table)],
+                    });
                 }
             }
         }
-        Ok(())
+        Ok(instances)
     }
 
     /// Whether `script`'s `rule` (a function, if it has one) holds for `args`.
@@ -644,14 +615,18 @@ impl Engine {
     }
 
     /// NSE's port table, with what version detection found.
-    fn port_table(&self, finding: &crate::report::PortFinding) -> mlua::Result<Table> {
+    fn port_table(&self, finding: &PortFinding) -> mlua::Result<Table> {
         let t = self.lua.create_table()?;
         t.set("number", finding.port)?;
-        t.set("protocol", finding.proto)?;
+        t.set("protocol", finding.proto.as_str())?;
         t.set("state", finding.state.as_str())?;
         let version = self.lua.create_table()?;
         let service = finding.service.clone().unwrap_or_else(|| {
-            crate::service::ServiceInfo::from_table(finding.port, finding.proto)
+            crate::service::ServiceInfo::from_table(
+                finding.port,
+                finding.proto,
+                &self.opts.services,
+            )
         });
         t.set("service", service.name.as_str())?;
         version.set("name", service.name.as_str())?;
@@ -668,16 +643,22 @@ impl Engine {
         Ok(t)
     }
 
-    /// Applies `nmap.set_port_state` and `nmap.set_port_version` calls.
-    fn apply_updates(&self, result: &mut ScanResult) {
+    /// The ports of `result` as the `nmap.set_port_state` and `nmap.set_port_version`
+    /// calls made since the last time left them, each once.
+    fn port_changes(&self, result: &ScanResult) -> Vec<Event> {
+        let mut changed: BTreeMap<(Ipv4Addr, u16, Proto), PortFinding> = BTreeMap::new();
         for update in self.shared.borrow_mut().updates.drain(..) {
-            let Some((_, finding)) = result.hosts.get_mut(&update.addr).and_then(|h| {
+            let Some(found) = result.hosts.get(&update.addr).and_then(|h| {
                 h.ports
-                    .iter_mut()
-                    .find(|((p, pr), _)| *p == update.port && *pr == update.proto)
+                    .iter()
+                    .find(|((p, pr), _)| *p == update.port && pr.as_str() == update.proto)
+                    .map(|(_, finding)| finding)
             }) else {
                 continue;
             };
+            let finding = changed
+                .entry((found.addr, found.port, found.proto))
+                .or_insert_with(|| found.clone());
             match update.change {
                 PortChange::State(state) => {
                     if let Some(state) = parse_state(&state) {
@@ -691,7 +672,11 @@ impl Engine {
                     extrainfo,
                 } => {
                     let mut service = finding.service.clone().unwrap_or_else(|| {
-                        crate::service::ServiceInfo::from_table(update.port, finding.proto)
+                        crate::service::ServiceInfo::from_table(
+                            update.port,
+                            finding.proto,
+                            &self.opts.services,
+                        )
                     });
                     if let Some(name) = name {
                         service.name = name;
@@ -705,6 +690,7 @@ impl Engine {
                 }
             }
         }
+        changed.into_values().map(Event::PortChanged).collect()
     }
 }
 
@@ -751,19 +737,156 @@ fn start_coroutine(
     }))
 }
 
-/// Puts a script's output where it belongs in `result`.
-fn record_output(result: &mut ScanResult, subject: ScriptSubject, output: ScriptOutput) {
-    match subject {
-        ScriptSubject::PreScan => result.prescripts.push(output),
-        ScriptSubject::PostScan => result.postscripts.push(output),
-        ScriptSubject::Host(addr) => result.hosts.entry(addr).or_default().scripts.push(output),
-        ScriptSubject::Port(addr, port, proto) => {
-            let host = result.hosts.entry(addr).or_default();
-            match host.ports.get_mut(&(port, proto)) {
-                Some(finding) => finding.scripts.push(output),
-                None => host.scripts.push(output),
+/// Host and port scripts started as their subjects become known: a port's the moment
+/// its state (or service, with `-sV`) is known, a host's once its ports are done (the
+/// caller says when, [`Runs::add_host`]). A bounded number run at once
+/// (`--max-script-threads`), with the threads they start (`stdnse.new_thread`), on
+/// the loop that polls [`Runs::next`]; the scripts' raw access is lent for as long
+/// as the runs last.
+pub struct Runs<'e> {
+    engine: &'e Engine,
+    pending: VecDeque<Instance>,
+    running: FuturesUnordered<Running<'e>>,
+    threads: tokio::sync::MutexGuard<'e, mpsc::UnboundedReceiver<Thread>>,
+    _raw: RawLease<'e>,
+}
+
+impl Runs<'_> {
+    /// Queues the scripts whose rules hold, as `result` has `addr`: the port
+    /// scripts of `ports` (every open port if `None`), and the host scripts if
+    /// `host`. Rules are asked now.
+    pub fn add_host(
+        &mut self,
+        result: &ScanResult,
+        addr: Ipv4Addr,
+        ports: Option<&[(u16, Proto)]>,
+        host: bool,
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let instances = self.engine.instances(result, addr, ports, host, notice)?;
+        self.pending.extend(instances);
+        Ok(())
+    }
+
+    /// Whether nothing is queued or running (threads scripts started included).
+    pub fn is_idle(&mut self) -> bool {
+        while let Ok((id, thread)) = self.threads.try_recv() {
+            self.running
+                .push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+        }
+        self.pending.is_empty() && self.running.is_empty()
+    }
+
+    /// Runs the queued instances until one ends with something to say: it, and
+    /// whom it was about; `None` once nothing is queued or running. Instances that
+    /// fail are reported through `notice`. Cancel-safe: dropped while waiting, it
+    /// loses nothing.
+    pub async fn next(
+        &mut self,
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<Option<(ScriptSubject, ScriptOutput)>> {
+        let engine = self.engine;
+        let limit = engine.opts.max_threads.max(1);
+        loop {
+            while self.running.len() < limit {
+                let Some(Instance {
+                    script: index,
+                    subject,
+                    args,
+                }) = self.pending.pop_front()
+                else {
+                    break;
+                };
+                let script = &engine.scripts[index];
+                let action: Function = script.env.raw_get("action").map_err(lua_error)?;
+                let (_, run) = start_coroutine(
+                    &engine.lua,
+                    &engine.limits,
+                    script.owner,
+                    engine.opts.timeout,
+                    action,
+                    MultiValue::from_vec(args),
+                )
+                .map_err(lua_error)?;
+                self.running.push(Box::pin(async move {
+                    Finished::Instance(index, subject, run.await)
+                }));
+            }
+            while let Ok((id, thread)) = self.threads.try_recv() {
+                self.running
+                    .push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+            }
+            if self.running.is_empty() {
+                return Ok(None);
+            }
+            let finished = tokio::select! {
+                Some(finished) = self.running.next() => finished,
+                Some((id, thread)) = self.threads.recv() => {
+                    self.running.push(Box::pin(async move { Finished::Thread(id, thread.await) }));
+                    continue;
+                }
+            };
+            let (id, subject, outcome) = match finished {
+                Finished::Instance(index, subject, outcome) => {
+                    let id = engine.scripts[index].id.clone();
+                    let outcome = outcome.and_then(|v| ScriptOutput::from_lua(&id, v));
+                    (id, Some(subject), outcome)
+                }
+                Finished::Thread(owner, outcome) => {
+                    let id = engine
+                        .names
+                        .borrow()
+                        .get(&owner)
+                        .cloned()
+                        .unwrap_or_default();
+                    (id, None, outcome.map(|_| None))
+                }
+            };
+            match (outcome, subject) {
+                (Ok(Some(output)), Some(subject)) => return Ok(Some((subject, output))),
+                (Ok(_), _) => {}
+                (Err(err), subject) => {
+                    let target = match subject {
+                        Some(subject) => subject_name(subject),
+                        None => "a thread it started".to_string(),
+                    };
+                    notice(&format!(
+                        "script {id} on {target} failed: {}",
+                        first_line(&err.to_string())
+                    ));
+                    // What a failed script held (a heap it filled, say) goes now,
+                    // not when the next script needs the room.
+                    let _ = engine.lua.gc_collect();
+                }
             }
         }
+    }
+}
+
+/// Where a host or port script's output is listed: by host, the host's own first,
+/// then by port.
+fn subject_order(subject: ScriptSubject) -> (Option<Ipv4Addr>, Option<(u16, Proto)>) {
+    match subject {
+        ScriptSubject::PreScan | ScriptSubject::PostScan => (None, None),
+        ScriptSubject::Host(addr) => (Some(addr), None),
+        ScriptSubject::Port(addr, port, proto) => (Some(addr), Some((port, proto))),
+    }
+}
+
+/// Raw access lent to the scripts for one run: put in their slot, taken back when
+/// the lease ends.
+struct RawLease<'a>(&'a RawSlot);
+
+impl<'a> RawLease<'a> {
+    fn new(slot: &'a RawSlot, access: Option<&Rc<RawAccess>>) -> Self {
+        *slot.borrow_mut() = access.cloned();
+        Self(slot)
+    }
+}
+
+impl Drop for RawLease<'_> {
+    fn drop(&mut self) {
+        *self.0.borrow_mut() = None;
     }
 }
 

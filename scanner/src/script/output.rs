@@ -1,29 +1,11 @@
-//! What a script said, as the writers show it: NSE's rules for turning an action's
-//! return values into text (a string as it is; a table as indented `key: value`
-//! lines) and into structure (XML's `<elem>` and `<table>`, JSON).
+//! What a script said: NSE's rules for turning an action's return values into the
+//! model's [`ScriptOutput`], its text (a string as it is; a table as indented
+//! `key: value` lines) and its structure (what XML's `<elem>` and `<table>` and JSON
+//! show).
 
 use mlua::{MultiValue, Table, Value};
-use serde::Serialize;
 
-/// One value of a script's structured output.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum ScriptValue {
-    Text(String),
-    /// Entries in order; array entries have no key.
-    Table(Vec<(Option<String>, ScriptValue)>),
-}
-
-/// One script's result for a host or port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ScriptOutput {
-    pub id: String,
-    /// As the normal output shows it.
-    pub output: String,
-    /// The table the script returned, if it returned one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub table: Option<Vec<(Option<String>, ScriptValue)>>,
-}
+pub use crate::model::script::{ScriptOutput, ScriptValue};
 
 /// The most nesting read from a returned table.
 const MAX_DEPTH: usize = 16;
@@ -69,25 +51,6 @@ impl ScriptOutput {
             output,
             table,
         }))
-    }
-
-    /// NSE's lines under a port or host: `|_id: text` for one line, else `| id: …`,
-    /// `| …` and `|_…` for the last.
-    pub fn normal_lines(&self) -> Vec<String> {
-        let lines: Vec<&str> = self.output.lines().collect();
-        if lines.len() <= 1 {
-            return vec![format!("|_{}: {}", self.id, lines.first().unwrap_or(&""))];
-        }
-        let last = lines.len() - 1;
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| match i {
-                0 => format!("| {}: {line}", self.id),
-                _ if i == last => format!("|_{line}"),
-                _ => format!("| {line}"),
-            })
-            .collect()
     }
 }
 
@@ -258,29 +221,6 @@ fn format_table(entries: &[(Option<String>, ScriptValue)], level: usize) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_as_nse_writes_them() {
-        let one = ScriptOutput {
-            id: "http-title".into(),
-            output: "lab host web".into(),
-            table: None,
-        };
-        assert_eq!(one.normal_lines(), vec!["|_http-title: lab host web"]);
-        let many = ScriptOutput {
-            id: "redis-info".into(),
-            output: "\n  Version: 7.0.15\n  Mode: standalone".into(),
-            table: None,
-        };
-        assert_eq!(
-            many.normal_lines(),
-            vec![
-                "| redis-info: ",
-                "|   Version: 7.0.15",
-                "|_  Mode: standalone"
-            ]
-        );
-    }
 
     #[test]
     fn tables_keep_their_order_and_nesting() {

@@ -15,7 +15,7 @@ use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::packet::raw::{self, Dissected, IpSpec, TcpSpec, Transport};
 use crate::packet::wire::ethernet;
 use crate::packet::ETHERTYPE_IPV4;
-use crate::report::format_mac;
+use crate::text::format_mac;
 use anyhow::Result;
 use mlua::{IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use scanner_common::capture::CaptureKey;

@@ -19,12 +19,12 @@ pub mod scan;
 pub mod template;
 pub mod tls;
 
+use crate::model::Proto;
+use crate::target::services::ServicesTable;
 use anyhow::{Context, Result};
 use engine::Identified;
 use probes::ProbeDb;
-use serde::Serialize;
 use template::VersionInfo;
-use tls::CertificateInfo;
 
 /// The project's own probe database (`fingerprints/service-probes`), built in.
 pub const OWN_DATABASE: &[u8] = include_bytes!("../../../fingerprints/service-probes");
@@ -45,40 +45,21 @@ pub fn load_database(path: Option<&std::path::Path>) -> Result<ProbeDb> {
     }
 }
 
-/// What version detection says about one port, as the output shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ServiceInfo {
-    /// The service's name: from a probe's match, `tcpwrapped`, or the services table.
-    pub name: String,
-    #[serde(flatten)]
-    pub version: VersionInfo,
-    /// `ssl` when the service was found inside TLS.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tunnel: Option<&'static str>,
-    /// `probed` (an answer said so) or `table` (only the port's usual name).
-    pub method: &'static str,
-    /// nmap's confidence, 0 to 10: 10 for a match, 3 for the table's guess.
-    pub conf: u8,
-    /// The TLS server's certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<CertificateInfo>,
-}
+pub use crate::model::service::ServiceInfo;
 
 impl ServiceInfo {
     /// The port's usual name, for a port no probe could name.
-    pub fn from_table(port: u16, proto: &str) -> Self {
-        ServiceInfo {
-            name: crate::report::services::name(port, proto).to_string(),
-            version: VersionInfo::default(),
-            tunnel: None,
-            method: "table",
-            conf: 3,
-            certificate: None,
-        }
+    pub fn from_table(port: u16, proto: Proto, services: &ServicesTable) -> Self {
+        ServiceInfo::table_guess(services.name(port, proto.as_str()))
     }
 
     /// What probing found, or the table's name when it found nothing.
-    pub fn from_identified(found: Identified, port: u16, proto: &str) -> Self {
+    pub fn from_identified(
+        found: Identified,
+        port: u16,
+        proto: Proto,
+        services: &ServicesTable,
+    ) -> Self {
         let tunnel = found.over_tls.then_some("ssl");
         let probed = |name: &str, version: VersionInfo, conf: u8| ServiceInfo {
             name: name.to_string(),
@@ -107,40 +88,19 @@ impl ServiceInfo {
             None => ServiceInfo {
                 tunnel,
                 certificate: found.certificate.clone(),
-                ..Self::from_table(port, proto)
+                ..Self::from_table(port, proto, services)
             },
         }
-    }
-
-    /// The SERVICE column: `ssl/http`, `ssh`.
-    pub fn display_name(&self) -> String {
-        match self.tunnel {
-            Some(tunnel) => format!("{tunnel}/{}", self.name),
-            None => self.name.clone(),
-        }
-    }
-
-    /// The VERSION column: product, version, and the extra information in parentheses.
-    pub fn version_column(&self) -> String {
-        let v = &self.version;
-        let mut text = [v.product.as_deref(), v.version.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if let Some(info) = &v.info {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(&format!("({info})"));
-        }
-        text
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table() -> ServicesTable {
+        ServicesTable::built_in().unwrap()
+    }
 
     #[test]
     fn the_own_database_parses() {
@@ -155,7 +115,7 @@ mod tests {
 
     #[test]
     fn columns_read_as_nmap_writes_them() {
-        let mut info = ServiceInfo::from_table(22, "tcp");
+        let mut info = ServiceInfo::from_table(22, Proto::Tcp, &table());
         assert_eq!((info.method, info.conf), ("table", 3));
         info.name = "http".into();
         info.tunnel = Some("ssl");
@@ -191,20 +151,23 @@ mod tests {
 
     #[test]
     fn what_probing_found_becomes_the_ports_service() {
-        let plain = ServiceInfo::from_identified(identified("http", false), 80, "tcp");
+        let plain =
+            ServiceInfo::from_identified(identified("http", false), 80, Proto::Tcp, &table());
         assert_eq!(
             (plain.display_name().as_str(), plain.method, plain.conf),
             ("http", "probed", 10)
         );
         // "ssl/http" from a plain answer, and "http" found inside TLS, read the same.
-        let named = ServiceInfo::from_identified(identified("ssl/http", false), 443, "tcp");
+        let named =
+            ServiceInfo::from_identified(identified("ssl/http", false), 443, Proto::Tcp, &table());
         let inside = ServiceInfo::from_identified(
             Identified {
                 over_tls: true,
                 ..identified("http", false)
             },
             443,
-            "tcp",
+            Proto::Tcp,
+            &table(),
         );
         assert_eq!(named.display_name(), "ssl/http");
         assert_eq!(inside.display_name(), "ssl/http");
@@ -214,10 +177,11 @@ mod tests {
                 ..Default::default()
             },
             22,
-            "tcp",
+            Proto::Tcp,
+            &table(),
         );
         assert_eq!((wrapped.name.as_str(), wrapped.conf), ("tcpwrapped", 8));
-        let nothing = ServiceInfo::from_identified(Identified::default(), 22, "tcp");
+        let nothing = ServiceInfo::from_identified(Identified::default(), 22, Proto::Tcp, &table());
         assert_eq!((nothing.name.as_str(), nothing.method), ("ssh", "table"));
     }
 

@@ -3,18 +3,21 @@
 //! goes on. Connections are bounded per host and in all, so a host with many open
 //! ports, or a large scan, is probed at a steady pace.
 //!
-//! Open ports are held back from the streaming outputs until their service is
-//! known, so each port is written once, with its service. UDP ports that stayed
-//! silent (open|filtered) are probed too; one that answers a probe is open.
+//! Each probed port is emitted again with its service ([`Event::Service`]); the
+//! collector holds it back from the writers until then, so it is written once, with
+//! its service. UDP ports that stayed silent (open|filtered) are probed too; one that
+//! answers a probe is open.
 
 use super::engine::{identify_tcp, identify_udp, Limits};
 use super::probes::ProbeDb;
 use super::ServiceInfo;
-use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanResult};
+use crate::model::{Event, EventSink, PortFinding, PortState, Proto, Reason};
+use crate::target::services::ServicesTable;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -29,6 +32,8 @@ pub struct VersionOptions {
     pub per_host: usize,
     /// Connections open at once in all.
     pub parallel: usize,
+    /// The services table: a port's name where no probe named it.
+    pub services: Arc<ServicesTable>,
 }
 
 impl VersionOptions {
@@ -62,15 +67,6 @@ impl VersionScan {
         }
     }
 
-    /// Whether `finding` is a port version detection probes.
-    pub fn wants(finding: &PortFinding) -> bool {
-        match finding.proto {
-            "tcp" => finding.state == PortState::Open,
-            "udp" => matches!(finding.state, PortState::Open | PortState::OpenFiltered),
-            _ => false,
-        }
-    }
-
     /// Starts probing the port of `finding` (call on the tokio runtime).
     pub fn start(&mut self, finding: PortFinding) {
         let per_host = self.opts.per_host.max(1);
@@ -83,57 +79,48 @@ impl VersionScan {
             all: self.all.clone(),
         };
         let (db, intensity) = (self.opts.db.clone(), self.opts.intensity);
+        let services = self.opts.services.clone();
         self.running.spawn(async move {
             let addr = SocketAddr::from((finding.addr, finding.port));
-            let found = if finding.proto == "udp" {
+            let found = if finding.proto == Proto::Udp {
                 identify_udp(&db, addr, intensity, &limits).await
             } else {
                 identify_tcp(&db, addr, intensity, &limits).await
             };
             let answered = found.answered;
-            let service = ServiceInfo::from_identified(found, finding.port, finding.proto);
+            let service =
+                ServiceInfo::from_identified(found, finding.port, finding.proto, &services);
             (finding, service, answered)
         });
     }
 
-    /// Waits for every port started so far, records each port with its service in
-    /// `result`, and writes it to `sink`.
-    pub async fn finish(
-        &mut self,
-        sink: &mut dyn FindingSink,
-        result: &mut ScanResult,
-    ) -> Result<()> {
-        while let Some(joined) = self.running.join_next().await {
-            let (mut finding, service, answered) = joined?;
-            if finding.proto == "udp" && answered && finding.state == PortState::OpenFiltered {
-                finding.state = PortState::Open;
-                finding.reason = Reason::UdpResponse;
-            }
-            // A silent UDP port keeps no guess beyond the table's, as before.
-            finding.service = Some(service);
-            sink.finding(&finding)?;
-            result.record(finding);
+    /// The next port whose probing ended, with its service (the waker is told when
+    /// one ends); `None` while no port is being probed.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<PortFinding>>> {
+        self.running.poll_join_next(cx).map(|joined| {
+            joined.map(|joined| {
+                let (mut finding, service, answered) = joined?;
+                if finding.proto == Proto::Udp
+                    && answered
+                    && finding.state == PortState::OpenFiltered
+                {
+                    finding.state = PortState::Open;
+                    finding.reason = Reason::UdpResponse;
+                }
+                // A silent UDP port keeps no guess beyond the table's, as before.
+                finding.service = Some(service);
+                Ok(finding)
+            })
+        })
+    }
+
+    /// Waits for every port started so far and emits each with its service.
+    pub async fn finish(&mut self, sink: &mut dyn EventSink) -> Result<()> {
+        while let Some(finding) = std::future::poll_fn(|cx| self.poll_next(cx)).await {
+            sink.emit(Event::Service(finding?))?;
         }
         // Every host's connections are closed: their limits start afresh.
         self.hosts.clear();
         Ok(())
-    }
-}
-
-/// A finding sink that starts version detection on each open port and passes every
-/// other finding on at once.
-pub struct ProbeOpenPorts<'a> {
-    pub inner: &'a mut dyn FindingSink,
-    pub scan: &'a mut VersionScan,
-}
-
-impl FindingSink for ProbeOpenPorts<'_> {
-    fn finding(&mut self, finding: &PortFinding) -> Result<()> {
-        if VersionScan::wants(finding) {
-            self.scan.start(finding.clone());
-            Ok(())
-        } else {
-            self.inner.finding(finding)
-        }
     }
 }

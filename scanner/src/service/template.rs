@@ -34,24 +34,7 @@ pub struct VersionTemplate {
     pub cpes: Vec<Field>,
 }
 
-/// What a template gives for one match, with the groups filled in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct VersionInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub product: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub info: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ostype: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub devicetype: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cpes: Vec<String>,
-}
+pub use crate::model::service::VersionInfo;
 
 impl VersionTemplate {
     /// Parses the text after a match's pattern and flags.

@@ -6,7 +6,6 @@
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,32 +16,7 @@ use tokio_rustls::TlsConnector;
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a server's certificate says, as the output shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CertificateInfo {
-    /// The subject, as `CN=web.lab.test, O=…`.
-    pub subject: String,
-    pub issuer: String,
-    /// Validity, as RFC 3339 UTC times.
-    pub not_before: String,
-    pub not_after: String,
-    /// The TLS version the handshake settled on.
-    pub protocol: String,
-    /// The subject's and issuer's attributes by OpenSSL's long names (`commonName`),
-    /// in the order nmap writes them.
-    pub subject_fields: Vec<(String, String)>,
-    pub issuer_fields: Vec<(String, String)>,
-    /// Subject alternative names as nmap writes them (`DNS:web.lab.test`).
-    pub alt_names: Vec<String>,
-    /// `rsa`, `ec`, `ed25519`, …, and the key's size in bits.
-    pub key_type: String,
-    pub key_bits: Option<usize>,
-    /// The signature algorithm's long name (`sha256WithRSAEncryption`).
-    pub signature_algorithm: String,
-    /// Digests of the whole certificate, in hex.
-    pub md5: String,
-    pub sha1: String,
-}
+pub use crate::model::service::CertificateInfo;
 
 /// OpenSSL's long name of an X.509 attribute.
 fn attribute_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
@@ -165,7 +139,7 @@ pub fn certificate_of(session: &TlsStream<TcpStream>) -> Option<CertificateInfo>
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
     let validity = cert.validity();
     let time = |t: x509_parser::time::ASN1Time| match u64::try_from(t.timestamp()) {
-        Ok(secs) => crate::report::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs)),
+        Ok(secs) => crate::text::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(secs)),
         Err(_) => t.to_string(),
     };
     use md5::Digest as _;

@@ -1,12 +1,16 @@
 //! Stateless sweeps (masscan/ZMap style) of large address × port spaces.
 //!
 //! The space is walked in a keyed pseudo-random order ([`Permutation`]), split among
-//! `--shard`s and among sender threads; each probe carries its cookie in the sequence
-//! number and source port, and the XDP classifier (or its userspace twin) lets only
-//! matching replies through. Userspace keeps no per-probe state: only the open ports
-//! found (to report each once and skip them on retry passes). SYN+ACKs are passed on
-//! to the kernel, which answers them with the RST. Ctrl-C stops the senders where
-//! they are and writes a resume file.
+//! `--shard`s and among sender threads. What is sent is an entry of the probe-module
+//! table ([`crate::probe`]), as the flags say: TCP SYN (the default) or ACK, UDP with
+//! the port's payload, or ICMP echo (one slot per host). Each probe carries its cookie
+//! (TCP: sequence number and keyed source port; UDP: keyed source port; ICMP:
+//! identifier and sequence number), and the XDP classifier (or its userspace twin)
+//! lets only matching replies through. Userspace keeps no per-probe state: only the
+//! answers found (to report each once and skip them on retry passes). A sweep reports
+//! what answers: open ports (SYN, UDP), unfiltered ports (ACK), hosts up (ICMP echo).
+//! SYN+ACKs are passed on to the kernel, which answers them with the RST. Ctrl-C stops
+//! the senders where they are and writes a resume file.
 //!
 //! The classifier, every sender's socket and the resume file are opened first; then
 //! root is dropped, before the sender threads start and the first reply is read.
@@ -21,16 +25,15 @@ use crate::io::iface::tx_queue_count;
 use crate::io::privileges::{self, RunAs};
 use crate::io::signals::{StopSignal, StopSignals};
 use crate::io::SendMode;
-use crate::packet::template::{LinkAddrs, SegmentKind, TcpTemplate};
+use crate::model::{Event, EventSink, HostFacts, PortFinding, PortState, ScanInfo};
+use crate::packet::template::LinkAddrs;
+use crate::probe::{host_reading, ProbeKind, ProbeWriter, SweepAnswer};
 use crate::report::progress::{Progress, ProgressOptions, Snapshot};
-use crate::report::{FindingSink, PortFinding, PortState, Reason, ScanInfo, ScanResult};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
 use resume::{ResumeFile, ResumeState};
-use scanner_common::{
-    ClassifierConfig, ReplyKind, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE,
-};
+use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
 use sender::{SenderJob, SenderPosition};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -44,7 +47,10 @@ use std::time::{Duration, Instant};
 pub struct SweepOptions {
     /// Targets with exclusions and the blocklist already taken out.
     pub targets: TargetSet,
-    pub ports: PortList,
+    /// What is sent: a kind whose [`ProbeKind::sweep_answer`] is known.
+    pub probe: ProbeKind,
+    /// The ports probed (`None` for ICMP, which probes each host once).
+    pub ports: Option<PortList>,
     /// Packets per second, all threads together.
     pub rate: u64,
     pub retries: u8,
@@ -70,7 +76,9 @@ pub struct SweepOptions {
 pub struct SweepStats {
     pub sent: u64,
     pub replies: u64,
+    /// Answers reported: open ports (SYN, UDP), unfiltered ports (ACK), hosts up (ICMP).
     pub open: u64,
+    /// Closed ports: resets to SYNs, ICMP port-unreachable for UDP.
     pub closed: u64,
     pub duplicates: u64,
     pub lost_in_kernel: u64,
@@ -82,7 +90,8 @@ pub struct SweepStats {
     pub interrupted: Option<StopSignal>,
 }
 
-/// The (address, port) pairs found open: the only state a sweep keeps.
+/// The (address, port) pairs that answered (port 0: hosts, for ICMP sweeps): the only
+/// state a sweep keeps.
 #[derive(Default)]
 pub struct Answered {
     set: Mutex<HashSet<u64>>,
@@ -109,12 +118,22 @@ impl Answered {
     }
 }
 
-/// Identifies a sweep for its resume file: targets, ports, shard, threads, retries.
+/// The slots each address is probed on: the ports, or one slot (0) for ICMP.
+fn slots(opts: &SweepOptions) -> Vec<u16> {
+    match (opts.probe, &opts.ports) {
+        (ProbeKind::Tcp(_) | ProbeKind::Udp, Some(ports)) => ports.as_slice().to_vec(),
+        _ => vec![0],
+    }
+}
+
+/// Identifies a sweep for its resume file: probe kind, targets, ports, shard, threads,
+/// retries.
 pub fn fingerprint(opts: &SweepOptions, threads: usize) -> String {
     let text = format!(
-        "{:?}|{:?}|{}/{}|{threads}|{}",
+        "{:?}|{:?}|{:?}|{}/{}|{threads}|{}",
+        opts.probe,
         opts.targets.ranges(),
-        opts.ports.as_slice(),
+        slots(opts),
         opts.shard.index,
         opts.shard.count,
         opts.retries
@@ -131,16 +150,35 @@ pub fn fingerprint(opts: &SweepOptions, threads: usize) -> String {
     format!("{hash:016x}")
 }
 
-/// Runs the sweep to the end (or to Ctrl-C), passing each open port to `sink` as it
-/// is found.
+/// What a sweep scans (nmap's `<scaninfo>`): its probe kind to `ports`, if it probes
+/// ports at all (a ping sweep scans none).
+pub fn scan_info(opts: &SweepOptions) -> Option<ScanInfo> {
+    Some(ScanInfo {
+        kind: opts.probe.scan_type(),
+        protocol: opts.probe.proto()?,
+        ports: opts.ports.as_ref()?.as_slice().to_vec(),
+    })
+}
+
+/// Runs the sweep to the end (or to Ctrl-C), emitting each answer into `sink` as it
+/// is found: a port finding, or a host up for ping sweeps.
 pub async fn run(
     opts: &SweepOptions,
-    sink: &mut dyn FindingSink,
+    sink: &mut dyn EventSink,
     notice: &mut dyn FnMut(&str),
-) -> Result<(ScanResult, SweepStats)> {
+) -> Result<SweepStats> {
     if opts.targets.is_empty() {
         bail!("no targets left to sweep after exclusions");
     }
+    if opts.probe.proto().is_some() && opts.ports.as_ref().is_none_or(PortList::is_empty) {
+        bail!("a {} sweep needs ports (-p)", opts.probe.name());
+    }
+    let Some(answer) = opts.probe.sweep_answer() else {
+        bail!(
+            "a sweep reports only what answers; {} probes find ports by silence: scan them nmap-style (without --sweep)",
+            opts.probe.name()
+        );
+    };
     let mut resume_file = ResumeFile::open(&opts.resume_path)?;
     let (port_lo, port_hi) = opts.net.source_ports()?;
     let path = Arc::new(
@@ -156,7 +194,7 @@ pub async fn run(
     let fingerprint = fingerprint(opts, threads);
     let starts = match &opts.resume {
         Some(state) => {
-            state.check(&fingerprint, threads)?;
+            state.check(opts.probe.name(), &fingerprint, threads)?;
             state.positions.clone()
         }
         None => vec![SenderPosition::default(); threads],
@@ -169,19 +207,20 @@ pub async fn run(
         port_hi,
         key,
         enabled: 1,
-        flags: FLAG_SPORT_FROM_COOKIE | FLAG_PASS_SYNACK,
+        flags: FLAG_SPORT_FROM_COOKIE | FLAG_PASS_SYNACK | opts.probe.classifier_flags(),
     };
     let mut replies = open_replies(opts.net.recv_mode, &path, config, opts.net.xdp_mode, notice)?;
 
-    let space = opts.targets.len() * opts.ports.len() as u64;
+    let ports = slots(opts);
+    let space = opts.targets.len() * ports.len() as u64;
     let permutation = Arc::new(Permutation::new(space, opts.seed));
     let reachable = Arc::new(opts.targets.subtract(&path.unreachable));
-    let ports = Arc::new(opts.ports.as_slice().to_vec());
+    let ports = Arc::new(ports);
     let answered = Arc::new(Answered::default());
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let template = TcpTemplate::new(
-        SegmentKind::Syn,
+    let writer = ProbeWriter::new(
+        opts.probe,
         &LinkAddrs {
             src_mac: path.src_mac,
             dst_mac: [0; 6],
@@ -215,7 +254,7 @@ pub async fn run(
             path: path.clone(),
             key,
             src_ports: opts.net.src_ports,
-            template: template.clone(),
+            writer: writer.clone(),
             rate: (opts.rate / threads as u64).max(1),
             passes: opts.retries + 1,
             start,
@@ -231,8 +270,6 @@ pub async fn run(
         handles.push(handle);
     }
 
-    let started = Instant::now();
-    let mut result = ScanResult::starting_now(opts.targets.len());
     let mut progress = Progress::new("sweep", opts.shard.len(space), opts.progress);
     let mut records: Vec<ReplyRecord> = Vec::with_capacity(4096);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -249,31 +286,7 @@ pub async fn run(
         }
         for record in records.drain(..) {
             stats.replies += 1;
-            let addr = Ipv4Addr::from(record.remote_addr);
-            match ReplyKind::from_u8(record.kind) {
-                Some(ReplyKind::SynAck) => {
-                    if !answered.insert(addr, record.remote_port) {
-                        stats.duplicates += 1;
-                        continue;
-                    }
-                    stats.open += 1;
-                    let finding = PortFinding::tcp(
-                        addr,
-                        record.remote_port,
-                        PortState::Open,
-                        Reason::SynAck,
-                        Some(record.ttl),
-                    );
-                    sink.finding(&finding)?;
-                    result.record(finding);
-                }
-                Some(ReplyKind::Rst) => stats.closed += 1,
-                // A sweep sends SYNs only; ICMP errors about them say nothing it reports.
-                Some(
-                    ReplyKind::IcmpError | ReplyKind::IcmpReply | ReplyKind::Udp | ReplyKind::Arp,
-                )
-                | None => {}
-            }
+            record_answer(opts.probe, answer, &record, &answered, &mut stats, sink)?;
         }
         progress.tick(&Snapshot {
             sent: sent.load(Ordering::Relaxed),
@@ -298,17 +311,12 @@ pub async fn run(
                 .map_err(|_| anyhow::anyhow!("a sender thread panicked"))??,
         );
     }
-    result.scans.push(ScanInfo {
-        kind: "syn",
-        protocol: "tcp",
-        ports: opts.ports.as_slice().to_vec(),
-    });
     stats.sent = sent.load(Ordering::Relaxed);
     stats.lost_in_kernel = replies.lost();
-    result.elapsed = started.elapsed();
     if let Some(signal) = stats.interrupted {
         let state = ResumeState {
             version: ResumeState::VERSION,
+            kind: opts.probe.name().to_string(),
             fingerprint,
             seed: opts.seed,
             positions,
@@ -323,7 +331,63 @@ pub async fn run(
     } else {
         resume_file.finished()?;
     }
-    Ok((result, stats))
+    Ok(stats)
+}
+
+/// Reads one reply as the sweep's probe kind says: the first answer of each (address,
+/// port) is emitted into `sink` (a port finding, or a host up), repeats are
+/// counted as duplicates, closed ports counted; anything else says nothing.
+fn record_answer(
+    probe: ProbeKind,
+    answer: SweepAnswer,
+    record: &ReplyRecord,
+    answered: &Answered,
+    stats: &mut SweepStats,
+    sink: &mut dyn EventSink,
+) -> Result<()> {
+    let addr = Ipv4Addr::from(record.remote_addr);
+    match answer {
+        SweepAnswer::HostUp => {
+            let Some(status) = host_reading(record).filter(|status| status.up) else {
+                return Ok(());
+            };
+            if !answered.insert(addr, 0) {
+                stats.duplicates += 1;
+                return Ok(());
+            }
+            stats.open += 1;
+            let facts = HostFacts {
+                up_reason: Some(status.reason),
+                ..HostFacts::default()
+            };
+            sink.emit(Event::Host(addr, facts))?;
+        }
+        SweepAnswer::Port(wanted) => {
+            let (Some((state, reason)), Some(proto)) = (probe.port_reading(record), probe.proto())
+            else {
+                return Ok(());
+            };
+            if state != wanted {
+                stats.closed += u64::from(state == PortState::Closed);
+                return Ok(());
+            }
+            if !answered.insert(addr, record.remote_port) {
+                stats.duplicates += 1;
+                return Ok(());
+            }
+            stats.open += 1;
+            let finding = PortFinding::now(
+                proto,
+                addr,
+                record.remote_port,
+                state,
+                reason,
+                Some(record.ttl),
+            );
+            sink.emit(Event::Port(finding))?;
+        }
+    }
+    Ok(())
 }
 
 /// One sender per transmit queue for AF_XDP (at most as many as asked); any number

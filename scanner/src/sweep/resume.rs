@@ -19,14 +19,18 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumeState {
     pub version: u32,
-    /// Identifies the targets, ports, shard, thread count and retries of the sweep.
+    /// The probe module swept (`tcp_syn`, `udp`, `icmp_echo`, ...); empty in files of
+    /// older versions, which are refused by their version.
+    #[serde(default)]
+    pub kind: String,
+    /// Identifies the probe kind, the targets, ports, shard, thread count and retries of the sweep.
     pub fingerprint: String,
     pub seed: u64,
     pub positions: Vec<SenderPosition>,
 }
 
 impl ResumeState {
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -54,7 +58,13 @@ impl ResumeState {
     }
 
     /// Fails unless this file was written by the same sweep.
-    pub fn check(&self, fingerprint: &str, threads: usize) -> Result<()> {
+    pub fn check(&self, kind: &str, fingerprint: &str, threads: usize) -> Result<()> {
+        if self.kind != kind {
+            bail!(
+                "the resume file is for a {} sweep, not {kind}: give the scan type flags of the interrupted run",
+                self.kind
+            );
+        }
         if self.fingerprint != fingerprint || self.positions.len() != threads {
             bail!("the resume file is for another sweep: use the same targets, ports, exclusions, --shard, --threads and --retries as the interrupted run");
         }
@@ -193,6 +203,7 @@ mod tests {
         let path = dir.join("resume.json");
         let state = ResumeState {
             version: ResumeState::VERSION,
+            kind: "udp".into(),
             fingerprint: "abc".into(),
             seed: 7,
             positions: vec![
@@ -203,9 +214,19 @@ mod tests {
         ResumeFile::open(&path).unwrap().save(&state).unwrap();
         let loaded = ResumeState::load(&path).unwrap();
         assert_eq!(loaded, state);
-        assert!(loaded.check("abc", 2).is_ok());
-        assert!(loaded.check("abd", 2).is_err());
-        assert!(loaded.check("abc", 1).is_err());
+        assert!(loaded.check("udp", "abc", 2).is_ok());
+        assert!(loaded.check("udp", "abd", 2).is_err());
+        assert!(loaded.check("udp", "abc", 1).is_err());
+        let other_kind = loaded.check("tcp_syn", "abc", 2).unwrap_err().to_string();
+        assert!(other_kind.contains("for a udp sweep"), "{other_kind}");
+        // A file of the version before kinds were recorded is refused by its version.
+        std::fs::write(
+            &path,
+            r#"{"version":1,"fingerprint":"abc","seed":7,"positions":[]}"#,
+        )
+        .unwrap();
+        let old = ResumeState::load(&path).unwrap_err().to_string();
+        assert!(old.contains("another version"), "{old}");
         std::fs::write(&path, "{}").unwrap();
         assert!(ResumeState::load(&path).is_err());
         std::fs::write(&path, "").unwrap();
@@ -217,6 +238,7 @@ mod tests {
     fn state() -> ResumeState {
         ResumeState {
             version: ResumeState::VERSION,
+            kind: "tcp_syn".into(),
             fingerprint: "abc".into(),
             seed: 7,
             positions: vec![SenderPosition { pass: 0, next: 12 }],

@@ -1,6 +1,7 @@
 //! A sweep's sender thread: walks its part of the permutation of (address × port),
-//! builds each probe from the template (cookie in the sequence number and in the
-//! source port), and hands frames to its own socket at its share of the rate.
+//! writes each probe with the probe-module table's writer (TCP and UDP from the keyed
+//! source port, the cookie where the kind carries it), and hands frames to its own
+//! socket at its share of the rate.
 //!
 //! It keeps no per-probe state. On passes after the first it skips the (address,
 //! port) pairs that have answered. It never waits for the receive side; it stops when
@@ -11,11 +12,11 @@ use super::Answered;
 use crate::engine::path::ScanPath;
 use crate::engine::rate::RateLimiter;
 use crate::io::{FrameBatch, FrameSender};
-use crate::packet::template::TcpTemplate;
+use crate::probe::{ProbeKind, ProbeTo, ProbeWriter};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
-use scanner_common::cookie::{probe_cookie, stateless_source_port};
+use scanner_common::cookie::stateless_source_port;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +28,31 @@ use std::time::{Duration, Instant};
 pub struct SenderPosition {
     pub pass: u8,
     pub next: u64,
+}
+
+/// Where a sweep's probe of `kind` to `addr:port` goes: TCP and UDP from the keyed
+/// source port of (target, port), which the classifier checks; ICMP needs none.
+pub fn probe_to(
+    kind: ProbeKind,
+    key: &[u64; 2],
+    (lo, hi): (u16, u16),
+    (addr, port): (Ipv4Addr, u16),
+    ip_id: u16,
+    dst_mac: [u8; 6],
+) -> ProbeTo {
+    let sport = match kind {
+        ProbeKind::Tcp(_) | ProbeKind::Udp => {
+            stateless_source_port(key, u32::from(addr), port, lo, hi)
+        }
+        ProbeKind::Icmp(_) => 0,
+    };
+    ProbeTo {
+        addr: u32::from(addr),
+        port,
+        sport,
+        ip_id,
+        dst_mac,
+    }
 }
 
 /// Everything one sender thread needs; shared parts behind `Arc`.
@@ -41,7 +67,7 @@ pub struct SenderJob {
     pub path: Arc<ScanPath>,
     pub key: [u64; 2],
     pub src_ports: (u16, u16),
-    pub template: TcpTemplate,
+    pub writer: ProbeWriter,
     pub rate: u64,
     /// Total passes (1 + retries).
     pub passes: u8,
@@ -60,7 +86,7 @@ impl SenderJob {
     pub fn run(self, sender: &mut dyn FrameSender) -> Result<SenderPosition> {
         let total = self.permutation.len();
         let address_count = self.targets.len();
-        let mut batch = FrameBatch::with_capacity(BATCH);
+        let mut batch = FrameBatch::with_stride(BATCH, self.writer.max_frame_len());
         let mut ip_id = (self.key[1] & 0xffff) as u16;
         let mut limiter = RateLimiter::new(self.rate, Instant::now());
         let mut position = self.start;
@@ -121,15 +147,15 @@ impl SenderJob {
     }
 
     fn push_probe(&self, batch: &mut FrameBatch, addr: Ipv4Addr, port: u16, ip_id: u16) {
-        let (lo, hi) = self.src_ports;
-        let sport = stateless_source_port(&self.key, u32::from(addr), port, lo, hi);
-        let seq = probe_cookie(&self.key, u32::from(addr), port, sport);
-        let mac = self.path.next_hop_mac(addr);
-        batch.push_with(|buf| {
-            let len = self.template.write(buf, addr, sport, port, seq, ip_id);
-            buf[0..6].copy_from_slice(&mac);
-            len
-        });
+        let to = probe_to(
+            self.writer.kind(),
+            &self.key,
+            self.src_ports,
+            (addr, port),
+            ip_id,
+            self.path.next_hop_mac(addr),
+        );
+        batch.push_with(|buf| self.writer.write(buf, &self.key, &to));
     }
 
     fn send_some(&self, sender: &mut dyn FrameSender, batch: &mut FrameBatch) -> Result<usize> {
@@ -167,5 +193,55 @@ impl SenderJob {
             std::thread::sleep(Duration::from_millis(10));
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::probing::ProbeContext;
+    use crate::io::MAX_PROBE_FRAME_LEN;
+    use crate::packet::template::LinkAddrs;
+    use crate::probe::{write_probe, IcmpQuery, Reading, TcpProbe};
+
+    /// The table is what both paths use: for the same (target, port, key, IP id) a
+    /// sweep's frame and the probe loop's frame (`-sS`, `-sA`, `-sU`, `-PE`) are the
+    /// same bytes. (TCP probes of the loop rotate their source port; with a range of
+    /// one port, rotating and keyed choices agree.)
+    #[test]
+    fn a_sweep_sends_the_same_bytes_as_the_probe_loop() {
+        let key = [0x0123_4567_89ab_cdef, 0x0fed_cba9_8765_4321];
+        let link = LinkAddrs {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 0x20],
+            src_ip: Ipv4Addr::new(198, 18, 0, 1),
+        };
+        let target = Ipv4Addr::new(198, 19, 3, 7);
+        for (kind, port, src_ports) in [
+            (
+                ProbeKind::Tcp(TcpProbe::standard(Reading::Syn)),
+                80,
+                (41000, 41000),
+            ),
+            (
+                ProbeKind::Tcp(TcpProbe::standard(Reading::Ack)),
+                80,
+                (41000, 41000),
+            ),
+            (ProbeKind::Udp, 53, (40000, 59999)),
+            (ProbeKind::Udp, 161, (40000, 59999)),
+            (ProbeKind::Icmp(IcmpQuery::Echo), 0, (40000, 59999)),
+        ] {
+            let writer = ProbeWriter::new(kind, &link);
+            let mut cx = ProbeContext::new(key, link, src_ports);
+            let ip_id = cx.next_ip_id().wrapping_add(1);
+            let mut looped = FrameBatch::with_stride(1, MAX_PROBE_FRAME_LEN);
+            write_probe(&writer, (u32::from(target), port), &mut cx, &mut looped);
+
+            let mut swept = FrameBatch::with_stride(1, writer.max_frame_len());
+            let to = probe_to(kind, &key, src_ports, (target, port), ip_id, link.dst_mac);
+            swept.push_with(|buf| writer.write(buf, &key, &to));
+            assert_eq!(swept.frame(0), looped.frame(0), "{}", kind.name());
+        }
     }
 }

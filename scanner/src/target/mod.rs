@@ -9,6 +9,7 @@ pub mod blocklist;
 pub mod permutation;
 pub mod ports;
 pub mod resolve;
+pub mod services;
 
 use anyhow::{bail, Context, Result};
 use std::net::Ipv4Addr;

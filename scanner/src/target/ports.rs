@@ -4,7 +4,7 @@
 //! pick the most frequent ports of the services table; `--exclude-ports` removes
 //! ports from any of these.
 
-use crate::report::services::ServicesTable;
+use super::services::ServicesTable;
 use anyhow::{bail, Context, Result};
 
 /// A sorted list of distinct ports.
@@ -171,7 +171,6 @@ fn parse_range(item: &str) -> Result<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::services;
 
     #[test]
     fn parses_nmap_syntax() {
@@ -197,7 +196,7 @@ mod tests {
 
     #[test]
     fn names_top_ports_and_exclusions() {
-        let table = services::table();
+        let table = &ServicesTable::built_in().unwrap();
         assert_eq!(
             PortList::parse_tcp_with("ssh,https,25", table)
                 .unwrap()

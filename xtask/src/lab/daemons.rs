@@ -153,6 +153,10 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
             let me = std::env::current_exe().context("the xtask binary's path")?;
             start_daemon_in_ns(ns, &["setsid", "-f", path_str(&me), "hostile-services"])
         }
+        Daemon::AnyAddressUdp => {
+            let me = std::env::current_exe().context("the xtask binary's path")?;
+            start_daemon_in_ns(ns, &["setsid", "-f", path_str(&me), "any-address-udp"])
+        }
         Daemon::Snmpd => {
             let conf = dir.join("snmpd.conf");
             std::fs::write(

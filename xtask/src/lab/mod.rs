@@ -6,6 +6,7 @@
 //! Everything lives in namespaces named `lab-*`: the bridge too, so the root
 //! namespace is never touched. The scanner namespace has routes only into the lab.
 
+pub mod any_address_udp;
 pub mod build;
 mod daemons;
 pub mod hostile;
@@ -27,7 +28,8 @@ pub const SCANNER_IFACE: &str = "eth0";
 pub const SEGMENT: &str = "198.18.0.0/24";
 /// The segment behind the router.
 pub const FAR_SEGMENT: &str = "198.18.1.0/24";
-/// The catch-all range answered by the sweep host (every address, port 80 open).
+/// The catch-all range answered by the sweep host (every address: TCP port 80 open,
+/// UDP 53 and 161 answering, ICMP echo answered).
 pub const SWEEP_RANGE: &str = "198.19.0.0/16";
 /// The range routed to the sink host, which benchmarks make drop everything at XDP.
 pub const SINK_RANGE: &str = "198.18.128.0/17";
@@ -72,6 +74,9 @@ pub enum Daemon {
     Snmpd,
     /// The misbehaving services of [`hostile::SERVICES`].
     Hostile,
+    /// UDP answered on every address of the host ([`any_address_udp::PORTS`]): the
+    /// sweep host's catch-all range.
+    AnyAddressUdp,
 }
 
 impl Daemon {
@@ -85,6 +90,7 @@ impl Daemon {
             Daemon::Dnsmasq => "dnsmasq",
             Daemon::Snmpd => "snmpd",
             Daemon::Hostile => "hostile services",
+            Daemon::AnyAddressUdp => "any-address UDP answerer",
         }
     }
 
@@ -106,6 +112,7 @@ impl Daemon {
             // snmpd also listens for SMUX sub-agents on TCP 199 by default.
             Daemon::Snmpd => vec![199],
             Daemon::Hostile => hostile::SERVICES.iter().map(|s| s.0).collect(),
+            Daemon::AnyAddressUdp => vec![],
         }
     }
 
@@ -115,6 +122,7 @@ impl Daemon {
             Daemon::Memcached => vec![11211],
             Daemon::Dnsmasq => vec![53],
             Daemon::Snmpd => vec![161],
+            Daemon::AnyAddressUdp => any_address_udp::PORTS.to_vec(),
             _ => vec![],
         }
     }
@@ -181,6 +189,17 @@ impl Daemon {
                     port,
                     proto: "tcp",
                     service: service.unwrap_or(""),
+                    product: None,
+                    versioned: false,
+                })
+                .collect(),
+            // Echoes what it is sent: open, whatever a scanner names it.
+            Daemon::AnyAddressUdp => any_address_udp::PORTS
+                .iter()
+                .map(|&port| ExpectedService {
+                    port,
+                    proto: "udp",
+                    service: "",
                     product: None,
                     versioned: false,
                 })
@@ -443,12 +462,15 @@ pub fn hosts() -> Vec<Host> {
         Host {
             name: "sweep",
             addr: Ipv4Addr::new(198, 18, 0, 20),
-            daemons: vec![Daemon::Nginx {
-                http_ports: &[80],
-                https: false,
-            }],
+            daemons: vec![
+                Daemon::Nginx {
+                    http_ports: &[80],
+                    https: false,
+                },
+                Daemon::AnyAddressUdp,
+            ],
             answers_range: Some(SWEEP_RANGE),
-            role: "answers all of 198.19.0.0/16 (port 80 open)",
+            role: "answers all of 198.19.0.0/16 (TCP 80 open, UDP 53 and 161 answer, ICMP echo)",
             ..base.clone()
         },
         Host {

@@ -4,11 +4,11 @@
 //! the same format instead (a user may point it at nmap's own file).
 //!
 //! It answers three questions: the name of a port (the SERVICE column), the ports
-//! of a name (`-p http,ssh`), and the most common ports (`--top-ports`, `-F`).
+//! of a name (`-p http,ssh`), and the most common ports (`--top-ports`, `-F`). The
+//! table is a value, loaded once and passed to what needs it.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 static BUILT_IN: &str = include_str!("../../../fingerprints/services");
 
@@ -28,6 +28,11 @@ pub struct ServicesTable {
 }
 
 impl ServicesTable {
+    /// The project's own table (`fingerprints/services`).
+    pub fn built_in() -> Result<Self> {
+        Self::parse(BUILT_IN, "fingerprints/services (built in)")
+    }
+
     /// Parses a table; errors name the line.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let mut table = Self::default();
@@ -125,29 +130,6 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
         }
     }
     matches(pattern.as_bytes(), name.as_bytes())
-}
-
-static TABLE: OnceLock<ServicesTable> = OnceLock::new();
-
-/// Uses `table` instead of the built-in one for the rest of the run (`--servicedb`).
-/// Must be called before the first lookup.
-pub fn install(table: ServicesTable) -> Result<()> {
-    TABLE
-        .set(table)
-        .map_err(|_| anyhow::anyhow!("the services table was already in use"))
-}
-
-/// The table in use.
-pub fn table() -> &'static ServicesTable {
-    TABLE.get_or_init(|| {
-        ServicesTable::parse(BUILT_IN, "fingerprints/services")
-            .expect("the built-in services table parses")
-    })
-}
-
-/// The usual service on `port`/`proto`, or "unknown".
-pub fn name(port: u16, proto: &str) -> &'static str {
-    table().name(port, proto)
 }
 
 #[cfg(test)]
