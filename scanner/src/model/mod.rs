@@ -5,6 +5,7 @@
 //! - [`Proto`], [`PortState`], [`Reason`]: the words of a finding, as enums;
 //! - [`PortFinding`], [`HostResult`], [`ScanResult`], [`ScanInfo`]: what was found;
 //! - [`service`]: what version detection named; [`script`]: what scripts said;
+//!   [`synack`]: what an open port's SYN+ACK says of its stack;
 //! - [`event`]: what phases emit; [`collector`]: the one place that builds the model
 //!   from events and hands what is final to the writers.
 
@@ -12,12 +13,14 @@ pub mod collector;
 pub mod event;
 pub mod script;
 pub mod service;
+pub mod synack;
 pub mod trace;
 
 pub use collector::{Collector, Writer};
 pub use event::{Event, EventSink, HostFacts};
 pub use script::{ScriptOutput, ScriptValue};
 pub use service::ServiceInfo;
+pub use synack::SynAckPrint;
 pub use trace::Trace;
 
 use serde::Serialize;
@@ -185,6 +188,9 @@ pub struct PortFinding {
     /// What the port's scripts said (`--script`, `-sC`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptOutput>,
+    /// The passive fingerprint of its SYN+ACK (raw SYN scans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synack: Option<SynAckPrint>,
 }
 
 impl PortFinding {
@@ -220,6 +226,7 @@ impl PortFinding {
                 .map_or(0.0, |d| d.as_secs_f64()),
             service: None,
             scripts: Vec::new(),
+            synack: None,
         }
     }
 }
