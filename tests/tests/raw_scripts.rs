@@ -273,7 +273,19 @@ fn sniffer_detect_finds_the_promiscuous_interface() {
     );
     let _restore = PromiscuousAgain;
     lab::build::set_promiscuous(&sniffer, false).unwrap();
-    let (out, err) = scan_output_and_messages(&[&args[..], &["-d"]].concat()).unwrap();
+    // A macvlan delivers multicast frames from a work queue, through a filter the
+    // kernel recomputes after the flag changes: on a loaded machine, frames to the
+    // multicast addresses of the test still got through for a moment (seen once in a
+    // full run: "1____1_1"). The host's answers are asked again until they settle.
+    let mut tries = 0;
+    let (out, err) = loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (out, err) = scan_output_and_messages(&[&args[..], &["-d"]].concat()).unwrap();
+        tries += 1;
+        if !out.contains("sniffer-detect") || tries == 3 {
+            break (out, err);
+        }
+    };
     assert!(!out.contains("sniffer-detect"), "{out}");
     // Only the all-hosts group and the real broadcast are answered.
     assert!(
