@@ -10,6 +10,7 @@ pub mod bench_scripts;
 pub mod bench_version;
 pub mod lab;
 pub mod nmap_xml;
+pub mod os_capture;
 pub mod shell;
 
 /// The workspace root (the folder holding the top-level Cargo.toml).

@@ -48,6 +48,9 @@ enum Task {
     /// Answer UDP on every address (the lab starts this in its sweep host).
     #[command(hide = true)]
     AnyAddressUdp,
+    /// Capture the OS-detection fixtures: nmap -O of lab hosts under tcpdump, into
+    /// tests/fixtures/os/ (the lab must be up).
+    OsCapture,
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -107,6 +110,7 @@ fn main() -> Result<()> {
         },
         Task::HostileServices => lab::hostile::serve(),
         Task::AnyAddressUdp => lab::any_address_udp::serve(),
+        Task::OsCapture => xtask::os_capture::run(),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Bench {
