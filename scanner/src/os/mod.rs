@@ -3,9 +3,10 @@
 //! the fingerprint is matched against a database of reference prints.
 //!
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
-//! a database entry expects (expressions), which [`expr`] reads and evaluates as nmap
-//! does. The tests that compute a fingerprint, the database and the matcher grow beside
-//! them; the writers read only `model`.
+//! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
+//! expressions. The tests that compute a fingerprint and the matcher grow beside them;
+//! the writers read only `model`.
 
+pub mod db;
 pub mod expr;
 pub mod fingerprint;
