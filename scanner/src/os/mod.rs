@@ -4,9 +4,11 @@
 //!
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
 //! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
-//! expressions. The tests that compute a fingerprint and the matcher grow beside them;
-//! the writers read only `model`.
+//! expressions, and [`matching`] scores an observed fingerprint against every entry as
+//! nmap does; what it concludes is `model::os`, which the writers read. The tests that
+//! compute a fingerprint grow beside them.
 
 pub mod db;
 pub mod expr;
 pub mod fingerprint;
+pub mod matching;
