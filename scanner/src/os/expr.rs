@@ -384,9 +384,14 @@ mod tests {
 
     proptest! {
         /// For hex numbers as nmap prints them (upper case, no leading zeros) the
-        /// comparisons are the numeric ones.
+        /// comparisons are the numeric ones, at the bounds too.
         #[test]
-        fn hex_comparisons_are_numeric(value in any::<u32>(), low in any::<u32>(), high in any::<u32>()) {
+        fn hex_comparisons_are_numeric(
+            (value, low, high) in any::<u32>().prop_flat_map(|value| {
+                let near = || prop_oneof![value.saturating_sub(2)..=value.saturating_add(2), any::<u32>()];
+                (Just(value), near(), near())
+            }),
+        ) {
             let v = format!("{value:X}");
             prop_assert_eq!(accepts(&format!("{low:X}-{high:X}"), &v), low <= value && value <= high);
             prop_assert_eq!(accepts(&format!(">{low:X}"), &v), value > low);

@@ -126,22 +126,20 @@ impl Database {
     fn score(&self, entry: &Entry, observed: &Observed<'_>, threshold: f64) -> f64 {
         let most_mismatched = ((1.0 - threshold) * entry.possible_points as f64) as u64;
         let (mut compared, mut matched) = (0u64, 0u64);
-        let expectations = &entry.expectations;
-        for (i, expectation) in expectations.iter().enumerate() {
-            if let Some(value) = observed.values[expectation.test][expectation.attr] {
-                let weight = u64::from(
-                    self.match_points
-                        .weight_at(expectation.test, expectation.attr),
-                );
-                compared += weight;
+        for test in entry.expectations.chunk_by(|a, b| a.test == b.test) {
+            for expectation in test {
+                let Some(value) = observed.values[expectation.test][expectation.attr] else {
+                    continue;
+                };
+                let weight = self
+                    .match_points
+                    .weight_at(expectation.test, expectation.attr);
+                compared += u64::from(weight);
                 if expectation.expr.matches(value) {
-                    matched += weight;
+                    matched += u64::from(weight);
                 }
             }
-            let test_ends = expectations
-                .get(i + 1)
-                .is_none_or(|next| next.test != expectation.test);
-            if test_ends && compared - matched > most_mismatched {
+            if compared - matched > most_mismatched {
                 break;
             }
         }
