@@ -61,7 +61,8 @@ impl Database {
     }
 
     /// The best matches for `observed`: at most `limit`, each at least `threshold`
-    /// accurate (clamped to 0–1) unless perfect, ordered as nmap orders them.
+    /// accurate (clamped to 0–1; one that is not a number keeps only perfect
+    /// matches) unless perfect, ordered as nmap orders them.
     pub fn best_matches(
         &self,
         observed: &Fingerprint,
