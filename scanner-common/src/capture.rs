@@ -13,7 +13,10 @@
 //! - ICMP echo, timestamp and mask replies: (ICMP, sender, identifier, 0);
 //! - ICMP errors: the key of the packet they quote, as if it were a reply to it (so a
 //!   script hears of the routers that drop its probes under the probe's own key);
-//! - ARP replies to us: ([`CAPTURE_ARP`], sender, 0, 0).
+//! - ARP replies to us: ([`CAPTURE_ARP`], sender, 0, 0);
+//! - besides its own key, every SYN+ACK the classifier takes for a reply to a probe:
+//!   [`CaptureKey::syn_acks`], so that one consumer sees them all (their passive
+//!   fingerprints) without a key per port.
 
 use crate::wire::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
 
@@ -32,6 +35,9 @@ pub const CAPTURE_SNAP: usize = 256;
 pub const CAPTURED_RING_BYTES: u32 = 1 << 22;
 /// The protocol byte of ARP keys (not an IP protocol in use).
 pub const CAPTURE_ARP: u8 = 254;
+/// The protocol byte of the one key under which every SYN+ACK answering the scan's
+/// probes is captured (not an IP protocol in use): their passive fingerprints.
+pub const CAPTURE_SYN_ACKS: u8 = 253;
 
 /// What a script waits for. Addresses and ports in host byte order.
 #[repr(C)]
@@ -79,6 +85,11 @@ impl CaptureKey {
     /// The key of an ARP reply from `sender_addr`.
     pub const fn arp(sender_addr: u32) -> Self {
         Self::new(CAPTURE_ARP, sender_addr, 0, 0)
+    }
+
+    /// The key under which every SYN+ACK answering a probe is captured too.
+    pub const fn syn_acks() -> Self {
+        Self::new(CAPTURE_SYN_ACKS, 0, 0, 0)
     }
 
     /// The key of an ICMP error quoting our packet of `protocol` to `remote_addr`,

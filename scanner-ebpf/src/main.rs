@@ -237,6 +237,9 @@ fn classify(ctx: &XdpContext) -> Option<u32> {
                     ttl: ip.ttl,
                 },
             );
+            if matches!(verdict, Verdict::Reply(r) if r.kind == ReplyKind::SynAck as u8) {
+                capture(ctx, CaptureKey::syn_acks());
+            }
             let pass_synack = config.flags & FLAG_PASS_SYNACK != 0;
             deliver(verdict, |r| {
                 pass_synack && r.kind == ReplyKind::SynAck as u8

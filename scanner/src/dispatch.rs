@@ -12,11 +12,14 @@
 //! frame from a packet socket and computes the same key in userspace
 //! (`packet::reply::capture_key`).
 //!
+//! Besides the scripts' keys, one consumer may wait on [`CaptureKey::syn_acks`]: every
+//! SYN+ACK answering a probe (the passive fingerprints of the open ports).
+//!
 //! This module moves frames; what they mean is the script's business.
 
 use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
 use crate::io::xdp::CaptureMaps;
-use crate::packet::reply::capture_key;
+use crate::packet::reply::{capture_key, is_syn_ack_to};
 use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap as KernelMap, MapData, RingBuf};
 use scanner_common::capture::{CaptureKey, CapturedFrame, CAPTURE_KEYS_MAX};
@@ -139,6 +142,11 @@ impl CaptureHub {
 
     /// Starts capturing the frames with `key`.
     pub fn open(&self, key: CaptureKey) -> Result<Capture> {
+        self.open_with_queue(key, QUEUE)
+    }
+
+    /// Starts capturing the frames with `key`, keeping up to `queue` of them unread.
+    pub fn open_with_queue(&self, key: CaptureKey, queue: usize) -> Result<Capture> {
         let mut registry = self
             .registry
             .lock()
@@ -152,7 +160,7 @@ impl CaptureHub {
                     .context("adding a capture key to the classifier")?;
             }
         }
-        let (sender, receiver) = mpsc::channel(QUEUE);
+        let (sender, receiver) = mpsc::channel(queue.max(1));
         let id = registry.next_id;
         registry.next_id += 1;
         registry.waiting.entry(key).or_default().push((id, sender));
@@ -188,6 +196,11 @@ impl Capture {
     /// The next frame (waits for it; wrap in a timeout).
     pub async fn next(&mut self) -> Option<Captured> {
         self.receiver.recv().await
+    }
+
+    /// The next frame if one is waiting (never waits).
+    pub fn try_next(&mut self) -> Option<Captured> {
+        self.receiver.try_recv().ok()
     }
 }
 
@@ -245,19 +258,24 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
 async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<Registry>>) {
     let mut buf = vec![0u8; 65536];
     while let Ok(len) = socket.recv(&mut buf).await {
-        let Some(key) = capture_key(&buf[..len], local_addr) else {
-            continue;
-        };
+        let frame = &buf[..len];
+        let syn_acks = CaptureKey::syn_acks();
+        let keys = [
+            capture_key(frame, local_addr),
+            is_syn_ack_to(frame, local_addr).then_some(syn_acks),
+        ];
         let mut registry = registry.lock().expect("never poisoned");
-        if registry.waiting.contains_key(&key) {
-            let snap = len.min(scanner_common::capture::CAPTURE_SNAP);
-            registry.deliver(
-                &key,
-                Captured {
-                    frame: buf[..snap].to_vec(),
-                    frame_len: len,
-                },
-            );
+        for key in keys.into_iter().flatten() {
+            if registry.waiting.contains_key(&key) {
+                let snap = len.min(scanner_common::capture::CAPTURE_SNAP);
+                registry.deliver(
+                    &key,
+                    Captured {
+                        frame: frame[..snap].to_vec(),
+                        frame_len: len,
+                    },
+                );
+            }
         }
     }
 }

@@ -200,6 +200,12 @@ pub struct Args {
     #[arg(long)]
     pub reason: bool,
 
+    /// Read each open port's SYN+ACK into its passive signature (p0f v3's format) and
+    /// show it in normal, XML and JSON output: what the port's stack says of itself in
+    /// the reply the SYN scan already had, at no extra packet.
+    #[arg(long = "synack-signatures")]
+    pub synack_signatures: bool,
+
     /// Write CSV, one row per finding as found, to FILE (- for standard output). Written -oC.
     #[arg(long = "output-csv", value_name = "FILE")]
     pub output_csv: Option<String>,

@@ -744,6 +744,7 @@ pub fn plan(
         view: OutputOptions {
             open_only: args.open,
             reason: args.reason,
+            synack_signatures: args.synack_signatures,
         },
         services,
         command_line: command_line.to_string(),
@@ -855,6 +856,7 @@ pub fn plan(
         version,
         run_as: Some(run_as),
         traceroute: args.traceroute,
+        synack_signatures: args.synack_signatures,
     };
     Ok(Plan::Scan(Box::new(ScanPlan {
         scan,

@@ -15,6 +15,8 @@ use tokio::io::unix::AsyncFd;
 pub const SEND_ONLY: u16 = 0;
 /// Receive every frame (ETH_P_ALL).
 pub const ALL_FRAMES: u16 = 0x0003;
+/// Bytes of a receiving socket's buffer.
+const RECEIVE_BUFFER: libc::c_int = 16 << 20;
 
 /// A non-blocking AF_PACKET socket.
 pub struct RawPacketSocket {
@@ -72,6 +74,27 @@ impl RawPacketSocket {
                 4,
             )
         };
+        if ethertype != SEND_ONLY {
+            // A receive buffer that holds a burst of replies while the loop is busy
+            // elsewhere (the default holds a few hundred frames). Best effort: beyond
+            // the system's limit only with CAP_NET_ADMIN, which the scan has here.
+            let bytes: libc::c_int = RECEIVE_BUFFER;
+            for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+                // SAFETY: setsockopt with a valid int option.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        fd.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        option,
+                        &bytes as *const _ as *const libc::c_void,
+                        4,
+                    )
+                };
+                if rc == 0 {
+                    break;
+                }
+            }
+        }
         Ok(Self { fd })
     }
 

@@ -4,7 +4,7 @@
 //! probed is final once its service is known, so it is written once, with it.
 
 use super::event::{Event, EventSink, HostFacts};
-use super::{HostResult, PortFinding, ScanResult, ScriptOutput, ScriptSubject};
+use super::{HostResult, PortFinding, Proto, ScanResult, ScriptOutput, ScriptSubject};
 use anyhow::Result;
 use std::net::Ipv4Addr;
 
@@ -128,6 +128,12 @@ impl EventSink for Collector<'_> {
                 if let Some(finding) = host.ports.get_mut(&(changed.port, changed.proto)) {
                     finding.state = changed.state;
                     finding.service = changed.service;
+                }
+            }
+            Event::SynAck(addr, port, print) => {
+                let host = result.hosts.entry(addr).or_default();
+                if let Some(finding) = host.ports.get_mut(&(port, Proto::Tcp)) {
+                    finding.synack = Some(print);
                 }
             }
             Event::Script(subject, output) => {

@@ -2,7 +2,7 @@
 //! result; they emit [`Event`]s into an [`EventSink`], and the one
 //! [`Collector`](super::collector::Collector) builds the model from them.
 
-use super::{PortFinding, Reason, ScriptOutput, ScriptSubject};
+use super::{PortFinding, Reason, ScriptOutput, ScriptSubject, SynAckPrint};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub enum Event {
     /// A port's state or service as a script set it (`nmap.set_port_state`,
     /// `nmap.set_port_version`): only those two are taken.
     PortChanged(PortFinding),
+    /// The passive fingerprint of an open TCP port's SYN+ACK.
+    SynAck(Ipv4Addr, u16, SynAckPrint),
     /// What a script said.
     Script(ScriptSubject, ScriptOutput),
     /// What was learnt about a host; facts it does not give are kept as they were.

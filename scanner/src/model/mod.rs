@@ -5,7 +5,8 @@
 //! - [`Proto`], [`PortState`], [`Reason`]: the words of a finding, as enums;
 //! - [`PortFinding`], [`HostResult`], [`ScanResult`], [`ScanInfo`]: what was found;
 //! - [`service`]: what version detection named; [`script`]: what scripts said;
-//!   [`os`]: what OS detection concluded;
+//!   [`os`]: what OS detection concluded; [`synack`]: what an open port's SYN+ACK
+//!   says of its stack;
 //! - [`event`]: what phases emit; [`collector`]: the one place that builds the model
 //!   from events and hands what is final to the writers.
 
@@ -14,6 +15,7 @@ pub mod event;
 pub mod os;
 pub mod script;
 pub mod service;
+pub mod synack;
 pub mod trace;
 
 pub use collector::{Collector, Writer};
@@ -21,6 +23,7 @@ pub use event::{Event, EventSink, HostFacts};
 pub use os::{OsClass, OsDetection, OsMatch, OsVerdict};
 pub use script::{ScriptOutput, ScriptValue};
 pub use service::ServiceInfo;
+pub use synack::SynAckPrint;
 pub use trace::Trace;
 
 use serde::Serialize;
@@ -188,6 +191,9 @@ pub struct PortFinding {
     /// What the port's scripts said (`--script`, `-sC`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptOutput>,
+    /// The passive fingerprint of its SYN+ACK (raw SYN scans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synack: Option<SynAckPrint>,
 }
 
 impl PortFinding {
@@ -223,6 +229,7 @@ impl PortFinding {
                 .map_or(0.0, |d| d.as_secs_f64()),
             service: None,
             scripts: Vec::new(),
+            synack: None,
         }
     }
 }

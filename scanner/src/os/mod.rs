@@ -2,6 +2,9 @@
 //! round, the replies become a fingerprint (tests SEQ, OPS, WIN, ECN, T1–T7, U1, IE), and
 //! the fingerprint is matched against a database of reference prints.
 //!
+//! [`synack`] reads the passive fingerprint of a SYN+ACK (p0f's signature), which
+//! needs no probe of its own.
+//!
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
 //! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
 //! expressions, and [`matching`] scores an observed fingerprint against every entry as
@@ -12,3 +15,4 @@ pub mod db;
 pub mod expr;
 pub mod fingerprint;
 pub mod matching;
+pub mod synack;

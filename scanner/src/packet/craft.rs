@@ -228,3 +228,39 @@ pub fn icmp_error_about(
         error.emit(&mut icmp::Packet::new_unchecked(b))
     })
 }
+
+/// A TCP segment from `src:sport` to `dst:dport` with `flags`, `window`, `ttl` and the
+/// raw option bytes `options` (padded to a multiple of four), IP ID 0, no DF: a stack's
+/// answer with the fields a test of fingerprints sets.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_segment(
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    flags: u8,
+    window: u16,
+    ttl: u8,
+    options: &[u8],
+) -> Vec<u8> {
+    let segment = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        seq_number: 0x1234_5678,
+        ack_number: 0x0bad_cafe,
+        flags,
+        window_len: window,
+        urgent_at: 0,
+        options,
+        payload: &[],
+    };
+    let eth = EthernetRepr {
+        src_addr: [2, 0, 0, 0, 0, 2],
+        dst_addr: [2, 0, 0, 0, 0, 1],
+        vlan_id: None,
+        ethertype: scanner_common::wire::ETHERTYPE_IPV4,
+    };
+    let ip = Ipv4Repr::new(src, dst, IPPROTO_TCP, ttl, 0, segment.buffer_len());
+    let pseudo = PseudoHeader::V4 { src, dst };
+    frame(&eth, &ip, |b| {
+        segment.emit(&mut tcp::Packet::new_unchecked(b), &pseudo)
+    })
+}

@@ -14,6 +14,7 @@ use scanner_common::classify::{
 };
 use scanner_common::wire::{
     ARP_OPER_REPLY, ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
+    TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN,
 };
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_UDP};
 
@@ -64,6 +65,36 @@ fn ipv4_packet(frame: &[u8]) -> Option<ipv4::Packet<&[u8]>> {
     }
     let ip = ipv4::Packet::new_checked(frame.into_inner().get(frame.header_len()..)?).ok()?;
     (!ip.is_fragment()).then_some(ip)
+}
+
+/// A segment's IPv4 header, its TCP header, and its length as the IP header claims it.
+pub type TcpHeaders<'a> = (ipv4::Packet<&'a [u8]>, tcp::Packet<&'a [u8]>, usize);
+
+/// The IPv4 and TCP headers of an Ethernet frame (at most one VLAN tag) cut short by a
+/// capture (a snapshot of its first bytes): both headers must be whole and the packet
+/// unfragmented; its payload may be missing. With the segment's length as the IP
+/// header claims it (so the length of data that came with it is known even where
+/// the snapshot does not hold it).
+pub fn ipv4_tcp_headers(frame: &[u8]) -> Option<TcpHeaders<'_>> {
+    let frame = ethernet::Frame::new_checked(frame).ok()?;
+    if frame.ethertype() != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = ipv4::Packet::new_fixed_checked(frame.into_inner().get(frame.header_len()..)?).ok()?;
+    let bytes = ip.into_inner();
+    let header_len = ip.header_len();
+    if ip.version() != 4
+        || header_len < ipv4::HEADER_LEN
+        || header_len > bytes.len()
+        || ip.is_fragment()
+        || ip.protocol() != IPPROTO_TCP
+    {
+        return None;
+    }
+    let segment_len = usize::from(ip.total_len()).checked_sub(header_len)?;
+    let held = &bytes[header_len..(header_len + segment_len).min(bytes.len())];
+    let segment = tcp::Packet::new_checked(held).ok()?;
+    Some((ip, segment, segment_len))
 }
 
 /// The fields of an Ethernet/IPv4 ARP packet, if `frame` holds a whole one.
@@ -198,6 +229,18 @@ pub fn capture_key(frame: &[u8], local_addr: u32) -> Option<CaptureKey> {
         }
         _ => None,
     }
+}
+
+/// Whether `frame` is a TCP SYN+ACK to `local_addr`: captured under
+/// [`CaptureKey::syn_acks`] on the packet-socket path. (The XDP classifier captures
+/// only those that acknowledge a probe's cookie; here the consumer, which takes only
+/// the ports the scan found open, is the filter.)
+pub fn is_syn_ack_to(frame: &[u8], local_addr: u32) -> bool {
+    ipv4_tcp_headers(frame).is_some_and(|(ip, segment, _)| {
+        u32::from(ip.dst_addr()) == local_addr
+            && segment.flags() & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)
+                == TCP_FLAG_SYN | TCP_FLAG_ACK
+    })
 }
 
 /// The record the XDP classifier would produce for `frame`, or `None` if it is not

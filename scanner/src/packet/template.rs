@@ -39,7 +39,8 @@ pub enum SegmentKind {
 
 const IP_TTL: u8 = 64;
 const SYN_WINDOW: u16 = 1024;
-const MSS: u16 = 1460;
+/// The MSS option of SYN probes (a real stack's first segment carries one).
+pub const SYN_MSS: u16 = 1460;
 
 /// Where the TCP header starts in a template's frame.
 const TCP: usize = ETH_LEN + IPV4_LEN;
@@ -82,7 +83,7 @@ pub struct TcpTemplate {
 
 impl TcpTemplate {
     pub fn new(kind: SegmentKind, link: &LinkAddrs) -> Self {
-        let mss = MSS.to_be_bytes();
+        let mss = SYN_MSS.to_be_bytes();
         let mss_option = [OPT_MSS, 4, mss[0], mss[1]];
         let options: &[u8] = match kind {
             SegmentKind::Syn => &mss_option,

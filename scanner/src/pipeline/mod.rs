@@ -17,6 +17,7 @@
 mod hosts;
 mod ports;
 mod stream;
+mod syn_acks;
 
 pub use hosts::{name_hosts, Discovery};
 pub use ports::PortScanner;
@@ -37,6 +38,7 @@ use anyhow::{bail, Result};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Instant;
+use syn_acks::SynAckPrints;
 
 /// The most hosts in one group, whatever `--max-hostgroup` says: a group's addresses
 /// and per-host state are all held at once.
@@ -72,6 +74,8 @@ pub struct ScanOptions {
     pub run_as: Option<RunAs>,
     /// `--traceroute`: trace each group's hosts once their ports are done.
     pub traceroute: bool,
+    /// `--synack-signatures`: read each open port's SYN+ACK into p0f's signature.
+    pub synack_signatures: bool,
 }
 
 /// What the scan counted, for `-v`.
@@ -109,11 +113,35 @@ pub async fn run(
     } else {
         None
     };
-    // Scripts' raw access is opened now, while it can be; it reaches hosts once
-    // discovery has found them up. (A connect scan's scripts have none.)
-    let raw_access = match (&mut prober, scripts, &opts.ports) {
-        (_, _, Some(PortScanner::Connect { .. })) | (None, _, _) | (_, None, _) => None,
-        (Some(prober), Some(_), _) => open_raw_access(prober, notice).map(Rc::new),
+    // The captures are opened now, while they can be: the scripts' raw access, which
+    // reaches hosts once discovery has found them up (a connect scan's scripts have
+    // none), and the SYN+ACKs of a SYN scan (its open ports' passive fingerprints).
+    let scripts_raw = scripts.is_some() && raw_ports;
+    let syn_probe_mss = (opts.synack_signatures)
+        .then(|| opts.ports.as_ref().and_then(PortScanner::syn_probe_mss))
+        .flatten();
+    let hub = match prober.as_mut() {
+        Some(prober) if scripts_raw || syn_probe_mss.is_some() => open_hub(prober, notice),
+        _ => None,
+    };
+    let mut syn_acks = match (&hub, syn_probe_mss) {
+        (Some(hub), Some(mss)) => match SynAckPrints::open(hub, mss) {
+            Ok(prints) => Some(prints),
+            Err(err) => {
+                notice(&format!(
+                    "{err:#}\nno passive fingerprints of SYN+ACKs in this scan"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    // Without scripts, the hub is kept alive here for the SYN+ACKs.
+    let (raw_access, _hub) = match (hub, prober.as_ref()) {
+        (Some(hub), Some(prober)) if scripts_raw => {
+            (open_raw_access(hub, prober, notice).map(Rc::new), None)
+        }
+        (hub, _) => (None, hub),
     };
     if let Some(run_as) = &opts.run_as {
         privileges::drop_privileges(run_as, (opts.debug > 0).then_some(&mut *notice))?;
@@ -275,6 +303,16 @@ pub async fn run(
                 collector.emit(Event::Host(addr, facts))?;
             }
         }
+        if let Some(syn_acks) = syn_acks.as_mut() {
+            let open: Vec<(Ipv4Addr, Vec<u16>)> = finished
+                .iter()
+                .map(|&addr| {
+                    let host = collector.result().hosts.get(&addr);
+                    (addr, syn_acks::open_tcp_ports(host))
+                })
+                .collect();
+            syn_acks.finish_hosts(&open, collector).await?;
+        }
         if opts.reverse_dns {
             name_hosts(&finished, collector).await?;
         }
@@ -318,18 +356,36 @@ pub async fn run(
     })
 }
 
-/// Raw packets for scripts: the classifier's captures (or a packet socket's, on that
-/// path) and a way out to the hosts found up (each group's are allowed as it is
-/// found, see [`RawAccess::allow`]). `None`, with a notice, if it cannot
-/// be had; scripts then hear why from `rawpacket.available()`.
-fn open_raw_access(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<RawAccess> {
-    let path = &prober.path;
-    let (ifindex, src_mac, src_ip) = (path.ifindex, path.src_mac, path.src_ip);
+/// The capture dispatcher: fed by the classifier's capture ring, or by a packet
+/// socket where the classifier is not loaded. `None`, with a notice, if it cannot be
+/// had.
+fn open_hub(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<CaptureHub> {
+    let (ifindex, src_ip) = (prober.path.ifindex, prober.path.src_ip);
     let hub = match prober.take_captures() {
         Some(maps) => CaptureHub::from_classifier(maps),
         None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
     };
-    match hub.and_then(|hub| RawAccess::new(hub, ifindex, src_mac, src_ip)) {
+    match hub {
+        Ok(hub) => Some(hub),
+        Err(err) => {
+            notice(&format!(
+                "{err:#}\nno captures in this scan: scripts get no raw packets, open ports no passive fingerprints"
+            ));
+            None
+        }
+    }
+}
+
+/// Raw packets for scripts: captures from `hub` and a way out to the hosts found up
+/// (each group's are allowed as it is found, see [`RawAccess::allow`]). `None`, with
+/// a notice, if it cannot be had; scripts then hear why from `rawpacket.available()`.
+fn open_raw_access(
+    hub: CaptureHub,
+    prober: &Prober,
+    notice: &mut dyn FnMut(&str),
+) -> Option<RawAccess> {
+    let path = &prober.path;
+    match RawAccess::new(hub, path.ifindex, path.src_mac, path.src_ip) {
         Ok(access) => Some(access),
         Err(err) => {
             notice(&format!("{err:#}\nscripts get no raw packets in this scan"));

@@ -6,11 +6,13 @@
 
 use crate::engine::probing::{Prober, Timing};
 use crate::model::{EventSink, Proto, ScanInfo};
+use crate::packet::template::{SegmentKind, SYN_MSS};
 use crate::portscan::connect::{self, ConnectScanOptions, ConnectScanStats};
 use crate::portscan::syn::{TcpProbe, TcpScan};
 use crate::portscan::udp::UdpScan;
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{Context, Result};
+use scanner_common::wire::TCP_FLAG_SYN;
 use std::net::Ipv4Addr;
 
 /// How the ports of the hosts up are scanned.
@@ -67,6 +69,20 @@ impl PortScanner {
     /// Whether it sends raw packets (and so needs the probe loop open).
     pub fn is_raw(&self) -> bool {
         matches!(self, Self::Raw { .. })
+    }
+
+    /// Where raw TCP probes carry SYN (so open ports answer with SYN+ACKs): the MSS
+    /// option they carry (`Some(None)`: none).
+    pub fn syn_probe_mss(&self) -> Option<Option<u16>> {
+        match self {
+            Self::Raw {
+                tcp: Some((probe, _)),
+                ..
+            } if probe.flags & TCP_FLAG_SYN != 0 => {
+                Some((probe.segment() == SegmentKind::Syn).then_some(SYN_MSS))
+            }
+            _ => None,
+        }
     }
 
     /// Scans the ports of `group` (hosts up), emitting every finding into `sink` as it

@@ -51,6 +51,7 @@ mod tests {
             ttl: Some(63),
             service: None,
             scripts: Vec::new(),
+            synack: None,
             time: 1.5,
         };
         let row: Vec<String> = [

@@ -38,8 +38,20 @@ impl Writer for JsonLines {
         self.write(&object)
     }
 
-    /// A host's trace (`--traceroute`) is a line of its own, once the host is done.
+    /// Once the host is done: each open port's SYN+ACK signature (`--synack-signatures`)
+    /// and its trace
+    /// (`--traceroute`), each a line of its own.
     fn host(&mut self, addr: std::net::Ipv4Addr, host: &crate::model::HostResult) -> Result<()> {
+        for finding in host.ports.values() {
+            if let Some(print) = &finding.synack {
+                let mut object = serde_json::Map::new();
+                object.insert("addr".into(), addr.to_string().into());
+                object.insert("port".into(), finding.port.into());
+                object.insert("proto".into(), finding.proto.as_str().into());
+                object.insert("synack".into(), serde_json::to_value(print)?);
+                self.write(&object)?;
+            }
+        }
         match &host.trace {
             Some(trace) => self.write(&super::trace::json(addr, trace)?),
             None => Ok(()),

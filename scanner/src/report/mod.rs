@@ -42,6 +42,8 @@ pub struct OutputOptions {
     pub open_only: bool,
     /// A REASON column.
     pub reason: bool,
+    /// Each open port's SYN+ACK signature (`--synack-signatures`).
+    pub synack_signatures: bool,
 }
 
 impl OutputOptions {
@@ -79,6 +81,7 @@ pub(crate) fn record_sample_ports(
             time: 0.0,
             service: None,
             scripts: Vec::new(),
+            synack: None,
         });
     }
 }

@@ -78,9 +78,42 @@ fn host_report(
     }
     out.push('\n');
     script_section(out, "Host script results:", &host.scripts);
+    if opts.synack_signatures {
+        synack_section(out, host);
+    }
     if let Some(trace) = &host.trace {
         super::trace::normal(out, trace);
     }
+}
+
+/// The SYN+ACK signatures of the host's open ports (`--synack-signatures`), as p0f
+/// writes them.
+fn synack_section(out: &mut String, host: &HostResult) {
+    let rows: Vec<(String, &str)> = host
+        .ports
+        .values()
+        .filter_map(|p| {
+            Some((
+                format!("{}/{}", p.port, p.proto),
+                p.synack.as_ref()?.signature.as_str(),
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let width = rows
+        .iter()
+        .map(|(port, _)| port.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    out.push_str("SYN+ACK signatures (p0f v3):\n");
+    let _ = writeln!(out, "{:<width$}  SIGNATURE", "PORT");
+    for (port, signature) in rows {
+        let _ = writeln!(out, "{port:<width$}  {signature}");
+    }
+    out.push('\n');
 }
 
 /// The normal output as the scan goes: the pre-scan scripts' results before the first
@@ -350,6 +383,7 @@ mod tests {
             ttl: Some(64),
             service: None,
             scripts: Vec::new(),
+            synack: None,
             time: 0.0,
         }
     }
@@ -449,6 +483,7 @@ mod tests {
             OutputOptions {
                 open_only: true,
                 reason: true,
+                synack_signatures: false,
             },
             &table(),
         );

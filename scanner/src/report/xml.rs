@@ -118,6 +118,9 @@ fn host_element(
     out.push_str("</hostnames>\n");
     write_ports(out, host, opts, services);
     script_group(out, "hostscript", &host.scripts);
+    if opts.synack_signatures {
+        synack_group(out, host);
+    }
     if let Some(trace) = &host.trace {
         super::trace::xml(out, trace);
     }
@@ -341,6 +344,30 @@ fn service_element(service: &ServiceInfo) -> String {
         element.push_str("</service>");
     }
     element
+}
+
+/// The open ports' SYN+ACK signatures (`--synack-signatures`): an element of this
+/// scanner's, outside nmap's DTD (nmap has nothing of the kind), asked for by name.
+fn synack_group(out: &mut String, host: &HostResult) {
+    let prints: Vec<_> = host
+        .ports
+        .values()
+        .filter_map(|p| Some((p, p.synack.as_ref()?)))
+        .collect();
+    if prints.is_empty() {
+        return;
+    }
+    out.push_str("<synacks>\n");
+    for (port, print) in prints {
+        let _ = writeln!(
+            out,
+            "<synack protocol=\"{}\" portid=\"{}\" signature=\"{}\"/>",
+            port.proto,
+            port.port,
+            escape(&print.signature)
+        );
+    }
+    out.push_str("</synacks>\n");
 }
 
 #[cfg(test)]
