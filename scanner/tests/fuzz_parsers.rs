@@ -1,13 +1,18 @@
 //! Property-based fuzzing of everything that reads untrusted input: target, port and
 //! time specifications and `--script` selections from the command line, probe files,
 //! version templates and
-//! services' answers read against the probe database, and frames off the wire (TCP, UDP, ICMP
+//! services' answers read against the probe database, OS databases (nmap-os-db), their
+//! value expressions and fingerprints matched against them, and frames off the wire (TCP, UDP, ICMP
 //! replies and ICMP errors quoting anything; frames raw-packet scripts capture and
 //! dissect). None may panic, and what they accept
 //! must mean what it says.
 
 use proptest::prelude::*;
 use scanner::engine::timing::{parse_time, Timing};
+use scanner::os::db::Database;
+use scanner::os::expr::Expr;
+use scanner::os::fingerprint::{Fingerprint, Test};
+use scanner::os::matching::{GUESS_THRESHOLD, MOST_MATCHES};
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
@@ -23,8 +28,100 @@ fn own_database() -> &'static scanner::service::probes::ProbeDb {
     DB.get_or_init(|| scanner::service::load_database(None).expect("the own database parses"))
 }
 
+/// nmap's MatchPoints block, so that fuzzed OS database entries are weighed.
+const OS_MATCH_POINTS: &str = "MatchPoints
+SEQ(SP=25%GCD=75%ISR=25%TI=100%CI=50%II=100%SS=80%TS=100)
+OPS(O1=20%O2=20%O3=20%O4=20%O5=20%O6=20)
+WIN(W1=15%W2=15%W3=15%W4=15%W5=15%W6=15)
+ECN(R=100%DF=20%T=15%TG=15%W=15%O=15%CC=100%Q=20)
+T1(R=100%DF=20%T=15%TG=15%S=20%A=20%F=30%RD=20%Q=20)
+T4(R=100%DF=20%T=15%TG=15%W=25%S=20%A=20%F=30%O=10%RD=20%Q=20)
+U1(R=50%DF=20%T=15%TG=15%IPL=100%UN=100%RIPL=100%RID=100%RIPCK=100%RUCK=100%RUD=100)
+IE(R=50%DFI=40%T=15%TG=15%CD=100)
+";
+
+/// A test line of nmap-os-db's shape, its names and values sometimes wrong.
+const OS_TEST_LINE: &str = "(SEQ|OPS|WIN|ECN|T1|T4|U1|IE|T9)\\(((SP|GCD|TI|O[1-6]|W[1-6]|R|DF|T|TG|W|O|S|A|F|IPL|CD|XX)=[0-9A-FZIRSY|<>\\[\\]+-]{0,10}%?){0,6}\\)?";
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// OS databases: lines of the format's shapes, garbled, are read or refused with
+    /// a message naming the source, never a panic.
+    #[test]
+    fn os_databases_never_panic(
+        lines in proptest::collection::vec(prop_oneof![
+            "Fingerprint [A-Za-z0-9 .#-]{0,20}",
+            "Class [a-z| ]{0,20}",
+            "CPE (cpe:/[a-z:0-9]{0,12})?( auto)?",
+            OS_TEST_LINE,
+            Just("MatchPoints".to_string()),
+            Just(String::new()),
+            "#.{0,10}",
+            ".{0,30}",
+        ], 0..24),
+        with_points in any::<bool>(),
+    ) {
+        let body = lines.join("\n");
+        let text = if with_points { format!("{OS_MATCH_POINTS}\n{body}") } else { body };
+        match Database::parse(&text, "fuzz-os-db") {
+            Ok(db) => prop_assert!(db.warnings.iter().all(|w| w.starts_with("fuzz-os-db line "))),
+            Err(error) => prop_assert!(error.to_string().starts_with("fuzz-os-db"), "{error}"),
+        }
+    }
+
+    /// Entries whose tests are garbled are read or left out, and what is read matches
+    /// any print without panic: accuracies from 0 to 1, the best first.
+    #[test]
+    fn os_entries_match_any_print(
+        entries in proptest::collection::vec(
+            ("[A-C]", "Class [a-z| ]{0,12}", proptest::collection::vec(OS_TEST_LINE, 1..8)),
+            1..6,
+        ),
+        observed in proptest::collection::vec(OS_TEST_LINE, 0..8),
+    ) {
+        let mut text = OS_MATCH_POINTS.to_string();
+        for (name, class, tests) in &entries {
+            text.push_str(&format!("\nFingerprint {name}\n{class}\n{}\n", tests.join("\n")));
+        }
+        let db = Database::parse(&text, "fuzz-os-db").unwrap();
+        prop_assert_eq!(db.entries.len() + db.warnings.len(), entries.len());
+        let mut print = Fingerprint::default();
+        for line in &observed {
+            if let Ok(test) = Test::parse(line) {
+                print.insert(test);
+            }
+        }
+        for entry in &db.entries {
+            let accuracy = db.accuracy(entry, &print);
+            prop_assert!((0.0..=1.0).contains(&accuracy));
+        }
+        for threshold in [0.0, GUESS_THRESHOLD] {
+            let found = db.best_matches(&print, MOST_MATCHES, threshold);
+            prop_assert!(found.matches.windows(2).all(|w| w[0].accuracy >= w[1].accuracy));
+            prop_assert!(found.matches.iter().all(|m| m.accuracy >= threshold));
+        }
+    }
+
+    /// Any bytes after a good MatchPoints block are read or refused, never a panic.
+    #[test]
+    fn os_database_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut text = OS_MATCH_POINTS.as_bytes().to_vec();
+        text.extend(bytes);
+        let _ = Database::parse(&text, "fuzz-os-db");
+    }
+
+    /// Any expression, of either syntax, held against any value.
+    #[test]
+    fn os_expressions_never_panic(
+        expr in "[0-9A-Fa-z|<>\\[\\]+-]{0,16}|.{0,16}",
+        value in "[0-9A-F]{0,6}|[0-9A-Z+]{0,6}|.{0,8}",
+    ) {
+        let _ = Expr::parse(&expr).matches(&value);
+        if let Ok(options) = Expr::parse_tcp_options(&expr) {
+            let _ = options.matches(&value);
+        }
+    }
 
     #[test]
     fn target_specs_never_panic(spec in "[0-9./*,-]{0,24}") {

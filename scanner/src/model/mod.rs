@@ -5,12 +5,14 @@
 //! - [`Proto`], [`PortState`], [`Reason`]: the words of a finding, as enums;
 //! - [`PortFinding`], [`HostResult`], [`ScanResult`], [`ScanInfo`]: what was found;
 //! - [`service`]: what version detection named; [`script`]: what scripts said;
-//!   [`synack`]: what an open port's SYN+ACK says of its stack;
+//!   [`os`]: what OS detection concluded; [`synack`]: what an open port's SYN+ACK
+//!   says of its stack;
 //! - [`event`]: what phases emit; [`collector`]: the one place that builds the model
 //!   from events and hands what is final to the writers.
 
 pub mod collector;
 pub mod event;
+pub mod os;
 pub mod script;
 pub mod service;
 pub mod synack;
@@ -18,6 +20,7 @@ pub mod trace;
 
 pub use collector::{Collector, Writer};
 pub use event::{Event, EventSink, HostFacts};
+pub use os::{OsClass, OsDetection, OsMatch, OsVerdict};
 pub use script::{ScriptOutput, ScriptValue};
 pub use service::ServiceInfo;
 pub use synack::SynAckPrint;

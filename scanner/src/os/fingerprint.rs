@@ -6,7 +6,10 @@
 //!
 //! [`TESTS`] is the one list of test names and of each test's attributes in nmap's
 //! order; everything that builds, parses or prints a fingerprint goes by it.
+//! [`Test::parse`] and [`Fingerprint::parse`] read the printed form back, with nmap's
+//! rules for the response attribute `R`; what the values mean is the matcher's business.
 
+use anyhow::{bail, Result};
 use std::fmt;
 
 /// Every test nmap's OS detection knows, in the order nmap prints them, with its
@@ -35,6 +38,19 @@ pub const TESTS: &[(&str, &[&str])] = &[
 /// The attributes of T2–T7 (T1 has no window and no options).
 const T2_TO_T7: &[&str] = &["R", "DF", "T", "TG", "W", "S", "A", "F", "O", "RD", "Q"];
 
+/// The most attributes any test has (T2–T7 and U1: eleven).
+pub const MOST_ATTRIBUTES: usize = {
+    let mut most = 0;
+    let mut index = 0;
+    while index < TESTS.len() {
+        if TESTS[index].1.len() > most {
+            most = TESTS[index].1.len();
+        }
+        index += 1;
+    }
+    most
+};
+
 /// Where `name` is in [`TESTS`], and its attribute list.
 pub fn test_index(name: &str) -> Option<(usize, &'static [&'static str])> {
     TESTS
@@ -51,6 +67,92 @@ pub struct Test {
 }
 
 impl Test {
+    /// Reads one test as nmap prints and stores it: `NAME(attr=value%attr=value)`.
+    /// The name must be one of [`TESTS`], each attribute one of the test's, at most
+    /// once, and nothing may follow the `)`. Values are kept as written (they may be
+    /// empty: `Q=`). `R=N` in a test that has no `R` attribute (SEQ, OPS, WIN) is
+    /// nmap's way of writing that nothing came back: the test is present and empty.
+    /// Reads the shape only; see [`Test::apply_response_rule`] for what `R` implies.
+    pub fn parse(line: &str) -> Result<Self> {
+        let line = line.trim();
+        let Some((name, rest)) = line.split_once('(') else {
+            bail!(
+                "{:?} is not a test: tests are written NAME(attr=value%...)",
+                shorten(line)
+            );
+        };
+        let Some(mut test) = Test::new(name) else {
+            bail!(
+                "test {:?} is not one of nmap's ({})",
+                shorten(name),
+                TESTS
+                    .iter()
+                    .map(|(test, _)| *test)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let Some((body, after)) = rest.split_once(')') else {
+            bail!("test {} has no closing ')'", test.name);
+        };
+        if !after.trim().is_empty() {
+            bail!(
+                "test {} is followed by {:?}",
+                test.name,
+                shorten(after.trim())
+            );
+        }
+        let has_response = test.attribute_names().first() == Some(&"R");
+        if body.is_empty() || (!has_response && body == "R=N") {
+            return Ok(test);
+        }
+        for pair in body.split('%') {
+            let Some((attr, value)) = pair.split_once('=') else {
+                bail!("{}: {:?} wants attr=value", test.name, shorten(pair));
+            };
+            if test.get(attr).is_some() {
+                bail!("{}: {attr} is given twice", test.name);
+            }
+            if !test.set(attr, value) {
+                bail!(
+                    "{}: {:?} is not one of its attributes ({})",
+                    test.name,
+                    shorten(attr),
+                    test.attribute_names().join(", ")
+                );
+            }
+        }
+        Ok(test)
+    }
+
+    /// nmap's rule for a test that has the response attribute `R` (all but SEQ, OPS
+    /// and WIN): an empty test means `R=N` (no reply); attributes without `R` mean
+    /// `R=Y`; and `R` written next to other attributes must allow `Y` (`Y`, `Y|N`),
+    /// since a test that got no reply has nothing else to say.
+    pub fn apply_response_rule(&mut self) -> Result<()> {
+        if self.attribute_names().first() != Some(&"R") {
+            return Ok(());
+        }
+        match (self.get("R"), self.attrs.len()) {
+            (None, 0) => {
+                self.set("R", "N");
+            }
+            (None, _) => {
+                self.set("R", "Y");
+            }
+            (Some(r), more) if more > 1 && !r.contains('Y') => {
+                bail!("{}: R={r} but the test has other attributes", self.name)
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// This test's attributes in [`TESTS`]' order.
+    pub fn attribute_names(&self) -> &'static [&'static str] {
+        test_index(self.name).map_or(&[], |(_, attrs)| attrs)
+    }
+
     /// An empty test named `name`, if [`TESTS`] knows it.
     pub fn new(name: &str) -> Option<Self> {
         let (index, _) = test_index(name)?;
@@ -120,6 +222,31 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// Reads a fingerprint as nmap prints it unwrapped: one test per line (see
+    /// [`Test::parse`], with [`Test::apply_response_rule`]), blank lines and nmap's
+    /// `SCAN(...)` line (how the print was taken, not a test) left out. A test given
+    /// twice is refused.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut print = Fingerprint::default();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with("SCAN(") {
+                continue;
+            }
+            let read = || -> Result<Test> {
+                let mut test = Test::parse(line)?;
+                test.apply_response_rule()?;
+                Ok(test)
+            };
+            let test = read().map_err(|error| anyhow::anyhow!("line {}: {error}", index + 1))?;
+            if print.test(test.name).is_some() {
+                bail!("line {}: test {} is given twice", index + 1, test.name);
+            }
+            print.insert(test);
+        }
+        Ok(print)
+    }
+
     /// The test named `name`, if present.
     pub fn test(&self, name: &str) -> Option<&Test> {
         self.tests.iter().find(|test| test.name == name)
@@ -145,6 +272,15 @@ impl fmt::Display for Fingerprint {
             writeln!(f, "{test}")?;
         }
         Ok(())
+    }
+}
+
+/// `text`, cut to a length that fits in a message.
+fn shorten(text: &str) -> String {
+    const MOST: usize = 40;
+    match text.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -192,5 +328,67 @@ mod tests {
         print.insert(seq);
         assert_eq!(print.to_string(), "SEQ(SP=106)\nIE(R=N)\n");
         assert_eq!(print.test("SEQ").and_then(|t| t.get("SP")), Some("106"));
+    }
+
+    #[test]
+    fn test_lines_read_back_what_nmap_prints() {
+        let test = Test::parse("T4(R=Y%DF=Y%T=3B-45%TG=40%W=0%S=A%A=Z%F=R%O=%RD=0%Q=)").unwrap();
+        assert_eq!(test.name, "T4");
+        assert_eq!(test.get("T"), Some("3B-45"));
+        assert_eq!(test.get("O"), Some(""));
+        assert_eq!(
+            test.to_string(),
+            "T4(R=Y%DF=Y%T=3B-45%TG=40%W=0%S=A%A=Z%F=R%O=%RD=0%Q=)"
+        );
+        assert!(Test::parse("OPS(R=N)").unwrap().attrs.is_empty());
+        assert!(Test::parse("OPS()").unwrap().attrs.is_empty());
+        assert_eq!(MOST_ATTRIBUTES, 11);
+    }
+
+    #[test]
+    fn malformed_test_lines_say_what_is_wrong() {
+        for (line, problem) in [
+            ("T9(R=Y)", "test \"T9\" is not one of nmap's (SEQ, OPS"),
+            (
+                "SEQ(SP=1%XX=2)",
+                "\"XX\" is not one of its attributes (SP, GCD",
+            ),
+            ("SEQ(SP=1%SP=2)", "SP is given twice"),
+            ("SEQ(SP=1", "no closing ')'"),
+            ("SEQ(SP=1) extra", "followed by \"extra\""),
+            ("SEQ(SP)", "\"SP\" wants attr=value"),
+            ("just words", "is not a test"),
+            ("SEQ(R=Y)", "\"R\" is not one of its attributes"),
+        ] {
+            let error = Test::parse(line).unwrap_err().to_string();
+            assert!(error.contains(problem), "{line}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_response_attribute_follows_nmaps_rule() {
+        let completed = |line: &str| {
+            let mut test = Test::parse(line).unwrap();
+            test.apply_response_rule().map(|()| test.to_string())
+        };
+        assert_eq!(completed("T2()").unwrap(), "T2(R=N)");
+        assert_eq!(completed("U1(DF=N%UN=0)").unwrap(), "U1(R=Y%DF=N%UN=0)");
+        assert_eq!(completed("T1(R=Y|N%DF=Y)").unwrap(), "T1(R=Y|N%DF=Y)");
+        assert_eq!(completed("SEQ(SP=5)").unwrap(), "SEQ(SP=5)");
+        assert!(completed("T1(R=N%DF=Y)").is_err());
+    }
+
+    #[test]
+    fn printed_fingerprints_parse_back() {
+        let text = "SCAN(V=7.94%E=4%D=1/1%OT=22%CT=1%CU=1%PV=Y)\nSEQ(SP=105%GCD=1)\n\nT2(R=N)\nIE(DFI=N%TG=40%CD=S)\n";
+        let print = Fingerprint::parse(text).unwrap();
+        assert_eq!(
+            print.to_string(),
+            "SEQ(SP=105%GCD=1)\nT2(R=N)\nIE(R=Y%DFI=N%TG=40%CD=S)\n"
+        );
+        let error = Fingerprint::parse("SEQ(SP=1)\nSEQ(SP=2)").unwrap_err();
+        assert_eq!(error.to_string(), "line 2: test SEQ is given twice");
+        let error = Fingerprint::parse("\nT1(R=N%DF=Y)").unwrap_err();
+        assert!(error.to_string().starts_with("line 2: T1: R=N"), "{error}");
     }
 }

@@ -6,8 +6,13 @@
 //! needs no probe of its own.
 //!
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
-//! a database entry expects (expressions). The tests that compute it, the database and
-//! the matcher grow beside it; the writers read only `model`.
+//! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
+//! expressions, and [`matching`] scores an observed fingerprint against every entry as
+//! nmap does; what it concludes is `model::os`, which the writers read. The tests that
+//! compute a fingerprint grow beside them.
 
+pub mod db;
+pub mod expr;
 pub mod fingerprint;
+pub mod matching;
 pub mod synack;
