@@ -4,7 +4,8 @@
 //! - `packet`: frame templates, checksums, reply parsing;
 //! - `io`: send and receive back ends (AF_XDP, packet socket, XDP loader), interfaces;
 //! - `engine`: pacing, timing, the scan's path, reply sources;
-//! - `dispatch`: frames raw-packet scripts wait for, to the scripts that wait;
+//! - `dispatch`: captured frames, to the scripts and phases that wait for them;
+//!   `raw_access`: raw packets out (and their captures in) for scripts and OS probes;
 //! - `probe`: the probe-module table (how each kind of probe is written, what its
 //!   replies mean), used by the phases and the sweeps alike;
 //! - `discovery`, `portscan`: the scan phases; `pipeline`: what runs after what;
@@ -29,6 +30,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod portscan;
 pub mod probe;
+pub mod raw_access;
 pub mod report;
 pub mod script;
 pub mod service;
