@@ -15,4 +15,5 @@ pub mod db;
 pub mod expr;
 pub mod fingerprint;
 pub mod matching;
+pub mod probes;
 pub mod synack;

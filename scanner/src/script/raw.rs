@@ -479,6 +479,7 @@ pub fn install(lua: &Lua, slot: RawSlot) -> mlua::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn packets_and_captures_only_for_hosts_found_up() {
