@@ -39,6 +39,8 @@ pub struct Captured {
     pub frame: Vec<u8>,
     /// Its whole length on the wire.
     pub frame_len: usize,
+    /// When the dispatcher read it (from the ring or the socket, as it came).
+    pub received: std::time::Instant,
 }
 
 /// What the dispatcher did, for `-d`.
@@ -246,6 +248,7 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
                 Captured {
                     frame: record.data[..len].to_vec(),
                     frame_len: usize::from(record.frame_len),
+                    received: std::time::Instant::now(),
                 },
             );
         }
@@ -273,6 +276,7 @@ async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<
                     Captured {
                         frame: frame[..snap].to_vec(),
                         frame_len: len,
+                        received: std::time::Instant::now(),
                     },
                 );
             }
@@ -297,6 +301,7 @@ mod tests {
         Captured {
             frame: vec![byte; 4],
             frame_len: 4,
+            received: std::time::Instant::now(),
         }
     }
 

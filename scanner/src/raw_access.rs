@@ -59,14 +59,20 @@ impl RawAccess {
         &self.hub
     }
 
-    /// Sends an IP packet, in a frame to the next hop of its destination.
-    pub(crate) fn send_ip(&self, packet: &[u8]) -> Result<(), String> {
+    /// Sends an IP packet, in a frame to the next hop of its destination; the frame.
+    pub(crate) fn send_ip_framed(&self, packet: &[u8]) -> Result<Vec<u8>, String> {
         let dissected = raw::dissect(packet, false);
         let ip = dissected.ip.ok_or("not an IPv4 packet")?;
         self.check_source(ip.src)?;
         let hop = next_hop(&self.next_hops, ip.dst)?;
         let frame = raw::ethernet(hop, self.src_mac, ETHERTYPE_IPV4, packet);
-        self.socket.send_frame(&frame).map_err(|e| e.to_string())
+        self.socket.send_frame(&frame).map_err(|e| e.to_string())?;
+        Ok(frame)
+    }
+
+    /// Sends an IP packet, in a frame to the next hop of its destination.
+    pub(crate) fn send_ip(&self, packet: &[u8]) -> Result<(), String> {
+        self.send_ip_framed(packet).map(|_| ())
     }
 
     /// Sends an Ethernet frame (IPv4 or ARP), after the same checks.

@@ -146,6 +146,29 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub versiondb: Option<std::path::PathBuf>,
 
+    /// OS detection: nmap's sixteen probes to each host with an open and a closed TCP
+    /// port, the fingerprint they give matched against the OS database.
+    #[arg(short = 'O')]
+    pub os_detection: bool,
+
+    /// OS detection only of hosts with an open and a closed TCP port (the others'
+    /// fingerprints are unreliable, and are not taken).
+    #[arg(long = "osscan-limit")]
+    pub osscan_limit: bool,
+
+    /// Print "Aggressive OS guesses" even where nmap's rules would not (-O).
+    #[arg(long = "osscan-guess", visible_alias = "fuzzy")]
+    pub osscan_guess: bool,
+
+    /// Tries of the OS probes that went unanswered (default 2).
+    #[arg(long = "max-os-tries", value_name = "N")]
+    pub max_os_tries: Option<u8>,
+
+    /// Match OS fingerprints against FILE (nmap-os-db format, such as nmap's own)
+    /// instead of the built-in database.
+    #[arg(long, value_name = "FILE")]
+    pub osdb: Option<std::path::PathBuf>,
+
     /// Run these scripts: names, globs (`http-*`), categories (`default`, `safe`, …),
     /// `all`, files or folders, or expressions (`"default and not intrusive"`),
     /// comma-separated. -sC is `--script default`.

@@ -745,6 +745,8 @@ pub fn plan(
             open_only: args.open,
             reason: args.reason,
             synack_signatures: args.synack_signatures,
+            os_guess: args.osscan_guess,
+            verbose: args.verbose > 0 || args.debug > 0,
         },
         services,
         command_line: command_line.to_string(),

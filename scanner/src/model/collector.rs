@@ -169,11 +169,13 @@ fn merge_facts(host: &mut HostResult, facts: HostFacts) {
         hostname,
         ptr_name,
         trace,
+        os,
     } = facts;
     host.up_reason = up_reason.or(host.up_reason);
     host.latency = latency.or(host.latency);
     host.mac = mac.or(host.mac);
     host.trace = trace.or(host.trace.take());
+    host.os = os.or(host.os.take());
     host.hostname = hostname.or(host.hostname.take());
     host.ptr_name = ptr_name.or(host.ptr_name.take());
 }

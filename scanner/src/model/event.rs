@@ -44,6 +44,8 @@ pub struct HostFacts {
     pub ptr_name: Option<String>,
     /// The way to it (`--traceroute`).
     pub trace: Option<super::Trace>,
+    /// What OS detection (`-O`) learnt of it.
+    pub os: Option<super::HostOs>,
 }
 
 /// Where phases emit what they learn.

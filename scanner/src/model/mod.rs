@@ -20,7 +20,7 @@ pub mod trace;
 
 pub use collector::{Collector, Writer};
 pub use event::{Event, EventSink, HostFacts};
-pub use os::{OsClass, OsDetection, OsMatch, OsVerdict};
+pub use os::{HostOs, OsClass, OsDetection, OsMatch, OsVerdict};
 pub use script::{ScriptOutput, ScriptValue};
 pub use service::ServiceInfo;
 pub use synack::SynAckPrint;
@@ -266,6 +266,8 @@ pub struct HostResult {
     pub scripts: Vec<ScriptOutput>,
     /// The way to it (`--traceroute`).
     pub trace: Option<Trace>,
+    /// What OS detection (`-O`) learnt of it.
+    pub os: Option<HostOs>,
 }
 
 impl HostResult {

@@ -111,6 +111,84 @@ impl OsDetection {
     }
 }
 
+/// Everything OS detection learnt of a host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostOs {
+    /// The ports the probes went to: open TCP, closed TCP, closed UDP (nmap's
+    /// `<portused>`).
+    pub ports_used: PortsUsed,
+    pub detection: OsDetection,
+    /// The fingerprint in nmap's format, one test per line, `SCAN(...)` first.
+    pub fingerprint: String,
+    /// Hops to the host: 1 on the local segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u8>,
+    /// How long the host has been up, from its TCP timestamps' clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<Uptime>,
+    /// How hard its initial sequence numbers are to predict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_sequence: Option<TcpSequence>,
+    /// How its IP IDs are generated (its open ports' replies), in nmap's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_id_sequence: Option<Sequence>,
+    /// How its TCP timestamps advance, in nmap's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_sequence: Option<Sequence>,
+}
+
+/// A sequence the SEQ probes' replies showed: nmap's word for its class, and the
+/// values (IP IDs, timestamps).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sequence {
+    pub class: &'static str,
+    pub values: Vec<u32>,
+}
+
+/// The ports OS detection probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PortsUsed {
+    pub open_tcp: u16,
+    pub closed_tcp: u16,
+    pub closed_udp: u16,
+}
+
+/// The uptime guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Uptime {
+    pub seconds: u64,
+    /// When it booted, in seconds since the Unix epoch.
+    pub last_boot: u64,
+}
+
+/// TCP sequence prediction: nmap's index, its word for it, and the initial sequence
+/// numbers of the SEQ probes' replies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpSequence {
+    pub index: u32,
+    pub difficulty: &'static str,
+    pub values: Vec<u32>,
+}
+
+impl TcpSequence {
+    /// nmap's difficulty words for an index.
+    pub fn new(index: u32, values: Vec<u32>) -> Self {
+        let difficulty = match index {
+            0..=2 => "Trivial joke",
+            3..=5 => "Easy",
+            6..=10 => "Medium",
+            11 => "Formidable",
+            12..=15 => "Worthy challenge",
+            _ => "Good luck!",
+        };
+        Self {
+            index,
+            difficulty,
+            values,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

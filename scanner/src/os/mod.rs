@@ -16,4 +16,5 @@ pub mod expr;
 pub mod fingerprint;
 pub mod matching;
 pub mod probes;
+pub mod round;
 pub mod synack;

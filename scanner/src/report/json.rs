@@ -52,6 +52,9 @@ impl Writer for JsonLines {
                 self.write(&object)?;
             }
         }
+        if let Some(os) = &host.os {
+            self.write(&super::os::json(addr, os)?)?;
+        }
         match &host.trace {
             Some(trace) => self.write(&super::trace::json(addr, trace)?),
             None => Ok(()),

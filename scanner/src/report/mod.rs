@@ -9,6 +9,7 @@ pub mod fields;
 pub mod grepable;
 pub mod json;
 pub mod normal;
+pub mod os;
 pub mod output_file;
 pub mod outputs;
 pub mod progress;
@@ -44,6 +45,10 @@ pub struct OutputOptions {
     pub reason: bool,
     /// Each open port's SYN+ACK signature (`--synack-signatures`).
     pub synack_signatures: bool,
+    /// Aggressive OS guesses in normal output (`--osscan-guess`).
+    pub os_guess: bool,
+    /// `-v` or more: the uptime guess and the sequence lines of OS detection.
+    pub verbose: bool,
 }
 
 impl OutputOptions {

@@ -73,6 +73,9 @@ fn host_report(
     if let Some(mac) = &host.mac {
         let _ = writeln!(out, "MAC Address: {}", format_mac(mac));
     }
+    if let Some(os) = &host.os {
+        super::os::normal(out, os, opts.os_guess, opts.verbose);
+    }
     if let Some(line) = service_info(host) {
         let _ = writeln!(out, "{line}");
     }
@@ -484,6 +487,8 @@ mod tests {
                 open_only: true,
                 reason: true,
                 synack_signatures: false,
+                os_guess: false,
+                verbose: false,
             },
             &table(),
         );

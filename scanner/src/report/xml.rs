@@ -117,6 +117,9 @@ fn host_element(
     }
     out.push_str("</hostnames>\n");
     write_ports(out, host, opts, services);
+    if let Some(os) = &host.os {
+        super::os::xml(out, os);
+    }
     script_group(out, "hostscript", &host.scripts);
     if opts.synack_signatures {
         synack_group(out, host);

@@ -83,6 +83,12 @@ pub fn ctime(time: SystemTime) -> String {
     )
 }
 
+/// A date as nmap's fingerprints write it: "11/28" (month/day, UTC).
+pub fn month_day(time: SystemTime) -> String {
+    let t = CivilTime::of(time);
+    format!("{}/{}", t.month, t.day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +98,7 @@ mod tests {
     fn times_read_as_nmap_writes_them() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_895_589);
         assert_eq!(ctime(t), "Sat Nov 28 19:53:09 2026");
+        assert_eq!(month_day(t), "11/28");
         assert_eq!(ctime(SystemTime::UNIX_EPOCH), "Thu Jan  1 00:00:00 1970");
         assert_eq!(rfc3339(t), "2026-11-28T19:53:09Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");

@@ -4,7 +4,7 @@
 
 pub mod calendar;
 
-pub use calendar::{ctime, epoch_seconds, rfc3339, unix_time};
+pub use calendar::{ctime, epoch_seconds, month_day, rfc3339, unix_time};
 
 /// Writes ascending numbers as comma-separated ranges (`1-79,81-999`).
 pub fn compress_ranges(numbers: impl IntoIterator<Item = u16>) -> String {
