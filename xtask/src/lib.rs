@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_nmap;
+pub mod bench_os;
 pub mod bench_pipeline;
 pub mod bench_scripts;
 pub mod bench_version;

@@ -77,6 +77,10 @@ enum BenchKind {
     /// databases: time ratio, findings, and every difference ndiff finds. Uses the lab
     /// as it is when it is up (and leaves it up).
     Pipeline,
+    /// -O of the lab's hosts next to nmap -O (with nmap's database and the built-in
+    /// one): time ratio, best matches, test values that differ; then -A next to nmap
+    /// -A. Uses the lab as it is when it is up.
+    Os,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +135,9 @@ fn main() -> Result<()> {
         Task::Bench {
             which: BenchKind::Pipeline,
         } => bench_in_lab(true, xtask::bench_pipeline::run),
+        Task::Bench {
+            which: BenchKind::Os,
+        } => bench_in_lab(true, xtask::bench_os::run_bench),
     }
 }
 

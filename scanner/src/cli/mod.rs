@@ -146,6 +146,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub versiondb: Option<std::path::PathBuf>,
 
+    /// -O -sV -sC --traceroute, as nmap's -A.
+    #[arg(short = 'A')]
+    pub aggressive: bool,
+
     /// OS detection: nmap's sixteen probes to each host with an open and a closed TCP
     /// port, the fingerprint they give matched against the OS database.
     #[arg(short = 'O')]

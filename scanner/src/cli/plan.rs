@@ -15,6 +15,7 @@ use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
 use crate::io::RecvMode;
 use crate::model::ScanResult;
+use crate::os::{self, detect::OsOptions};
 use crate::pipeline::{Discovery, PortScanner, ScanOptions};
 use crate::portscan::syn::Reading;
 use crate::probe::{parse_scan_flags, IcmpQuery, ProbeKind, TcpProbe};
@@ -600,7 +601,15 @@ pub fn plan(
     let raw_allowed = !args.unprivileged && (args.privileged || privileges::raw_packets_allowed());
     check_named_paths(&args, raw_allowed)?;
     let run_as = RunAs::choose(args.run_as.as_deref())?;
+    let mut args = args;
     let mut types = ScanTypes::parse(&args.scan_type)?;
+    if args.aggressive {
+        // -A is -O -sV -sC --traceroute, as nmap's.
+        args.os_detection = true;
+        args.traceroute = true;
+        types.version = true;
+        types.default_scripts = true;
+    }
     let defaulted = types.names_no_scan();
     if defaulted {
         if raw_allowed {
@@ -691,6 +700,7 @@ pub fn plan(
     if args.traceroute && connect_path {
         bail!("--traceroute sends raw packets with short TTLs: run as root (or with CAP_NET_RAW) and use -sS (the default) instead of -sT or --unprivileged");
     }
+    let os = os_detection(&args, &types, sweep_mode, connect_path)?;
     if !connect_path && args.unprivileged {
         bail!("-sS, -sU, the other raw scans and sweeps send raw packets, which --unprivileged gives up: drop it, or use -sT");
     }
@@ -859,12 +869,51 @@ pub fn plan(
         run_as: Some(run_as),
         traceroute: args.traceroute,
         synack_signatures: args.synack_signatures,
+        os,
     };
     Ok(Plan::Scan(Box::new(ScanPlan {
         scan,
         scripts,
         outputs,
     })))
+}
+
+/// OS detection's options (`-O`), with its database (`--osdb`, or the built-in one);
+/// `None` without -O. Refused where it cannot run: sweeps, connect scans, no TCP port
+/// scan.
+fn os_detection(
+    args: &Args,
+    types: &ScanTypes,
+    sweep_mode: bool,
+    connect_path: bool,
+) -> Result<Option<OsOptions>> {
+    if !args.os_detection {
+        if args.osscan_limit
+            || args.osscan_guess
+            || args.max_os_tries.is_some()
+            || args.osdb.is_some()
+        {
+            bail!("--osscan-limit, --osscan-guess, --max-os-tries and --osdb tune OS detection: add -O");
+        }
+        return Ok(None);
+    }
+    if sweep_mode {
+        bail!("-O runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or -O the hosts the sweep found");
+    }
+    if connect_path {
+        bail!("-O sends raw probes: run as root (or with CAP_NET_RAW) and use -sS (the default) instead of -sT, -sn or --unprivileged");
+    }
+    if types.tcp.is_none() {
+        bail!("-O needs a TCP port scan to find an open and a closed port: add -sS (or scan TCP ports besides -sU)");
+    }
+    if args.max_os_tries == Some(0) {
+        bail!("--max-os-tries 0: at least one try");
+    }
+    Ok(Some(OsOptions {
+        db: Arc::new(os::db::load(args.osdb.as_deref())?),
+        limit: args.osscan_limit,
+        tries: args.max_os_tries.unwrap_or(os::detect::DEFAULT_TRIES),
+    }))
 }
 
 /// The targets (arguments and -iL, names resolved on `runtime`) minus `--exclude` and

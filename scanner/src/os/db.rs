@@ -156,6 +156,22 @@ pub struct Database {
     pub warnings: Vec<String>,
 }
 
+/// The project's own database, built in (`fingerprints/os-db`).
+const OWN_DATABASE: &str = include_str!("../../../fingerprints/os-db");
+
+/// The database to match against: the file a user names (`--osdb`), or the built-in
+/// one. A user's file that leaves entries out says so on standard error.
+pub fn load(path: Option<&Path>) -> Result<Database> {
+    let db = match path {
+        None => Database::parse(OWN_DATABASE, "fingerprints/os-db (built in)")?,
+        Some(path) => Database::load(path).context("--osdb")?,
+    };
+    for warning in &db.warnings {
+        eprintln!("scanner: {warning}");
+    }
+    Ok(db)
+}
+
 impl Database {
     /// Reads the database at `path`.
     pub fn load(path: &Path) -> Result<Self> {

@@ -5,7 +5,8 @@
 //! scanned by the [`PortScanner`] (raw probes or connects, `ports`), each open port's
 //! version detected from the moment it is found (`-sV`), each port's scripts started
 //! the moment its service is known and each host's once its ports are done
-//! (`stream`); then the group's hosts are traced (`--traceroute`) and finished (facts,
+//! (`stream`); then the group's hosts' OS is detected (`-O`), they are traced
+//! (`--traceroute`) and finished (facts,
 //! reverse-DNS names, done: written out); after the last group, the postrule scripts.
 //!
 //! This module only decides what runs after what; how hosts are found, ports scanned
@@ -27,6 +28,7 @@ use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
 use crate::model::{Collector, Event, EventSink, HostFacts};
+use crate::os::detect::{self, OsOptions};
 use crate::portscan::connect::ConnectScanStats;
 use crate::raw_access::RawAccess;
 use crate::report::progress::ProgressOptions;
@@ -76,6 +78,8 @@ pub struct ScanOptions {
     pub traceroute: bool,
     /// `--synack-signatures`: read each open port's SYN+ACK into p0f's signature.
     pub synack_signatures: bool,
+    /// `-O`: each group's hosts' OS, once their ports are done.
+    pub os: Option<OsOptions>,
 }
 
 /// What the scan counted, for `-v`.
@@ -116,7 +120,7 @@ pub async fn run(
     // The captures are opened now, while they can be: the scripts' raw access, which
     // reaches hosts once discovery has found them up (a connect scan's scripts have
     // none), and the SYN+ACKs of a SYN scan (its open ports' passive fingerprints).
-    let scripts_raw = scripts.is_some() && raw_ports;
+    let scripts_raw = (scripts.is_some() || opts.os.is_some()) && raw_ports;
     let syn_probe_mss = (opts.synack_signatures)
         .then(|| opts.ports.as_ref().and_then(PortScanner::syn_probe_mss))
         .flatten();
@@ -263,6 +267,14 @@ pub async fn run(
             // Every host's connections are closed: their limits start afresh.
             version.finish(collector).await?;
         }
+        // 3b. Their OS (-O), from the ports the scan found.
+        if let (Some(os), Some(raw), Some(prober)) =
+            (opts.os.as_ref(), raw_access.as_ref(), prober.as_ref())
+        {
+            if port_scan {
+                detect_os(os, raw, prober, &probed_up, collector, notice).await?;
+            }
+        }
         // 4. The way to each host.
         if let (Some(tracer), Some(prober)) = (tracer.as_mut(), prober.as_mut()) {
             let traces = traceroute::trace_group(
@@ -392,6 +404,45 @@ fn open_raw_access(
             None
         }
     }
+}
+
+/// OS detection of `hosts` (those with an open TCP port; with `--osscan-limit`, and a
+/// closed one), all at once; each host's result as one of its facts.
+async fn detect_os(
+    os: &OsOptions,
+    raw: &RawAccess,
+    prober: &Prober,
+    hosts: &[Ipv4Addr],
+    collector: &mut Collector<'_>,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let mut random = rand::random::<u32>;
+    let targets: Vec<_> = hosts
+        .iter()
+        .filter_map(|&addr| {
+            let host = collector.result().hosts.get(&addr)?;
+            let target = detect::target_of(addr, host, os.limit, &mut random)?;
+            // On the local segment a host is one hop away; elsewhere U1 tells.
+            let distance = prober.path.on_link_mac(addr).map(|_| 1);
+            Some((target, distance))
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    for (addr, result) in detect::detect_hosts(raw, os, &targets, &mut random).await {
+        match result {
+            Ok(found) => {
+                let facts = HostFacts {
+                    os: Some(found),
+                    ..HostFacts::default()
+                };
+                collector.emit(Event::Host(addr, facts))?;
+            }
+            Err(err) => notice(&format!("OS detection of {addr} failed: {err:#}")),
+        }
+    }
+    Ok(())
 }
 
 /// Runs the `prerule` or `postrule` scripts and emits what they said into `sink`.
