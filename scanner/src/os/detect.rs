@@ -7,9 +7,8 @@
 use super::db::Database;
 use super::fingerprint::Fingerprint;
 use super::matching::{GUESS_THRESHOLD, MOST_MATCHES};
-use super::observe;
-use super::probes::OsProbe;
-use super::round::{self, Exchange, OsTarget, RoundTiming};
+use super::observe::{self, Exchange, OsProbe};
+use super::round::{self, OsTarget, RoundTiming};
 use super::synack::SynAckSignature;
 use crate::model::os::{HostOs, PortsUsed, Sequence, TcpSequence, Uptime};
 use crate::model::{HostResult, PortState, Proto};
@@ -106,8 +105,10 @@ fn report(
     known_distance: Option<u8>,
     exchanges: &[Exchange],
 ) -> HostOs {
+    // The distance reported: one hop on the segment, else what U1 measured. The
+    // fingerprint's TTLs use U1's alone, as nmap's do.
     let distance = known_distance.or_else(|| observe::hop_distance(exchanges));
-    let print = observe::fingerprint(exchanges, distance);
+    let print = observe::fingerprint(exchanges, None);
     let detection = opts
         .db
         .best_matches(&print, MOST_MATCHES, GUESS_THRESHOLD);

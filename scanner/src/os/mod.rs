@@ -8,13 +8,17 @@
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
 //! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
 //! expressions, and [`matching`] scores an observed fingerprint against every entry as
-//! nmap does; what it concludes is `model::os`, which the writers read. The tests that
-//! compute a fingerprint grow beside them.
+//! nmap does; what it concludes is `model::os`, which the writers read. [`observe`]
+//! computes the fingerprint a round of probes and their replies make: [`probes`] builds
+//! nmap's probes, [`round`] sends them to a host and collects the replies, and
+//! [`detect`] is the phase that runs rounds for a group's hosts and reports.
 
 pub mod db;
 pub mod expr;
 pub mod fingerprint;
+pub mod detect;
 pub mod matching;
+pub mod observe;
 pub mod probes;
 pub mod round;
 pub mod synack;

@@ -6,9 +6,10 @@
 //! Rounds of many hosts interleave on the loop; each holds local ports of its own for
 //! its probes while it runs, so no other socket is given them.
 //!
-//! What comes out is the raw material of a fingerprint ([`Exchange`]s); `os::observe`
-//! computes the tests from it.
+//! What comes out is the raw material of a fingerprint (`observe::Exchange`s, in the
+//! order the probes were first sent); `os::observe` computes the tests from it.
 
+use super::observe::{self, Exchange, Reply};
 use super::probes::{OsProbe, RoundPlan};
 use crate::dispatch::Capture;
 use crate::raw_access::RawAccess;
@@ -20,28 +21,6 @@ use std::time::{Duration, Instant};
 
 /// nmap's gap between SEQ probes (`OS_SEQ_PROBE_DELAY`).
 pub const SEQ_GAP: Duration = Duration::from_millis(100);
-
-/// One probe as sent and its reply, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exchange {
-    pub probe: OsProbe,
-    /// The probe frame, Ethernet header on.
-    pub sent: Vec<u8>,
-    /// When it was sent, since the round began.
-    pub sent_at: Duration,
-    pub reply: Option<Reply>,
-}
-
-/// A reply to an OS probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    /// Ethernet header on; cut at `scanner_common::capture::CAPTURE_SNAP` bytes.
-    pub frame: Vec<u8>,
-    /// Its whole length.
-    pub frame_len: usize,
-    /// When it was read, since the round began.
-    pub received_at: Duration,
-}
 
 /// Where a host's probes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +90,7 @@ pub async fn probe_host(
             .filter(|probe| {
                 exchanges
                     .iter()
-                    .find(|e| e.probe == *probe)
+                    .find(|e| e.probe == observed(*probe))
                     .is_none_or(|e| e.reply.is_none())
             })
             // SEQ's timing is only nmap's on the first try.
@@ -128,19 +107,19 @@ pub async fn probe_host(
                 .send_ip_framed(&plan.packet(*probe))
                 .map_err(|e| anyhow!("sending an OS probe to {}: {e}", target.addr))?;
             let exchange = Exchange {
-                probe: *probe,
+                probe: observed(*probe),
                 sent,
                 sent_at: started.elapsed(),
                 reply: None,
             };
-            match exchanges.iter_mut().find(|e| e.probe == *probe) {
+            match exchanges.iter_mut().find(|e| e.probe == observed(*probe)) {
                 Some(old) => *old = exchange,
                 None => exchanges.push(exchange),
             }
         }
         let deadline = tokio::time::Instant::now() + timing.wait;
         for (probe, capture) in &mut captures {
-            let Some(exchange) = exchanges.iter_mut().find(|e| e.probe == *probe) else {
+            let Some(exchange) = exchanges.iter_mut().find(|e| e.probe == observed(*probe)) else {
                 continue;
             };
             if exchange.reply.is_some() {
@@ -150,8 +129,18 @@ pub async fn probe_host(
         }
     }
     drop(held);
-    exchanges.sort_by_key(|e| e.probe.index());
     Ok(exchanges)
+}
+
+/// The name `observe` knows a probe by.
+fn observed(probe: OsProbe) -> observe::OsProbe {
+    match probe {
+        OsProbe::Seq(n) => observe::OsProbe::Seq(n),
+        OsProbe::Ecn => observe::OsProbe::Ecn,
+        OsProbe::T(n) => observe::OsProbe::T(n),
+        OsProbe::U1 => observe::OsProbe::U1,
+        OsProbe::Ie(n) => observe::OsProbe::Ie(n),
+    }
 }
 
 /// The first frame of `capture` by `deadline`, as a reply.
