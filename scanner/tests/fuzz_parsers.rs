@@ -2,7 +2,8 @@
 //! time specifications and `--script` selections from the command line, probe files,
 //! version templates and
 //! services' answers read against the probe database, OS databases (nmap-os-db), their
-//! value expressions and fingerprints matched against them, and frames off the wire (TCP, UDP, ICMP
+//! value expressions and fingerprints matched against them, OS probes' replies made
+//! into fingerprints, and frames off the wire (TCP, UDP, ICMP
 //! replies and ICMP errors quoting anything; frames raw-packet scripts capture and
 //! dissect). None may panic, and what they accept
 //! must mean what it says.
@@ -13,6 +14,7 @@ use scanner::os::db::Database;
 use scanner::os::expr::Expr;
 use scanner::os::fingerprint::{Fingerprint, Test};
 use scanner::os::matching::{GUESS_THRESHOLD, MOST_MATCHES};
+use scanner::os::observe::{self, Exchange, OsProbe, Reply};
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
@@ -21,6 +23,7 @@ use scanner::target::{ports::PortList, TargetSet};
 use scanner_common::cookie::{probe_cookie, stateless_source_port};
 use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ANY_COOKIE, FLAG_ARP, FLAG_UDP};
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 /// The built-in probe database, parsed once for all cases.
 fn own_database() -> &'static scanner::service::probes::ProbeDb {
@@ -43,8 +46,121 @@ IE(R=50%DFI=40%T=15%TG=15%CD=100)
 /// A test line of nmap-os-db's shape, its names and values sometimes wrong.
 const OS_TEST_LINE: &str = "(SEQ|OPS|WIN|ECN|T1|T4|U1|IE|T9)\\(((SP|GCD|TI|O[1-6]|W[1-6]|R|DF|T|TG|W|O|S|A|F|IPL|CD|XX)=[0-9A-FZIRSY|<>\\[\\]+-]{0,10}%?){0,6}\\)?";
 
+/// Every OS probe, and two numbered out of range.
+const OS_PROBES: [OsProbe; 18] = [
+    OsProbe::Seq(1),
+    OsProbe::Seq(2),
+    OsProbe::Seq(3),
+    OsProbe::Seq(4),
+    OsProbe::Seq(5),
+    OsProbe::Seq(6),
+    OsProbe::Ops(2),
+    OsProbe::Ecn,
+    OsProbe::T(1),
+    OsProbe::T(2),
+    OsProbe::T(4),
+    OsProbe::T(5),
+    OsProbe::T(7),
+    OsProbe::U1,
+    OsProbe::Ie(1),
+    OsProbe::Ie(2),
+    OsProbe::Seq(0),
+    OsProbe::T(9),
+];
+
+/// An OS probe of `kind` as the scanner would send it from source port `sport`, and
+/// the reply a target would send, to be garbled: TCP with `options`, a port
+/// unreachable quoting the UDP probe, an echo reply.
+fn os_probe_and_reply(
+    kind: OsProbe,
+    sport: u16,
+    (flags, isn): (u8, u32),
+    options: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
+    let me = Ipv4Addr::new(198, 18, 0, 1);
+    let target = Ipv4Addr::new(198, 18, 0, 10);
+    let link = LinkAddrs {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip: me,
+    };
+    let mut buf = [0u8; 512];
+    match kind {
+        OsProbe::U1 => {
+            let len = build::udp_probe(&mut buf, &link, target, sport, 33095, &[0x43; 300], 0x1042);
+            let reply = craft::icmp_error_about(&buf[..len], 3, 3, target.octets(), 308);
+            (buf[..len].to_vec(), reply)
+        }
+        OsProbe::Ie(n) => {
+            let len = build::icmp_query(&mut buf, &link, target, 8, sport, 294 + u16::from(n), 1);
+            let reply = craft::icmp_reply_to(&buf[..len], 0);
+            (buf[..len].to_vec(), reply)
+        }
+        _ => {
+            let probe = craft::tcp_segment((me, sport), (target, 22), 0x02, 1, 50, &[3, 3, 10, 1]);
+            let mut reply =
+                craft::tcp_segment((target, 22), (me, sport), flags, 65160, 64, options);
+            reply[14 + 20 + 4..14 + 20 + 8].copy_from_slice(&isn.to_be_bytes());
+            (probe, reply)
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A round of OS probes whose replies are anything (any bytes, or a target's reply
+    /// with any TCP options and bytes overwritten anywhere, cut anywhere, at any time):
+    /// its fingerprint is computed without a panic, and reads back as printed.
+    #[test]
+    fn os_fingerprints_of_any_replies_never_panic(
+        rounds in proptest::collection::vec((
+            0..OS_PROBES.len(),
+            any::<bool>(),
+            (prop_oneof![Just(0x12u8), any::<u8>()], any::<u32>()),
+            prop_oneof![
+                // Linux's: MSS, SACK permitted, a timestamp, NOP, window scale.
+                any::<u32>().prop_map(|tsval| [&[2, 4, 5, 0xb4, 4, 2, 8, 10][..], &tsval.to_be_bytes(), &[0xff, 0xff, 0xff, 0xff, 1, 3, 3, 10]].concat()),
+                proptest::collection::vec(any::<u8>(), 0..=40),
+            ],
+            proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            (any::<u16>(), 0u64..2_000_000, 0u64..2_000_000),
+        ), 0..24),
+        distance in proptest::option::of(any::<u8>()),
+    ) {
+        let exchanges: Vec<Exchange> = rounds
+            .iter()
+            .enumerate()
+            .map(|(n, (kind, raw, tcp, options, overwrites, bytes, (cut, sent_us, received_us)))| {
+                let probe = OS_PROBES[*kind];
+                let (sent, mut frame) = os_probe_and_reply(probe, 40_000 + n as u16 % 4, *tcp, options);
+                if *raw {
+                    frame.clone_from(bytes);
+                } else {
+                    frame.extend_from_slice(bytes);
+                }
+                for &(at, value) in overwrites {
+                    if !frame.is_empty() {
+                        let at = usize::from(at) % frame.len();
+                        frame[at] = value;
+                    }
+                }
+                let frame_len = frame.len();
+                frame.truncate(usize::from(*cut).min(scanner_common::capture::CAPTURE_SNAP));
+                Exchange {
+                    probe,
+                    sent,
+                    sent_at: Duration::from_micros(*sent_us),
+                    reply: Some(Reply { frame, frame_len, received_at: Duration::from_micros(*received_us) }),
+                }
+            })
+            .collect();
+        let print = observe::fingerprint(&exchanges, distance);
+        prop_assert!(print.test("U1").is_some() && print.test("IE").is_some());
+        prop_assert_eq!(Fingerprint::parse(&print.to_string()).unwrap(), print);
+        let _ = observe::hop_distance(&exchanges);
+    }
 
     /// OS databases: lines of the format's shapes, garbled, are read or refused with
     /// a message naming the source, never a panic.

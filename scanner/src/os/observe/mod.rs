@@ -18,6 +18,9 @@ mod seq;
 mod tcp;
 mod u1;
 
+#[cfg(test)]
+mod nmap_oracle;
+
 use super::fingerprint::{Fingerprint, Test};
 use super::synack::initial_ttl;
 use crate::packet::wire::{ethernet, ipv4};
@@ -361,3 +364,6 @@ fn yes_no(set: bool) -> &'static str {
         "N"
     }
 }
+
+#[cfg(test)]
+mod tests;
