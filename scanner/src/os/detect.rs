@@ -61,8 +61,8 @@ pub fn target_of(
         // nmap picks one at random too, and says the result is less sure.
         None => 30000 + (random() % 30000) as u16,
     };
-    let closed_udp_port = first(Proto::Udp, PortState::Closed)
-        .unwrap_or_else(|| 30000 + (random() % 30000) as u16);
+    let closed_udp_port =
+        first(Proto::Udp, PortState::Closed).unwrap_or_else(|| 30000 + (random() % 30000) as u16);
     Some(OsTarget {
         addr,
         open_tcp_port,
@@ -87,10 +87,8 @@ pub async fn detect_hosts(
         let numbers: Vec<u32> = (0..24).map(|_| random()).collect();
         async move {
             let mut numbers = numbers.into_iter().cycle();
-            let exchanges = round::probe_host(raw, *target, timing, || {
-                numbers.next().unwrap_or(0)
-            })
-            .await;
+            let exchanges =
+                round::probe_host(raw, *target, timing, || numbers.next().unwrap_or(0)).await;
             let result = exchanges.map(|exchanges| report(opts, target, *distance, &exchanges));
             (target.addr, result)
         }
@@ -109,9 +107,7 @@ fn report(
     // fingerprint's TTLs use U1's alone, as nmap's do.
     let distance = known_distance.or_else(|| observe::hop_distance(exchanges));
     let print = observe::fingerprint(exchanges, None);
-    let detection = opts
-        .db
-        .best_matches(&print, MOST_MATCHES, GUESS_THRESHOLD);
+    let detection = opts.db.best_matches(&print, MOST_MATCHES, GUESS_THRESHOLD);
     let seq_replies = seq_replies(exchanges);
     HostOs {
         ports_used: PortsUsed {

@@ -14,9 +14,9 @@
 //! [`detect`] is the phase that runs rounds for a group's hosts and reports.
 
 pub mod db;
+pub mod detect;
 pub mod expr;
 pub mod fingerprint;
-pub mod detect;
 pub mod matching;
 pub mod observe;
 pub mod probes;
