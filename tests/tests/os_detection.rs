@@ -143,3 +143,29 @@ fn the_built_in_database_names_each_lab_stack() {
     );
     assert!(normal.contains("Network Distance: 2 hops\n"), "{normal}");
 }
+
+#[test]
+#[ignore = "needs the lab: run with cargo xtask test"]
+fn the_forwarded_port_alone_is_named_as_another_stack() {
+    require_lab();
+    // Every open TCP port of the hosts, win's forward to svc (8022) among them.
+    let mut args = vec!["-O", "-n", "-p", "1,21,22,53,80,199,443,6379,8022,11211"];
+    args.extend(HOSTS);
+    args.push("198.18.0.12");
+    let normal = scan_output(&args).expect("scan");
+    let named: Vec<&str> = normal
+        .lines()
+        .filter(|l| l.contains("is answered by another stack"))
+        .collect();
+    assert_eq!(named.len(), 1, "{normal}");
+    assert!(named[0].starts_with("Port 8022/tcp "), "{normal}");
+    assert!(
+        named[0].contains("likely forwarded to another machine"),
+        "{normal}"
+    );
+    let win_report = normal
+        .split("Scan report for ")
+        .find(|r| r.starts_with("198.18.0.16"))
+        .expect("win's report");
+    assert!(win_report.contains("Port 8022/tcp"), "{win_report}");
+}

@@ -135,6 +135,19 @@ pub struct HostOs {
     /// How its TCP timestamps advance, in nmap's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_sequence: Option<Sequence>,
+    /// Its open ports whose stack differs from the rest of the host's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub odd_ports: Vec<PortStack>,
+}
+
+/// An open TCP port answered by another stack than the rest of its host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortStack {
+    pub port: u16,
+    /// What differs: "TTL 64 at 1 hop(s) (the host's: 128 at 0 hop(s))", ...
+    pub differs: Vec<String>,
+    /// The likely reason, in words.
+    pub likely: String,
 }
 
 /// A sequence the SEQ probes' replies showed: nmap's word for its class, and the

@@ -2,12 +2,14 @@
 //! round of nmap's probes ([`super::round`], all hosts' rounds at once on the loop),
 //! the fingerprint the replies give ([`super::observe`]), its matches in the database
 //! ([`super::matching`]), and what the output shows of it ([`HostOs`]: the matches,
-//! the fingerprint to submit, distance, uptime and sequence classes).
+//! the fingerprint to submit, distance, uptime and sequence classes), and beside it
+//! a probe to each open port ([`super::per_port`]): the ports another stack answers.
 
 use super::db::Database;
 use super::fingerprint::Fingerprint;
 use super::matching::{GUESS_THRESHOLD, MOST_MATCHES};
 use super::observe::{self, Exchange, OsProbe};
+use super::per_port;
 use super::round::{self, OsTarget, RoundTiming};
 use super::synack::SynAckSignature;
 use crate::model::os::{HostOs, PortsUsed, Sequence, TcpSequence, Uptime};
@@ -71,25 +73,43 @@ pub fn target_of(
     })
 }
 
+/// The host's open TCP ports.
+pub fn open_tcp_ports(host: &HostResult) -> Vec<u16> {
+    host.ports
+        .values()
+        .filter(|p| p.proto == Proto::Tcp && p.state == PortState::Open)
+        .map(|p| p.port)
+        .collect()
+}
+
 /// Detects the OS of every target at once: each result with its host.
+/// `targets` holds each host's probe ports, its distance where known, and all its
+/// open TCP ports (each gets a probe of its own: the OS of every port).
 pub async fn detect_hosts(
     raw: &RawAccess,
     opts: &OsOptions,
-    targets: &[(OsTarget, Option<u8>)],
+    targets: &[(OsTarget, Option<u8>, Vec<u16>)],
     random: &mut dyn FnMut() -> u32,
 ) -> Vec<(Ipv4Addr, Result<HostOs>)> {
     let timing = RoundTiming {
         wait: REPLY_WAIT,
         tries: opts.tries.max(1),
     };
-    let rounds = targets.iter().map(|(target, distance)| {
+    let rounds = targets.iter().map(|(target, distance, open_ports)| {
         // Each round draws its numbers before any runs (the draw is not shared).
-        let numbers: Vec<u32> = (0..24).map(|_| random()).collect();
+        let numbers: Vec<u32> = (0..24 + 3 * open_ports.len()).map(|_| random()).collect();
         async move {
             let mut numbers = numbers.into_iter().cycle();
-            let exchanges =
-                round::probe_host(raw, *target, timing, || numbers.next().unwrap_or(0)).await;
-            let result = exchanges.map(|exchanges| report(opts, target, *distance, &exchanges));
+            let mut next = || numbers.next().unwrap_or(0);
+            let (exchanges, stacks) = tokio::join!(
+                round::probe_host(raw, *target, timing, &mut next),
+                per_port::probe_ports(raw, target.addr, open_ports, rand::random::<u32>)
+            );
+            let result = exchanges.and_then(|exchanges| {
+                let mut found = report(opts, target, *distance, &exchanges);
+                found.odd_ports = per_port::odd_ports(&stacks?);
+                Ok(found)
+            });
             (target.addr, result)
         }
     });
@@ -130,6 +150,7 @@ fn report(
             class: timestamp_words(class),
             values: seq_replies.iter().map(|r| r.timestamp).collect(),
         }),
+        odd_ports: Vec::new(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod expr;
 pub mod fingerprint;
 pub mod matching;
 pub mod observe;
+pub mod per_port;
 pub mod probes;
 pub mod round;
 pub mod synack;

@@ -424,7 +424,8 @@ async fn detect_os(
             let target = detect::target_of(addr, host, os.limit, &mut random)?;
             // On the local segment a host is one hop away; elsewhere U1 tells.
             let distance = prober.path.on_link_mac(addr).map(|_| 1);
-            Some((target, distance))
+            let open_ports = detect::open_tcp_ports(host);
+            Some((target, distance, open_ports))
         })
         .collect();
     if targets.is_empty() {

@@ -53,6 +53,15 @@ pub fn normal(out: &mut String, os: &HostOs, guess: bool, verbose: bool) {
             out.push_str("Too many fingerprints match this host to give specific OS details\n");
         }
     }
+    for odd in &os.odd_ports {
+        let _ = writeln!(
+            out,
+            "Port {}/tcp is answered by another stack than the host's: {}; likely {}",
+            odd.port,
+            odd.differs.join(", "),
+            odd.likely
+        );
+    }
     if verbose {
         if let Some(uptime) = &os.uptime {
             let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(uptime.last_boot);
@@ -309,6 +318,7 @@ mod tests {
                 values: vec![0, 0],
             }),
             timestamp_sequence: None,
+            odd_ports: Vec::new(),
         }
     }
 
