@@ -17,55 +17,45 @@ use scanner_common::wire::{
 };
 use std::net::Ipv4Addr;
 
-/// Which of nmap's sixteen OS probes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OsProbe {
-    /// SEQ probe 1..=6 (the first one's reply is T1).
-    Seq(u8),
-    Ecn,
-    /// T2..=T7.
-    T(u8),
-    U1,
-    /// IE probe 1..=2.
-    Ie(u8),
+pub use super::observe::OsProbe;
+
+/// The sixteen probes of a round, in the order they are sent.
+pub const ROUND: [OsProbe; 16] = [
+    OsProbe::Seq(1),
+    OsProbe::Seq(2),
+    OsProbe::Seq(3),
+    OsProbe::Seq(4),
+    OsProbe::Seq(5),
+    OsProbe::Seq(6),
+    OsProbe::Ecn,
+    OsProbe::T(2),
+    OsProbe::T(3),
+    OsProbe::T(4),
+    OsProbe::T(5),
+    OsProbe::T(6),
+    OsProbe::T(7),
+    OsProbe::U1,
+    OsProbe::Ie(1),
+    OsProbe::Ie(2),
+];
+
+/// A probe's place in [`ROUND`] (each TCP and UDP probe has a source port of its
+/// own). nmap's resends of a SEQ probe's options (`Ops(n)`) and of T1 (`T(1)`) are
+/// the SEQ probe's packets, and take its place.
+pub fn index(probe: OsProbe) -> usize {
+    match probe {
+        OsProbe::Seq(n) | OsProbe::Ops(n) => usize::from(n.clamp(1, 6)) - 1,
+        OsProbe::T(1) => 0,
+        OsProbe::Ecn => 6,
+        OsProbe::T(n) => usize::from(n.clamp(2, 7)) + 5,
+        OsProbe::U1 => 13,
+        OsProbe::Ie(n) => usize::from(n.clamp(1, 2)) + 13,
+    }
 }
 
-impl OsProbe {
-    /// All sixteen, in the order they are sent.
-    pub const ALL: [OsProbe; 16] = [
-        OsProbe::Seq(1),
-        OsProbe::Seq(2),
-        OsProbe::Seq(3),
-        OsProbe::Seq(4),
-        OsProbe::Seq(5),
-        OsProbe::Seq(6),
-        OsProbe::Ecn,
-        OsProbe::T(2),
-        OsProbe::T(3),
-        OsProbe::T(4),
-        OsProbe::T(5),
-        OsProbe::T(6),
-        OsProbe::T(7),
-        OsProbe::U1,
-        OsProbe::Ie(1),
-        OsProbe::Ie(2),
-    ];
-
-    /// Its place in [`Self::ALL`] (each TCP and UDP probe has a source port of its own).
-    pub fn index(self) -> usize {
-        match self {
-            OsProbe::Seq(n) => usize::from(n.clamp(1, 6)) - 1,
-            OsProbe::Ecn => 6,
-            OsProbe::T(n) => usize::from(n.clamp(2, 7)) + 5,
-            OsProbe::U1 => 13,
-            OsProbe::Ie(n) => usize::from(n.clamp(1, 2)) + 13,
-        }
-    }
-
-    /// Whether it goes to the closed TCP port (T5–T7).
-    pub fn to_closed_tcp_port(self) -> bool {
-        matches!(self, OsProbe::T(5..=7))
-    }
+/// Whether a probe goes to the closed TCP port (T5–T7).
+pub fn to_closed_tcp_port(probe: OsProbe) -> bool {
+    matches!(probe, OsProbe::T(5..=7))
 }
 
 /// Window scale 10, NOP, MSS 1460, timestamp (0xFFFFFFFF, 0), SACK permitted.
@@ -130,7 +120,7 @@ pub struct RoundPlan {
     pub open_tcp_port: u16,
     pub closed_tcp_port: u16,
     pub closed_udp_port: u16,
-    /// A source port per TCP and UDP probe, by [`OsProbe::index`] (IE's unused).
+    /// A source port per TCP and UDP probe, by [`index`] (IE's unused).
     pub source_ports: [u16; 14],
     /// The SEQ probes' sequence numbers are `seq_base + n - 1`; the rest use `seq_base`.
     pub seq_base: u32,
@@ -139,14 +129,14 @@ pub struct RoundPlan {
     pub icmp_id: u16,
     /// The TTL of U1 (nmap varies it with the time).
     pub udp_ttl: u8,
-    /// An IP ID per probe but U1 (whose ID is fixed), by [`OsProbe::index`].
+    /// An IP ID per probe but U1 (whose ID is fixed), by [`index`].
     pub ip_ids: [u16; 16],
 }
 
 impl RoundPlan {
     /// The source port of a TCP or UDP probe.
     pub fn source_port(&self, probe: OsProbe) -> Option<u16> {
-        self.source_ports.get(probe.index()).copied()
+        self.source_ports.get(index(probe)).copied()
     }
 
     /// The IP packet of `probe`.
@@ -156,7 +146,7 @@ impl RoundPlan {
             dst: self.dst,
             protocol,
             ttl,
-            id: self.ip_ids[probe.index()],
+            id: self.ip_ids[index(probe)],
             tos,
             dont_fragment,
             options: Vec::new(),
@@ -167,7 +157,7 @@ impl RoundPlan {
                 let udp = raw::udp_datagram(
                     self.src,
                     self.dst,
-                    self.source_ports[probe.index()],
+                    self.source_ports[index(probe)],
                     self.closed_udp_port,
                     &payload,
                 );
@@ -204,10 +194,10 @@ impl RoundPlan {
 
     /// A TCP probe's segment, and whether nmap sends it with DF.
     fn tcp_segment(&self, probe: OsProbe) -> (Vec<u8>, bool) {
-        let sport = self.source_ports[probe.index()];
+        let sport = self.source_ports[index(probe)];
         let spec = |flags, window, options: &[u8]| TcpSpec {
             sport,
-            dport: if probe.to_closed_tcp_port() {
+            dport: if to_closed_tcp_port(probe) {
                 self.closed_tcp_port
             } else {
                 self.open_tcp_port
@@ -220,7 +210,7 @@ impl RoundPlan {
             options: options.to_vec(),
         };
         let (spec, dont_fragment) = match probe {
-            OsProbe::Seq(n) => {
+            OsProbe::Seq(n) | OsProbe::Ops(n) => {
                 let (window, options) = match n {
                     1 => (1, OPTIONS_SEQ1),
                     2 => (63, OPTIONS_SEQ2),
@@ -403,7 +393,7 @@ mod tests {
     #[test]
     fn probes_are_checksummed_and_numbered_by_the_plan() {
         let plan = plan();
-        for probe in OsProbe::ALL {
+        for probe in ROUND {
             let packet = plan.packet(probe);
             let ip = ipv4::Packet::new_checked(&packet[..]).unwrap();
             assert!(ip.verify_checksum(), "{probe:?}");
@@ -415,7 +405,7 @@ mod tests {
                 };
                 assert!(segment.verify_checksum(&pseudo), "{probe:?}");
                 assert_eq!(Some(segment.src_port()), plan.source_port(probe));
-                let closed = probe.to_closed_tcp_port();
+                let closed = to_closed_tcp_port(probe);
                 assert_eq!(segment.dst_port(), if closed { 1 } else { 22 }, "{probe:?}");
             }
         }

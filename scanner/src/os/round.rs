@@ -9,8 +9,8 @@
 //! What comes out is the raw material of a fingerprint (`observe::Exchange`s, in the
 //! order the probes were first sent); `os::observe` computes the tests from it.
 
-use super::observe::{self, Exchange, Reply};
-use super::probes::{OsProbe, RoundPlan};
+use super::observe::{Exchange, Reply};
+use super::probes::{to_closed_tcp_port, OsProbe, RoundPlan, ROUND};
 use crate::dispatch::Capture;
 use crate::raw_access::RawAccess;
 use anyhow::{anyhow, Result};
@@ -74,8 +74,8 @@ pub async fn probe_host(
         udp_ttl: 51 + (random() % 14) as u8,
         ip_ids: std::array::from_fn(|_| random() as u16),
     };
-    let mut captures = Vec::with_capacity(OsProbe::ALL.len());
-    for probe in OsProbe::ALL {
+    let mut captures = Vec::with_capacity(ROUND.len());
+    for probe in ROUND {
         let capture = raw
             .hub
             .open(reply_key(&plan, probe))
@@ -83,14 +83,14 @@ pub async fn probe_host(
         captures.push((probe, capture));
     }
     let started = Instant::now();
-    let mut exchanges: Vec<Exchange> = Vec::with_capacity(OsProbe::ALL.len());
+    let mut exchanges: Vec<Exchange> = Vec::with_capacity(ROUND.len());
     for try_number in 0..timing.tries.max(1) {
-        let unanswered: Vec<OsProbe> = OsProbe::ALL
+        let unanswered: Vec<OsProbe> = ROUND
             .into_iter()
             .filter(|probe| {
                 exchanges
                     .iter()
-                    .find(|e| e.probe == observed(*probe))
+                    .find(|e| e.probe == *probe)
                     .is_none_or(|e| e.reply.is_none())
             })
             // SEQ's timing is only nmap's on the first try.
@@ -107,19 +107,19 @@ pub async fn probe_host(
                 .send_ip_framed(&plan.packet(*probe))
                 .map_err(|e| anyhow!("sending an OS probe to {}: {e}", target.addr))?;
             let exchange = Exchange {
-                probe: observed(*probe),
+                probe: *probe,
                 sent,
                 sent_at: started.elapsed(),
                 reply: None,
             };
-            match exchanges.iter_mut().find(|e| e.probe == observed(*probe)) {
+            match exchanges.iter_mut().find(|e| e.probe == *probe) {
                 Some(old) => *old = exchange,
                 None => exchanges.push(exchange),
             }
         }
         let deadline = tokio::time::Instant::now() + timing.wait;
         for (probe, capture) in &mut captures {
-            let Some(exchange) = exchanges.iter_mut().find(|e| e.probe == observed(*probe)) else {
+            let Some(exchange) = exchanges.iter_mut().find(|e| e.probe == *probe) else {
                 continue;
             };
             if exchange.reply.is_some() {
@@ -130,17 +130,6 @@ pub async fn probe_host(
     }
     drop(held);
     Ok(exchanges)
-}
-
-/// The name `observe` knows a probe by.
-fn observed(probe: OsProbe) -> observe::OsProbe {
-    match probe {
-        OsProbe::Seq(n) => observe::OsProbe::Seq(n),
-        OsProbe::Ecn => observe::OsProbe::Ecn,
-        OsProbe::T(n) => observe::OsProbe::T(n),
-        OsProbe::U1 => observe::OsProbe::U1,
-        OsProbe::Ie(n) => observe::OsProbe::Ie(n),
-    }
 }
 
 /// The first frame of `capture` by `deadline`, as a reply.
@@ -168,7 +157,7 @@ fn reply_key(plan: &RoundPlan, probe: OsProbe) -> CaptureKey {
         OsProbe::U1 => CaptureKey::transport(IPPROTO_UDP, dst, plan.closed_udp_port, sport),
         OsProbe::Ie(n) => CaptureKey::icmp(dst, plan.icmp_id.wrapping_add(u16::from(n == 2))),
         _ => {
-            let dport = if probe.to_closed_tcp_port() {
+            let dport = if to_closed_tcp_port(probe) {
                 plan.closed_tcp_port
             } else {
                 plan.open_tcp_port
