@@ -262,12 +262,14 @@ async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<
     let mut buf = vec![0u8; 65536];
     while let Ok(len) = socket.recv(&mut buf).await {
         let frame = &buf[..len];
+        let mut registry = registry.lock().expect("never poisoned");
+        // The SYN+ACK test reads the headers again: only while someone waits on it.
         let syn_acks = CaptureKey::syn_acks();
+        let wants_syn_acks = registry.waiting.contains_key(&syn_acks);
         let keys = [
             capture_key(frame, local_addr),
-            is_syn_ack_to(frame, local_addr).then_some(syn_acks),
+            (wants_syn_acks && is_syn_ack_to(frame, local_addr)).then_some(syn_acks),
         ];
-        let mut registry = registry.lock().expect("never poisoned");
         for key in keys.into_iter().flatten() {
             if registry.waiting.contains_key(&key) {
                 let snap = len.min(scanner_common::capture::CAPTURE_SNAP);

@@ -271,6 +271,15 @@ pub struct HostResult {
 }
 
 impl HostResult {
+    /// Its open TCP ports, in order.
+    pub fn open_tcp_ports(&self) -> Vec<u16> {
+        self.ports
+            .values()
+            .filter(|p| p.proto == Proto::Tcp && p.state == PortState::Open)
+            .map(|p| p.port)
+            .collect()
+    }
+
     /// The name to show: the one the user gave, else the reverse-DNS one.
     pub fn display_name(&self) -> Option<&str> {
         self.hostname.as_deref().or(self.ptr_name.as_deref())

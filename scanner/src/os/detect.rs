@@ -73,15 +73,6 @@ pub fn target_of(
     })
 }
 
-/// The host's open TCP ports.
-pub fn open_tcp_ports(host: &HostResult) -> Vec<u16> {
-    host.ports
-        .values()
-        .filter(|p| p.proto == Proto::Tcp && p.state == PortState::Open)
-        .map(|p| p.port)
-        .collect()
-}
-
 /// Detects the OS of every target at once: each result with its host.
 /// `targets` holds each host's probe ports, its distance where known, and all its
 /// open TCP ports (each gets a probe of its own: the OS of every port).
@@ -169,15 +160,10 @@ fn scan_line(target: &OsTarget, distance: Option<u8>) -> String {
         target.open_tcp_port,
         target.closed_tcp_port,
         target.closed_udp_port,
-        if is_private(target.addr) { "Y" } else { "N" },
+        if target.addr.is_private() { "Y" } else { "N" },
         std::env::consts::ARCH,
         std::env::consts::OS,
     )
-}
-
-/// Whether nmap would call the address private (RFC 1918).
-fn is_private(addr: Ipv4Addr) -> bool {
-    addr.is_private()
 }
 
 fn test_value<'a>(print: &'a Fingerprint, test: &str, attr: &str) -> Option<&'a str> {

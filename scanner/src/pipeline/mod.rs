@@ -27,7 +27,7 @@ use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
-use crate::model::{Collector, Event, EventSink, HostFacts};
+use crate::model::{Collector, Event, EventSink, HostFacts, HostResult};
 use crate::os::detect::{self, OsOptions};
 use crate::portscan::connect::ConnectScanStats;
 use crate::raw_access::RawAccess;
@@ -320,7 +320,10 @@ pub async fn run(
                 .iter()
                 .map(|&addr| {
                     let host = collector.result().hosts.get(&addr);
-                    (addr, syn_acks::open_tcp_ports(host))
+                    (
+                        addr,
+                        host.map(HostResult::open_tcp_ports).unwrap_or_default(),
+                    )
                 })
                 .collect();
             syn_acks.finish_hosts(&open, collector).await?;
@@ -424,7 +427,7 @@ async fn detect_os(
             let target = detect::target_of(addr, host, os.limit, &mut random)?;
             // On the local segment a host is one hop away; elsewhere U1 tells.
             let distance = prober.path.on_link_mac(addr).map(|_| 1);
-            let open_ports = detect::open_tcp_ports(host);
+            let open_ports = host.open_tcp_ports();
             Some((target, distance, open_ports))
         })
         .collect();

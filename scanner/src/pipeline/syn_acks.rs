@@ -7,7 +7,7 @@
 //! read) and one signature per port answered by a SYN+ACK in the host group at hand.
 
 use crate::dispatch::{Capture, CaptureHub, Captured};
-use crate::model::{Event, EventSink, HostResult, PortState, Proto, SynAckPrint};
+use crate::model::{Event, EventSink, SynAckPrint};
 use crate::os::synack::SynAckSignature;
 use crate::packet::reply::ipv4_tcp_headers;
 use anyhow::Result;
@@ -98,13 +98,4 @@ impl SynAckPrints {
         }
         Ok(())
     }
-}
-
-/// The open TCP ports of `host`.
-pub fn open_tcp_ports(host: Option<&HostResult>) -> Vec<u16> {
-    host.into_iter()
-        .flat_map(|host| host.ports.values())
-        .filter(|p| p.proto == Proto::Tcp && p.state == PortState::Open)
-        .map(|p| p.port)
-        .collect()
 }
