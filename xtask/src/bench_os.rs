@@ -7,6 +7,7 @@
 //! hosts by both (the goal: 3×), with the best matches again.
 
 use crate::lab;
+use crate::nmap_xml::{os_by_host, os_value_depends_on_timing};
 use crate::shell::measured_in_ns;
 use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
@@ -44,41 +45,24 @@ fn run(program: &str, args: &[String]) -> Result<Run> {
     })
 }
 
-/// Each host's best `<osmatch>` name (or "-") and its fingerprint's tests.
-fn os_by_host(xml: &str) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
-    let mut found = BTreeMap::new();
-    for host in xml.split("<host ").skip(1) {
-        let Some(addr) = between(host, "<address addr=\"", "\"") else {
-            continue;
-        };
-        let best = between(host, "<osmatch name=\"", "\"").unwrap_or_else(|| "-".into());
-        let mut tests = BTreeMap::new();
-        if let Some(print) = between(host, "<osfingerprint fingerprint=\"", "\"") {
-            let flat: String = print
-                .split("&#xa;")
-                .map(|l| l.trim_start_matches("OS:"))
+/// Each host's best `<osmatch>` name (or "-") and the values of its fingerprint's
+/// tests that do not depend on timing, as `TEST.ATTR`.
+fn os_summary(xml: &str) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
+    os_by_host(xml)
+        .into_iter()
+        .map(|(addr, (best, tests))| {
+            let values = tests
+                .iter()
+                .flat_map(|(test, attrs)| {
+                    attrs
+                        .iter()
+                        .filter(|(attr, _)| !os_value_depends_on_timing(test, attr))
+                        .map(move |(attr, value)| (format!("{test}.{attr}"), value.clone()))
+                })
                 .collect();
-            for test in flat.split(')').filter(|t| !t.is_empty()) {
-                let Some((name, attrs)) = test.split_once('(') else {
-                    continue;
-                };
-                for (attr, value) in attrs.split('%').filter_map(|a| a.split_once('=')) {
-                    let timing = name == "SEQ" && matches!(attr, "SP" | "ISR" | "TS" | "GCD");
-                    if name != "SCAN" && !timing {
-                        tests.insert(format!("{name}.{attr}"), value.to_string());
-                    }
-                }
-            }
-        }
-        found.insert(addr, (best, tests));
-    }
-    found
-}
-
-fn between(text: &str, start: &str, end: &str) -> Option<String> {
-    let from = text.find(start)? + start.len();
-    let len = text[from..].find(end)?;
-    Some(text[from..from + len].to_string())
+            (addr, (best.unwrap_or_else(|| "-".into()), values))
+        })
+        .collect()
 }
 
 /// Runs the benchmark with the scanner at `scanner`.
@@ -99,9 +83,9 @@ pub fn run_bench(scanner: &Path) -> Result<()> {
     let ours_own = run(scanner, &with(&["-O"]))?;
     let theirs = run("nmap", &with(&["-O", "-d"]))?;
     let (a, b, c) = (
-        os_by_host(&ours_nmapdb.xml),
-        os_by_host(&ours_own.xml),
-        os_by_host(&theirs.xml),
+        os_summary(&ours_nmapdb.xml),
+        os_summary(&ours_own.xml),
+        os_summary(&theirs.xml),
     );
     println!(
         "\n== -O of {} lab hosts ({}), ports {PORTS}",
@@ -153,7 +137,7 @@ pub fn run_bench(scanner: &Path) -> Result<()> {
         theirs_a.seconds,
         if ratio >= 3.0 { "meets" } else { "misses" }
     );
-    let (ours_a, theirs_a) = (os_by_host(&ours_a.xml), os_by_host(&theirs_a.xml));
+    let (ours_a, theirs_a) = (os_summary(&ours_a.xml), os_summary(&theirs_a.xml));
     let agree = addrs
         .iter()
         .filter(|addr| ours_a.get(*addr).map(|o| &o.0) == theirs_a.get(*addr).map(|t| &t.0))

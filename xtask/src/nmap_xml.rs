@@ -4,6 +4,7 @@
 //! benchmarks to compare the two tools; not a general XML parser.
 
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// One host of an nmap-format XML document.
@@ -254,6 +255,55 @@ pub fn script_outputs(xml: &str) -> std::collections::BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// A fingerprint's tests: test name → attribute → value (`SCAN` left out).
+pub type OsTests = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Each host's best `<osmatch>` name (if any) and its `<osfingerprint>`'s tests, by
+/// address, from an nmap-format XML report (the scanner's or nmap's with `-d`).
+pub fn os_by_host(xml: &str) -> BTreeMap<String, (Option<String>, OsTests)> {
+    let between = |text: &str, start: &str| -> Option<String> {
+        let from = text.find(start)? + start.len();
+        let len = text[from..].find('"')?;
+        Some(text[from..from + len].to_string())
+    };
+    let mut found = BTreeMap::new();
+    for host in xml.split("<host ").skip(1) {
+        let Some(addr) = between(host, "<address addr=\"") else {
+            continue;
+        };
+        let best = between(host, "<osmatch name=\"");
+        let mut tests = OsTests::new();
+        if let Some(print) = between(host, "<osfingerprint fingerprint=\"") {
+            let flat: String = print
+                .split("&#xa;")
+                .map(|line| line.trim_start_matches("OS:"))
+                .collect();
+            for test in flat.split(')').filter(|t| !t.is_empty()) {
+                let Some((name, attrs)) = test.split_once('(') else {
+                    continue;
+                };
+                if name == "SCAN" {
+                    continue;
+                }
+                let attrs = attrs
+                    .split('%')
+                    .filter_map(|a| a.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                tests.insert(name.to_string(), attrs);
+            }
+        }
+        found.insert(addr, (best, tests));
+    }
+    found
+}
+
+/// Whether a test attribute's value depends on when the probes left (the rates of
+/// the sequence numbers and timestamps, the GCD of the sequence differences).
+pub fn os_value_depends_on_timing(test: &str, attr: &str) -> bool {
+    test == "SEQ" && matches!(attr, "SP" | "ISR" | "TS" | "GCD")
 }
 
 #[cfg(test)]
