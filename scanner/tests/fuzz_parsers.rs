@@ -15,6 +15,8 @@ use scanner::os::expr::Expr;
 use scanner::os::fingerprint::{Fingerprint, Test};
 use scanner::os::matching::{GUESS_THRESHOLD, MOST_MATCHES};
 use scanner::os::observe::{self, Exchange, OsProbe, Reply};
+use scanner::os::synack::SynAckSignature;
+use scanner::os::synack_db::SynAckDb;
 use scanner::packet::reply::{classify, TcpSegment};
 use scanner::packet::template::{LinkAddrs, SegmentKind, TcpTemplate, MAX_FRAME_LEN};
 use scanner::packet::{build, craft};
@@ -216,6 +218,46 @@ proptest! {
             let found = db.best_matches(&print, MOST_MATCHES, threshold);
             prop_assert!(found.matches.windows(2).all(|w| w[0].accuracy >= w[1].accuracy));
             prop_assert!(found.matches.iter().all(|m| m.accuracy >= threshold));
+        }
+    }
+
+    /// SYN+ACK signature databases (p0f.fp's format): lines of its shapes, garbled,
+    /// are read or left out with a warning naming the line; what is read matches any
+    /// SYN+ACK without panic.
+    #[test]
+    fn synack_databases_never_panic_and_match_any_syn_ack(
+        lines in proptest::collection::vec(prop_oneof![
+            "label = [sgx]:(unix|win|other|!|[a-z]{0,4}):[A-Za-z0-9 .()-]{0,10}:.{0,8}",
+            "sig = [46*x]:[0-9]{0,3}[-+]?[0-9]{0,2}:[0-9]{0,2}:(\\*|[0-9]{0,5}):(\\*|[0-9]{0,5}|mss\\*[0-9]{0,3}|mtu\\*[0-9]{0,3}|%[0-9]{0,4}),(\\*|[0-9]{0,3}):((mss|nop|ws|sok|sack|ts|eol\\+[0-9]|\\?[0-9]{1,3}),?){0,6}:((df|id\\+|id-|ecn|0\\+|ts1-|pushf\\+|bogus),?){0,3}:[0+*x]",
+            Just("classes = win,unix,other".to_string()),
+            Just("[tcp:response]".to_string()),
+            "\\[[a-z:]{0,12}\\]",
+            "sys = @[a-z]{0,5}",
+            Just(String::new()),
+            ";.{0,10}",
+            ".{0,30}",
+        ], 0..24),
+        options in proptest::collection::vec(any::<u8>(), 0..40),
+        window in any::<u16>(),
+        ttl in any::<u8>(),
+    ) {
+        let text = format!("classes = win,unix,other\n[tcp:response]\n{}", lines.join("\n"));
+        match SynAckDb::parse(&text, "fuzz-synack-db") {
+            Ok(db) => {
+                prop_assert!(db.warnings.iter().all(|w| w.starts_with("fuzz-synack-db line ")));
+                let frame = scanner::packet::craft::tcp_segment(
+                    ("198.18.0.10".parse().unwrap(), 22),
+                    ("198.18.0.1".parse().unwrap(), 40000),
+                    0x12,
+                    window,
+                    ttl,
+                    &options[..options.len() / 4 * 4],
+                );
+                if let Some(seen) = SynAckSignature::read(&frame, Some(1460)) {
+                    let _ = db.best_match(&seen);
+                }
+            }
+            Err(error) => prop_assert!(error.to_string().starts_with("fuzz-synack-db"), "{error}"),
         }
     }
 

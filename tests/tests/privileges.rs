@@ -221,7 +221,13 @@ fn watch_web_scan(
 fn scripts_and_version_detection_of_a_syn_scan_run_without_root() {
     require_lab();
     let dir = folder("syn");
-    let watched = watch_web_scan(&dir, &[], &["-sS", "-sV", "-d"], 6, ",synack-fingerprint");
+    let watched = watch_web_scan(
+        &dir,
+        &[],
+        &["-sS", "-sV", "-d"],
+        6,
+        ",synack-fingerprint,tcp-traceroute",
+    );
     assert!(
         watched.elapsed >= Duration::from_secs(6),
         "the script did not sleep"
@@ -245,9 +251,18 @@ fn scripts_and_version_detection_of_a_syn_scan_run_without_root() {
         "{}",
         watched.stderr
     );
-    // Version detection and a raw-packet script (captures keyed in the classifier's
-    // map after the drop) still work.
+    // Version detection and a raw-packet script (its capture keyed in the
+    // classifier's map after the drop) still work, and the SYN+ACK signatures (a
+    // capture opened before it) reach the scripts.
     assert!(watched.stdout.contains("OpenSSH"), "{}", watched.stdout);
+    let web = lab::host("web").addr;
+    assert!(
+        watched
+            .stdout
+            .contains(&format!("1  {web} (the host, port 80)")),
+        "{}",
+        watched.stdout
+    );
     for port in [22, 80, 443] {
         assert!(
             watched.stdout.contains(&format!("{port}/tcp: 4:64+0:")),

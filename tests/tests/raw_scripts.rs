@@ -1,6 +1,7 @@
 //! Raw-packet scripts in the lab, each against an oracle or the lab's truth:
-//! `synack-fingerprint` against p0f's raw signatures of the same ports (and the lab's
-//! DNAT port singled out), `ip-record-route` against `ping -R`, `tcp-traceroute`
+//! `synack-fingerprint` against p0f's raw signatures of the same ports and what p0f
+//! matches them to in the project's signature database (and the lab's DNAT port
+//! singled out), `ip-record-route` against `ping -R`, `tcp-traceroute`
 //! against the lab's routes, `sniffer-detect` against the one host whose interface is
 //! promiscuous (and the same host with promiscuous mode off). Captures work the same
 //! through the XDP classifier and through the packet-socket fallback, and a script
@@ -47,11 +48,14 @@ fn script_lines(out: &str, id: &str) -> BTreeMap<String, Vec<String>> {
     found
 }
 
-/// p0f's raw SYN+ACK signatures of kernel connections to `addr`'s `ports`.
-fn p0f_signatures(addr: &str, ports: &[u16]) -> BTreeMap<u16, String> {
+/// p0f's raw SYN+ACK signatures of kernel connections to `addr`'s `ports`, and the
+/// system each matches in the scanner's own signature database (p0f's `os`).
+fn p0f_signatures(addr: &str, ports: &[u16]) -> BTreeMap<u16, (String, String)> {
     let log = std::env::temp_dir().join(format!("scanner-p0f-{}.txt", std::process::id()));
+    let db = xtask::workspace_root().join("fingerprints/synack-signatures");
     let mut p0f = Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS, "p0f", "-i", "eth0"])
+        .args(["netns", "exec", lab::SCANNER_NS, "p0f", "-i", "eth0", "-f"])
+        .arg(&db)
         .arg(format!("tcp and host {addr}"))
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
@@ -74,6 +78,7 @@ fn p0f_signatures(addr: &str, ports: &[u16]) -> BTreeMap<u16, String> {
     // ".-[ 198.18.0.1/51712 -> 198.18.0.16/22 (syn+ack) ]-" then "| raw_sig  = ...".
     let mut signatures = BTreeMap::new();
     let mut port = None;
+    let mut os = String::new();
     for line in text.lines() {
         if line.starts_with(".-[") {
             port = line
@@ -87,8 +92,10 @@ fn p0f_signatures(addr: &str, ports: &[u16]) -> BTreeMap<u16, String> {
                         .ok()
                 })
                 .flatten();
+        } else if let Some(name) = line.strip_prefix("| os       = ") {
+            os = name.trim().to_string();
         } else if let (Some(p), Some(sig)) = (port, line.strip_prefix("| raw_sig  = ")) {
-            signatures.insert(p, sig.trim().to_string());
+            signatures.insert(p, (sig.trim().to_string(), std::mem::take(&mut os)));
         }
     }
     signatures
@@ -131,17 +138,26 @@ fn synack_fingerprints_match_p0f_and_single_out_the_forwarded_port() {
                 .iter()
                 .find_map(|l| l.strip_prefix(&format!("{port}/tcp: ")))
                 .unwrap_or_else(|| panic!("no signature for {port}:\n{out}"));
-            let (signature, note) = match line.split_once(" (") {
-                Some((sig, note)) => (sig, Some(note)),
-                None => (line, None),
-            };
+            // "SIGNATURE -- OS, N hops", and " -- differs from ..." on another stack's port.
+            let mut parts = line.split(" -- ");
+            let (signature, matched) = (parts.next().unwrap(), parts.next().expect(line));
+            let (p0f_signature, p0f_os) = &p0f[&port];
             assert_eq!(
-                Some(signature),
-                p0f.get(&port).map(String::as_str),
+                signature, p0f_signature,
                 "port {port}: ours vs p0f's raw_sig ({mode})"
             );
+            let os = matched
+                .rsplit_once(", ")
+                .filter(|(_, hops)| hops.ends_with(" hops"))
+                .map_or(matched, |(os, _)| os);
+            let os = if os == "no match" { "???" } else { os };
             assert_eq!(
-                note.is_some(),
+                os, p0f_os,
+                "port {port}: our match vs p0f's with the same database ({mode}):\n{out}"
+            );
+            assert!(os != "???", "the lab's stacks are in the database: {line}");
+            assert_eq!(
+                line.contains("differs from the host's other ports"),
                 forwarded.contains(&port),
                 "only the forwarded port is singled out ({mode}):\n{out}"
             );

@@ -1,8 +1,10 @@
 //! Passive SYN+ACK signatures: each open port's signature, read from the SYN+ACK the
 //! SYN scan received, equals what p0f itself reads from the same SYN+ACK (captured on
 //! the switch port of the scanner, so with the TTL the scanner saw, beside the SYN
-//! p0f needs to see first). Through the XDP classifier's capture, and through the
-//! packet socket where the classifier is not used for replies.
+//! p0f needs to see first), and names the system p0f names from the project's own
+//! signature database (`fingerprints/synack-signatures`, given to both). Through the
+//! XDP classifier's capture, and through the packet socket where the classifier is not
+//! used for replies.
 //! Run by `cargo xtask test`, which brings the lab up first.
 
 use lab_tests::*;
@@ -11,8 +13,9 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// (host, port) → p0f signature.
-type Signatures = BTreeMap<(Ipv4Addr, u16), String>;
+/// (host, port) → p0f signature and the system it matches in the project's own
+/// signature database (`???` for none, as p0f writes it).
+type Signatures = BTreeMap<(Ipv4Addr, u16), (String, String)>;
 
 /// The hosts with open TCP ports on the segment, behind the router, and a port
 /// forwarded to another machine.
@@ -56,6 +59,8 @@ impl SwitchCapture {
         make_probes_look_like_a_stack(&self.path);
         let log = self.path.with_extension("p0f.log");
         let status = Command::new("p0f")
+            .arg("-f")
+            .arg(xtask::workspace_root().join("fingerprints/synack-signatures"))
             .arg("-r")
             .arg(&self.path)
             .arg("-o")
@@ -120,7 +125,9 @@ fn parse_p0f_log(text: &str) -> Signatures {
             line.split('|')
                 .find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
         };
-        let (Some(server), Some(signature)) = (field("srv"), field("raw_sig")) else {
+        let (Some(server), Some(signature), Some(os)) =
+            (field("srv"), field("raw_sig"), field("os"))
+        else {
             continue;
         };
         let Some((addr, port)) = server.split_once('/') else {
@@ -129,7 +136,7 @@ fn parse_p0f_log(text: &str) -> Signatures {
         if let (Ok(addr), Ok(port)) = (addr.parse(), port.parse()) {
             found
                 .entry((addr, port))
-                .or_insert_with(|| signature.to_string());
+                .or_insert_with(|| (signature.to_string(), os.to_string()));
         }
     }
     found
@@ -147,7 +154,8 @@ fn our_signatures(json: &str) -> Signatures {
         };
         let addr = value["addr"].as_str().unwrap().parse().unwrap();
         let port = value["port"].as_u64().unwrap() as u16;
-        found.insert((addr, port), signature.to_string());
+        let os = value["synack"]["match"]["os"].as_str().unwrap_or("???");
+        found.insert((addr, port), (signature.to_string(), os.to_string()));
     }
     found
 }
@@ -186,10 +194,18 @@ fn signatures_equal_p0fs(extra: &[&str], recv: &str) {
         assert_eq!(
             theirs.get(port),
             Some(signature),
-            "{}:{}: ours {signature}, p0f's {:?}",
+            "{}:{}: ours {signature:?}, p0f's {:?} (signature and match)",
             port.0,
             port.1,
             theirs.get(port)
+        );
+    }
+    // Every lab stack is in the database (both sides saying `???` would agree).
+    for (port, (signature, os)) in &ours {
+        assert_ne!(
+            os, "???",
+            "{}:{} {signature} matched nothing",
+            port.0, port.1
         );
     }
     // The forward's signature is another stack's (the svc host's, one hop further).

@@ -160,6 +160,14 @@ pub struct Args {
     #[arg(long = "osscan-limit")]
     pub osscan_limit: bool,
 
+    /// The OS of every port (implies -O): list each open TCP port's own fingerprint
+    /// (its SYN+ACK to one probe, as p0f reads it) and what it matches in the SYN+ACK
+    /// signature database (--synack-db), in normal, XML (a <portstacks> element of
+    /// this scanner's, outside nmap's DTD) and JSON output. Without it, -O names only
+    /// the ports another stack answers.
+    #[arg(long = "osscan-per-port")]
+    pub osscan_per_port: bool,
+
     /// Print "Aggressive OS guesses" even where nmap's rules would not (-O).
     #[arg(long = "osscan-guess", visible_alias = "fuzzy")]
     pub osscan_guess: bool,
@@ -227,11 +235,18 @@ pub struct Args {
     #[arg(long)]
     pub reason: bool,
 
-    /// Read each open port's SYN+ACK into its passive signature (p0f v3's format) and
-    /// show it in normal, XML and JSON output: what the port's stack says of itself in
-    /// the reply the SYN scan already had, at no extra packet.
+    /// Read each open port's SYN+ACK into its passive signature (p0f v3's format),
+    /// match it against the SYN+ACK signature database, and show both in normal, XML
+    /// and JSON output: what the port's stack says of itself in the reply the SYN scan
+    /// already had, at no extra packet. The SYN probes then carry a client's options
+    /// (MSS, SACK, timestamps, window scale) so that the reply shows the stack's own.
     #[arg(long = "synack-signatures")]
     pub synack_signatures: bool,
+
+    /// Match SYN+ACK signatures against FILE (p0f v3's p0f.fp format, such as p0f's own
+    /// /etc/p0f/p0f.fp; its [tcp:response] section) instead of the built-in database.
+    #[arg(long = "synack-db", value_name = "FILE")]
+    pub synack_db: Option<std::path::PathBuf>,
 
     /// Write CSV, one row per finding as found, to FILE (- for standard output). Written -oC.
     #[arg(long = "output-csv", value_name = "FILE")]

@@ -15,7 +15,7 @@ use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
 use crate::io::RecvMode;
 use crate::model::ScanResult;
-use crate::os::{self, detect::OsOptions};
+use crate::os::{self, detect::OsOptions, synack_db::SynAckDb};
 use crate::pipeline::{Discovery, PortScanner, ScanOptions};
 use crate::portscan::syn::Reading;
 use crate::probe::{parse_scan_flags, IcmpQuery, ProbeKind, TcpProbe};
@@ -603,6 +603,8 @@ pub fn plan(
     let run_as = RunAs::choose(args.run_as.as_deref())?;
     let mut args = args;
     let mut types = ScanTypes::parse(&args.scan_type)?;
+    // The OS of every port is a part of OS detection.
+    args.os_detection |= args.osscan_per_port;
     if args.aggressive {
         // -A is -O -sV -sC --traceroute, as nmap's.
         args.os_detection = true;
@@ -684,6 +686,9 @@ pub fn plan(
             .transpose()?
     };
     let sweep_mode = sweep_probe.is_some();
+    if sweep_mode && args.synack_signatures {
+        bail!("--synack-signatures reads the SYN+ACKs of nmap-style scans, not of stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
+    }
     if sweep_mode && scripts.is_some() {
         bail!("scripts run on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
     }
@@ -823,6 +828,7 @@ pub fn plan(
             outputs,
         })));
     }
+    let synack_db = synack_signatures(&args, scripts.is_some())?;
     let parallelism = args.max_parallelism.map_or(256, |n| n as usize);
     let discovery = match discovery(&args)? {
         // Without raw packets, hosts are pinged with connects.
@@ -844,6 +850,7 @@ pub fn plan(
                 if let Some(flags) = &args.scan_flags {
                     probe.flags = parse_scan_flags(flags)?;
                 }
+                probe.client_options = synack_db.is_some();
                 Some((probe, ports))
             }
             _ => None,
@@ -868,7 +875,7 @@ pub fn plan(
         version,
         run_as: Some(run_as),
         traceroute: args.traceroute,
-        synack_signatures: args.synack_signatures,
+        synack_signatures: synack_db,
         os,
     };
     Ok(Plan::Scan(Box::new(ScanPlan {
@@ -876,6 +883,22 @@ pub fn plan(
         scripts,
         outputs,
     })))
+}
+
+/// The database SYN+ACK signatures are matched against, where they are read: with
+/// `--synack-signatures`, and for the scripts (their `port.synack`) when any run.
+fn synack_signatures(args: &Args, scripts: bool) -> Result<Option<Arc<SynAckDb>>> {
+    if args.synack_db.is_some() && !args.synack_signatures && !args.osscan_per_port {
+        bail!(
+            "--synack-db names the database of --synack-signatures and --osscan-per-port: add one"
+        );
+    }
+    if !args.synack_signatures && !scripts {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(os::synack_db::load(
+        args.synack_db.as_deref(),
+    )?)))
 }
 
 /// OS detection's options (`-O`), with its database (`--osdb`, or the built-in one);
@@ -912,6 +935,11 @@ fn os_detection(
     Ok(Some(OsOptions {
         db: Arc::new(os::db::load(args.osdb.as_deref())?),
         limit: args.osscan_limit,
+        list_ports: args
+            .osscan_per_port
+            .then(|| os::synack_db::load(args.synack_db.as_deref()))
+            .transpose()?
+            .map(Arc::new),
         tries: args.max_os_tries.unwrap_or(os::detect::DEFAULT_TRIES),
     }))
 }
@@ -975,7 +1003,8 @@ mod tests {
             probe("--sweep -sA --scanflags SYNACK -p 80 x").unwrap(),
             ProbeKind::Tcp(TcpProbe {
                 flags: 0x12,
-                reading: Reading::Ack
+                reading: Reading::Ack,
+                client_options: false,
             })
         );
         let refused = |line: &str| probe(line).unwrap_err().to_string();

@@ -103,6 +103,7 @@ impl Pinger {
                 flags,
                 // SYN pings are acknowledged, ACK pings reset: FLAG_ANY_COOKIE reads both.
                 reading: Reading::Syn,
+                client_options: false,
             })
         };
         let writer = |kind| ProbeWriter::new(kind, link);
@@ -282,6 +283,7 @@ mod tests {
             kind: ProbeKind::Tcp(TcpProbe {
                 flags: TCP_FLAG_ACK,
                 reading: Reading::Syn,
+                client_options: false,
             }),
             port: 80,
         };

@@ -23,7 +23,7 @@ pub use event::{Event, EventSink, HostFacts};
 pub use os::{HostOs, OsClass, OsDetection, OsMatch, OsVerdict};
 pub use script::{ScriptOutput, ScriptValue};
 pub use service::ServiceInfo;
-pub use synack::SynAckPrint;
+pub use synack::{SynAckMatch, SynAckPrint};
 pub use trace::Trace;
 
 use serde::Serialize;

@@ -4,6 +4,7 @@
 //! normal output calls "OS details" and which "Aggressive OS guesses", by nmap's rules,
 //! so that every writer says the same. How the matches are found is `os/`'s business.
 
+use super::SynAckMatch;
 use serde::Serialize;
 
 /// One classification of a reference print: nmap-os-db's `Class` line with the `CPE`
@@ -138,6 +139,22 @@ pub struct HostOs {
     /// Its open ports whose stack differs from the rest of the host's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub odd_ports: Vec<PortStack>,
+    /// Every open port's own short fingerprint (`--osscan-per-port`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_stacks: Vec<PortFingerprint>,
+}
+
+/// The short fingerprint of one open TCP port: its SYN+ACK to one probe, read as p0f
+/// reads it, and what that matched in the SYN+ACK signature database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortFingerprint {
+    pub port: u16,
+    /// p0f's raw signature.
+    pub signature: String,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matched: Option<SynAckMatch>,
+    /// Its TCP timestamp value (the stack's clock; 0 without timestamps).
+    pub timestamp: u32,
 }
 
 /// An open TCP port answered by another stack than the rest of its host.

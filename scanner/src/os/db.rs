@@ -172,15 +172,29 @@ pub fn load(path: Option<&Path>) -> Result<Database> {
     Ok(db)
 }
 
+/// The bytes of the database file at `path` (`what` it is, for messages); a file
+/// larger than [`MOST_FILE_BYTES`] is refused.
+pub(in crate::os) fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let cannot_read = || format!("cannot read the {what} {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot_read)?;
+    let mut text = Vec::new();
+    file.take(MOST_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .with_context(cannot_read)?;
+    if text.len() > MOST_FILE_BYTES {
+        bail!(
+            "{} is larger than {} MiB: not a {what}",
+            path.display(),
+            MOST_FILE_BYTES >> 20
+        );
+    }
+    Ok(text)
+}
+
 impl Database {
     /// Reads the database at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let cannot_read = || format!("cannot read the OS database {}", path.display());
-        let file = std::fs::File::open(path).with_context(cannot_read)?;
-        let mut text = Vec::new();
-        file.take(MOST_FILE_BYTES as u64 + 1)
-            .read_to_end(&mut text)
-            .with_context(cannot_read)?;
+        let text = read_bounded(path, "OS database")?;
         Self::parse(&text, &path.display().to_string())
     }
 

@@ -12,6 +12,7 @@ use super::observe::{self, Exchange, OsProbe};
 use super::per_port;
 use super::round::{self, OsTarget, RoundTiming};
 use super::synack::SynAckSignature;
+use super::synack_db::SynAckDb;
 use crate::model::os::{HostOs, PortsUsed, Sequence, TcpSequence, Uptime};
 use crate::model::{HostResult, PortState, Proto};
 use crate::packet::reply::ipv4_tcp_headers;
@@ -30,6 +31,9 @@ pub struct OsOptions {
     pub limit: bool,
     /// `--max-os-tries`.
     pub tries: u8,
+    /// `--osscan-per-port`: list every open port's fingerprint, matched against this
+    /// SYN+ACK signature database (else only the ports another stack answers).
+    pub list_ports: Option<Arc<SynAckDb>>,
 }
 
 /// nmap's default of `--max-os-tries` is 5 rounds for hosts without a perfect match;
@@ -98,7 +102,11 @@ pub async fn detect_hosts(
             );
             let result = exchanges.and_then(|exchanges| {
                 let mut found = report(opts, target, *distance, &exchanges);
-                found.odd_ports = per_port::odd_ports(&stacks?);
+                let stacks = stacks?;
+                found.odd_ports = per_port::odd_ports(&stacks);
+                if let Some(db) = &opts.list_ports {
+                    found.port_stacks = per_port::port_stacks(&stacks, db);
+                }
                 Ok(found)
             });
             (target.addr, result)
@@ -142,6 +150,7 @@ fn report(
             values: seq_replies.iter().map(|r| r.timestamp).collect(),
         }),
         odd_ports: Vec::new(),
+        port_stacks: Vec::new(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! the fingerprint is matched against a database of reference prints.
 //!
 //! [`synack`] reads the passive fingerprint of a SYN+ACK (p0f's signature), which
-//! needs no probe of its own.
+//! needs no probe of its own; [`synack_db`] reads p0f's database of such signatures and
+//! matches them as p0f does.
 //!
 //! [`fingerprint`] is the shape both sides share: what a round observed (values) and what
 //! a database entry expects (expressions). [`db`] reads nmap-os-db, [`expr`] its value
@@ -23,3 +24,4 @@ pub mod per_port;
 pub mod probes;
 pub mod round;
 pub mod synack;
+pub mod synack_db;

@@ -7,11 +7,19 @@
 //!
 //! What is compared is what a stack decides, not what an application may set: the
 //! initial TTL and distance, DF and the IP ID, the option layout, the window scale
-//! and the MSS (not the window, which a server's receive buffer sets).
+//! and the MSS (not the window, which a server's receive buffer sets). Not the clock
+//! of the TCP timestamps: Linux 6 starts each connection's at its own random offset
+//! (seen in the lab: three ports of one host, three offsets), and the rate needs two
+//! replies of one connection, which the reset our kernel sends to the SYN+ACK ends.
+//!
+//! With `--osscan-per-port` every port's fingerprint is listed ([`port_stacks`]), each
+//! matched against the SYN+ACK signature database (the same `[tcp:response]` entries
+//! as the passive signatures: the probe offers every option, as a client does).
 
 use super::probes::{OsProbe, RoundPlan};
 use super::synack::{initial_ttl, SynAckSignature};
-use crate::model::os::PortStack;
+use super::synack_db::SynAckDb;
+use crate::model::os::{PortFingerprint, PortStack};
 use crate::raw_access::RawAccess;
 use anyhow::{anyhow, Result};
 use scanner_common::capture::CaptureKey;
@@ -117,6 +125,19 @@ pub fn odd_ports(stacks: &[(u16, SynAckSignature)]) -> Vec<PortStack> {
         .collect()
 }
 
+/// Every port's short fingerprint, matched against `db` (`--osscan-per-port`).
+pub fn port_stacks(stacks: &[(u16, SynAckSignature)], db: &SynAckDb) -> Vec<PortFingerprint> {
+    stacks
+        .iter()
+        .map(|(port, signature)| PortFingerprint {
+            port: *port,
+            signature: signature.to_string(),
+            matched: db.best_match(signature),
+            timestamp: signature.timestamp,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +160,16 @@ mod tests {
         2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
     ];
     const NO_TS: [u8; 8] = [2, 4, 5, 0xb4, 1, 1, 4, 2];
+
+    #[test]
+    fn every_port_is_listed_with_its_match() {
+        let db = crate::os::synack_db::load(None).unwrap();
+        let stacks = vec![(22, signature(128, &NO_TS)), (8022, signature(63, &LINUX))];
+        let listed = port_stacks(&stacks, &db);
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].signature, stacks[0].1.to_string());
+        assert_eq!(listed[1].timestamp, 1);
+    }
 
     #[test]
     fn a_port_answered_from_another_machine_is_named_and_the_rest_not() {

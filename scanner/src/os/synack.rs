@@ -197,7 +197,7 @@ impl SynAckSignature {
     /// Whether the window is a multiple of the MSS (or of an MTU) and of which, as
     /// p0f tries them, in its order: the MSS, the MSS less 12 (with timestamps), the
     /// MSS of a 1500-byte MTU (and less 12), then MTUs, then the probe's MSS.
-    fn window_multiple(&self) -> Option<(&'static str, u32)> {
+    pub(crate) fn window_multiple(&self) -> Option<(&'static str, u32)> {
         let window = u32::from(self.window);
         let mss = u32::from(self.mss);
         if window == 0 || mss < 100 {

@@ -10,7 +10,7 @@ use super::checksum::{add_bytes, add_u16, add_u32, finish};
 use super::wire::ethernet::{self, EthernetRepr};
 use super::wire::ip::PseudoHeader;
 use super::wire::ipv4::{self, Ipv4Repr};
-use super::wire::tcp::{self, TcpRepr, OPT_MSS};
+use super::wire::tcp::{self, TcpRepr, OPT_MSS, OPT_NOP};
 use super::{ETHERTYPE_IPV4, ETH_LEN, IPPROTO_TCP, IPV4_LEN};
 use scanner_common::wire::{TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN};
 use std::net::Ipv4Addr;
@@ -27,8 +27,12 @@ pub struct LinkAddrs {
 /// Which TCP segment a template sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentKind {
-    /// SYN with an MSS option, as a real stack's first segment looks.
+    /// SYN with an MSS option, as nmap's SYN scan sends it.
     Syn,
+    /// SYN with a client's whole option set, as Linux sends it (MSS, SACK permitted,
+    /// timestamps, window scale): the SYN+ACK then shows every option its stack has
+    /// and their order, which its passive fingerprint reads (`--synack-signatures`).
+    SynClientOptions,
     /// Bare RST, to tear down a half-open connection after a SYN+ACK.
     Rst,
     /// Any other flags (FIN, NULL, Xmas, ACK scans, `--scanflags`), no options. With
@@ -65,8 +69,14 @@ mod at {
     pub const TCP_CHECKSUM: Field = shifted(tcp::field::CHECKSUM, TCP);
 }
 
+/// The options of [`SegmentKind::SynClientOptions`], in Linux's order: MSS 1460, SACK
+/// permitted, timestamps (value 1, echo 0), NOP, window scale 7.
+const CLIENT_OPTIONS: [u8; 20] = [
+    OPT_MSS, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, OPT_NOP, 3, 3, 7,
+];
+
 /// The largest frame a template writes.
-pub const MAX_FRAME_LEN: usize = ETH_LEN + IPV4_LEN + 24;
+pub const MAX_FRAME_LEN: usize = ETH_LEN + IPV4_LEN + 20 + CLIENT_OPTIONS.len();
 
 /// A finished frame plus the partial checksums of its constant fields.
 #[derive(Clone, Debug)]
@@ -87,10 +97,11 @@ impl TcpTemplate {
         let mss_option = [OPT_MSS, 4, mss[0], mss[1]];
         let options: &[u8] = match kind {
             SegmentKind::Syn => &mss_option,
+            SegmentKind::SynClientOptions => &CLIENT_OPTIONS,
             SegmentKind::Rst | SegmentKind::Flags(_) => &[],
         };
         let (flags, window_len) = match kind {
-            SegmentKind::Syn => (TCP_FLAG_SYN, SYN_WINDOW),
+            SegmentKind::Syn | SegmentKind::SynClientOptions => (TCP_FLAG_SYN, SYN_WINDOW),
             SegmentKind::Rst => (TCP_FLAG_RST, 0),
             SegmentKind::Flags(flags) => (flags, SYN_WINDOW),
         };

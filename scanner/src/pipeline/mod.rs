@@ -27,8 +27,9 @@ use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
-use crate::model::{Collector, Event, EventSink, HostFacts, HostResult};
-use crate::os::detect::{self, OsOptions};
+use crate::model::{Collector, Event, EventSink, HostFacts};
+use crate::os::detect::OsOptions;
+use crate::os::synack_db::SynAckDb;
 use crate::portscan::connect::ConnectScanStats;
 use crate::raw_access::RawAccess;
 use crate::report::progress::ProgressOptions;
@@ -39,8 +40,10 @@ use crate::traceroute::{self, Tracer};
 use anyhow::{bail, Result};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
-use syn_acks::SynAckPrints;
+use stream::OsStep;
+use syn_acks::{unsigned_open_ports, SynAckPrints};
 
 /// The most hosts in one group, whatever `--max-hostgroup` says: a group's addresses
 /// and per-host state are all held at once.
@@ -76,8 +79,9 @@ pub struct ScanOptions {
     pub run_as: Option<RunAs>,
     /// `--traceroute`: trace each group's hosts once their ports are done.
     pub traceroute: bool,
-    /// `--synack-signatures`: read each open port's SYN+ACK into p0f's signature.
-    pub synack_signatures: bool,
+    /// Read each open port's SYN+ACK into p0f's signature and match it against this
+    /// database (`--synack-signatures`, and for the scripts' `port.synack`).
+    pub synack_signatures: Option<Arc<SynAckDb>>,
     /// `-O`: each group's hosts' OS, once their ports are done.
     pub os: Option<OsOptions>,
 }
@@ -121,15 +125,16 @@ pub async fn run(
     // reaches hosts once discovery has found them up (a connect scan's scripts have
     // none), and the SYN+ACKs of a SYN scan (its open ports' passive fingerprints).
     let scripts_raw = (scripts.is_some() || opts.os.is_some()) && raw_ports;
-    let syn_probe_mss = (opts.synack_signatures)
-        .then(|| opts.ports.as_ref().and_then(PortScanner::syn_probe_mss))
-        .flatten();
+    let syn_probe_mss = opts
+        .synack_signatures
+        .as_ref()
+        .and_then(|_| opts.ports.as_ref().and_then(PortScanner::syn_probe_mss));
     let hub = match prober.as_mut() {
         Some(prober) if scripts_raw || syn_probe_mss.is_some() => open_hub(prober, notice),
         _ => None,
     };
-    let mut syn_acks = match (&hub, syn_probe_mss) {
-        (Some(hub), Some(mss)) => match SynAckPrints::open(hub, mss) {
+    let mut syn_acks = match (&hub, syn_probe_mss, &opts.synack_signatures) {
+        (Some(hub), Some(mss), Some(db)) => match SynAckPrints::open(hub, mss, db.clone()) {
             Ok(prints) => Some(prints),
             Err(err) => {
                 notice(&format!(
@@ -250,7 +255,19 @@ pub async fn run(
             }
         }
         // 2–3. Their ports; with -sV the version of each open one as it is found;
-        // scripts on each port as its service is known, on each host as its ports are.
+        // scripts on each port as its service is known, on each host as its ports are;
+        // with -O their OS once their ports are scanned, beside versions and scripts.
+        let os = match (opts.os.as_ref(), raw_access.as_deref(), prober.as_ref()) {
+            (Some(os), Some(raw), Some(prober)) if port_scan => Some(OsStep {
+                opts: os,
+                raw,
+                hosts: probed_up
+                    .iter()
+                    .map(|&addr| (addr, prober.path.on_link_mac(addr).map(|_| 1)))
+                    .collect(),
+            }),
+            _ => None,
+        };
         stream::ports_versions_scripts(
             opts.ports.as_ref().filter(|_| port_scan),
             prober.as_mut(),
@@ -258,6 +275,8 @@ pub async fn run(
             &opts.timing,
             version.as_mut(),
             scripts.map(|engine| (engine, raw_access.as_ref())),
+            syn_acks.as_mut(),
+            os,
             collector,
             &mut connects,
             notice,
@@ -266,14 +285,6 @@ pub async fn run(
         if let Some(version) = version.as_mut() {
             // Every host's connections are closed: their limits start afresh.
             version.finish(collector).await?;
-        }
-        // 3b. Their OS (-O), from the ports the scan found.
-        if let (Some(os), Some(raw), Some(prober)) =
-            (opts.os.as_ref(), raw_access.as_ref(), prober.as_ref())
-        {
-            if port_scan {
-                detect_os(os, raw, prober, &probed_up, collector, notice).await?;
-            }
         }
         // 4. The way to each host.
         if let (Some(tracer), Some(prober)) = (tracer.as_mut(), prober.as_mut()) {
@@ -316,17 +327,12 @@ pub async fn run(
             }
         }
         if let Some(syn_acks) = syn_acks.as_mut() {
+            // The hosts whose scripts did not take theirs already.
             let open: Vec<(Ipv4Addr, Vec<u16>)> = finished
                 .iter()
-                .map(|&addr| {
-                    let host = collector.result().hosts.get(&addr);
-                    (
-                        addr,
-                        host.map(HostResult::open_tcp_ports).unwrap_or_default(),
-                    )
-                })
+                .map(|&addr| (addr, unsigned_open_ports(collector.result(), addr)))
                 .collect();
-            syn_acks.finish_hosts(&open, collector).await?;
+            syn_acks::emit(syn_acks.take_hosts(&open).await, collector)?;
         }
         if opts.reverse_dns {
             name_hosts(&finished, collector).await?;
@@ -407,46 +413,6 @@ fn open_raw_access(
             None
         }
     }
-}
-
-/// OS detection of `hosts` (those with an open TCP port; with `--osscan-limit`, and a
-/// closed one), all at once; each host's result as one of its facts.
-async fn detect_os(
-    os: &OsOptions,
-    raw: &RawAccess,
-    prober: &Prober,
-    hosts: &[Ipv4Addr],
-    collector: &mut Collector<'_>,
-    notice: &mut dyn FnMut(&str),
-) -> Result<()> {
-    let mut random = rand::random::<u32>;
-    let targets: Vec<_> = hosts
-        .iter()
-        .filter_map(|&addr| {
-            let host = collector.result().hosts.get(&addr)?;
-            let target = detect::target_of(addr, host, os.limit, &mut random)?;
-            // On the local segment a host is one hop away; elsewhere U1 tells.
-            let distance = prober.path.on_link_mac(addr).map(|_| 1);
-            let open_ports = host.open_tcp_ports();
-            Some((target, distance, open_ports))
-        })
-        .collect();
-    if targets.is_empty() {
-        return Ok(());
-    }
-    for (addr, result) in detect::detect_hosts(raw, os, &targets, &mut random).await {
-        match result {
-            Ok(found) => {
-                let facts = HostFacts {
-                    os: Some(found),
-                    ..HostFacts::default()
-                };
-                collector.emit(Event::Host(addr, facts))?;
-            }
-            Err(err) => notice(&format!("OS detection of {addr} failed: {err:#}")),
-        }
-    }
-    Ok(())
 }
 
 /// Runs the `prerule` or `postrule` scripts and emits what they said into `sink`.

@@ -1,17 +1,21 @@
-//! A host group's ports, versions and scripts, streamed on the one loop: each open
+//! A host group's ports, versions, scripts and OS, streamed on the one loop: each open
 //! port found goes to version detection at once (`-sV`); a port's scripts start the
 //! moment its service is known (or the port is, without `-sV`); a host's scripts start
-//! once its ports and versions are done, not when the whole group's are. Three parts
-//! run side by side in one task (the port scan, the versions ending, the scripts),
-//! sharing the collector through a `RefCell` that none holds across a wait.
+//! once its ports and versions are done, not when the whole group's are; OS detection
+//! (`-O`) starts once the group's ports are scanned, while versions and scripts still
+//! run. Four parts run side by side in one task (the port scan, the versions ending,
+//! the scripts, the OS probes), sharing the collector through a `RefCell` that none
+//! holds across a wait.
 //!
 //! A host's ports are done when it has a finding for every port scanned (silent
 //! ports are settled at the end of the probe loop's run, so a host with some ends
 //! with the run); every host not started by then is started when the scan ends.
 
 use super::ports::PortScanner;
+use super::syn_acks::{self, unsigned_open_ports, SynAckPrints};
 use crate::engine::probing::{Prober, Timing};
-use crate::model::{Collector, Event, EventSink, PortFinding, PortState, Proto};
+use crate::model::{Collector, Event, EventSink, HostFacts, PortFinding, PortState, Proto};
+use crate::os::detect::{self, OsOptions};
 use crate::portscan::connect::ConnectScanStats;
 use crate::raw_access::RawAccess;
 use crate::script::engine::Engine;
@@ -39,11 +43,57 @@ enum Known {
 /// and a host that answers on every port would make that quadratic).
 const STREAMED_PORTS: usize = 32;
 
+/// OS detection of a group's hosts (`-O`).
+pub(super) struct OsStep<'a> {
+    pub opts: &'a OsOptions,
+    pub raw: &'a RawAccess,
+    /// The hosts, each with its distance where it is known (one hop on the segment).
+    pub hosts: Vec<(Ipv4Addr, Option<u8>)>,
+}
+
+impl OsStep<'_> {
+    /// Detects the OS of the hosts that have the ports it needs (from `collector`'s
+    /// findings), emitting each host's; returns what failed, for the user.
+    async fn run(&self, collector: &RefCell<&mut Collector<'_>>) -> Result<Vec<String>> {
+        let mut random = rand::random::<u32>;
+        let targets: Vec<_> = {
+            let collector = collector.borrow();
+            self.hosts
+                .iter()
+                .filter_map(|&(addr, distance)| {
+                    let host = collector.result().hosts.get(&addr)?;
+                    let target = detect::target_of(addr, host, self.opts.limit, &mut random)?;
+                    Some((target, distance, host.open_tcp_ports()))
+                })
+                .collect()
+        };
+        let mut failed = Vec::new();
+        if targets.is_empty() {
+            return Ok(failed);
+        }
+        for (addr, result) in detect::detect_hosts(self.raw, self.opts, &targets, &mut random).await
+        {
+            match result {
+                Ok(found) => {
+                    let facts = HostFacts {
+                        os: Some(found),
+                        ..HostFacts::default()
+                    };
+                    collector.borrow_mut().emit(Event::Host(addr, facts))?;
+                }
+                Err(err) => failed.push(format!("OS detection of {addr} failed: {err:#}")),
+            }
+        }
+        Ok(failed)
+    }
+}
+
 /// Scans the ports of `group` (with `scanner`, if any), detects the versions of the
-/// open ones (with `version`) and runs the scripts (with `scripts`, and the raw
-/// access they may have), each as soon as its input is known, emitting all that is
-/// learnt into `collector`. Returns once every script has ended, with the port
-/// changes scripts asked for emitted last.
+/// open ones (with `version`), runs the scripts (with `scripts`, and the raw access
+/// they may have), each as soon as its input is known, and the hosts' OS (with `os`)
+/// once their ports are scanned, emitting all that is learnt into `collector`.
+/// Returns once every script and OS probe has ended, with the port changes scripts
+/// asked for emitted last.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn ports_versions_scripts(
     scanner: Option<&PortScanner>,
@@ -52,11 +102,14 @@ pub(super) async fn ports_versions_scripts(
     timing: &Timing,
     version: Option<&mut VersionScan>,
     scripts: Option<(&Engine, Option<&Rc<RawAccess>>)>,
+    syn_acks: Option<&mut SynAckPrints>,
+    os: Option<OsStep<'_>>,
     collector: &mut Collector<'_>,
     connects: &mut ConnectScanStats,
     notice: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let collector = RefCell::new(collector);
+    let (ports_scanned, when_ports_scanned) = tokio::sync::oneshot::channel::<()>();
     let (tx, rx) = mpsc::unbounded_channel();
     let per_host = scanner.map_or(0, PortScanner::ports_per_host);
     let ready = Ready::new(group, per_host, scripts.is_some().then_some(tx));
@@ -72,6 +125,7 @@ pub(super) async fn ports_versions_scripts(
                 let scanned = scanner
                     .scan(prober, group, timing, &mut found, connects)
                     .await;
+                let _ = ports_scanned.send(());
                 if let Some(versions) = &versions {
                     versions.scan_ended();
                 }
@@ -96,20 +150,32 @@ pub(super) async fn ports_versions_scripts(
     };
     let run_scripts = async {
         if let Some((engine, raw)) = scripts {
-            run_scripts(engine, raw, rx, &collector, notice).await?;
+            run_scripts(engine, raw, rx, syn_acks, &collector, notice).await?;
         }
         anyhow::Ok(())
     };
-    tokio::try_join!(ports, run_scripts)?;
+    let os_detection = async {
+        match os {
+            // Without a port scan (or if it failed) there is nothing to start from.
+            Some(os) if when_ports_scanned.await.is_ok() => os.run(&collector).await,
+            _ => Ok(Vec::new()),
+        }
+    };
+    let ((), (), failed) = tokio::try_join!(ports, run_scripts, os_detection)?;
+    for failure in failed {
+        notice(&failure);
+    }
     Ok(())
 }
 
 /// Runs the scripts of each port and host as it is known (`known`, until it closes),
-/// emitting what they said as each ends.
+/// emitting what they said as each ends. A host's open ports get their SYN+ACK
+/// signatures (`syn_acks`) before its scripts start.
 async fn run_scripts(
     engine: &Engine,
     raw: Option<&Rc<RawAccess>>,
     mut known: mpsc::UnboundedReceiver<Known>,
+    mut syn_acks: Option<&mut SynAckPrints>,
     collector: &RefCell<&mut Collector<'_>>,
     notice: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -138,6 +204,18 @@ async fn run_scripts(
                         }
                     }
                     next = known.try_recv().ok();
+                }
+                if let Some(syn_acks) = syn_acks.as_deref_mut() {
+                    let hosts: Vec<(Ipv4Addr, Vec<u16>)> = {
+                        let collector = collector.borrow();
+                        batch
+                            .iter()
+                            .filter(|(_, (_, host))| *host)
+                            .map(|(&addr, _)| (addr, unsigned_open_ports(collector.result(), addr)))
+                            .collect()
+                    };
+                    let prints = syn_acks.take_hosts(&hosts).await;
+                    syn_acks::emit(prints, &mut **collector.borrow_mut())?;
                 }
                 let collector = collector.borrow();
                 for (addr, (ports, host)) in batch {

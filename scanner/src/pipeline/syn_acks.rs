@@ -1,19 +1,23 @@
 //! The passive fingerprints of a raw SYN scan's open ports: every SYN+ACK that answers
 //! a probe is captured (the classifier copies it under `CaptureKey::syn_acks`, see
 //! `dispatch`), read into p0f's signature (`os::synack`) as it is drained, and kept
-//! per port until its host is finished; then the host's open ports get theirs.
+//! per port until its host's ports are done; then the host's open ports get theirs,
+//! each matched against the signature database (`os::synack_db`), before the host's
+//! scripts start (which read them as `port.synack`).
 //!
 //! It costs no packet. What it holds is bounded: the capture queue (frames not yet
 //! read) and one signature per port answered by a SYN+ACK in the host group at hand.
 
 use crate::dispatch::{Capture, CaptureHub, Captured};
-use crate::model::{Event, EventSink, SynAckPrint};
+use crate::model::{Event, EventSink, PortState, Proto, ScanResult, SynAckPrint};
 use crate::os::synack::SynAckSignature;
+use crate::os::synack_db::SynAckDb;
 use crate::packet::reply::ipv4_tcp_headers;
 use anyhow::Result;
 use scanner_common::capture::CaptureKey;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// SYN+ACKs captured but not read yet; past this many, more are dropped (and those
@@ -31,15 +35,18 @@ pub struct SynAckPrints {
     /// The MSS the probes carried (some stacks size their window by it).
     probe_mss: Option<u16>,
     by_port: HashMap<(Ipv4Addr, u16), SynAckSignature>,
+    db: Arc<SynAckDb>,
 }
 
 impl SynAckPrints {
-    /// Starts capturing the SYN+ACKs that answer probes carrying `probe_mss`.
-    pub fn open(hub: &CaptureHub, probe_mss: Option<u16>) -> Result<Self> {
+    /// Starts capturing the SYN+ACKs that answer probes carrying `probe_mss`, to be
+    /// matched against `db`.
+    pub fn open(hub: &CaptureHub, probe_mss: Option<u16>, db: Arc<SynAckDb>) -> Result<Self> {
         Ok(Self {
             capture: hub.open_with_queue(CaptureKey::syn_acks(), QUEUE)?,
             probe_mss,
             by_port: HashMap::new(),
+            db,
         })
     }
 
@@ -59,15 +66,14 @@ impl SynAckPrints {
         }
     }
 
-    /// Emits the signature of each open TCP port of the finished `hosts` (address and
-    /// open ports), and forgets theirs. The last SYN+ACKs of a scan may still be on
-    /// their way through the capture ring when it ends: a port still without one is
-    /// waited for, [`LATE`] at most for all together.
-    pub async fn finish_hosts(
+    /// The signature of each open TCP port of `hosts` (address and open ports) that
+    /// has one, matched against the database; the hosts' other signatures are
+    /// forgotten. The last SYN+ACKs may still be on their way through the capture ring:
+    /// a port still without one is waited for, [`LATE`] at most for all together.
+    pub async fn take_hosts(
         &mut self,
         hosts: &[(Ipv4Addr, Vec<u16>)],
-        sink: &mut dyn EventSink,
-    ) -> Result<()> {
+    ) -> Vec<(Ipv4Addr, u16, SynAckPrint)> {
         while let Some(captured) = self.capture.try_next() {
             self.keep(&captured);
         }
@@ -85,17 +91,39 @@ impl SynAckPrints {
                 _ => break,
             }
         }
+        let mut prints = Vec::new();
         for (addr, ports) in hosts {
             for &port in ports {
                 if let Some(signature) = self.by_port.remove(&(*addr, port)) {
                     let print = SynAckPrint {
                         signature: signature.to_string(),
+                        matched: self.db.best_match(&signature),
                     };
-                    sink.emit(Event::SynAck(*addr, port, print))?;
+                    prints.push((*addr, port, print));
                 }
             }
             self.by_port.retain(|(host, _), _| host != addr);
         }
-        Ok(())
+        prints
     }
+}
+
+/// Emits the prints [`SynAckPrints::take_hosts`] took.
+pub fn emit(prints: Vec<(Ipv4Addr, u16, SynAckPrint)>, sink: &mut dyn EventSink) -> Result<()> {
+    for (addr, port, print) in prints {
+        sink.emit(Event::SynAck(addr, port, print))?;
+    }
+    Ok(())
+}
+
+/// The open TCP ports of `addr` in `result` that have no SYN+ACK signature yet.
+pub fn unsigned_open_ports(result: &ScanResult, addr: Ipv4Addr) -> Vec<u16> {
+    result.hosts.get(&addr).map_or_else(Vec::new, |host| {
+        host.ports
+            .values()
+            .filter(|p| p.proto == Proto::Tcp && p.state == PortState::Open)
+            .filter(|p| p.synack.is_none())
+            .map(|p| p.port)
+            .collect()
+    })
 }

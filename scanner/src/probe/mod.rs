@@ -560,6 +560,7 @@ mod tests {
         let custom = ProbeKind::Tcp(TcpProbe {
             flags: 0x29,
             reading: Reading::Syn,
+            client_options: false,
         });
         assert_eq!(custom.name(), "tcp_syn");
     }

@@ -66,6 +66,9 @@ impl Reading {
 pub struct TcpProbe {
     pub flags: u8,
     pub reading: Reading,
+    /// A SYN carries a client's whole option set rather than nmap's MSS alone, for
+    /// the SYN+ACKs' passive fingerprints (see `SegmentKind::SynClientOptions`).
+    pub client_options: bool,
 }
 
 impl TcpProbe {
@@ -74,12 +77,15 @@ impl TcpProbe {
         Self {
             flags: reading.default_flags(),
             reading,
+            client_options: false,
         }
     }
 
     /// The frame template for these flags.
     pub fn segment(self) -> SegmentKind {
-        if self.flags == TCP_FLAG_SYN {
+        if self.flags == TCP_FLAG_SYN && self.client_options {
+            SegmentKind::SynClientOptions
+        } else if self.flags == TCP_FLAG_SYN {
             SegmentKind::Syn
         } else {
             SegmentKind::Flags(self.flags)

@@ -90,31 +90,40 @@ fn host_report(
 }
 
 /// The SYN+ACK signatures of the host's open ports (`--synack-signatures`), as p0f
-/// writes them.
+/// writes them, and what each matched in the signature database.
 fn synack_section(out: &mut String, host: &HostResult) {
-    let rows: Vec<(String, &str)> = host
+    let rows: Vec<(String, &str, String)> = host
         .ports
         .values()
         .filter_map(|p| {
+            let print = p.synack.as_ref()?;
+            let matched = print
+                .matched
+                .as_ref()
+                .map_or_else(|| "?".to_string(), |m| m.text());
             Some((
                 format!("{}/{}", p.port, p.proto),
-                p.synack.as_ref()?.signature.as_str(),
+                print.signature.as_str(),
+                matched,
             ))
         })
         .collect();
     if rows.is_empty() {
         return;
     }
-    let width = rows
-        .iter()
-        .map(|(port, _)| port.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let port_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+    let signature_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(9);
     out.push_str("SYN+ACK signatures (p0f v3):\n");
-    let _ = writeln!(out, "{:<width$}  SIGNATURE", "PORT");
-    for (port, signature) in rows {
-        let _ = writeln!(out, "{port:<width$}  {signature}");
+    let _ = writeln!(
+        out,
+        "{:<port_width$}  {:<signature_width$}  MATCH",
+        "PORT", "SIGNATURE"
+    );
+    for (port, signature, matched) in rows {
+        let _ = writeln!(
+            out,
+            "{port:<port_width$}  {signature:<signature_width$}  {matched}"
+        );
     }
     out.push('\n');
 }

@@ -62,6 +62,7 @@ pub fn normal(out: &mut String, os: &HostOs, guess: bool, verbose: bool) {
             odd.likely
         );
     }
+    port_stacks_normal(out, os);
     if verbose {
         if let Some(uptime) = &os.uptime {
             let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(uptime.last_boot);
@@ -169,6 +170,61 @@ fn classification(out: &mut String, matches: &[OsMatch], guessing: bool) {
     if !cpes.is_empty() {
         let _ = writeln!(out, "OS CPE: {}", cpes.join(" "));
     }
+}
+
+/// Every port's own fingerprint (`--osscan-per-port`), as a table.
+fn port_stacks_normal(out: &mut String, os: &HostOs) {
+    if os.port_stacks.is_empty() {
+        return;
+    }
+    let width = os
+        .port_stacks
+        .iter()
+        .map(|p| p.signature.len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let _ = writeln!(out, "OS of each port (p0f v3 signature of its SYN+ACK):");
+    let _ = writeln!(out, "PORT      {:<width$}  MATCH", "SIGNATURE");
+    for stack in &os.port_stacks {
+        let matched = stack
+            .matched
+            .as_ref()
+            .map_or_else(|| "?".into(), |m| m.text());
+        let port = format!("{}/tcp", stack.port);
+        let _ = writeln!(out, "{port:<8}  {:<width$}  {matched}", stack.signature);
+    }
+}
+
+/// Every port's own fingerprint (`--osscan-per-port`): a `<portstacks>` element of
+/// this scanner's, outside nmap's DTD (nmap has nothing of the kind), after nmap's
+/// host elements; each port another stack answers says what differs and why.
+pub fn port_stacks_xml(out: &mut String, os: &HostOs) {
+    if os.port_stacks.is_empty() {
+        return;
+    }
+    out.push_str("<portstacks>\n");
+    for stack in &os.port_stacks {
+        let _ = write!(
+            out,
+            "<portstack protocol=\"tcp\" portid=\"{}\" signature=\"{}\"",
+            stack.port,
+            escape(&stack.signature)
+        );
+        if let Some(matched) = &stack.matched {
+            let _ = write!(out, " os=\"{}\"", escape(&matched.text()));
+        }
+        if let Some(odd) = os.odd_ports.iter().find(|odd| odd.port == stack.port) {
+            let _ = write!(
+                out,
+                " differs=\"{}\" likely=\"{}\"",
+                escape(&odd.differs.join(", ")),
+                escape(&odd.likely)
+            );
+        }
+        out.push_str("/>\n");
+    }
+    out.push_str("</portstacks>\n");
 }
 
 /// The `<os>` element and the host-level elements after it.
@@ -319,6 +375,7 @@ mod tests {
             }),
             timestamp_sequence: None,
             odd_ports: Vec::new(),
+            port_stacks: Vec::new(),
         }
     }
 

@@ -124,6 +124,9 @@ fn host_element(
     if opts.synack_signatures {
         synack_group(out, host);
     }
+    if let Some(os) = &host.os {
+        super::os::port_stacks_xml(out, os);
+    }
     if let Some(trace) = &host.trace {
         super::trace::xml(out, trace);
     }
@@ -362,13 +365,29 @@ fn synack_group(out: &mut String, host: &HostResult) {
     }
     out.push_str("<synacks>\n");
     for (port, print) in prints {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "<synack protocol=\"{}\" portid=\"{}\" signature=\"{}\"/>",
+            "<synack protocol=\"{}\" portid=\"{}\" signature=\"{}\"",
             port.proto,
             port.port,
             escape(&print.signature)
         );
+        if let Some(matched) = &print.matched {
+            let _ = write!(
+                out,
+                " os=\"{}\" generic=\"{}\" fuzzy=\"{}\"",
+                escape(&matched.os),
+                matched.generic,
+                matched.fuzzy
+            );
+            if let Some(class) = &matched.class {
+                let _ = write!(out, " class=\"{}\"", escape(class));
+            }
+            if let Some(distance) = matched.distance {
+                let _ = write!(out, " distance=\"{distance}\"");
+            }
+        }
+        out.push_str("/>\n");
     }
     out.push_str("</synacks>\n");
 }

@@ -23,7 +23,9 @@ use super::pattern;
 use super::raw::{self, RawAccess, RawSlot};
 use super::select::{self, Expr};
 use super::BUILT_IN_SCRIPTS;
-use crate::model::{Event, HostResult, PortFinding, PortState, Proto, ScanResult, ScriptSubject};
+use crate::model::{
+    Event, HostResult, PortFinding, PortState, Proto, ScanResult, ScriptSubject, SynAckPrint,
+};
 use crate::target::services::ServicesTable;
 use crate::target::TargetSet;
 use anyhow::{bail, Context, Result};
@@ -640,6 +642,24 @@ impl Engine {
         version.set("service_tunnel", service.tunnel.unwrap_or("none"))?;
         version.set("service_dtype", service.method)?;
         t.set("version", version)?;
+        if let Some(print) = &finding.synack {
+            t.set("synack", self.synack_table(print)?)?;
+        }
+        Ok(t)
+    }
+
+    /// `port.synack` (this scanner's, not nmap's): the SYN+ACK's p0f signature and what
+    /// it matched (`os`, `class`, `generic`, `fuzzy`, `distance`).
+    fn synack_table(&self, print: &SynAckPrint) -> mlua::Result<Table> {
+        let t = self.lua.create_table()?;
+        t.set("signature", print.signature.as_str())?;
+        if let Some(matched) = &print.matched {
+            t.set("os", matched.os.as_str())?;
+            t.set("class", matched.class.clone())?;
+            t.set("generic", matched.generic)?;
+            t.set("fuzzy", matched.fuzzy)?;
+            t.set("distance", matched.distance)?;
+        }
         Ok(t)
     }
 

@@ -337,6 +337,7 @@ mod tests {
             kind: ProbeKind::Tcp(TcpProbe {
                 flags: TCP_FLAG_ACK,
                 reading: Reading::Syn,
+                client_options: false,
             }),
             port: 80,
         };

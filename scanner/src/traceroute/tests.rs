@@ -254,6 +254,7 @@ fn the_probe_is_the_one_nmap_would_pick() {
         kind: ProbeKind::Tcp(crate::probe::TcpProbe {
             flags: scanner_common::wire::TCP_FLAG_ACK,
             reading: crate::probe::Reading::Syn,
+            client_options: false,
         }),
         port: 80,
     };
