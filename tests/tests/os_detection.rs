@@ -10,13 +10,12 @@
 use lab_tests::*;
 use std::collections::BTreeMap;
 use std::process::Command;
-use xtask::nmap_xml::{os_by_host, os_value_depends_on_timing};
+use xtask::nmap_xml::{os_by_host, os_value_depends_on_timing, NMAP_OS_DB};
 
 /// The hosts: Linux's defaults on the segment, the TTL-128 stack without timestamps or
 /// window scaling, and a host behind the router.
 const HOSTS: [&str; 4] = ["198.18.0.10", "198.18.0.11", "198.18.0.16", "198.18.1.10"];
 const PORTS: &str = "1,22,80";
-const NMAPS_DB: &str = "/usr/share/nmap/nmap-os-db";
 
 fn our_xml(extra: &[&str]) -> String {
     let mut args = vec!["-O", "-p", PORTS, "-n", "-oX", "-"];
@@ -58,7 +57,7 @@ fn test_differences(ours: &str, theirs: &str) -> Vec<String> {
 #[ignore = "needs the lab: run with cargo xtask test"]
 fn with_nmaps_database_the_tests_and_best_match_are_nmaps() {
     require_lab();
-    let ours = our_xml(&["--osdb", NMAPS_DB]);
+    let ours = our_xml(&["--osdb", NMAP_OS_DB]);
     assert_valid_nmap_xml(&ours);
     let mut args = vec!["-O", "-n", "-p", PORTS, "-d"];
     args.extend(HOSTS);

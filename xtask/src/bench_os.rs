@@ -7,7 +7,7 @@
 //! hosts by both (the goal: 3×), with the best matches again.
 
 use crate::lab;
-use crate::nmap_xml::{os_by_host, os_value_depends_on_timing};
+use crate::nmap_xml::{os_by_host, os_value_depends_on_timing, NMAP_OS_DB};
 use crate::shell::measured_in_ns;
 use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
@@ -18,8 +18,6 @@ use std::time::Duration;
 const HOSTS: [&str; 5] = ["web", "svc", "dns", "win", "far"];
 /// A closed port, and open ones on every host.
 const PORTS: &str = "1,22,53,80";
-/// nmap's database, installed with nmap by `cargo xtask setup`.
-const NMAPS_DB: &str = "/usr/share/nmap/nmap-os-db";
 /// The most a run may take.
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -79,7 +77,7 @@ pub fn run_bench(scanner: &Path) -> Result<()> {
         args.extend(targets.iter().map(|t| t.to_string()));
         args
     };
-    let ours_nmapdb = run(scanner, &with(&["-O", "--osdb", NMAPS_DB]))?;
+    let ours_nmapdb = run(scanner, &with(&["-O", "--osdb", NMAP_OS_DB]))?;
     let ours_own = run(scanner, &with(&["-O"]))?;
     let theirs = run("nmap", &with(&["-O", "-d"]))?;
     let (a, b, c) = (
@@ -128,7 +126,7 @@ pub fn run_bench(scanner: &Path) -> Result<()> {
     for line in &differing {
         println!("  {line}");
     }
-    let ours_a = run(scanner, &with(&["-A", "--osdb", NMAPS_DB]))?;
+    let ours_a = run(scanner, &with(&["-A", "--osdb", NMAP_OS_DB]))?;
     let theirs_a = run("nmap", &with(&["-A"]))?;
     let ratio = theirs_a.seconds / ours_a.seconds.max(1e-3);
     println!(

@@ -1,12 +1,13 @@
-//! `cargo xtask bench pipeline`: the whole nmap-style pipeline (`-sS -sV -sC
+//! `cargo xtask bench pipeline`: the whole nmap-style pipeline (`-A`: `-sS -O -sV -sC
 //! --traceroute`) of the lab by the scanner and by nmap, with the same flags and the
 //! same databases (the project's `fingerprints/services` and `fingerprints/service-probes`
-//! through `--servicedb` and `--versiondb`), both in the scanner namespace, in one run:
+//! through `--servicedb` and `--versiondb`, and nmap's `nmap-os-db`, nmap's default,
+//! through the scanner's `--osdb`), both in the scanner namespace, in one run:
 //! each tool's wall time and the ratio (the goal: nmap takes at least 5× as long), what
 //! each found, and how far they agree, measured by `ndiff` on the two XML reports. Every
 //! difference in hosts, ports, states and services is listed; script outputs are
-//! counted apart (each tool runs its own `-sC` scripts), and so are traceroute hops,
-//! which ndiff does not compare.
+//! counted apart (each tool runs its own `-sC` scripts), and so are traceroute hops and
+//! each host's best OS match, which ndiff does not compare.
 //!
 //! Ports: nmap's default list, which with `--servicedb` is its fast list (`-F`: the 100
 //! ports the file rates highest; nmap refuses `-p` with `--servicedb`). Both tools get
@@ -16,7 +17,7 @@
 //! there at 180 s). The bench fails if either tool fails or finds nothing.
 
 use crate::lab::{self, SCANNER_NS};
-use crate::nmap_xml::{self, Hop, NmapHost};
+use crate::nmap_xml::{self, Hop, NmapHost, NMAP_OS_DB};
 use crate::shell::{capture, measured_in_ns};
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// What both tools get, before the databases and the targets.
-const FLAGS: &[&str] = &["-sS", "-sV", "-sC", "--traceroute", "-T4", "-F"];
+const FLAGS: &[&str] = &["-A", "-T4", "-F"];
 /// The lab host left out (see the module's documentation).
 const LEFT_OUT: &str = "hostile";
 /// The most either run may take; one still running then fails the bench.
@@ -284,6 +285,7 @@ enum Kind {
     Service,
     Script,
     Trace,
+    Os,
 }
 
 /// One difference between the two reports.
@@ -595,6 +597,37 @@ fn trace_differences(ours: &[NmapHost], theirs: &[NmapHost]) -> Vec<Difference> 
         .collect()
 }
 
+/// Hosts whose best OS match differs (ndiff does not compare them); and how many hosts
+/// both name the same.
+fn os_differences(ours: &str, theirs: &str) -> (Vec<Difference>, usize) {
+    let best = |xml: &str| -> BTreeMap<String, String> {
+        nmap_xml::os_by_host(xml)
+            .into_iter()
+            .map(|(addr, (best, _))| (addr, best.unwrap_or_else(|| "none".into())))
+            .collect()
+    };
+    let (ours, theirs) = (best(ours), best(theirs));
+    let addrs: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    let mut same = 0;
+    let mut differences = Vec::new();
+    for addr in addrs {
+        let none = String::from("none");
+        let (a, b) = (
+            ours.get(addr).unwrap_or(&none),
+            theirs.get(addr).unwrap_or(&none),
+        );
+        if a == b {
+            same += 1;
+        } else {
+            differences.push(Difference {
+                kind: Kind::Os,
+                text: format!("{addr} OS: scanner {a}; nmap {b}"),
+            });
+        }
+    }
+    (differences, same)
+}
+
 /// How many (port, script) outputs the two reports share to the letter once unescaped
 /// (ndiff lists only those that differ).
 fn same_port_scripts(ours: &str, theirs: &str) -> usize {
@@ -651,16 +684,20 @@ pub fn run(scanner: &Path) -> Result<()> {
     let flags = flags();
     let hosts = targets();
     let addrs: Vec<String> = hosts.iter().map(|h| h.addr.to_string()).collect();
+    let mut our_flags = flags.clone();
+    our_flags.extend(["--osdb".to_string(), NMAP_OS_DB.to_string()]);
     let ours = run_tool(
         "scanner",
         scanner.to_str().context("scanner path")?,
-        &flags,
+        &our_flags,
         &addrs,
     )?;
     let theirs = run_tool("nmap", "nmap", &flags, &addrs)?;
     let ports = check_scanned_ports(&ours.xml, &theirs.xml, &hosts)?;
     let mut differences = ndiff(&dir, &ours, &theirs)?;
     differences.extend(trace_differences(&ours.hosts, &theirs.hosts));
+    let (os_differences, same_os) = os_differences(&ours.xml, &theirs.xml);
+    differences.extend(os_differences);
 
     println!(
         "\n== {} of {} lab hosts (all but {LEFT_OUT}), {ports} TCP ports each",
@@ -717,6 +754,13 @@ pub fn run(scanner: &Path) -> Result<()> {
         count(&[Kind::Trace])
     );
     for d in differences.iter().filter(|d| d.kind == Kind::Trace) {
+        println!("  {}", d.text);
+    }
+    println!(
+        "\n== OS (not compared by ndiff; both with nmap's nmap-os-db): {same_os} hosts' best match the same, {} differ",
+        count(&[Kind::Os])
+    );
+    for d in differences.iter().filter(|d| d.kind == Kind::Os) {
         println!("  {}", d.text);
     }
     Ok(())

@@ -257,6 +257,10 @@ pub fn script_outputs(xml: &str) -> std::collections::BTreeMap<String, String> {
     out
 }
 
+/// Where Debian's nmap keeps its OS database (given to the scanner with `--osdb` where
+/// a bench or test compares OS matches with nmap's).
+pub const NMAP_OS_DB: &str = "/usr/share/nmap/nmap-os-db";
+
 /// A fingerprint's tests: test name → attribute → value (`SCAN` left out).
 pub type OsTests = BTreeMap<String, BTreeMap<String, String>>;
 
