@@ -13,13 +13,17 @@ use std::io::Write;
 pub struct JsonLines {
     out: OutputFile,
     fields: Vec<Field>,
+    /// Write the open ports' SYN+ACK signatures (`--synack-signatures`; the scan also
+    /// reads them for the scripts without it).
+    synack_signatures: bool,
 }
 
 impl JsonLines {
-    pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
+    pub fn create(path: &str, fields: &[Field], synack_signatures: bool) -> Result<Self> {
         Ok(Self {
             out: OutputFile::create(path, "JSON")?,
             fields: fields.to_vec(),
+            synack_signatures,
         })
     }
 }
@@ -38,11 +42,12 @@ impl Writer for JsonLines {
         self.write(&object)
     }
 
-    /// Once the host is done: each open port's SYN+ACK signature (`--synack-signatures`)
-    /// and its trace
-    /// (`--traceroute`), each a line of its own.
+    /// Once the host is done: each open port's SYN+ACK signature (`--synack-signatures`),
+    /// its OS (`-O`) and its trace (`--traceroute`), each a line of its own.
     fn host(&mut self, addr: std::net::Ipv4Addr, host: &crate::model::HostResult) -> Result<()> {
-        for finding in host.ports.values() {
+        let wanted = self.synack_signatures;
+        let signatures = host.ports.values().filter(|_| wanted);
+        for finding in signatures {
             if let Some(print) = &finding.synack {
                 let mut object = serde_json::Map::new();
                 object.insert("addr".into(), addr.to_string().into());

@@ -96,7 +96,11 @@ impl Writers {
             writers.push(Box::new(log));
         }
         if let Some(path) = &paths.json {
-            writers.push(Box::new(JsonLines::create(path, settings.fields)?));
+            writers.push(Box::new(JsonLines::create(
+                path,
+                settings.fields,
+                view.synack_signatures,
+            )?));
         }
         if let Some(path) = &paths.csv {
             writers.push(Box::new(Csv::create(path, settings.fields)?));
