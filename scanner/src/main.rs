@@ -30,6 +30,19 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Writes the manual page or a shell's completions to standard output, from the
+/// command line's own definition (so they never fall behind it).
+fn print_packaging_files(args: &Args) -> Result<()> {
+    let mut command = <Args as clap::CommandFactory>::command();
+    let mut out = std::io::stdout().lock();
+    if let Some(shell) = args.print_completions {
+        clap_complete::generate(shell, &mut command, "scanner", &mut out);
+    } else {
+        clap_mangen::Man::new(command).render(&mut out)?;
+    }
+    Ok(())
+}
+
 /// Runs what the command line asks for; the signal that stopped it, if one did.
 fn start() -> Result<Option<StopSignal>> {
     let argv = std::env::args_os()
@@ -44,6 +57,10 @@ fn start() -> Result<Option<StopSignal>> {
         })
         .collect::<Result<Vec<String>>>()?;
     let args = Args::parse_from(normalize_args(argv.iter().cloned()));
+    if args.print_man_page || args.print_completions.is_some() {
+        print_packaging_files(&args)?;
+        return Ok(None);
+    }
     match resume_point(&args)? {
         Some((point, log)) => resume(point, &log, args.resume_accept),
         None => run(args, &shell_words::quote(&argv), false),

@@ -9,6 +9,7 @@ pub mod bench_os;
 pub mod bench_pipeline;
 pub mod bench_scripts;
 pub mod bench_version;
+pub mod dist;
 pub mod lab;
 pub mod nmap_xml;
 pub mod os_capture;

@@ -42,6 +42,9 @@ enum Task {
     Demo,
     /// Set up, bring the lab up, and run every test (unit and lab integration).
     Test,
+    /// Build what a user installs into target/dist/: a .deb and a tarball (the binary,
+    /// its data files, a manual page, shell completions).
+    Dist,
     /// Serve the lab's hostile services (the lab starts this in its hostile host).
     #[command(hide = true)]
     HostileServices,
@@ -117,6 +120,7 @@ fn main() -> Result<()> {
         Task::OsCapture => xtask::os_capture::run(),
         Task::Demo => demo(),
         Task::Test => test(),
+        Task::Dist => xtask::dist::package(&build_scanner()?).map(|_| ()),
         Task::Bench {
             which: BenchKind::Sweep,
         } => bench_sweep(),

@@ -4,6 +4,7 @@
 //! nmap's two-letter single-dash flags (`-sS`, `-oJ`, `-Pn`) are not something clap
 //! parses, so [`normalize_args`] rewrites them to long options first.
 
+pub mod datadir;
 pub mod plan;
 pub mod resume;
 pub mod shell_words;
@@ -22,7 +23,7 @@ use std::net::Ipv4Addr;
 )]
 pub struct Args {
     /// Targets: addresses, CIDR blocks (198.18.0.0/24), octet ranges (198.18.0.1-20).
-    #[arg(required_unless_present_any = ["input_list", "resume", "script_help"])]
+    #[arg(required_unless_present_any = ["input_list", "resume", "script_help", "print_man_page", "print_completions"])]
     pub targets: Vec<String>,
 
     /// Read targets from FILE (whitespace or newline separated, # comments). Written -iL.
@@ -117,6 +118,24 @@ pub struct Args {
     /// Leave these ports out (same syntax as -p).
     #[arg(long = "exclude-ports", value_name = "PORTS")]
     pub exclude_ports: Option<String>,
+
+    /// Look for data files in DIR first (laid out as the repository: fingerprints/services,
+    /// fingerprints/service-probes, fingerprints/os-db, fingerprints/synack-signatures,
+    /// scripts/*.nse), then in $SCANNER_DATADIR, the installed folder beside the binary
+    /// (PREFIX/share/scanner), the source tree it was built in; a file none has is the
+    /// copy built into the binary. -d names each file read.
+    #[arg(long, value_name = "DIR")]
+    pub datadir: Option<std::path::PathBuf>,
+
+    /// Writes the manual page (roff) to standard output and exits (for packagers:
+    /// `cargo xtask dist` installs it).
+    #[arg(long = "print-man-page", hide = true)]
+    pub print_man_page: bool,
+
+    /// Writes the completions of SHELL (bash, zsh, fish, elvish, powershell) to standard
+    /// output and exits (for packagers).
+    #[arg(long = "print-completions", value_name = "SHELL", hide = true)]
+    pub print_completions: Option<clap_complete::Shell>,
 
     /// Load port names and frequencies from FILE (nmap-services format) instead of the
     /// built-in table.

@@ -7,6 +7,7 @@
 //! [`plan`] also reads `--servicedb`, `--versiondb`, `-iL`, the scripts and the local
 //! routes, and resolves target names. Nothing here scans.
 
+use super::datadir::{self, DataFiles, NamedFiles};
 use super::{parse_port_range, Args};
 use crate::discovery::PingSpec;
 use crate::engine::path::{local_targets, own_address_message};
@@ -36,9 +37,9 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The services table: `--servicedb`, or the built-in one.
-pub fn load_services(args: &Args) -> Result<Arc<ServicesTable>> {
-    let table = match &args.servicedb {
+/// The services table: `--servicedb` or a data folder's (`path`), or the built-in one.
+pub fn load_services(path: Option<&std::path::Path>) -> Result<Arc<ServicesTable>> {
+    let table = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -271,6 +272,7 @@ pub fn sweep_probe(args: &Args, types: &ScanTypes) -> Result<ProbeKind> {
 /// without `-sV`.
 pub fn version_detection(
     args: &Args,
+    data: &DataFiles,
     types: &ScanTypes,
     services: &Arc<ServicesTable>,
 ) -> Result<Option<VersionOptions>> {
@@ -293,7 +295,7 @@ pub fn version_detection(
         }
         return Ok(None);
     }
-    let mut db = service::load_database(args.versiondb.as_deref())?;
+    let mut db = service::load_database(data.service_probes.as_deref())?;
     if args.all_ports {
         db.exclude.clear();
     }
@@ -314,6 +316,7 @@ pub fn script_options(
     types: &ScanTypes,
     targets: &crate::target::TargetSet,
     services: &Arc<ServicesTable>,
+    script_dir: Option<&std::path::Path>,
 ) -> Result<Option<ScriptOptions>> {
     let mut items: Vec<&str> = Vec::new();
     if types.default_scripts {
@@ -373,6 +376,7 @@ pub fn script_options(
         services: services.clone(),
         debug: args.debug,
         verbose: args.verbose,
+        script_dir: script_dir.map(std::path::Path::to_path_buf),
     }))
 }
 
@@ -590,9 +594,22 @@ pub fn plan(
     runtime: &tokio::runtime::Runtime,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Plan> {
+    let data = DataFiles::locate(
+        &datadir::data_dirs(args.datadir.as_deref()),
+        NamedFiles {
+            services: args.servicedb.as_deref(),
+            service_probes: args.versiondb.as_deref(),
+            os_db: args.osdb.as_deref(),
+            synack_signatures: args.synack_db.as_deref(),
+        },
+    )?;
+    if args.debug > 0 {
+        data.found.iter().for_each(|line| notice(line));
+    }
     if let Some(spec) = &args.script_help {
         return Ok(Plan::ScriptHelp(Box::new(Engine::new(ScriptOptions {
             spec: spec.clone(),
+            script_dir: data.scripts.clone(),
             ..Default::default()
         })?)));
     }
@@ -624,7 +641,7 @@ pub fn plan(
             types.connect = true;
         }
     }
-    let services = load_services(&args)?;
+    let services = load_services(data.services.as_deref())?;
     let (mut targets, names) = targets(&args, runtime)?;
     if targets.is_empty() {
         bail!("no targets left after --exclude / --excludefile");
@@ -663,7 +680,7 @@ pub fn plan(
         // Not scanned, so not reported either.
         local = TargetSet::default();
     }
-    let version = version_detection(&args, &types, &services)?;
+    let version = version_detection(&args, &data, &types, &services)?;
     let tcp_ports = (types.tcp.is_some() || types.connect)
         .then(|| port_list(&args, &services, "tcp", notice))
         .transpose()?;
@@ -672,7 +689,7 @@ pub fn plan(
         .then(|| port_list(&args, &services, "udp", notice))
         .transpose()?;
     let fields = Field::parse_list(&args.output_fields)?;
-    let scripts = script_options(&args, &types, &targets, &services)?
+    let scripts = script_options(&args, &types, &targets, &services, data.scripts.as_deref())?
         .map(Engine::new)
         .transpose()?;
     let probes = targets.len() * tcp_ports.as_ref().map_or(0, |p| p.len() as u64);
@@ -705,7 +722,7 @@ pub fn plan(
     if args.traceroute && connect_path {
         bail!("--traceroute sends raw packets with short TTLs: run as root (or with CAP_NET_RAW) and use -sS (the default) instead of -sT or --unprivileged");
     }
-    let os = os_detection(&args, &types, sweep_mode, connect_path)?;
+    let os = os_detection(&args, &data, &types, sweep_mode, connect_path)?;
     if !connect_path && args.unprivileged {
         bail!("-sS, -sU, the other raw scans and sweeps send raw packets, which --unprivileged gives up: drop it, or use -sT");
     }
@@ -828,7 +845,7 @@ pub fn plan(
             outputs,
         })));
     }
-    let synack_db = synack_signatures(&args, scripts.is_some())?;
+    let synack_db = synack_signatures(&args, &data, scripts.is_some())?;
     let parallelism = args.max_parallelism.map_or(256, |n| n as usize);
     let discovery = match discovery(&args)? {
         // Without raw packets, hosts are pinged with connects.
@@ -887,7 +904,11 @@ pub fn plan(
 
 /// The database SYN+ACK signatures are matched against, where they are read: with
 /// `--synack-signatures`, and for the scripts (their `port.synack`) when any run.
-fn synack_signatures(args: &Args, scripts: bool) -> Result<Option<Arc<SynAckDb>>> {
+fn synack_signatures(
+    args: &Args,
+    data: &DataFiles,
+    scripts: bool,
+) -> Result<Option<Arc<SynAckDb>>> {
     if args.synack_db.is_some() && !args.synack_signatures && !args.osscan_per_port {
         bail!(
             "--synack-db names the database of --synack-signatures and --osscan-per-port: add one"
@@ -897,7 +918,7 @@ fn synack_signatures(args: &Args, scripts: bool) -> Result<Option<Arc<SynAckDb>>
         return Ok(None);
     }
     Ok(Some(Arc::new(os::synack_db::load(
-        args.synack_db.as_deref(),
+        data.synack_signatures.as_deref(),
     )?)))
 }
 
@@ -906,6 +927,7 @@ fn synack_signatures(args: &Args, scripts: bool) -> Result<Option<Arc<SynAckDb>>
 /// scan.
 fn os_detection(
     args: &Args,
+    data: &DataFiles,
     types: &ScanTypes,
     sweep_mode: bool,
     connect_path: bool,
@@ -933,11 +955,11 @@ fn os_detection(
         bail!("--max-os-tries 0: at least one try");
     }
     Ok(Some(OsOptions {
-        db: Arc::new(os::db::load(args.osdb.as_deref())?),
+        db: Arc::new(os::db::load(data.os_db.as_deref())?),
         limit: args.osscan_limit,
         list_ports: args
             .osscan_per_port
-            .then(|| os::synack_db::load(args.synack_db.as_deref()))
+            .then(|| os::synack_db::load(data.synack_signatures.as_deref()))
             .transpose()?
             .map(Arc::new),
         tries: args.max_os_tries.unwrap_or(os::detect::DEFAULT_TRIES),
@@ -1020,7 +1042,7 @@ mod tests {
         let spec = |line: &str| {
             let a = args(line);
             let types = ScanTypes::parse(&a.scan_type).unwrap();
-            script_options(&a, &types, &targets, &table())
+            script_options(&a, &types, &targets, &table(), None)
                 .unwrap()
                 .map(|o| o.spec)
         };
@@ -1035,7 +1057,8 @@ mod tests {
             &args("--script-args a=b x"),
             &ScanTypes::parse(&[]).unwrap(),
             &targets,
-            &table()
+            &table(),
+            None
         )
         .is_err());
     }
@@ -1087,7 +1110,16 @@ mod tests {
     fn version_options_follow_nmaps_flags() {
         let opts = |line: &str| {
             let a = args(line);
-            version_detection(&a, &ScanTypes::parse(&a.scan_type).unwrap(), &table())
+            let named = NamedFiles {
+                service_probes: a.versiondb.as_deref(),
+                ..NamedFiles::default()
+            };
+            version_detection(
+                &a,
+                &DataFiles::locate(&[], named).unwrap(),
+                &ScanTypes::parse(&a.scan_type).unwrap(),
+                &table(),
+            )
         };
         assert!(opts("-sS x").unwrap().is_none());
         let default = opts("-sV x").unwrap().unwrap();

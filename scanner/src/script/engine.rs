@@ -62,6 +62,9 @@ pub struct ScriptOptions {
     pub services: Arc<ServicesTable>,
     pub debug: u8,
     pub verbose: u8,
+    /// A data folder's scripts (`scripts/` of `--datadir` and the like): each replaces
+    /// the built-in one of its name, and the rest are selectable as built-in ones are.
+    pub script_dir: Option<std::path::PathBuf>,
 }
 
 /// One loaded script.
@@ -305,6 +308,11 @@ impl Engine {
                 text: text.to_string(),
             })
             .collect();
+        if let Some(dir) = &self.opts.script_dir {
+            let found = sources_at(&dir.display().to_string())?.unwrap_or_default();
+            sources.retain(|built_in| !found.iter().any(|s| s.id == built_in.id));
+            sources.extend(found);
+        }
         let mut named_files = Vec::new();
         let items = select::items(&self.opts.spec);
         for item in &items {
