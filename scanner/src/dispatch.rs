@@ -25,6 +25,7 @@ use aya::maps::{Array, HashMap as KernelMap, MapData, RingBuf};
 use scanner_common::capture::{CaptureKey, CapturedFrame, CAPTURE_KEYS_MAX};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -60,19 +61,25 @@ type KernelKeys = (KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>);
 /// Where captures are registered: the waiting captures by key, and the classifier's
 /// key map, kept in step.
 struct Registry {
-    waiting: HashMap<CaptureKey, Vec<(u64, mpsc::Sender<Captured>)>>,
+    /// Each capture's id, its queue, and when it was opened: frames the kernel
+    /// received before then are not its (the classifier, which looks keys up as
+    /// frames arrive, never gives it those; a userspace reader may read them later).
+    waiting: HashMap<CaptureKey, Vec<(u64, mpsc::Sender<Captured>, SystemTime)>>,
     kernel: Option<KernelKeys>,
     next_id: u64,
     stats: DispatchStats,
 }
 
 impl Registry {
-    fn deliver(&mut self, key: &CaptureKey, captured: Captured) {
+    /// Hands `captured` to the captures of `key` that were open when the kernel
+    /// received it (`arrived`; `None` where the classifier already decided).
+    fn deliver(&mut self, key: &CaptureKey, captured: Captured, arrived: Option<SystemTime>) {
         self.stats.frames += 1;
         let Some(waiting) = self.waiting.get(key) else {
             return;
         };
-        for (_, sender) in waiting {
+        let open_then = |opened: &SystemTime| arrived.is_none_or(|arrived| arrived >= *opened);
+        for (_, sender, _) in waiting.iter().filter(|(_, _, opened)| open_then(opened)) {
             match sender.try_send(captured.clone()) {
                 Ok(()) => self.stats.delivered += 1,
                 Err(_) => self.stats.overflowed += 1,
@@ -96,7 +103,7 @@ impl Registry {
 pub struct CaptureHub {
     registry: Arc<Mutex<Registry>>,
     pump: JoinHandle<()>,
-    /// `XDP` or `AF_PACKET`: where frames come from.
+    /// `XDP`, `AF_PACKET` or `libpcap`: where frames come from.
     pub source: &'static str,
 }
 
@@ -133,6 +140,22 @@ impl CaptureHub {
         })
     }
 
+    /// A dispatcher fed the frames a reply source reads (`source` names it: the
+    /// libpcap receive path's one handle), keyed in userspace.
+    pub fn from_frames(
+        frames: tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>,
+        local_addr: u32,
+        source: &'static str,
+    ) -> Self {
+        let registry = Self::registry(None);
+        let pump = tokio::spawn(pump_frames(frames, local_addr, registry.clone()));
+        Self {
+            registry,
+            pump,
+            source,
+        }
+    }
+
     fn registry(kernel: Option<KernelKeys>) -> Arc<Mutex<Registry>> {
         Arc::new(Mutex::new(Registry {
             waiting: HashMap::new(),
@@ -165,7 +188,11 @@ impl CaptureHub {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let id = registry.next_id;
         registry.next_id += 1;
-        registry.waiting.entry(key).or_default().push((id, sender));
+        registry
+            .waiting
+            .entry(key)
+            .or_default()
+            .push((id, sender, SystemTime::now()));
         registry.publish_count()?;
         Ok(Capture {
             key,
@@ -213,7 +240,7 @@ impl Drop for Capture {
         };
         let now_unwaited = match registry.waiting.get_mut(&self.key) {
             Some(list) => {
-                list.retain(|(id, _)| *id != self.id);
+                list.retain(|(id, _, _)| *id != self.id);
                 list.is_empty()
             }
             None => false,
@@ -250,6 +277,7 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
                     frame_len: usize::from(record.frame_len),
                     received: std::time::Instant::now(),
                 },
+                None,
             );
         }
         drop(registry);
@@ -260,28 +288,46 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
 /// Reads every frame from `socket` and delivers those whose key is waited on.
 async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<Registry>>) {
     let mut buf = vec![0u8; 65536];
-    while let Ok(len) = socket.recv(&mut buf).await {
-        let frame = &buf[..len];
-        let mut registry = registry.lock().expect("never poisoned");
-        // The SYN+ACK test reads the headers again: only while someone waits on it.
-        let syn_acks = CaptureKey::syn_acks();
-        let wants_syn_acks = registry.waiting.contains_key(&syn_acks);
-        let keys = [
-            capture_key(frame, local_addr),
-            (wants_syn_acks && is_syn_ack_to(frame, local_addr)).then_some(syn_acks),
-        ];
-        for key in keys.into_iter().flatten() {
-            if registry.waiting.contains_key(&key) {
-                let snap = len.min(scanner_common::capture::CAPTURE_SNAP);
-                registry.deliver(
-                    &key,
-                    Captured {
-                        frame: frame[..snap].to_vec(),
-                        frame_len: len,
-                        received: std::time::Instant::now(),
-                    },
-                );
-            }
+    while let Ok((len, arrived)) = socket.recv_stamped(&mut buf).await {
+        deliver_frame(&buf[..len], arrived, local_addr, &registry);
+    }
+}
+
+/// Delivers each of `frames` whose key is waited on.
+async fn pump_frames(
+    mut frames: tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>,
+    local_addr: u32,
+    registry: Arc<Mutex<Registry>>,
+) {
+    while let Some((frame, arrived)) = frames.recv().await {
+        deliver_frame(&frame, arrived, local_addr, &registry);
+    }
+}
+
+/// Keys `frame` in userspace (as the classifier keys it) and delivers it to whoever
+/// waited on its key, and on the SYN+ACKs' if it is one, when it `arrived`.
+fn deliver_frame(frame: &[u8], arrived: SystemTime, local_addr: u32, registry: &Mutex<Registry>) {
+    let len = frame.len();
+    let mut registry = registry.lock().expect("never poisoned");
+    // The SYN+ACK test reads the headers again: only while someone waits on it.
+    let syn_acks = CaptureKey::syn_acks();
+    let wants_syn_acks = registry.waiting.contains_key(&syn_acks);
+    let keys = [
+        capture_key(frame, local_addr),
+        (wants_syn_acks && is_syn_ack_to(frame, local_addr)).then_some(syn_acks),
+    ];
+    for key in keys.into_iter().flatten() {
+        if registry.waiting.contains_key(&key) {
+            let snap = len.min(scanner_common::capture::CAPTURE_SNAP);
+            registry.deliver(
+                &key,
+                Captured {
+                    frame: frame[..snap].to_vec(),
+                    frame_len: len,
+                    received: std::time::Instant::now(),
+                },
+                Some(arrived),
+            );
         }
     }
 }
@@ -317,13 +363,13 @@ mod tests {
             hub.open(key).unwrap(),
             hub.open(other).unwrap(),
         );
-        hub.registry.lock().unwrap().deliver(&key, frame(1));
+        hub.registry.lock().unwrap().deliver(&key, frame(1), None);
         assert_eq!(a.next().await.unwrap().frame, [1; 4]);
         assert_eq!(b.next().await.unwrap().frame, [1; 4]);
         assert!(c.receiver.try_recv().is_err());
         // Closing one capture of a key leaves the other listening.
         drop(a);
-        hub.registry.lock().unwrap().deliver(&key, frame(2));
+        hub.registry.lock().unwrap().deliver(&key, frame(2), None);
         assert_eq!(b.next().await.unwrap().frame, [2; 4]);
         drop(b);
         assert!(!hub.registry.lock().unwrap().waiting.contains_key(&key));
@@ -333,12 +379,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_frame_received_before_a_capture_opened_is_not_its() {
+        let hub = hub();
+        let key = CaptureKey::arp(7);
+        let before = SystemTime::now() - std::time::Duration::from_millis(5);
+        let mut capture = hub.open(key).unwrap();
+        // Read from a userspace reader's queue after the capture opened, but received
+        // by the kernel before: as the classifier would, the capture does not get it.
+        hub.registry
+            .lock()
+            .unwrap()
+            .deliver(&key, frame(1), Some(before));
+        hub.registry
+            .lock()
+            .unwrap()
+            .deliver(&key, frame(2), Some(SystemTime::now()));
+        assert_eq!(capture.next().await.unwrap().frame, [2; 4]);
+        assert!(capture.receiver.try_recv().is_err());
+    }
+
+    #[tokio::test]
     async fn a_capture_that_is_not_read_drops_what_overflows_its_queue() {
         let hub = hub();
         let key = CaptureKey::arp(9);
         let mut capture = hub.open(key).unwrap();
         for n in 0..QUEUE + 10 {
-            hub.registry.lock().unwrap().deliver(&key, frame(n as u8));
+            hub.registry
+                .lock()
+                .unwrap()
+                .deliver(&key, frame(n as u8), None);
         }
         assert_eq!(hub.stats().overflowed, 10);
         assert_eq!(capture.next().await.unwrap().frame, [0; 4]);

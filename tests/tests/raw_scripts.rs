@@ -223,37 +223,44 @@ fn tcp_traceroute_follows_a_connection_through_the_router_and_the_firewall() {
     // drop filters every TCP port but 22: the probes ride the connection to 22.
     let drop = lab::host("drop").addr.to_string();
     let router = lab::host("router").addr.to_string();
-    let out = scan_output(&[
-        "--script",
-        "tcp-traceroute",
-        "-n",
-        "-Pn",
-        "-p",
-        "22,80",
-        &far,
-        &web,
-        &drop,
-    ])
-    .unwrap();
-    let hops = script_lines(&out, "tcp-traceroute");
-    assert_eq!(
-        hops.get(&far),
-        Some(&vec![
-            format!("1  {router}"),
-            format!("2  {far} (the host, port 80)")
-        ]),
-        "{out}"
-    );
-    assert_eq!(
-        hops.get(&web),
-        Some(&vec![format!("1  {web} (the host, port 80)")]),
-        "{out}"
-    );
-    assert_eq!(
-        hops.get(&drop),
-        Some(&vec![format!("1  {drop} (the host, port 22)")]),
-        "{out}"
-    );
+    // Through the classifier's captures, and through a packet socket's, whose frames
+    // are read after the kernel received them: a frame received before the script's
+    // capture opened (the connection's own handshake) must not reach it.
+    for mode in ["xdp", "packet"] {
+        let out = scan_output(&[
+            "--script",
+            "tcp-traceroute",
+            "--recv-mode",
+            mode,
+            "-n",
+            "-Pn",
+            "-p",
+            "22,80",
+            &far,
+            &web,
+            &drop,
+        ])
+        .unwrap();
+        let hops = script_lines(&out, "tcp-traceroute");
+        assert_eq!(
+            hops.get(&far),
+            Some(&vec![
+                format!("1  {router}"),
+                format!("2  {far} (the host, port 80)")
+            ]),
+            "{mode}: {out}"
+        );
+        assert_eq!(
+            hops.get(&web),
+            Some(&vec![format!("1  {web} (the host, port 80)")]),
+            "{mode}: {out}"
+        );
+        assert_eq!(
+            hops.get(&drop),
+            Some(&vec![format!("1  {drop} (the host, port 22)")]),
+            "{mode}: {out}"
+        );
+    }
 }
 
 /// Turns the sniffer host's promiscuous mode back on when dropped.

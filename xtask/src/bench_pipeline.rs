@@ -947,9 +947,9 @@ mod tests {
     }
 
     #[test]
-    fn both_tools_get_the_projects_databases_and_traceroute() {
+    fn both_tools_get_the_projects_databases_and_all_of_a() {
         let flags = flags();
-        assert_eq!(flags.iter().filter(|f| *f == "--traceroute").count(), 1);
+        assert_eq!(flags.iter().filter(|f| *f == "-A").count(), 1);
         for db in ["fingerprints/services", "fingerprints/service-probes"] {
             assert!(flags.iter().any(|f| f.ends_with(db)), "{db}");
         }

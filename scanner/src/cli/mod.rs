@@ -363,8 +363,9 @@ pub struct Args {
     #[arg(long = "send-mode", value_enum)]
     pub send_mode: Option<SendMode>,
 
-    /// How replies come in: xdp or packet. Left out: xdp, falling back to packet with
-    /// a message; a mode named here is used or the scan stops.
+    /// How replies come in: xdp, packet (AF_PACKET) or pcap (one libpcap handle, for
+    /// systems without the others). Left out: xdp, falling back to packet with a
+    /// message; a mode named here is used or the scan stops.
     #[arg(long = "recv-mode", value_enum)]
     pub recv_mode: Option<RecvMode>,
 

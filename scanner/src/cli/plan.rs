@@ -87,8 +87,9 @@ pub fn port_list(
 /// frames of its own), and `--xdp-mode` places the classifier that `--recv-mode
 /// packet` does without. Whether a named path opens is checked when it opens.
 pub fn check_named_paths(args: &Args, raw_allowed: bool) -> Result<()> {
-    if args.recv_mode == Some(RecvMode::Packet) && args.xdp_mode.is_some() {
-        bail!("--xdp-mode places the XDP classifier, which --recv-mode packet does not use: drop one of them");
+    if matches!(args.recv_mode, Some(RecvMode::Packet | RecvMode::Pcap)) && args.xdp_mode.is_some()
+    {
+        bail!("--xdp-mode places the XDP classifier, which --recv-mode packet and pcap do not use: drop one of them");
     }
     let named: Vec<String> = [
         (

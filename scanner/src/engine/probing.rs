@@ -305,6 +305,14 @@ impl Prober {
         self.replies.take_captures()
     }
 
+    /// Every frame the reply source reads, for the script capture dispatcher (once;
+    /// only on the libpcap receive path, whose one handle nothing else may read).
+    pub fn take_frames(
+        &mut self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>> {
+        self.replies.take_frames()
+    }
+
     pub fn link(&self) -> LinkAddrs {
         self.cx.link
     }

@@ -1,10 +1,11 @@
-//! Where classified replies come from: a [`ReplySource`]. Two are real: the XDP
-//! classifier's ring buffer, and (where it cannot be loaded) a packet socket whose
-//! frames are classified in userspace by the same rule. Either way the scan sees a
+//! Where classified replies come from: a [`ReplySource`]. Three are real: the XDP
+//! classifier's ring buffer, and (where it cannot be loaded) a packet socket or a
+//! libpcap handle whose frames are classified in userspace by the same rule. Either way the scan sees a
 //! stream of [`ReplyRecord`]s; the probe loop's unit tests put a fake network behind
 //! the same trait (`engine::fake_net`).
 
 use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
+use crate::io::pcap_tap::PcapTap;
 use crate::io::xdp::{AttachMode, CaptureMaps, Classifier};
 use crate::io::RecvMode;
 use crate::packet::reply::classify;
@@ -32,6 +33,14 @@ pub trait ReplySource: Send {
         None
     }
 
+    /// Every frame the source reads, for the script capture dispatcher (once), where
+    /// the source reads frames that nothing else can (libpcap's one handle).
+    fn take_frames(
+        &mut self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>> {
+        None
+    }
+
     /// Replies the classifier had to drop because userspace fell behind.
     fn lost(&self) -> u64 {
         0
@@ -56,6 +65,11 @@ pub fn open(
             socket: PacketSocket::open(ifindex, ALL_FRAMES)?,
             config,
             buf: vec![0; 2048],
+        }),
+        RecvMode::Pcap => Box::new(PcapReplies {
+            tap: PcapTap::open(iface, std::net::Ipv4Addr::from(config.local_addr))?,
+            config,
+            frames_taken: false,
         }),
     })
 }
@@ -110,5 +124,55 @@ impl ReplySource for PacketReplies {
 
     fn name(&self) -> &'static str {
         "AF_PACKET"
+    }
+}
+
+/// The frames to this machine through libpcap's one handle, classified here by the XDP
+/// program's userspace twin.
+struct PcapReplies {
+    tap: PcapTap,
+    config: ClassifierConfig,
+    frames_taken: bool,
+}
+
+impl ReplySource for PcapReplies {
+    fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
+        self.config = config;
+        Ok(())
+    }
+
+    fn recv<'a>(&'a mut self, out: &'a mut Vec<ReplyRecord>) -> Recv<'a> {
+        Box::pin(async move {
+            loop {
+                let Some(frame) = self.tap.next().await else {
+                    anyhow::bail!("the libpcap reader stopped");
+                };
+                if let Some(record) = classify(&frame, &self.config) {
+                    out.push(record);
+                    // And whatever else is already there.
+                    while let Some(frame) = self.tap.try_next() {
+                        out.extend(classify(&frame, &self.config));
+                    }
+                    return Ok(());
+                }
+            }
+        })
+    }
+
+    fn take_frames(
+        &mut self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>> {
+        if std::mem::replace(&mut self.frames_taken, true) {
+            return None;
+        }
+        Some(self.tap.frames())
+    }
+
+    fn lost(&self) -> u64 {
+        self.tap.dropped()
+    }
+
+    fn name(&self) -> &'static str {
+        "libpcap"
     }
 }

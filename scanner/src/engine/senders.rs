@@ -63,6 +63,7 @@ pub fn open_replies(
     };
     match mode {
         Some(RecvMode::Packet) => open(RecvMode::Packet),
+        Some(RecvMode::Pcap) => open(RecvMode::Pcap),
         None | Some(RecvMode::Xdp) => {
             let fast = open(RecvMode::Xdp);
             // A foreign program in the XDP slot would see replies before a packet

@@ -13,6 +13,7 @@ pub mod afxdp;
 pub mod iface;
 pub mod packet_socket;
 pub mod pcap_sender;
+pub mod pcap_tap;
 pub mod privileges;
 pub mod signals;
 pub mod xdp;
@@ -125,6 +126,9 @@ pub enum RecvMode {
     Xdp,
     /// Every frame through an AF_PACKET socket, classified in userspace.
     Packet,
+    /// The frames to this machine through libpcap, classified in userspace: for
+    /// systems with neither of the others.
+    Pcap,
 }
 
 #[cfg(test)]

@@ -9,12 +9,16 @@ use super::{FrameBatch, FrameSender};
 use anyhow::{Context, Result};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, SystemTime};
 use tokio::io::unix::AsyncFd;
 
 /// Receive nothing: a socket bound with protocol 0 only sends.
 pub const SEND_ONLY: u16 = 0;
 /// Receive every frame (ETH_P_ALL).
 pub const ALL_FRAMES: u16 = 0x0003;
+/// The ioctl that reads the kernel's receive time of the last frame read (as a
+/// timespec; `SIOCGSTAMPNS_OLD` of linux/sockios.h, which libc does not name).
+const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
 /// Bytes of a receiving socket's buffer.
 const RECEIVE_BUFFER: libc::c_int = 16 << 20;
 
@@ -201,6 +205,27 @@ impl PacketSocket {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// As [`Self::recv`], with when the kernel received the frame (its timestamp,
+    /// `SIOCGSTAMPNS`; now, where it has none): a frame may wait in the socket's
+    /// queue for a while before it is read.
+    pub async fn recv_stamped(&self, buf: &mut [u8]) -> io::Result<(usize, SystemTime)> {
+        let len = self.recv(buf).await?;
+        let mut stamp = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: SIOCGSTAMPNS writes one timespec to the pointer given.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGSTAMPNS, &mut stamp) };
+        let arrived = (rc == 0)
+            .then(|| {
+                let since_epoch = Duration::new(stamp.tv_sec as u64, stamp.tv_nsec as u32);
+                SystemTime::UNIX_EPOCH.checked_add(since_epoch)
+            })
+            .flatten()
+            .unwrap_or_else(SystemTime::now);
+        Ok((len, arrived))
     }
 }
 

@@ -377,14 +377,19 @@ pub async fn run(
     })
 }
 
-/// The capture dispatcher: fed by the classifier's capture ring, or by a packet
-/// socket where the classifier is not loaded. `None`, with a notice, if it cannot be
-/// had.
+/// The capture dispatcher: fed by the classifier's capture ring, by the libpcap
+/// handle's frames on that receive path, or else by a packet socket. `None`, with a
+/// notice, if it cannot be had.
 fn open_hub(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<CaptureHub> {
     let (ifindex, src_ip) = (prober.path.ifindex, prober.path.src_ip);
-    let hub = match prober.take_captures() {
-        Some(maps) => CaptureHub::from_classifier(maps),
-        None => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
+    let hub = match (prober.take_captures(), prober.take_frames()) {
+        (Some(maps), _) => CaptureHub::from_classifier(maps),
+        (None, Some(frames)) => Ok(CaptureHub::from_frames(
+            frames,
+            u32::from(src_ip),
+            "libpcap",
+        )),
+        (None, None) => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
     };
     match hub {
         Ok(hub) => Some(hub),
