@@ -10,8 +10,9 @@
 //! name or category as the built-in ones are).
 //!
 //! The scanner reads these files as root: a file (or a folder above it, up to its data
-//! folder) that another user could have written is refused with what to do, so that
-//! nobody plants a database or a script for root to read.
+//! folder) that a user other than root and the binary's owner could have written is
+//! refused with what to do, so that nobody plants a database or a script for root to
+//! read.
 
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::MetadataExt;
@@ -121,24 +122,31 @@ pub struct NamedFiles<'a> {
 }
 
 /// Refuses `path` (in the data folder `dir`) when the scanner runs as root and another
-/// user could have written it or a folder between it and `dir`.
+/// user could have written it or a folder between it and `dir`: anyone but root and
+/// the owner of the scanner's binary (who could change the binary itself: a clone a
+/// developer built, run with sudo).
 fn check_trusted(path: &Path, dir: &Path) -> Result<()> {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
         return Ok(());
     }
+    let binary_owner = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|meta| meta.uid())
+        .unwrap_or(0);
     let mut at = Some(path);
     while let Some(current) = at {
         let meta = std::fs::metadata(current)
             .with_context(|| format!("cannot read the data file {}", current.display()))?;
-        let owner_ok = meta.uid() == 0;
+        let owner_ok = meta.uid() == 0 || meta.uid() == binary_owner;
         let writable_by_others = meta.mode() & 0o022 != 0;
         if !owner_ok || writable_by_others {
             bail!(
                 "refusing the data file {}: {} is {} and the scanner runs as root, so another \
-                 user could have planted it; make it root's and not group- or world-writable \
-                 (chown root {1} && chmod go-w {1}), or name another --datadir",
+                 user could have planted it; make it root's (or the scanner binary's owner's) \
+                 and not group- or world-writable (chown root {1} && chmod go-w {1}), or name \
+                 another --datadir",
                 path.display(),
                 current.display(),
                 if owner_ok {
@@ -227,6 +235,10 @@ mod tests {
         );
         std::fs::set_permissions(&folder_open, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert!(DataFiles::locate(&dirs, NamedFiles::default()).is_ok());
+        // Another user's file (nobody's; the test binary is root's).
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        let err = DataFiles::locate(&dirs, NamedFiles::default()).unwrap_err();
+        assert!(err.to_string().contains("owned by another user"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
