@@ -71,7 +71,7 @@ fn beside_binary(exe: &Path) -> Vec<(PathBuf, &'static str)> {
 impl DataFiles {
     /// The data files: each `named` by its flag, else found in `dirs`.
     pub fn locate(dirs: &[(PathBuf, &'static str)], named: NamedFiles<'_>) -> Result<Self> {
-        let mut files = DataFiles::default();
+        let mut found = Vec::new();
         let mut pick = |flag: Option<&Path>, relative: &str| -> Result<Option<PathBuf>> {
             if let Some(path) = flag {
                 return Ok(Some(path.to_path_buf()));
@@ -80,9 +80,7 @@ impl DataFiles {
                 let path = dir.join(relative);
                 if path.exists() {
                     check_trusted(&path, dir)?;
-                    files
-                        .found
-                        .push(format!("data file {} ({how})", path.display()));
+                    found.push(format!("data file {} ({how})", path.display()));
                     return Ok(Some(path));
                 }
             }
@@ -107,7 +105,7 @@ impl DataFiles {
             os_db,
             synack_signatures,
             scripts,
-            ..files
+            found,
         })
     }
 }

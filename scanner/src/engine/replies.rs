@@ -69,7 +69,6 @@ pub fn open(
         RecvMode::Pcap => Box::new(PcapReplies {
             tap: PcapTap::open(iface, std::net::Ipv4Addr::from(config.local_addr))?,
             config,
-            frames_taken: false,
         }),
     })
 }
@@ -132,7 +131,6 @@ impl ReplySource for PacketReplies {
 struct PcapReplies {
     tap: PcapTap,
     config: ClassifierConfig,
-    frames_taken: bool,
 }
 
 impl ReplySource for PcapReplies {
@@ -162,10 +160,7 @@ impl ReplySource for PcapReplies {
     fn take_frames(
         &mut self,
     ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::io::pcap_tap::StampedFrame>> {
-        if std::mem::replace(&mut self.frames_taken, true) {
-            return None;
-        }
-        Some(self.tap.frames())
+        self.tap.frames()
     }
 
     fn lost(&self) -> u64 {

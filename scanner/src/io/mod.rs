@@ -108,6 +108,17 @@ pub trait FrameSender {
     fn name(&self) -> &'static str;
 }
 
+/// A kernel receive timestamp (seconds and nanoseconds since the epoch, as
+/// `SIOCGSTAMPNS` and libpcap give them) as a time; now, where it makes no sense.
+pub fn kernel_time(seconds: i64, nanos: i64) -> std::time::SystemTime {
+    let (Ok(seconds), Ok(nanos)) = (u64::try_from(seconds), u32::try_from(nanos)) else {
+        return std::time::SystemTime::now();
+    };
+    std::time::SystemTime::UNIX_EPOCH
+        .checked_add(std::time::Duration::new(seconds, nanos))
+        .unwrap_or_else(std::time::SystemTime::now)
+}
+
 /// How frames leave the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SendMode {

@@ -9,7 +9,7 @@ use super::{FrameBatch, FrameSender};
 use anyhow::{Context, Result};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::io::unix::AsyncFd;
 
 /// Receive nothing: a socket bound with protocol 0 only sends.
@@ -218,13 +218,11 @@ impl PacketSocket {
         };
         // SAFETY: SIOCGSTAMPNS writes one timespec to the pointer given.
         let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGSTAMPNS, &mut stamp) };
-        let arrived = (rc == 0)
-            .then(|| {
-                let since_epoch = Duration::new(stamp.tv_sec as u64, stamp.tv_nsec as u32);
-                SystemTime::UNIX_EPOCH.checked_add(since_epoch)
-            })
-            .flatten()
-            .unwrap_or_else(SystemTime::now);
+        let arrived = if rc == 0 {
+            super::kernel_time(stamp.tv_sec, stamp.tv_nsec)
+        } else {
+            SystemTime::now()
+        };
         Ok((len, arrived))
     }
 }

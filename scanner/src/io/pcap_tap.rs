@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use pcap::{Active, Capture};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 /// Frames waiting for the classifier; past this many the reader drops (and counts).
@@ -24,8 +24,9 @@ const SNAPLEN: i32 = 65535;
 /// A frame and when the kernel received it (libpcap's timestamp).
 pub type StampedFrame = (Vec<u8>, SystemTime);
 
-/// Where the reader sends the dispatcher's copies, once it has asked.
-type DispatcherSlot = Arc<Mutex<Option<mpsc::UnboundedSender<StampedFrame>>>>;
+/// Where the reader sends the dispatcher's copies, once it has asked (set once, read
+/// for every frame without a lock).
+type DispatcherSlot = Arc<OnceLock<mpsc::UnboundedSender<StampedFrame>>>;
 
 /// The reading end of the scan's libpcap handle.
 pub struct PcapTap {
@@ -81,11 +82,11 @@ impl PcapTap {
         self.replies.try_recv().ok()
     }
 
-    /// From now on, a copy of every frame for the scripts' capture dispatcher.
-    pub fn frames(&self) -> mpsc::UnboundedReceiver<StampedFrame> {
+    /// From now on, a copy of every frame for the scripts' capture dispatcher; `None`
+    /// once it has been asked for (there is one dispatcher).
+    pub fn frames(&self) -> Option<mpsc::UnboundedReceiver<StampedFrame>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        *self.dispatcher.lock().expect("never poisoned") = Some(tx);
-        rx
+        self.dispatcher.set(tx).ok().map(|()| rx)
     }
 
     /// Frames dropped because the classifier fell behind.
@@ -115,12 +116,12 @@ impl Reader {
             match self.capture.next_packet() {
                 Ok(packet) => {
                     let frame = packet.data.to_vec();
-                    if let Some(tx) = self.dispatcher.lock().expect("never poisoned").as_ref() {
+                    if let Some(tx) = self.dispatcher.get() {
                         let ts = packet.header.ts;
-                        let since_epoch = Duration::new(ts.tv_sec as u64, ts.tv_usec as u32 * 1000);
-                        let arrived = SystemTime::UNIX_EPOCH
-                            .checked_add(since_epoch)
-                            .unwrap_or_else(SystemTime::now);
+                        // time_t and suseconds_t are i64 here, narrower on some systems.
+                        #[allow(clippy::useless_conversion)]
+                        let arrived =
+                            super::kernel_time(ts.tv_sec.into(), i64::from(ts.tv_usec) * 1000);
                         let _ = tx.send((frame.clone(), arrived));
                     }
                     match self.replies.try_send(frame) {

@@ -45,10 +45,11 @@ impl Writer for JsonLines {
     /// Once the host is done: each open port's SYN+ACK signature (`--synack-signatures`),
     /// its OS (`-O`) and its trace (`--traceroute`), each a line of its own.
     fn host(&mut self, addr: std::net::Ipv4Addr, host: &crate::model::HostResult) -> Result<()> {
-        let wanted = self.synack_signatures;
-        let signatures = host.ports.values().filter(|_| wanted);
-        for finding in signatures {
-            if let Some(print) = &finding.synack {
+        if self.synack_signatures {
+            for finding in host.ports.values() {
+                let Some(print) = &finding.synack else {
+                    continue;
+                };
                 let mut object = serde_json::Map::new();
                 object.insert("addr".into(), addr.to_string().into());
                 object.insert("port".into(), finding.port.into());

@@ -92,39 +92,22 @@ fn host_report(
 /// The SYN+ACK signatures of the host's open ports (`--synack-signatures`), as p0f
 /// writes them, and what each matched in the signature database.
 fn synack_section(out: &mut String, host: &HostResult) {
-    let rows: Vec<(String, &str, String)> = host
+    let rows: Vec<_> = host
         .ports
         .values()
         .filter_map(|p| {
             let print = p.synack.as_ref()?;
-            let matched = print
-                .matched
-                .as_ref()
-                .map_or_else(|| "?".to_string(), |m| m.text());
             Some((
                 format!("{}/{}", p.port, p.proto),
                 print.signature.as_str(),
-                matched,
+                print.matched.as_ref(),
             ))
         })
         .collect();
     if rows.is_empty() {
         return;
     }
-    let port_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
-    let signature_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(9);
-    out.push_str("SYN+ACK signatures (p0f v3):\n");
-    let _ = writeln!(
-        out,
-        "{:<port_width$}  {:<signature_width$}  MATCH",
-        "PORT", "SIGNATURE"
-    );
-    for (port, signature, matched) in rows {
-        let _ = writeln!(
-            out,
-            "{port:<port_width$}  {signature:<signature_width$}  {matched}"
-        );
-    }
+    super::os::signature_table(out, "SYN+ACK signatures (p0f v3):", &rows);
     out.push('\n');
 }
 

@@ -8,6 +8,7 @@
 
 use super::xml::escape;
 use crate::model::os::{HostOs, OsMatch, OsVerdict};
+use crate::model::SynAckMatch;
 use crate::text::ctime;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -174,25 +175,49 @@ fn classification(out: &mut String, matches: &[OsMatch], guessing: bool) {
 
 /// Every port's own fingerprint (`--osscan-per-port`), as a table.
 fn port_stacks_normal(out: &mut String, os: &HostOs) {
-    if os.port_stacks.is_empty() {
-        return;
-    }
-    let width = os
+    let rows: Vec<_> = os
         .port_stacks
         .iter()
-        .map(|p| p.signature.len())
-        .max()
-        .unwrap_or(0)
-        .max(9);
-    let _ = writeln!(out, "OS of each port (p0f v3 signature of its SYN+ACK):");
-    let _ = writeln!(out, "PORT      {:<width$}  MATCH", "SIGNATURE");
-    for stack in &os.port_stacks {
-        let matched = stack
-            .matched
-            .as_ref()
-            .map_or_else(|| "?".into(), |m| m.text());
-        let port = format!("{}/tcp", stack.port);
-        let _ = writeln!(out, "{port:<8}  {:<width$}  {matched}", stack.signature);
+        .map(|p| {
+            (
+                format!("{}/tcp", p.port),
+                p.signature.as_str(),
+                p.matched.as_ref(),
+            )
+        })
+        .collect();
+    signature_table(
+        out,
+        "OS of each port (p0f v3 signature of its SYN+ACK):",
+        &rows,
+    );
+}
+
+/// A table of ports, their SYN+ACK signatures and what each matched (`?` for
+/// nothing) under `title`; nothing without rows. The passive signatures' section and
+/// the OS of each port are written with it.
+pub(super) fn signature_table(
+    out: &mut String,
+    title: &str,
+    rows: &[(String, &str, Option<&SynAckMatch>)],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let port_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+    let signature_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(9);
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(
+        out,
+        "{:<port_width$}  {:<signature_width$}  MATCH",
+        "PORT", "SIGNATURE"
+    );
+    for (port, signature, matched) in rows {
+        let matched = matched.map_or_else(|| "?".to_string(), SynAckMatch::text);
+        let _ = writeln!(
+            out,
+            "{port:<port_width$}  {signature:<signature_width$}  {matched}"
+        );
     }
 }
 
