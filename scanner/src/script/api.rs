@@ -160,7 +160,7 @@ pub fn duration_of(value: &Value, unit: f64, what: &str) -> mlua::Result<Duratio
 fn found_span(start: Option<i64>, end: Option<i64>, len: usize) -> Option<(usize, usize)> {
     let start = usize::try_from(start?).ok()?;
     let end = usize::try_from(end?).ok()?;
-    (start >= 1 && end <= len && start <= end + 1).then_some((start - 1, end))
+    (start >= 1 && end <= len && start <= end + 1).then(|| (start - 1, end))
 }
 
 async fn read_some<S: AsyncRead + Unpin>(
