@@ -18,8 +18,14 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 1 << 16;
 /// How long one libpcap read waits, so that the reader notices the scan has ended.
 const READ_TIMEOUT_MS: i32 = 100;
-/// Bytes kept of each frame: whole frames, for the scripts' captures.
-const SNAPLEN: i32 = 65535;
+/// Bytes kept of each frame: a whole frame at Ethernet's MTU (the classifier reads
+/// headers, the scripts' captures keep `CAPTURE_SNAP` bytes). With immediate mode
+/// libpcap gives each frame a slot of this size in its kernel ring, so a snap length
+/// of 64 KiB left room for only a few hundred frames and a sweep's burst of replies
+/// overflowed it.
+const SNAPLEN: i32 = 2048;
+/// The kernel ring libpcap reads from: room for about 16,000 frames of [`SNAPLEN`].
+const BUFFER_BYTES: i32 = 32 << 20;
 
 /// A frame and when the kernel received it (libpcap's timestamp).
 pub type StampedFrame = (Vec<u8>, SystemTime);
@@ -44,7 +50,7 @@ impl PcapTap {
             .snaplen(SNAPLEN)
             .immediate_mode(true)
             .timeout(READ_TIMEOUT_MS)
-            .buffer_size(16 << 20)
+            .buffer_size(BUFFER_BYTES)
             .open()
             .with_context(|| {
                 format!("libpcap cannot capture on {iface} (needs CAP_NET_RAW: run as root)")
@@ -60,6 +66,8 @@ impl PcapTap {
             replies: replies_tx,
             dispatcher: dispatcher.clone(),
             dropped: dropped.clone(),
+            read: 0,
+            kernel_dropped: 0,
         };
         std::thread::Builder::new()
             .name("pcap-recv".into())
@@ -89,7 +97,8 @@ impl PcapTap {
         self.dispatcher.set(tx).ok().map(|()| rx)
     }
 
-    /// Frames dropped because the classifier fell behind.
+    /// Frames dropped because the classifier fell behind, or because libpcap's kernel
+    /// ring was full (as libpcap last counted).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -107,6 +116,9 @@ struct Reader {
     replies: mpsc::Sender<Vec<u8>>,
     dispatcher: DispatcherSlot,
     dropped: Arc<AtomicU64>,
+    /// Frames read so far, and libpcap's count of kernel drops when last asked.
+    read: u64,
+    kernel_dropped: u64,
 }
 
 impl Reader {
@@ -132,9 +144,27 @@ impl Reader {
                         Err(mpsc::error::TrySendError::Closed(_)) => return,
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) if !self.replies.is_closed() => {}
+                Err(pcap::Error::TimeoutExpired) if !self.replies.is_closed() => {
+                    self.count_kernel_drops();
+                    continue;
+                }
                 Err(_) => return,
             }
+            self.read += 1;
+            if self.read.is_multiple_of(1024) {
+                self.count_kernel_drops();
+            }
+        }
+    }
+
+    /// Adds what libpcap's kernel ring dropped since the last count to `dropped`.
+    fn count_kernel_drops(&mut self) {
+        if let Ok(stats) = self.capture.stats() {
+            let total = u64::from(stats.dropped) + u64::from(stats.if_dropped);
+            // libpcap's counts are totals since the handle opened.
+            let new = total.saturating_sub(self.kernel_dropped);
+            self.kernel_dropped = total;
+            self.dropped.fetch_add(new, Ordering::Relaxed);
         }
     }
 }
