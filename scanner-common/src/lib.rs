@@ -181,7 +181,7 @@ pub enum Counter {
 /// Number of entries in [`COUNTERS_MAP`].
 pub const COUNTER_COUNT: u32 = 6;
 
-#[cfg(feature = "user")]
+#[cfg(all(feature = "user", target_os = "linux"))]
 mod pod {
     // SAFETY: both are #[repr(C)], Copy, and every bit pattern is a valid value.
     unsafe impl aya::Pod for super::ClassifierConfig {}

@@ -10,24 +10,34 @@
 //!
 //! Where the classifier is not loaded (`--recv-mode packet`), the task reads every
 //! frame from a packet socket and computes the same key in userspace
-//! (`packet::reply::capture_key`).
+//! (`packet::reply::capture_key`); with `--recv-mode pcap` (and in the portable
+//! build, which has only that) it keys the frames libpcap's one handle reads.
 //!
 //! Besides the scripts' keys, one consumer may wait on [`CaptureKey::syn_acks`]: every
 //! SYN+ACK answering a probe (the passive fingerprints of the open ports).
 //!
 //! This module moves frames; what they mean is the script's business.
 
-use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
-use crate::io::xdp::CaptureMaps;
 use crate::packet::reply::{capture_key, is_syn_ack_to};
-use anyhow::{Context, Result};
-use aya::maps::{Array, HashMap as KernelMap, MapData, RingBuf};
-use scanner_common::capture::{CaptureKey, CapturedFrame, CAPTURE_KEYS_MAX};
+use anyhow::Result;
+use scanner_common::capture::{CaptureKey, CAPTURE_KEYS_MAX};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
+
+#[cfg(fast_path)]
+use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
+#[cfg(fast_path)]
+use crate::io::xdp::CaptureMaps;
+#[cfg(fast_path)]
+use anyhow::Context;
+#[cfg(fast_path)]
+use aya::maps::{Array, HashMap as KernelMap, MapData, RingBuf};
+#[cfg(fast_path)]
+use scanner_common::capture::CapturedFrame;
+#[cfg(fast_path)]
+use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
 /// Frames a capture keeps that its script has not read yet; more are dropped.
@@ -55,8 +65,51 @@ pub struct DispatchStats {
     pub overflowed: u64,
 }
 
-/// The classifier's key map and its count of keys (absent on the fallback path).
-type KernelKeys = (KernelMap<MapData, CaptureKey, u32>, Array<MapData, u32>);
+/// The classifier's key map and its count of keys (absent on the userspace paths).
+#[cfg(fast_path)]
+struct KernelKeys {
+    keys: KernelMap<MapData, CaptureKey, u32>,
+    capturing: Array<MapData, u32>,
+}
+
+#[cfg(fast_path)]
+impl KernelKeys {
+    fn add(&mut self, key: CaptureKey) -> Result<()> {
+        self.keys
+            .insert(key, 1, 0)
+            .context("adding a capture key to the classifier")
+    }
+
+    fn remove(&mut self, key: &CaptureKey) {
+        let _ = self.keys.remove(key);
+    }
+
+    /// Tells the classifier how many keys are waited on (0 turns its lookup off).
+    fn publish_count(&mut self, count: u32) -> Result<()> {
+        self.capturing
+            .set(0, count, 0)
+            .context("switching the classifier's captures")
+    }
+}
+
+/// The portable build has no classifier: no kernel keys can exist.
+#[cfg(not(fast_path))]
+enum KernelKeys {}
+
+#[cfg(not(fast_path))]
+impl KernelKeys {
+    fn add(&mut self, _: CaptureKey) -> Result<()> {
+        match *self {}
+    }
+
+    fn remove(&mut self, _: &CaptureKey) {
+        match *self {}
+    }
+
+    fn publish_count(&mut self, _: u32) -> Result<()> {
+        match *self {}
+    }
+}
 
 /// Where captures are registered: the waiting captures by key, and the classifier's
 /// key map, kept in step.
@@ -90,12 +143,10 @@ impl Registry {
     /// Tells the classifier how many keys are waited on (0 turns its lookup off).
     fn publish_count(&mut self) -> Result<()> {
         let count = self.waiting.len() as u32;
-        if let Some((_, capturing)) = &mut self.kernel {
-            capturing
-                .set(0, count, 0)
-                .context("switching the classifier's captures")?;
+        match &mut self.kernel {
+            Some(kernel) => kernel.publish_count(count),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -109,13 +160,14 @@ pub struct CaptureHub {
 
 impl CaptureHub {
     /// A dispatcher fed by the XDP classifier's capture ring.
+    #[cfg(fast_path)]
     pub fn from_classifier(maps: CaptureMaps) -> Result<Self> {
         let CaptureMaps {
             keys,
             capturing,
             ring,
         } = maps;
-        let registry = Self::registry(Some((keys, capturing)));
+        let registry = Self::registry(Some(KernelKeys { keys, capturing }));
         // SAFETY: the ring owns its map descriptor, open for the AsyncFd's whole life.
         let ring = unsafe { AsyncFd::register(ring) }
             .context("registering the capture ring with tokio")?;
@@ -129,6 +181,7 @@ impl CaptureHub {
 
     /// A dispatcher that reads every frame on interface `ifindex` from a packet
     /// socket and keys it in userspace (where the classifier is not loaded).
+    #[cfg(fast_path)]
     pub fn from_packet_socket(ifindex: u32, local_addr: u32) -> Result<Self> {
         let socket = PacketSocket::open(ifindex, ALL_FRAMES)?;
         let registry = Self::registry(None);
@@ -180,9 +233,8 @@ impl CaptureHub {
             if registry.waiting.len() >= CAPTURE_KEYS_MAX as usize {
                 anyhow::bail!("{CAPTURE_KEYS_MAX} captures are open already: close some first");
             }
-            if let Some((keys, _)) = &mut registry.kernel {
-                keys.insert(key, 1, 0)
-                    .context("adding a capture key to the classifier")?;
+            if let Some(kernel) = &mut registry.kernel {
+                kernel.add(key)?;
             }
         }
         let (sender, receiver) = mpsc::channel(queue.max(1));
@@ -247,8 +299,8 @@ impl Drop for Capture {
         };
         if now_unwaited {
             registry.waiting.remove(&self.key);
-            if let Some((keys, _)) = &mut registry.kernel {
-                let _ = keys.remove(&self.key);
+            if let Some(kernel) = &mut registry.kernel {
+                kernel.remove(&self.key);
             }
             let _ = registry.publish_count();
         }
@@ -256,6 +308,7 @@ impl Drop for Capture {
 }
 
 /// Drains the capture ring whenever it has frames, for as long as the hub lives.
+#[cfg(fast_path)]
 async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Registry>>) {
     loop {
         let Ok(mut guard) = ring.readable_mut().await else {
@@ -286,6 +339,7 @@ async fn pump_ring(mut ring: AsyncFd<RingBuf<MapData>>, registry: Arc<Mutex<Regi
 }
 
 /// Reads every frame from `socket` and delivers those whose key is waited on.
+#[cfg(fast_path)]
 async fn pump_socket(socket: PacketSocket, local_addr: u32, registry: Arc<Mutex<Registry>>) {
     let mut buf = vec![0u8; 65536];
     while let Ok((len, arrived)) = socket.recv_stamped(&mut buf).await {

@@ -1,13 +1,15 @@
 //! Raw packets for the phases that craft their own (scripts' `rawpacket`, OS
-//! detection's probes): a send-only packet socket opened before the privileges are
-//! dropped, the capture dispatcher for the replies, the hosts packets may go to with
+//! detection's probes): a send-only packet socket (or, with `--send-mode pcap` and in
+//! the portable build, a libpcap handle) opened before the privileges are dropped, the capture dispatcher for the replies, the hosts packets may go to with
 //! their next hops, and local ports held so the kernel gives them to nobody else.
 //!
 //! Every packet must come from the scan's own address and go to a host the scan found
 //! up among its targets (for ARP: ask about one), or it is refused.
 
 use crate::dispatch::CaptureHub;
+#[cfg(fast_path)]
 use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
+use crate::io::pcap_sender::PcapSender;
 use crate::packet::raw;
 use crate::packet::ETHERTYPE_IPV4;
 use anyhow::Result;
@@ -19,10 +21,28 @@ use std::time::Instant;
 /// Local ports the scan's scripts and OS probes may hold at once.
 const MAX_RESERVED_PORTS: usize = 1024;
 
+/// Where raw frames leave.
+enum RawOut {
+    #[cfg(fast_path)]
+    Packet(RawPacketSocket),
+    Pcap(RefCell<PcapSender>),
+}
+
+impl RawOut {
+    fn send_frame(&self, frame: &[u8]) -> Result<(), String> {
+        match self {
+            #[cfg(fast_path)]
+            RawOut::Packet(socket) => socket.send_frame(frame),
+            RawOut::Pcap(pcap) => pcap.borrow_mut().send_frame(frame),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// What scripts and OS detection need to send and receive raw packets during one scan.
 pub struct RawAccess {
     pub(crate) hub: CaptureHub,
-    socket: RawPacketSocket,
+    out: RawOut,
     pub(crate) src_mac: [u8; 6],
     pub(crate) src_ip: Ipv4Addr,
     /// The hosts packets may go to, with the MAC of their next hop: the hosts found
@@ -34,13 +54,30 @@ pub struct RawAccess {
 }
 
 impl RawAccess {
-    /// Raw access on interface `ifindex` from `src_mac`/`src_ip`, with captures from
-    /// `hub`; packets go nowhere until [`RawAccess::allow`]. Opened before the
-    /// scan drops its privileges (the socket needs them), used after.
-    pub fn new(hub: CaptureHub, ifindex: u32, src_mac: [u8; 6], src_ip: Ipv4Addr) -> Result<Self> {
+    /// Raw access on the scan's interface from `src_mac`/`src_ip`, with captures
+    /// from `hub`, sending through libpcap when `via_pcap` (always, in the portable
+    /// build) and a packet socket otherwise; packets go nowhere until
+    /// [`RawAccess::allow`]. Opened before the scan drops its privileges (the socket
+    /// needs them), used after.
+    pub fn new(
+        hub: CaptureHub,
+        path: &crate::engine::path::ScanPath,
+        via_pcap: bool,
+    ) -> Result<Self> {
+        let out = if via_pcap || !crate::io::FAST_PATHS {
+            RawOut::Pcap(RefCell::new(PcapSender::open(&path.iface)?))
+        } else {
+            #[cfg(fast_path)]
+            {
+                RawOut::Packet(RawPacketSocket::open(path.ifindex, SEND_ONLY)?)
+            }
+            #[cfg(not(fast_path))]
+            unreachable!("the portable build always sends through libpcap")
+        };
+        let (src_mac, src_ip) = (path.src_mac, path.src_ip);
         Ok(Self {
             hub,
-            socket: RawPacketSocket::open(ifindex, SEND_ONLY)?,
+            out,
             src_mac,
             src_ip,
             next_hops: RefCell::new(HashMap::new()),
@@ -66,7 +103,7 @@ impl RawAccess {
         self.check_source(ip.src)?;
         let hop = next_hop(&self.next_hops, ip.dst)?;
         let frame = raw::ethernet(hop, self.src_mac, ETHERTYPE_IPV4, packet);
-        self.socket.send_frame(&frame).map_err(|e| e.to_string())?;
+        self.out.send_frame(&frame)?;
         Ok(frame)
     }
 
@@ -86,7 +123,7 @@ impl RawAccess {
             self.check_source(ip.src)?;
             next_hop(&self.next_hops, ip.dst)?;
         }
-        self.socket.send_frame(frame).map_err(|e| e.to_string())
+        self.out.send_frame(frame)
     }
 
     fn check_source(&self, src: Ipv4Addr) -> Result<(), String> {

@@ -4,6 +4,10 @@
 //! capture key a script waits on are copied to the capture ring.
 //!
 //! Needs CAP_BPF (root): run with `cargo xtask test`.
+//!
+//! Only in the build with the classifier (the `xdp` feature, on Linux).
+
+#![cfg(fast_path)]
 
 use scanner::io::iface::arp_request;
 use scanner::io::xdp::LoadedClassifier;

@@ -16,7 +16,17 @@ pub use xtask::lab::truth::{differences, parse_findings, truth, States};
 
 /// The release scanner that `cargo xtask test` builds.
 pub fn scanner_binary() -> PathBuf {
-    let path = xtask::workspace_root().join("target/release/scanner");
+    built("target/release/scanner")
+}
+
+/// The portable build (no `xdp` feature: libpcap only) that `cargo xtask test` builds.
+pub fn portable_binary() -> PathBuf {
+    built("target/portable/release/scanner")
+}
+
+/// A binary `cargo xtask test` builds, at `path` under the workspace.
+fn built(path: &str) -> PathBuf {
+    let path = xtask::workspace_root().join(path);
     assert!(
         path.exists(),
         "{} is missing: run the lab tests with `cargo xtask test`",
@@ -99,14 +109,47 @@ pub fn paths_used(messages: &str) -> Option<(String, String)> {
 /// "AF_XDP", "AF_PACKET", "libpcap"; "XDP", "AF_PACKET"): a test of a fast path
 /// must not pass on a fallback.
 pub fn scan_via(args: &[&str], send: &str, recv: &str) -> Result<States> {
+    scan_via_binary(&scanner_binary(), args, send, recv)
+}
+
+/// [`scan_via`] with the scanner binary `binary`.
+pub fn scan_via_binary(
+    binary: &std::path::Path,
+    args: &[&str],
+    send: &str,
+    recv: &str,
+) -> Result<States> {
     let mut args = args.to_vec();
     args.extend(["-v", "-oJ", "-"]);
-    let (stdout, messages) = scan_output_and_messages(&args)?;
+    let (stdout, messages) = run_in_lab(binary, &args)?;
     let used = paths_used(&messages);
     if used != Some((send.to_string(), recv.to_string())) {
         bail!("expected probes via {send} and replies via {recv}, the scan used {used:?}:\n{messages}");
     }
     parse_findings(&stdout)
+}
+
+/// SYN-scans every lab host's standard ports with `scan` (given the arguments, to
+/// which it adds its own) and fails on any difference from the lab's truth.
+pub fn assert_syn_scan_of_the_lab_is_the_truth(scan: impl Fn(&[&str]) -> States) {
+    let hosts = all_hosts();
+    let ports = standard_ports();
+    let mut args = vec!["-sS", "-p", &ports];
+    args.extend(hosts.iter().map(String::as_str));
+    let diffs = differences(&truth(&hosts, &ports), &scan(&args));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// A normal-output report without what changes from run to run (times, latencies),
+/// numbered by line: two scans' reports of the same lab compare equal.
+pub fn steady_report(report: &str) -> BTreeMap<usize, String> {
+    report
+        .lines()
+        .filter(|l| !l.contains("latency") && !l.starts_with("Scan done") && !l.contains(" ms "))
+        .filter(|l| !l.starts_with("Starting") && !l.contains("elapsed"))
+        .map(String::from)
+        .enumerate()
+        .collect()
 }
 
 /// Runs the scanner in the lab's scanner namespace with exactly `args`; its stdout.
@@ -116,9 +159,15 @@ pub fn scan_output(args: &[&str]) -> Result<String> {
 
 /// As [`scan_output`], with what the scanner said on stderr as well.
 pub fn scan_output_and_messages(args: &[&str]) -> Result<(String, String)> {
+    run_in_lab(&scanner_binary(), args)
+}
+
+/// Runs the scanner binary `binary` in the lab's scanner namespace with exactly
+/// `args`; its stdout and stderr, or an error with stderr if it failed.
+pub fn run_in_lab(binary: &std::path::Path, args: &[&str]) -> Result<(String, String)> {
     let output = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
-        .arg(scanner_binary())
+        .arg(binary)
         .args(args)
         .output()
         .context("running the scanner")?;

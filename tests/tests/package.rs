@@ -1,5 +1,7 @@
-//! What a user installs (`cargo xtask dist`): the `.deb` unpacked as dpkg installs it
-//! and the tarball unpacked anywhere each run `--version`, `--help` and a lab scan
+//! What a user installs (`cargo xtask dist`): the `.deb` installed by dpkg (into a
+//! root of its own whose package database is a copy of this machine's, so that dpkg
+//! checks the package's dependencies against what is really installed and records
+//! it) and the tarball unpacked anywhere each run `--version`, `--help` and a lab scan
 //! from their own files, with the data files read from the package's folder (not the
 //! source tree's); the manual page and completions are in them; and a data file
 //! another user could have written is refused when the scanner runs as root.
@@ -17,19 +19,38 @@ fn folder(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs `binary args` in the scanner namespace: its status, stdout and stderr.
-fn run_in_lab(binary: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS])
-        .arg(binary)
-        .args(args)
+/// Installs `deb` with dpkg into `root`, whose package database starts as a copy of
+/// this machine's: dpkg checks the dependencies, unpacks, configures and records the
+/// package there as it would in `/`.
+fn dpkg_install(deb: &Path, root: &Path) {
+    let admin = root.join("var/lib/dpkg");
+    for dir in ["info", "updates", "triggers"] {
+        std::fs::create_dir_all(admin.join(dir)).unwrap();
+    }
+    std::fs::copy("/var/lib/dpkg/status", admin.join("status")).unwrap();
+    std::fs::write(admin.join("available"), "").unwrap();
+    let out = Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args(["--force-not-root", "--no-triggers", "-i"])
+        .arg(deb)
         .output()
-        .expect("ip netns exec");
-    (
+        .unwrap();
+    assert!(
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        "dpkg -i: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = Command::new("dpkg-query")
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-W", "-f=${Status} ${Version}", "scanner"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.starts_with("install ok installed"),
+        "dpkg records: {status}"
+    );
 }
 
 /// The installed binary (`PREFIX/bin/scanner`) answers `--version` and `--help`, scans
@@ -42,7 +63,7 @@ fn check_installed(prefix: &Path) {
     let help = Command::new(&binary).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--datadir"));
     let web = lab::host("web").addr.to_string();
-    let (ok, json, messages) = run_in_lab(
+    let (json, messages) = run_in_lab(
         &binary,
         &[
             "-d",
@@ -57,8 +78,8 @@ fn check_installed(prefix: &Path) {
             "-",
             &web,
         ],
-    );
-    assert!(ok, "{messages}");
+    )
+    .expect("a scan from the installed files");
     let data = prefix.join("share/scanner");
     for file in [
         "fingerprints/services",
@@ -96,15 +117,9 @@ fn the_packages_run_from_their_own_files() {
     require_lab();
     let packages = xtask::dist::package(&xtask::workspace_root().join("target/release/scanner"))
         .expect("cargo xtask dist");
-    // The .deb, unpacked as dpkg would install it (under a folder rather than /).
+    // The .deb, installed by dpkg (into a root of its own rather than /).
     let root = folder("deb");
-    let status = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&packages.deb)
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dpkg_install(&packages.deb, &root);
     let usr = root.join("usr");
     for file in [
         "share/man/man1/scanner.1.gz",
@@ -132,12 +147,14 @@ fn the_packages_run_from_their_own_files() {
         std::fs::set_permissions(&services, std::fs::Permissions::from_mode(m)).unwrap();
     };
     mode(0o666);
-    let (ok, _, messages) = run_in_lab(
+    let refused = run_in_lab(
         &usr.join("bin/scanner"),
         &["-sS", "-p", "80", "-n", "198.18.0.10"],
-    );
+    )
+    .expect_err("a planted data file is refused");
+    let messages = format!("{refused:#}");
     assert!(
-        !ok && messages.contains("writable by other users") && messages.contains("chmod go-w"),
+        messages.contains("writable by other users") && messages.contains("chmod go-w"),
         "{messages}"
     );
     mode(0o644);

@@ -7,7 +7,6 @@
 //! Run by `cargo xtask test`, which brings the lab up first.
 
 use lab_tests::*;
-use std::collections::BTreeMap;
 use xtask::lab;
 
 const PCAP: [&str; 4] = ["--send-mode", "pcap", "--recv-mode", "pcap"];
@@ -16,14 +15,11 @@ const PCAP: [&str; 4] = ["--send-mode", "pcap", "--recv-mode", "pcap"];
 #[ignore = "needs the lab: run with `cargo xtask test`"]
 fn syn_and_udp_scans_through_libpcap_match_the_truth() {
     require_lab();
-    let hosts = all_hosts();
-    let ports = standard_ports();
-    let mut args = vec!["-sS", "-p", &ports];
-    args.extend(PCAP);
-    args.extend(hosts.iter().map(String::as_str));
-    let found = scan_via(&args, "libpcap", "libpcap").expect("scan");
-    let diffs = differences(&truth(&hosts, &ports), &found);
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_syn_scan_of_the_lab_is_the_truth(|args| {
+        let mut args = args.to_vec();
+        args.extend(PCAP);
+        scan_via(&args, "libpcap", "libpcap").expect("scan")
+    });
 
     let udp_hosts: Vec<lab::Host> = ["svc", "dns"].into_iter().map(lab::host).collect();
     let udp_ports = "7,53,161,11211";
@@ -79,19 +75,11 @@ fn versions_scripts_and_signatures_through_libpcap_equal_the_xdp_paths() {
         "{messages}"
     );
     let (xdp, _) = run(&[]);
-    // The same report but for what changes from run to run (times, latencies).
-    let steady = |report: &str| -> BTreeMap<usize, String> {
-        report
-            .lines()
-            .filter(|l| {
-                !l.contains("latency") && !l.starts_with("Scan done") && !l.contains(" ms ")
-            })
-            .filter(|l| !l.starts_with("Starting") && !l.contains("elapsed"))
-            .map(String::from)
-            .enumerate()
-            .collect()
-    };
-    assert_eq!(steady(&pcap), steady(&xdp), "libpcap:\n{pcap}\nXDP:\n{xdp}");
+    assert_eq!(
+        steady_report(&pcap),
+        steady_report(&xdp),
+        "libpcap:\n{pcap}\nXDP:\n{xdp}"
+    );
     for expected in [
         "nginx",
         "OpenSSH",

@@ -229,15 +229,42 @@ fn build_ebpf() -> Result<()> {
 /// Builds the release scanner and returns the binary's path.
 fn build_scanner() -> Result<std::path::PathBuf> {
     setup::ensure_ebpf_toolchain()?;
-    shell::run_visible(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "scanner",
-        "--bin",
-        "scanner",
-    ]))?;
+    build_release_binary(&[])?;
     Ok(workspace_root().join("target/release/scanner"))
+}
+
+/// `cargo build --release` of the scanner binary, with `extra` arguments.
+fn build_release_binary(extra: &[&str]) -> Result<()> {
+    shell::run_visible(
+        cargo()
+            .args([
+                "build",
+                "--release",
+                "--package",
+                "scanner",
+                "--bin",
+                "scanner",
+            ])
+            .args(extra),
+    )
+}
+
+/// Builds the portable configuration (no `xdp` feature: libpcap only, no eBPF) into
+/// `target/portable`, where the lab's `portable` test finds it, and checks that it
+/// compiles for Windows and FreeBSD (`setup::PORTABLE_CHECK_TARGETS`).
+fn build_portable() -> Result<()> {
+    build_release_binary(&["--no-default-features", "--target-dir", "target/portable"])?;
+    for (target, c_compiler) in setup::PORTABLE_CHECK_TARGETS {
+        let cc_variable = format!("CC_{}", target.replace('-', "_"));
+        shell::run_visible(
+            cargo()
+                .args(["check", "--package", "scanner", "--no-default-features"])
+                .args(["--target", target])
+                .env(cc_variable, c_compiler),
+        )
+        .with_context(|| format!("the portable build does not compile for {target}"))?;
+    }
+    Ok(())
 }
 
 fn run_scanner(in_lab: bool, args: &[String]) -> Result<()> {
@@ -379,6 +406,7 @@ fn test() -> Result<()> {
     require_root("the lab tests")?;
     setup::run()?;
     build_scanner()?;
+    build_portable()?;
     lab::build::up()?;
     // One test at a time: the lab tests share the scanner namespace and its XDP hook.
     let result = shell::run_visible(cargo().args([

@@ -10,7 +10,8 @@ use xtask::shell;
 /// Debian packages: the AF_XDP build (clang-19, llvm-19, libelf, m4, pkg-config, zlib),
 /// libpcap, the lab's tools and daemons, the peers (nmap, masscan, zmap), and what
 /// the tests and benchmarks measure with (tcpdump, GNU time), and the oracles of the
-/// raw-packet scripts (p0f for SYN+ACK signatures, iputils' ping -R for record route).
+/// raw-packet scripts (p0f for SYN+ACK signatures, iputils' ping -R for record route),
+/// and MinGW's C compiler, with which the portable build is checked for Windows.
 const APT_PACKAGES: &[&str] = &[
     "clang-19",
     "llvm-19",
@@ -39,13 +40,39 @@ const APT_PACKAGES: &[&str] = &[
     "time",
     "p0f",
     "iputils-ping",
+    "gcc-mingw-w64-x86-64",
+];
+
+/// The systems the portable build is compiled for by `cargo xtask test` (checked, not
+/// linked: no Npcap or FreeBSD libc is here), each with the C compiler that builds
+/// the C parts of its dependencies (Lua, PCRE2, ring): MinGW for Windows; for
+/// FreeBSD the host's gcc, whose objects are only there for the check to proceed.
+pub const PORTABLE_CHECK_TARGETS: &[(&str, &str)] = &[
+    ("x86_64-pc-windows-gnu", "x86_64-w64-mingw32-gcc"),
+    ("x86_64-unknown-freebsd", "gcc"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 pub fn run() -> Result<()> {
     install_apt_packages()?;
-    ensure_ebpf_toolchain()
+    ensure_ebpf_toolchain()?;
+    ensure_portable_check_targets()
+}
+
+/// The Rust standard library of each of [`PORTABLE_CHECK_TARGETS`], from rustup.
+fn ensure_portable_check_targets() -> Result<()> {
+    let installed = shell::output("rustup", &["target", "list", "--installed"])?;
+    for (target, _) in PORTABLE_CHECK_TARGETS {
+        if installed.lines().any(|t| t.trim() == *target) {
+            continue;
+        }
+        println!("==> rustup target add {target}");
+        shell::run("rustup", &["target", "add", target]).with_context(|| {
+            format!("adding the {target} target (needs rustup's download server)")
+        })?;
+    }
+    Ok(())
 }
 
 fn is_installed(package: &str) -> bool {

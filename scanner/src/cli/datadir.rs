@@ -14,7 +14,8 @@
 //! refused with what to do, so that nobody plants a database or a script for root to
 //! read.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +123,14 @@ pub struct NamedFiles<'a> {
 /// Refuses `path` (in the data folder `dir`) when the scanner runs as root and another
 /// user could have written it or a folder between it and `dir`: anyone but root and
 /// the owner of the scanner's binary (who could change the binary itself: a clone a
-/// developer built, run with sudo).
+/// developer built, run with sudo). (Windows: not checked; see the README.)
+#[cfg(windows)]
+fn check_trusted(_path: &Path, _dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// [`check_trusted`] where files have owners and modes.
+#[cfg(unix)]
 fn check_trusted(path: &Path, dir: &Path) -> Result<()> {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -140,7 +148,7 @@ fn check_trusted(path: &Path, dir: &Path) -> Result<()> {
         let owner_ok = meta.uid() == 0 || meta.uid() == binary_owner;
         let writable_by_others = meta.mode() & 0o022 != 0;
         if !owner_ok || writable_by_others {
-            bail!(
+            anyhow::bail!(
                 "refusing the data file {}: {} is {} and the scanner runs as root, so another \
                  user could have planted it; make it root's (or the scanner binary's owner's) \
                  and not group- or world-writable (chown root {1} && chmod go-w {1}), or name \

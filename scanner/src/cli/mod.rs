@@ -9,7 +9,7 @@ pub mod plan;
 pub mod resume;
 pub mod shell_words;
 
-use crate::io::xdp::AttachMode;
+use crate::io::AttachMode;
 use crate::io::{RecvMode, SendMode};
 use clap::Parser;
 use std::net::Ipv4Addr;

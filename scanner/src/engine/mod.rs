@@ -17,7 +17,7 @@ pub mod rtt;
 pub mod senders;
 pub mod timing;
 
-use crate::io::xdp::AttachMode;
+use crate::io::AttachMode;
 use crate::io::{RecvMode, SendMode};
 use std::net::Ipv4Addr;
 

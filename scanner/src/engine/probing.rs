@@ -301,6 +301,7 @@ impl Prober {
     /// The source addresses of every probe (the next hop's MAC is filled in per probe).
     /// The classifier's capture maps, for the script capture dispatcher (once; `None`
     /// on the packet-socket receive path).
+    #[cfg(fast_path)]
     pub fn take_captures(&mut self) -> Option<crate::io::xdp::CaptureMaps> {
         self.replies.take_captures()
     }

@@ -4,13 +4,17 @@
 //! stream of [`ReplyRecord`]s; the probe loop's unit tests put a fake network behind
 //! the same trait (`engine::fake_net`).
 
+#[cfg(fast_path)]
 use crate::io::packet_socket::{PacketSocket, ALL_FRAMES};
 use crate::io::pcap_tap::PcapTap;
-use crate::io::xdp::{AttachMode, CaptureMaps, Classifier};
-use crate::io::RecvMode;
+#[cfg(fast_path)]
+use crate::io::xdp::{CaptureMaps, Classifier};
+use crate::io::{AttachMode, RecvMode};
 use crate::packet::reply::classify;
 use anyhow::Result;
-use scanner_common::{ClassifierConfig, Counter, ReplyRecord};
+#[cfg(fast_path)]
+use scanner_common::Counter;
+use scanner_common::{ClassifierConfig, ReplyRecord};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -29,6 +33,7 @@ pub trait ReplySource: Send {
     /// The XDP classifier's capture maps, for the script capture dispatcher (once);
     /// `None` where there are none (the packet-socket path, whose dispatcher reads
     /// frames itself).
+    #[cfg(fast_path)]
     fn take_captures(&mut self) -> Option<CaptureMaps> {
         None
     }
@@ -60,7 +65,9 @@ pub fn open(
     attach: AttachMode,
 ) -> Result<Box<dyn ReplySource>> {
     Ok(match mode {
+        #[cfg(fast_path)]
         RecvMode::Xdp => Box::new(Classifier::attach(iface, ifindex, config, attach)?),
+        #[cfg(fast_path)]
         RecvMode::Packet => Box::new(PacketReplies {
             socket: PacketSocket::open(ifindex, ALL_FRAMES)?,
             config,
@@ -70,9 +77,15 @@ pub fn open(
             tap: PcapTap::open(iface, std::net::Ipv4Addr::from(config.local_addr))?,
             config,
         }),
+        #[cfg(not(fast_path))]
+        RecvMode::Xdp | RecvMode::Packet => {
+            let _ = (ifindex, attach);
+            anyhow::bail!("the portable build receives through libpcap only")
+        }
     })
 }
 
+#[cfg(fast_path)]
 impl ReplySource for Classifier {
     fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
         Classifier::configure(self, config)
@@ -97,12 +110,14 @@ impl ReplySource for Classifier {
 
 /// Every frame of the interface through a packet socket, classified here by the XDP
 /// program's userspace twin.
+#[cfg(fast_path)]
 struct PacketReplies {
     socket: PacketSocket,
     config: ClassifierConfig,
     buf: Vec<u8>,
 }
 
+#[cfg(fast_path)]
 impl ReplySource for PacketReplies {
     fn configure(&mut self, config: ClassifierConfig) -> Result<()> {
         self.config = config;

@@ -2,20 +2,31 @@
 //! (`--send-mode`, `--recv-mode`, `--xdp-mode`) is honoured or the scan stops with an
 //! error that says what to do; only the defaults fall back (AF_XDP → AF_PACKET for
 //! sending, XDP → AF_PACKET for receiving), each with one line saying why.
+//!
+//! In the portable build (`cfg(fast_path)` unset) libpcap is the only mode both ways:
+//! the defaults are libpcap, said once, and naming another mode is an error.
 
 use super::path::ScanPath;
 use super::replies::{self, ReplySource};
-use crate::io::afxdp::AfXdpSender;
-use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
 use crate::io::pcap_sender::PcapSender;
-use crate::io::xdp::{AttachMode, SlotTaken};
-use crate::io::{FrameSender, RecvMode, SendMode};
-use anyhow::{anyhow, Result};
-use clap::ValueEnum;
+use crate::io::{AttachMode, FrameSender, RecvMode, SendMode};
+use anyhow::Result;
 use scanner_common::ClassifierConfig;
+
+#[cfg(fast_path)]
+use crate::io::afxdp::AfXdpSender;
+#[cfg(fast_path)]
+use crate::io::packet_socket::{RawPacketSocket, SEND_ONLY};
+#[cfg(fast_path)]
+use crate::io::xdp::SlotTaken;
+#[cfg(fast_path)]
+use anyhow::anyhow;
+#[cfg(fast_path)]
+use clap::ValueEnum;
 
 /// A sender on queue `queue` of the scan's interface: `mode`, or (none named) AF_XDP
 /// with AF_PACKET as the fallback.
+#[cfg(fast_path)]
 pub fn open_sender(
     mode: Option<SendMode>,
     path: &ScanPath,
@@ -43,8 +54,79 @@ pub fn open_sender(
     }
 }
 
+/// A sender on the scan's interface: libpcap, the portable build's only way out.
+#[cfg(not(fast_path))]
+pub fn open_sender(
+    mode: Option<SendMode>,
+    path: &ScanPath,
+    _queue: u32,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Box<dyn FrameSender + Send>> {
+    match mode {
+        None => portable_only(notice),
+        Some(SendMode::Pcap) => {}
+        Some(other) => return Err(not_in_portable_build("--send-mode", &other)),
+    }
+    Ok(Box::new(PcapSender::open(&path.iface)?))
+}
+
+/// The reply source for `config` in the portable build: libpcap, its only way in.
+#[cfg(not(fast_path))]
+pub fn open_replies(
+    mode: Option<RecvMode>,
+    path: &ScanPath,
+    config: ClassifierConfig,
+    attach: Option<AttachMode>,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Box<dyn ReplySource>> {
+    if attach.is_some() {
+        anyhow::bail!(
+            "--xdp-mode needs the Linux build with the `xdp` feature; \
+             this is the portable build, which receives through libpcap only: leave --xdp-mode out"
+        );
+    }
+    match mode {
+        None => portable_only(notice),
+        Some(RecvMode::Pcap) => {}
+        Some(other) => return Err(not_in_portable_build("--recv-mode", &other)),
+    }
+    replies::open(
+        RecvMode::Pcap,
+        &path.iface,
+        path.ifindex,
+        config,
+        AttachMode::Auto,
+    )
+}
+
+/// The error for `option` naming `mode`, which the portable build does not have.
+#[cfg(not(fast_path))]
+fn not_in_portable_build<M: clap::ValueEnum>(option: &str, mode: &M) -> anyhow::Error {
+    let name = mode
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "{option} {name} needs the Linux build with the `xdp` feature; this is the portable \
+         build, which sends and receives through libpcap only: use {option} pcap, or leave {option} out"
+    )
+}
+
+/// Says, once per process, that this build has only the pcap mode.
+#[cfg(not(fast_path))]
+fn portable_only(notice: &mut dyn FnMut(&str)) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        notice(
+            "this is the portable build: frames go out and come in through libpcap only \
+             (the XDP, AF_XDP and AF_PACKET paths are in the Linux build with the `xdp` feature)",
+        );
+    }
+}
+
 /// The reply source for `config`: `mode`, or (none named) the XDP classifier with a
 /// packet socket as the fallback. A named `attach` mode asks for XDP as well.
+#[cfg(fast_path)]
 pub fn open_replies(
     mode: Option<RecvMode>,
     path: &ScanPath,
@@ -96,6 +178,7 @@ pub fn open_replies(
 }
 
 /// What to say when the fast path could not open.
+#[cfg(fast_path)]
 struct Asked {
     /// The option that asked for it, as the user wrote it.
     option: String,
@@ -107,6 +190,7 @@ struct Asked {
 
 /// The rule: the fast path `first` if it opened; if not, an error when the user
 /// `named` it, or else `fallback` with a notice saying why.
+#[cfg(fast_path)]
 fn honour_or_fall_back<T>(
     named: bool,
     first: Result<T>,
@@ -128,7 +212,7 @@ fn honour_or_fall_back<T>(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, fast_path))]
 mod tests {
     use super::*;
 

@@ -1,14 +1,28 @@
 //! Where probes go out: the interface, the source address, and the next hop's MAC for
-//! each target, read from the kernel (`/proc/net/route`, `/proc/net/arp`, getifaddrs)
-//! and, for a next hop the kernel has not resolved yet, learnt with our own ARP request.
+//! each target, read from the system once, before the scan (nothing here runs per
+//! probe), and the next hops' MACs learnt with our own ARP requests.
 //!
-//! Reads happen once, before the scan; nothing here runs per probe.
+//! What each system gives, and where it is read:
+//! - Linux: routes from `/proc/net/route`, this machine's own addresses from the local
+//!   routing table (netlink), MACs and queues from `/sys/class/net`, addresses from
+//!   getifaddrs;
+//! - macOS and the BSDs: routes from `netstat -rn -f inet`, MACs from getifaddrs'
+//!   link-layer entries;
+//! - Windows: routes from `route print -4`, MACs from `getmac`, the Npcap device of an
+//!   address from libpcap's device list;
+//! - everywhere but Linux: an interface's addresses, and so this machine's own, from
+//!   libpcap's device list.
+//!
+//! ARP goes out and comes in through a packet socket in the Linux build, through
+//! libpcap in the portable one.
 
+#[cfg(fast_path)]
 use super::packet_socket::PacketSocket;
+use super::pcap_sender::PcapSender;
+use super::pcap_tap::PcapTap;
 use anyhow::{bail, Context, Result};
 use scanner_common::{ClassifierConfig, ReplyKind, FLAG_ARP};
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -29,12 +43,43 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
+    pub fn from_routes(routes: Vec<Route>) -> Self {
+        Self { routes }
+    }
+
+    /// This system's IPv4 routing table.
+    #[cfg(target_os = "linux")]
     pub fn read() -> Result<Self> {
         let text = std::fs::read_to_string("/proc/net/route").context("reading /proc/net/route")?;
         Self::parse(&text)
     }
 
+    /// This system's IPv4 routing table (`netstat -rn -f inet`).
+    #[cfg(all(unix, not(target_os = "linux")))]
+    pub fn read() -> Result<Self> {
+        let text = command_output("netstat", &["-rn", "-f", "inet"])?;
+        Ok(super::route_text::parse_netstat(&text))
+    }
+
+    /// This system's IPv4 routing table (`route print -4`), each route's interface
+    /// named as Npcap names it.
+    #[cfg(windows)]
+    pub fn read() -> Result<Self> {
+        let text = command_output("route", &["print", "-4"])?;
+        let mut table = super::route_text::parse_route_print(&text);
+        let devices = pcap_devices()?;
+        for route in &mut table.routes {
+            if let Ok(addr) = route.iface.parse::<Ipv4Addr>() {
+                if let Some((name, _)) = devices.iter().find(|(_, addrs)| addrs.contains(&addr)) {
+                    route.iface = name.clone();
+                }
+            }
+        }
+        Ok(table)
+    }
+
     /// Parses `/proc/net/route` (addresses as hex in host byte order).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn parse(text: &str) -> Result<Self> {
         let hex = |s: &str| -> Result<Ipv4Addr> {
             let v = u32::from_str_radix(s, 16)
@@ -85,6 +130,7 @@ impl RoutingTable {
 /// prefix routed `local` by hand. Packets to them never leave through an interface:
 /// the kernel delivers them itself. Read with a netlink route dump, since
 /// `/proc/net/route` shows the main table only.
+#[cfg(target_os = "linux")]
 pub fn local_prefixes() -> Result<Vec<(Ipv4Addr, u8)>> {
     // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
     let fd = unsafe {
@@ -128,19 +174,80 @@ pub fn local_prefixes() -> Result<Vec<(Ipv4Addr, u8)>> {
     }
 }
 
+/// This machine's own addresses where there is no local routing table to read:
+/// 127.0.0.0/8 and every interface's addresses (libpcap's device list).
+#[cfg(not(target_os = "linux"))]
+pub fn local_prefixes() -> Result<Vec<(Ipv4Addr, u8)>> {
+    let mut prefixes = vec![(Ipv4Addr::new(127, 0, 0, 0), 8)];
+    for (_, addrs) in pcap_devices()? {
+        prefixes.extend(addrs.into_iter().map(|addr| (addr, 32)));
+    }
+    Ok(prefixes)
+}
+
+/// Every capture device libpcap lists, with its IPv4 addresses.
+#[cfg(not(target_os = "linux"))]
+fn pcap_devices() -> Result<Vec<(String, Vec<Ipv4Addr>)>> {
+    let devices = pcap::Device::list().context(
+        "libpcap lists no capture devices (on Windows: install Npcap; elsewhere: run as root)",
+    )?;
+    Ok(devices
+        .into_iter()
+        .map(|device| {
+            let addrs = device
+                .addresses
+                .iter()
+                .filter_map(|a| match a.addr {
+                    std::net::IpAddr::V4(v4) => Some(v4),
+                    std::net::IpAddr::V6(_) => None,
+                })
+                .collect();
+            (device.name, addrs)
+        })
+        .collect())
+}
+
+/// What `program args` printed, or an error naming the command.
+#[cfg(not(target_os = "linux"))]
+fn command_output(program: &str, args: &[&str]) -> Result<String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running `{program} {}`", args.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(target_os = "linux")]
 const RTM_NEWROUTE: u16 = 24;
+#[cfg(target_os = "linux")]
 const RTM_GETROUTE: u16 = 26;
+#[cfg(target_os = "linux")]
 const NLM_F_REQUEST: u16 = 0x1;
+#[cfg(target_os = "linux")]
 const NLM_F_DUMP: u16 = 0x300;
+#[cfg(target_os = "linux")]
 const NLMSG_ERROR: u16 = 2;
+#[cfg(target_os = "linux")]
 const NLMSG_DONE: u16 = 3;
+#[cfg(target_os = "linux")]
 const RT_TABLE_LOCAL: u32 = 255;
+#[cfg(target_os = "linux")]
 const RTN_LOCAL: u8 = 2;
+#[cfg(target_os = "linux")]
 const RTA_DST: u16 = 1;
+#[cfg(target_os = "linux")]
 const RTA_TABLE: u16 = 15;
 
 /// Adds the `local` routes of the local table in one netlink datagram of a route
 /// dump to `out`; true once the dump is done.
+#[cfg(target_os = "linux")]
 fn parse_local_routes(mut data: &[u8], out: &mut Vec<(Ipv4Addr, u8)>) -> Result<bool> {
     let u16_at = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
     let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
@@ -196,8 +303,9 @@ fn parse_local_routes(mut data: &[u8], out: &mut Vec<(Ipv4Addr, u8)>) -> Result<
 }
 
 /// The interface index, or an error that says how to list interfaces.
+#[cfg(unix)]
 pub fn ifindex(iface: &str) -> Result<u32> {
-    let name = CString::new(iface).context("interface name has a NUL byte")?;
+    let name = std::ffi::CString::new(iface).context("interface name has a NUL byte")?;
     // SAFETY: `name` is a valid C string.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if index == 0 {
@@ -206,7 +314,14 @@ pub fn ifindex(iface: &str) -> Result<u32> {
     Ok(index)
 }
 
+/// Windows has no interface indexes the scanner uses (only the fast paths do).
+#[cfg(windows)]
+pub fn ifindex(_iface: &str) -> Result<u32> {
+    Ok(0)
+}
+
 /// How many transmit queues the interface has (1 where sysfs does not say).
+#[cfg(target_os = "linux")]
 pub fn tx_queue_count(iface: &str) -> u32 {
     std::fs::read_dir(format!("/sys/class/net/{iface}/queues"))
         .map(|entries| {
@@ -219,12 +334,50 @@ pub fn tx_queue_count(iface: &str) -> u32 {
         .max(1)
 }
 
+/// One transmit queue: only Linux says how many an interface has.
+#[cfg(not(target_os = "linux"))]
+pub fn tx_queue_count(_iface: &str) -> u32 {
+    1
+}
+
 /// The interface's MAC address.
+#[cfg(target_os = "linux")]
 pub fn mac_address(iface: &str) -> Result<[u8; 6]> {
     let path = format!("/sys/class/net/{iface}/address");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {path}: no interface {iface:?}?"))?;
     parse_mac(text.trim()).with_context(|| format!("{path} holds no Ethernet address"))
+}
+
+/// The interface's MAC address, from its link-layer (AF_LINK) address.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn mac_address(iface: &str) -> Result<[u8; 6]> {
+    interface_address(iface, libc::AF_LINK, |sockaddr| {
+        // sockaddr_dl: len, family, index (2), type, nlen, alen, slen, then the name
+        // (nlen bytes) and the address (alen bytes) in sdl_data.
+        let base = sockaddr.cast::<u8>();
+        // SAFETY: an AF_LINK address is a sockaddr_dl, at least as long as its
+        // sdl_len says, which covers the name and address it holds.
+        unsafe {
+            let (len, nlen, alen) = (*base, usize::from(*base.add(5)), *base.add(6));
+            if alen != 6 || 8 + nlen + 6 > usize::from(len) {
+                return None;
+            }
+            let mut mac = [0u8; 6];
+            std::ptr::copy_nonoverlapping(base.add(8 + nlen), mac.as_mut_ptr(), 6);
+            Some(mac)
+        }
+    })?
+    .with_context(|| format!("interface {iface:?} has no Ethernet address (see `ifconfig`)"))
+}
+
+/// The Npcap device's MAC address, from `getmac`.
+#[cfg(windows)]
+pub fn mac_address(iface: &str) -> Result<[u8; 6]> {
+    let text = command_output("getmac", &["/v", "/fo", "csv", "/nh"])?;
+    super::route_text::parse_getmac(&text, iface).with_context(|| {
+        format!("`getmac` lists no Ethernet address for {iface} (name an Npcap device \\Device\\NPF_{{GUID}} with -e)")
+    })
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
@@ -238,7 +391,36 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 }
 
 /// The first IPv4 address of the interface.
+#[cfg(target_os = "linux")]
 pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
+    interface_address(iface, libc::AF_INET, |sockaddr| {
+        // SAFETY: AF_INET addresses are sockaddr_in.
+        let sin = unsafe { &*(sockaddr as *const libc::sockaddr_in) };
+        Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+    })?
+    .with_context(|| format!("interface {iface:?} has no IPv4 address: give one with -S ADDR"))
+}
+
+/// The first IPv4 address of the capture device, from libpcap's device list.
+#[cfg(not(target_os = "linux"))]
+pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
+    pcap_devices()?
+        .into_iter()
+        .find(|(name, _)| name == iface)
+        .and_then(|(_, addrs)| addrs.into_iter().next())
+        .with_context(|| {
+            format!("capture device {iface:?} has no IPv4 address: give one with -S ADDR")
+        })
+}
+
+/// What `read` makes of the first address of family `family` on interface `iface`
+/// that it accepts, from getifaddrs.
+#[cfg(unix)]
+fn interface_address<T>(
+    iface: &str,
+    family: i32,
+    read: impl Fn(*const libc::sockaddr) -> Option<T>,
+) -> Result<Option<T>> {
     let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `addrs` with a list we free below.
     if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
@@ -246,7 +428,7 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
     }
     let mut found = None;
     let mut cursor = addrs;
-    while !cursor.is_null() {
+    while !cursor.is_null() && found.is_none() {
         // SAFETY: cursor walks the list getifaddrs returned; it is freed after the loop.
         let entry = unsafe { &*cursor };
         cursor = entry.ifa_next;
@@ -257,17 +439,14 @@ pub fn ipv4_address(iface: &str) -> Result<Ipv4Addr> {
         let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
         // SAFETY: ifa_addr is non-null; its family tells its real type.
         if name.to_bytes() == iface.as_bytes()
-            && i32::from(unsafe { (*entry.ifa_addr).sa_family }) == libc::AF_INET
+            && i32::from(unsafe { (*entry.ifa_addr).sa_family }) == family
         {
-            // SAFETY: AF_INET addresses are sockaddr_in.
-            let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
-            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
-            break;
+            found = read(entry.ifa_addr);
         }
     }
     // SAFETY: `addrs` came from getifaddrs.
     unsafe { libc::freeifaddrs(addrs) };
-    found.with_context(|| format!("interface {iface:?} has no IPv4 address: give one with -S ADDR"))
+    Ok(found)
 }
 
 /// How long each ARP round waits: the first for the answers, the others for
@@ -294,21 +473,18 @@ pub async fn resolve_neighbours(
     if missing.is_empty() {
         return Ok(found);
     }
-    let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
-        .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
-    let mut buf = [0u8; 128];
+    let mut link = ArpLink::open(iface, src_ip)?;
     for round_wait in ARP_ROUNDS {
         let sent_at = tokio::time::Instant::now();
         for &addr in &missing {
-            socket.send(&arp_request(src_mac, src_ip, addr))?;
+            link.send(&arp_request(src_mac, src_ip, addr))?;
         }
         let deadline = sent_at + round_wait;
         while !missing.is_empty() {
-            let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await
-            else {
+            let Ok(received) = tokio::time::timeout_at(deadline, link.recv()).await else {
                 break;
             };
-            if let Some((addr, mac)) = arp_reply_to(&buf[..received?], src_ip) {
+            if let Some((addr, mac)) = arp_reply_to(&received?, src_ip) {
                 if missing.remove(&addr) {
                     found.insert(addr, (mac, sent_at.elapsed()));
                 }
@@ -321,8 +497,56 @@ pub async fn resolve_neighbours(
     Ok(found)
 }
 
+/// Where our ARP requests go out and the replies come in: a packet socket (Linux
+/// build) or a libpcap handle each way (portable build).
+enum ArpLink {
+    #[cfg(fast_path)]
+    Packet(PacketSocket, [u8; 128]),
+    #[cfg_attr(fast_path, allow(dead_code))]
+    Pcap(PcapTap, PcapSender),
+}
+
+impl ArpLink {
+    fn open(iface: &str, src_ip: Ipv4Addr) -> Result<Self> {
+        #[cfg(fast_path)]
+        {
+            let _ = src_ip;
+            let socket = PacketSocket::open(ifindex(iface)?, ETHERTYPE_ARP)
+                .context("opening a packet socket for ARP (needs CAP_NET_RAW: run as root)")?;
+            Ok(Self::Packet(socket, [0; 128]))
+        }
+        #[cfg(not(fast_path))]
+        Ok(Self::Pcap(
+            PcapTap::open(iface, src_ip)?,
+            PcapSender::open(iface)?,
+        ))
+    }
+
+    fn send(&mut self, frame: &[u8]) -> Result<()> {
+        match self {
+            #[cfg(fast_path)]
+            Self::Packet(socket, _) => socket.send(frame)?,
+            Self::Pcap(_, sender) => sender.send_frame(frame)?,
+        }
+        Ok(())
+    }
+
+    /// The next frame that came in.
+    async fn recv(&mut self) -> Result<Vec<u8>> {
+        match self {
+            #[cfg(fast_path)]
+            Self::Packet(socket, buf) => {
+                let len = socket.recv(buf).await?;
+                Ok(buf[..len].to_vec())
+            }
+            Self::Pcap(tap, _) => tap.next().await.context("the libpcap reader stopped"),
+        }
+    }
+}
+
 use crate::packet::build::ARP_FRAME_LEN;
 use crate::packet::wire::ethernet::BROADCAST;
+#[cfg(fast_path)]
 use scanner_common::wire::ETHERTYPE_ARP;
 
 /// An ARP who-has request for `target` from us, as a broadcast Ethernet frame.
@@ -361,7 +585,7 @@ mod tests {
     use crate::packet::build::arp_frame;
     use crate::packet::wire::arp::{self, ArpRepr};
     use crate::packet::wire::ethernet::Frame;
-    use scanner_common::wire::{ARP_OPER_REPLY, ARP_OPER_REQUEST, ETH_HEADER_LEN};
+    use scanner_common::wire::{ARP_OPER_REPLY, ARP_OPER_REQUEST, ETHERTYPE_ARP, ETH_HEADER_LEN};
 
     const ROUTES: &str =
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
@@ -402,6 +626,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn the_local_table_is_read_from_a_route_dump() {
         let mut dump = Vec::new();
         dump.extend(route_message(255, RTN_LOCAL, [127, 0, 0, 0], 8));
@@ -431,6 +656,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn this_machine_has_loopback_in_its_local_table() {
         let local = local_prefixes().unwrap();
         assert!(

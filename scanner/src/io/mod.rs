@@ -1,23 +1,39 @@
 //! Sending and receiving frames, and finding where they go.
 //!
 //! - [`iface`]: interface, source address, route and next-hop MAC lookup;
+//! - [`pcap_sender`]: libpcap, the portable send path;
+//! - [`pcap_tap`]: libpcap, the portable receive path;
+//! - [`privileges`]: whether raw packets are allowed, and giving privileges up;
+//! - [`route_text`]: routes and MACs from other systems' `netstat`, `route`, `getmac`;
+//! - [`signals`]: SIGINT and SIGTERM, which stop a scan cleanly.
+//!
+//! The Linux kernel fast paths, built with the `xdp` feature on Linux only
+//! (`cfg(fast_path)`; the portable build leaves them out):
 //! - [`packet_socket`]: an AF_PACKET raw socket (send fallback, ARP, receive fallback);
-//! - [`pcap_sender`]: libpcap, the last-resort send path;
 //! - [`afxdp`]: the AF_XDP send path;
 //! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer;
-//! - [`signals`]: SIGINT and SIGTERM, which stop a scan cleanly.
+//! - [`xdp_slot`]: who holds an interface's XDP slot.
 //!
 //! This layer knows frames, not scans: it never decides what to send.
 
+#[cfg(fast_path)]
 pub mod afxdp;
 pub mod iface;
+#[cfg(fast_path)]
 pub mod packet_socket;
 pub mod pcap_sender;
 pub mod pcap_tap;
 pub mod privileges;
+pub mod route_text;
 pub mod signals;
+#[cfg(fast_path)]
 pub mod xdp;
+#[cfg(fast_path)]
 pub mod xdp_slot;
+
+/// True in a build with the Linux kernel fast paths (XDP, AF_XDP, AF_PACKET); false
+/// in the portable build, where libpcap is the only way in and out.
+pub const FAST_PATHS: bool = cfg!(fast_path);
 
 use crate::packet::template::MAX_FRAME_LEN;
 
@@ -117,6 +133,17 @@ pub fn kernel_time(seconds: i64, nanos: i64) -> std::time::SystemTime {
     std::time::SystemTime::UNIX_EPOCH
         .checked_add(std::time::Duration::new(seconds, nanos))
         .unwrap_or_else(std::time::SystemTime::now)
+}
+
+/// Where the XDP program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Let the kernel choose (native in the driver where it can).
+    Auto,
+    /// Native (driver) mode.
+    Native,
+    /// Generic (SKB) mode: works on every interface, slower.
+    Skb,
 }
 
 /// How frames leave the machine.

@@ -14,17 +14,33 @@
 //!
 //! This module does not decide when to drop: the scan phases do, once their sockets
 //! and maps are open.
+//!
+//! Off Linux (the portable build): macOS and the BSDs drop root with setgroups,
+//! setgid and setuid, checked by trying to get root back; Windows has no such
+//! switch, so there the scanner keeps the rights of the user who started it, and
+//! says so once.
 
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bit of CAP_NET_RAW in the capability sets.
+#[cfg(target_os = "linux")]
 const CAP_NET_RAW: u32 = 13;
 
 /// The user a root process becomes when no other is named and sudo did not start it.
 const NOBODY: (u32, u32) = (65534, 65534);
 
+/// Whether this process runs as root (never, on Windows, in this sense).
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    #[cfg(unix)]
+    return unsafe { libc::geteuid() == 0 };
+    #[cfg(windows)]
+    false
+}
+
 /// True when raw sockets (and so -sS, sweeps, XDP) can be expected to work.
+#[cfg(target_os = "linux")]
 pub fn raw_packets_allowed() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -35,12 +51,36 @@ pub fn raw_packets_allowed() -> bool {
         .unwrap_or(false)
 }
 
+/// True when libpcap can be expected to capture: as root, or where this user may
+/// open the BPF devices (a group some installers make for Wireshark).
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn raw_packets_allowed() -> bool {
+    let bpf_device_opens = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/bpf0")
+            .or_else(|_| std::fs::OpenOptions::new().read(true).open("/dev/bpf"))
+            .is_ok()
+    };
+    running_as_root() || bpf_device_opens()
+}
+
+/// On Windows, Npcap decides (it may be installed for administrators only); its
+/// error, if it refuses, says so.
+#[cfg(windows)]
+pub fn raw_packets_allowed() -> bool {
+    true
+}
+
 /// Reads `CapEff:` from a /proc/PID/status text.
+#[cfg(target_os = "linux")]
 fn has_cap_net_raw(status: &str) -> bool {
     capability_set(status, "CapEff:").is_some_and(|caps| caps & (1 << CAP_NET_RAW) != 0)
 }
 
 /// A capability set (`CapEff:`, `CapPrm:`, ...) from a /proc/PID/status text.
+#[cfg(target_os = "linux")]
 fn capability_set(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
@@ -49,6 +89,7 @@ fn capability_set(status: &str, field: &str) -> Option<u64> {
 }
 
 /// The ids of a `Uid:` or `Gid:` line (real, effective, saved, filesystem).
+#[cfg(target_os = "linux")]
 fn ids(status: &str, field: &str) -> Option<Vec<u32>> {
     let line = status.lines().find_map(|line| line.strip_prefix(field))?;
     let ids: Vec<u32> = line
@@ -61,11 +102,13 @@ fn ids(status: &str, field: &str) -> Option<Vec<u32>> {
 
 /// Why a /proc/PID/status text is not that of a process without privileges, if it
 /// is not: every uid and gid non-zero, no effective, permitted or ambient capability.
+#[cfg(target_os = "linux")]
 pub fn privileges_left(status: &str) -> Option<String> {
     privileges_left_in(status, &["Uid:", "Gid:"])
 }
 
 /// [`privileges_left`], checking the id lines `ids` only.
+#[cfg(target_os = "linux")]
 fn privileges_left_in(status: &str, ids_checked: &[&str]) -> Option<String> {
     for &field in ids_checked {
         match ids(status, field) {
@@ -202,6 +245,7 @@ static DROPPED: AtomicBool = AtomicBool::new(false);
 /// cleared, and every thread's /proc status is checked: any uid or gid 0 or any
 /// capability left is an error. Calling it again once dropped only checks.
 /// `notice` (for `-d`) hears one line the first time.
+#[cfg(target_os = "linux")]
 pub fn drop_privileges(to: &RunAs, notice: Option<&mut dyn FnMut(&str)>) -> Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -259,9 +303,58 @@ pub fn drop_privileges(to: &RunAs, notice: Option<&mut dyn FnMut(&str)>) -> Resu
     Ok(())
 }
 
+/// Gives up root for the rest of the process's life (macOS, the BSDs): supplementary
+/// groups cleared, then gid and uid set to `to`'s, checked by trying to become root
+/// again. A process not started as root has nothing to give up.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn drop_privileges(to: &RunAs, notice: Option<&mut dyn FnMut(&str)>) -> Result<()> {
+    // SAFETY: plain calls with no pointers but the empty group list (length 0).
+    unsafe {
+        if libc::geteuid() == 0 || libc::getuid() == 0 {
+            if libc::setgroups(0, std::ptr::null()) != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .context("dropping root: setgroups([])");
+            }
+            if libc::setgid(to.gid) != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("dropping root: setgid({})", to.gid));
+            }
+            if libc::setuid(to.uid) != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("dropping root: setuid({})", to.uid));
+            }
+        }
+        if libc::setuid(0) == 0 || libc::geteuid() == 0 || libc::getegid() == 0 {
+            bail!("dropping privileges did not take (root could be had back); refusing to go on with privileges");
+        }
+    }
+    if !DROPPED.swap(true, Ordering::SeqCst) {
+        if let Some(notice) = notice {
+            // SAFETY: getuid and getgid have no preconditions.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            notice(&format!(
+                "privileges dropped: running as uid {uid} ({uid}:{gid}) from here on"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Windows has no way for a process to give up its user's rights: says so once.
+#[cfg(windows)]
+pub fn drop_privileges(_to: &RunAs, notice: Option<&mut dyn FnMut(&str)>) -> Result<()> {
+    if !DROPPED.swap(true, Ordering::SeqCst) {
+        if let Some(notice) = notice {
+            notice("privileges are not dropped on Windows: scripts and parsers run with the rights of the user who started the scanner");
+        }
+    }
+    Ok(())
+}
+
 /// Empties the calling thread's effective, permitted, inheritable and ambient
 /// capability sets (setresuid away from root already emptied them on every thread;
 /// this covers a non-root process given capabilities).
+#[cfg(target_os = "linux")]
 fn clear_capabilities() -> Result<()> {
     #[repr(C)]
     struct Header {
@@ -307,6 +400,7 @@ fn clear_capabilities() -> Result<()> {
 
 /// Checks every thread's credentials (`ids` and capabilities) and this thread's
 /// no_new_privs flag.
+#[cfg(target_os = "linux")]
 fn check_dropped(ids: &[&str]) -> Result<()> {
     let this = std::fs::read_to_string("/proc/thread-self/status")
         .context("checking the dropped privileges: reading /proc/thread-self/status")?;

@@ -3,10 +3,15 @@
 //! the exit status then says which came, as a shell reports a process a signal
 //! killed (130 for SIGINT, 143 for SIGTERM).
 //!
+//! On Windows, Ctrl-C stands for SIGINT and Ctrl-Break for SIGTERM.
+//!
 //! This module only listens; what stopping means is each scan's business.
 
 use anyhow::{Context, Result};
+#[cfg(unix)]
 use tokio::signal::unix::{signal, Signal, SignalKind};
+#[cfg(windows)]
+use tokio::signal::windows::{ctrl_break, ctrl_c, CtrlBreak, CtrlC};
 
 /// Which signal asked the scan to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +42,30 @@ impl StopSignal {
 
 /// SIGINT and SIGTERM, caught from the moment this is made (inside a tokio runtime)
 /// until it is dropped; one that comes before [`StopSignals::recv`] is asked is kept.
+#[cfg(unix)]
 pub struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
 }
 
+/// Ctrl-C and Ctrl-Break, as [`StopSignals`] elsewhere.
+#[cfg(windows)]
+pub struct StopSignals {
+    interrupt: CtrlC,
+    terminate: CtrlBreak,
+}
+
+#[cfg(windows)]
+impl StopSignals {
+    pub fn listen() -> Result<Self> {
+        Ok(Self {
+            interrupt: ctrl_c().context("catching Ctrl-C")?,
+            terminate: ctrl_break().context("catching Ctrl-Break")?,
+        })
+    }
+}
+
+#[cfg(unix)]
 impl StopSignals {
     pub fn listen() -> Result<Self> {
         Ok(Self {
@@ -49,7 +73,9 @@ impl StopSignals {
             terminate: signal(SignalKind::terminate()).context("catching SIGTERM")?,
         })
     }
+}
 
+impl StopSignals {
     /// Waits for the next stop signal.
     pub async fn recv(&mut self) -> StopSignal {
         tokio::select! {

@@ -14,6 +14,7 @@
 //! classifier, held by its bpf_link, is left alone).
 
 use super::xdp_slot::{self, SlotMode};
+use super::AttachMode;
 use anyhow::{bail, Context, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
@@ -34,17 +35,6 @@ static CLASSIFIER_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_
 /// takes a fifth off a small scan's start.
 fn load_object() -> Result<Ebpf, aya::EbpfError> {
     aya::EbpfLoader::new().btf(None).load(CLASSIFIER_OBJECT)
-}
-
-/// Where the XDP program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum AttachMode {
-    /// Let the kernel choose (native in the driver where it can).
-    Auto,
-    /// Native (driver) mode.
-    Native,
-    /// Generic (SKB) mode: works on every interface, slower.
-    Skb,
 }
 
 /// The classifier's maps for script captures (`scanner_common::capture`): the keys

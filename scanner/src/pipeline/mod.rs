@@ -27,6 +27,7 @@ use crate::dispatch::CaptureHub;
 use crate::engine::probing::{cookie_key, ProbeStats, Prober, Timing};
 use crate::engine::NetworkOptions;
 use crate::io::privileges::{self, RunAs};
+use crate::io::SendMode;
 use crate::model::{Collector, Event, EventSink, HostFacts};
 use crate::os::detect::OsOptions;
 use crate::os::synack_db::SynAckDb;
@@ -147,9 +148,10 @@ pub async fn run(
     };
     // Without scripts, the hub is kept alive here for the SYN+ACKs.
     let (raw_access, _hub) = match (hub, prober.as_ref()) {
-        (Some(hub), Some(prober)) if scripts_raw => {
-            (open_raw_access(hub, prober, notice).map(Rc::new), None)
-        }
+        (Some(hub), Some(prober)) if scripts_raw => (
+            open_raw_access(hub, prober, opts.net.send_mode, notice).map(Rc::new),
+            None,
+        ),
         (hub, _) => (None, hub),
     };
     if let Some(run_as) = &opts.run_as {
@@ -381,17 +383,7 @@ pub async fn run(
 /// handle's frames on that receive path, or else by a packet socket. `None`, with a
 /// notice, if it cannot be had.
 fn open_hub(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<CaptureHub> {
-    let (ifindex, src_ip) = (prober.path.ifindex, prober.path.src_ip);
-    let hub = match (prober.take_captures(), prober.take_frames()) {
-        (Some(maps), _) => CaptureHub::from_classifier(maps),
-        (None, Some(frames)) => Ok(CaptureHub::from_frames(
-            frames,
-            u32::from(src_ip),
-            "libpcap",
-        )),
-        (None, None) => CaptureHub::from_packet_socket(ifindex, u32::from(src_ip)),
-    };
-    match hub {
+    match hub_for(prober) {
         Ok(hub) => Some(hub),
         Err(err) => {
             notice(&format!(
@@ -402,16 +394,33 @@ fn open_hub(prober: &mut Prober, notice: &mut dyn FnMut(&str)) -> Option<Capture
     }
 }
 
+/// The capture dispatcher fed by whatever the prober's reply source reads.
+fn hub_for(prober: &mut Prober) -> Result<CaptureHub> {
+    let local_addr = u32::from(prober.path.src_ip);
+    #[cfg(fast_path)]
+    if let Some(maps) = prober.take_captures() {
+        return CaptureHub::from_classifier(maps);
+    }
+    match prober.take_frames() {
+        Some(frames) => Ok(CaptureHub::from_frames(frames, local_addr, "libpcap")),
+        #[cfg(fast_path)]
+        None => CaptureHub::from_packet_socket(prober.path.ifindex, local_addr),
+        #[cfg(not(fast_path))]
+        None => anyhow::bail!("the libpcap reader's frames went to an earlier dispatcher"),
+    }
+}
+
 /// Raw packets for scripts: captures from `hub` and a way out to the hosts found up
 /// (each group's are allowed as it is found, see [`RawAccess::allow`]). `None`, with
 /// a notice, if it cannot be had; scripts then hear why from `rawpacket.available()`.
 fn open_raw_access(
     hub: CaptureHub,
     prober: &Prober,
+    send_mode: Option<SendMode>,
     notice: &mut dyn FnMut(&str),
 ) -> Option<RawAccess> {
-    let path = &prober.path;
-    match RawAccess::new(hub, path.ifindex, path.src_mac, path.src_ip) {
+    let via_pcap = send_mode == Some(SendMode::Pcap);
+    match RawAccess::new(hub, &prober.path, via_pcap) {
         Ok(access) => Some(access),
         Err(err) => {
             notice(&format!("{err:#}\nscripts get no raw packets in this scan"));

@@ -10,6 +10,7 @@
 
 use anyhow::{Context, Result};
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
 
 pub struct OutputFile {
@@ -33,6 +34,8 @@ impl OutputFile {
 
     /// Opens `path` (or standard output for `-`); with `refuse_links`, a symbolic
     /// link as the last component is an error.
+    /// (Windows: links are followed; see the README.)
+    #[cfg_attr(windows, allow(unused_variables))]
     fn open_with(path: &str, what: &'static str, append: bool, refuse_links: bool) -> Result<Self> {
         let out: Box<dyn Write + Send> = if path == "-" {
             Box::new(std::io::stdout())
@@ -43,11 +46,13 @@ impl OutputFile {
                 .write(true)
                 .append(append)
                 .truncate(!append);
+            #[cfg(unix)]
             if refuse_links {
                 options.custom_flags(libc::O_NOFOLLOW);
             }
             match options.open(path) {
                 Ok(file) => Box::new(file),
+                #[cfg(unix)]
                 Err(err) if refuse_links && err.raw_os_error() == Some(libc::ELOOP) => {
                     anyhow::bail!(
                         "cannot write {what} output to {path}: it is a symbolic link, and the scanner runs as root \
@@ -109,8 +114,7 @@ impl Write for OutputFile {
 
 /// Whether the process runs as root (then links are not followed).
 fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    crate::io::privileges::running_as_root()
 }
 
 #[cfg(test)]

@@ -863,31 +863,14 @@ impl<'a> MatchState<'a> {
     }
 }
 
-/// The first `c` in `hay` (glibc's memchr).
+/// The first `c` in `hay` (the memchr crate: vectorised, on every system).
 fn memchr(c: u8, hay: &[u8]) -> Option<usize> {
-    // SAFETY: the pointer and length describe `hay`, which outlives the call.
-    let at = unsafe { libc::memchr(hay.as_ptr().cast(), c as libc::c_int, hay.len()) };
-    (!at.is_null()).then(|| at as usize - hay.as_ptr() as usize)
+    memchr::memchr(c, hay)
 }
 
-/// The first `needle` in `hay`, in linear time (glibc's two-way memmem).
+/// The first `needle` in `hay`, in linear time (the memchr crate's two-way search).
 fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    if needle.len() > hay.len() {
-        return None;
-    }
-    // SAFETY: both pointers and lengths describe live slices.
-    let at = unsafe {
-        libc::memmem(
-            hay.as_ptr().cast(),
-            hay.len(),
-            needle.as_ptr().cast(),
-            needle.len(),
-        )
-    };
-    (!at.is_null()).then(|| at as usize - hay.as_ptr() as usize)
+    memchr::memmem::find(hay, needle)
 }
 
 // ---------------------------------------------------------------------------

@@ -6,13 +6,15 @@
 //! mode 0600) when the sweep starts, before privileges are dropped, never through a
 //! symbolic link and never if someone else owns it, and written through the held
 //! descriptor on Ctrl-C. A sweep that finishes leaves it recording nothing: removed
-//! if this run created it and may still remove it, emptied otherwise.
+//! if this run created it and may still remove it, emptied otherwise. (Windows has
+//! no owners or modes to check as these: there the file is opened as it is.)
 
 use super::sender::SenderPosition;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -93,12 +95,13 @@ impl ResumeFile {
         };
         let open = |create: bool| {
             let mut options = std::fs::OpenOptions::new();
-            options
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
-            if create {
-                options.create_new(true).mode(0o600);
+            options.read(true).write(true).create_new(create);
+            #[cfg(unix)]
+            {
+                options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK);
+                if create {
+                    options.mode(0o600);
+                }
             }
             options.open(path)
         };
@@ -106,6 +109,7 @@ impl ResumeFile {
             Ok(file) => (file, true),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => match open(false) {
                 Ok(file) => (file, false),
+                #[cfg(unix)]
                 Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
                     return Err(refuse("it is a symbolic link"))
                 }
@@ -125,6 +129,22 @@ impl ResumeFile {
         if !meta.file_type().is_file() {
             return Err(refuse("it is not a regular file"));
         }
+        #[cfg(unix)]
+        Self::check_private(&file, &meta, refuse)?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            created,
+        })
+    }
+
+    /// Refuses a file with other hard links or another owner, and makes it 0600.
+    #[cfg(unix)]
+    fn check_private(
+        file: &File,
+        meta: &std::fs::Metadata,
+        refuse: impl Fn(&str) -> anyhow::Error,
+    ) -> Result<()> {
         if meta.nlink() != 1 {
             return Err(refuse("it has other hard links"));
         }
@@ -138,13 +158,9 @@ impl ResumeFile {
         }
         if meta.mode() & 0o077 != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot make {} private (0600)", path.display()))?;
+                .map_err(|err| refuse(&format!("it cannot be made private (0600): {err}")))?;
         }
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-            created,
-        })
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -170,11 +186,18 @@ impl ResumeFile {
     }
 
     /// Whether the path still names the file held (so removing it removes ours).
+    #[cfg(unix)]
     fn still_at_path(&self) -> bool {
         match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
             (Ok(held), Ok(there)) => held.dev() == there.dev() && held.ino() == there.ino(),
             _ => false,
         }
+    }
+
+    /// Windows: a file held open cannot be renamed or replaced, so the path names it.
+    #[cfg(windows)]
+    fn still_at_path(&self) -> bool {
+        true
     }
 
     fn replace(&mut self, bytes: &[u8]) -> std::io::Result<()> {
