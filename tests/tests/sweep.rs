@@ -143,6 +143,105 @@ fn terminated_sweep_resumes_without_repeating_or_skipping() {
     stop_sweep_and_resume(libc::SIGTERM, 143);
 }
 
+/// Runs the scanner with `args` in the lab and sends it `signal` after 1.5 s; what it
+/// said and its status.
+fn run_then_stop(args: &[&str], signal: i32) -> std::process::Output {
+    let child = Command::new("ip")
+        .args(["netns", "exec", lab::SCANNER_NS])
+        .arg(scanner_binary())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+/// A task a scheduler reruns with the same command (`--resume-or-start`): SIGTERM
+/// stops the first run, which saves its state; the rerun continues it, appending to
+/// the same JSON lines; every probe is sent once, every port found once; the metadata
+/// and status-updates files of each run say what it did.
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_rerun_task_continues_its_saved_sweep_and_records_each_run() {
+    require_lab();
+    let sweep_host = lab::host("sweep");
+    reset_syn_count(&sweep_host).unwrap();
+    let dir = std::env::temp_dir().join(format!("scanner-rerun-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (state, json, meta, status) = (
+        path("state.json"),
+        path("found.jsonl"),
+        path("meta.json"),
+        path("status.csv"),
+    );
+    let command = args(&[
+        "-p",
+        "80,81",
+        "--rate",
+        "2000",
+        "--seed",
+        "9",
+        "--resume-or-start",
+        &state,
+        "--metadata-file",
+        &meta,
+        "--status-updates-file",
+        &status,
+        "-oJ",
+        &json,
+        "198.19.0.0/20",
+    ]);
+    let first = run_then_stop(&command, libc::SIGTERM);
+    assert_eq!(first.status.code(), Some(143));
+    let read_meta = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap()
+    };
+    let first_meta = read_meta();
+    assert_eq!(first_meta["interrupted"], true, "{first_meta}");
+    assert_eq!(first_meta["resumed"], false);
+    let sent_first = first_meta["sent"].as_u64().unwrap();
+    assert_eq!(syn_count(&sweep_host).unwrap(), sent_first);
+    let status_lines = std::fs::read_to_string(&status).unwrap().lines().count();
+    assert!(status_lines >= 2, "header and at least one line a second");
+
+    // The same command again: it continues, and says so.
+    let (_, messages) = run_in_lab(&scanner_binary(), &command).expect("rerun");
+    assert!(
+        messages.contains("continuing the sweep saved in"),
+        "{messages}"
+    );
+    let found = std::fs::read_to_string(&json).unwrap();
+    let mut all: Vec<(std::net::Ipv4Addr, u16)> =
+        parse_findings(&found).unwrap().into_keys().collect();
+    let lines = found.lines().count();
+    all.sort_unstable();
+    assert_eq!(lines, all.len(), "a port reported twice across the runs");
+    assert_eq!(all, sweep_truth("198.19.0.0/20"));
+    assert_eq!(
+        syn_count(&sweep_host).unwrap(),
+        8192,
+        "probes sent twice or skipped"
+    );
+    let second_meta = read_meta();
+    assert_eq!(second_meta["resumed"], true);
+    assert_eq!(second_meta["interrupted"], false);
+    assert_eq!(second_meta["sent"].as_u64().unwrap(), 8192 - sent_first);
+    assert_eq!(second_meta["seed"], 9);
+    assert_eq!(second_meta["target_ranges"][0], "198.19.0.0/20");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "",
+        "a finished sweep leaves no state to continue"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Stops a sweep with `signal` after 1.5 s, checks the exit status is `code` and the
 /// resume file was written, and resumes it: every probe sent once, every port found.
 fn stop_sweep_and_resume(signal: i32, code: i32) {
@@ -165,24 +264,14 @@ fn stop_sweep_and_resume(signal: i32, code: i32) {
         "5",
         "198.19.0.0/20",
     ];
-    let first = Command::new("ip")
-        .args(["netns", "exec", lab::SCANNER_NS])
-        .arg(scanner_binary())
-        .args(args(&common))
-        .args([
-            "--resume-file",
-            resume.to_str().unwrap(),
-            "-oJ",
-            first_json.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
-    assert_eq!(unsafe { libc::kill(first.id() as i32, signal) }, 0);
-    let out = first.wait_with_output().unwrap();
+    let mut first_args = args(&common);
+    first_args.extend([
+        "--resume-file",
+        resume.to_str().unwrap(),
+        "-oJ",
+        first_json.to_str().unwrap(),
+    ]);
+    let out = run_then_stop(&first_args, signal);
     assert_eq!(
         out.status.code(),
         Some(code),

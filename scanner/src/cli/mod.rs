@@ -7,6 +7,7 @@
 pub mod datadir;
 pub mod plan;
 pub mod resume;
+pub mod shard;
 pub mod shell_words;
 
 use crate::io::AttachMode;
@@ -310,7 +311,10 @@ pub struct Args {
     pub sweep: bool,
 
     /// Sweep only slice I of N (0 <= I < N); run N shards, same --seed, on N machines.
-    #[arg(long, value_name = "I/N")]
+    /// `auto` or `auto/N`: I from the scheduler (Kubernetes' JOB_COMPLETION_INDEX,
+    /// Slurm's SLURM_ARRAY_TASK_ID), N given or from SLURM_ARRAY_TASK_COUNT or
+    /// SCANNER_SHARD_COUNT.
+    #[arg(long, value_name = "I/N|auto[/N]")]
     pub shard: Option<String>,
 
     /// Sender threads for sweeps (one AF_XDP socket per transmit queue; at most one
@@ -341,6 +345,25 @@ pub struct Args {
     /// prints first).
     #[arg(long = "resume-accept", requires = "resume")]
     pub resume_accept: bool,
+
+    /// For schedulers that rerun the same command: continue the sweep from FILE's saved
+    /// state if it holds one, else start it; an interrupted sweep (SIGTERM, Ctrl-C)
+    /// writes its state there. The --resume and --resume-file of a retried task.
+    #[arg(
+        long = "resume-or-start",
+        value_name = "FILE",
+        conflicts_with_all = ["resume", "resume_file"]
+    )]
+    pub resume_or_start: Option<std::path::PathBuf>,
+
+    /// A sweep's metadata, written when it ends: seed, shard, targets, exclusions,
+    /// counts, rates, times (JSON, as ZMap's --metadata-file).
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<String>,
+
+    /// A sweep's progress, a CSV line every second (as ZMap's --status-updates-file).
+    #[arg(long = "status-updates-file", value_name = "FILE")]
+    pub status_updates_file: Option<String>,
 
     /// Where an interrupted sweep writes its resume file.
     #[arg(

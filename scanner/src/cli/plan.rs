@@ -26,6 +26,7 @@ use crate::report::progress::ProgressOptions;
 use crate::report::OutputOptions;
 use crate::script::engine::{Engine, ScriptOptions};
 use crate::service::{self, scan::VersionOptions};
+use crate::sweep::run_record::RunRecordPaths;
 use crate::sweep::{resume::ResumeState, SweepOptions};
 use crate::target::permutation::Shard;
 use crate::target::ports::PortList;
@@ -548,7 +549,8 @@ pub struct Outputs {
     pub services: Arc<ServicesTable>,
     /// The command line, for the outputs' headers.
     pub command_line: String,
-    /// `--resume`: the `-oG` log is appended to.
+    /// `--resume` (of an `-oG` log, or a sweep from its saved state): the `-oG` log,
+    /// JSON lines and CSV are appended to.
     pub resuming: bool,
     /// The names the user gave for addresses.
     pub names: Vec<(String, Ipv4Addr)>,
@@ -696,7 +698,11 @@ pub fn plan(
     let probes = targets.len() * tcp_ports.as_ref().map_or(0, |p| p.len() as u64);
     // What a sweep sends, when the scan is one: as the flags say when asked for, a SYN
     // sweep when a SYN scan is too large for nmap-style.
-    let sweep_probe = if args.sweep || args.shard.is_some() || args.resume.is_some() {
+    let sweep_probe = if args.sweep
+        || args.shard.is_some()
+        || args.resume.is_some()
+        || args.resume_or_start.is_some()
+    {
         Some(sweep_probe(&args, &types)?)
     } else {
         (types.tcp == Some(Reading::Syn) && !types.udp && probes > SWEEP_THRESHOLD)
@@ -765,7 +771,7 @@ pub fn plan(
         path.clone()
             .or_else(|| base.map(|b| format!("{b}.{extension}")))
     };
-    let outputs = Outputs {
+    let mut outputs = Outputs {
         paths: OutputPaths {
             normal: or_base(&args.output_normal, "nmap"),
             xml: or_base(&args.output_xml, "xml"),
@@ -798,7 +804,16 @@ pub fn plan(
         src_ports: parse_port_range(&args.source_ports)?,
     };
     if let Some(probe) = sweep_probe {
-        let resume = args.resume.as_deref().map(ResumeState::load).transpose()?;
+        let resume = match (&args.resume, &args.resume_or_start) {
+            (Some(path), _) => Some(ResumeState::load(path)?),
+            (None, Some(path)) if saved_state_in(path) => {
+                notice(&format!("continuing the sweep saved in {}", path.display()));
+                Some(ResumeState::load(path)?)
+            }
+            _ => None,
+        };
+        // The streaming outputs go on where the interrupted sweep's stopped.
+        outputs.resuming |= resume.is_some();
         let seed = match (&resume, args.seed) {
             (Some(state), Some(seed)) if state.seed != seed => bail!(
                 "--seed {seed} differs from the resume file's seed {}",
@@ -824,7 +839,7 @@ pub fn plan(
             shard: args
                 .shard
                 .as_deref()
-                .map(Shard::parse)
+                .map(|spec| super::shard::resolve(spec, |name| std::env::var(name).ok()))
                 .transpose()?
                 .unwrap_or(Shard::WHOLE),
             threads: sender_threads(
@@ -832,13 +847,21 @@ pub fn plan(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )?,
             resume,
-            resume_path: args.resume_file.clone(),
+            resume_path: args
+                .resume_or_start
+                .clone()
+                .unwrap_or_else(|| args.resume_file.clone()),
             progress: ProgressOptions {
                 plain_every: (!args.no_progress).then_some(Duration::from_secs(5)),
                 ..progress
             },
             run_as: Some(run_as),
             debug: args.debug,
+            records: RunRecordPaths {
+                metadata: args.metadata_file.clone(),
+                status_updates: args.status_updates_file.clone(),
+            },
+            exclusions: exclusions_given(&args),
         };
         return Ok(Plan::Sweep(Box::new(SweepPlan {
             sweep,
@@ -965,6 +988,31 @@ fn os_detection(
             .map(Arc::new),
         tries: args.max_os_tries.unwrap_or(os::detect::DEFAULT_TRIES),
     }))
+}
+
+/// Whether `path` holds a sweep's saved state (a sweep that finished, or was killed
+/// before it could write, leaves it empty or absent).
+fn saved_state_in(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.len() > 0)
+}
+
+/// The exclusions as the user gave them (and the default blocklist, where it
+/// applies), for a sweep's metadata.
+fn exclusions_given(args: &Args) -> Vec<String> {
+    let mut given: Vec<String> = args
+        .exclude
+        .iter()
+        .map(|e| format!("--exclude {e}"))
+        .collect();
+    given.extend(
+        args.excludefile
+            .iter()
+            .map(|f| format!("--excludefile {}", f.display())),
+    );
+    if !args.allow_reserved_targets {
+        given.push("the reserved and private ranges (RFC 6890)".into());
+    }
+    given
 }
 
 /// The targets (arguments and -iL, names resolved on `runtime`) minus `--exclude` and

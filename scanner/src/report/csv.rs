@@ -13,12 +13,22 @@ pub struct Csv {
 }
 
 impl Csv {
-    /// Opens `path` (or standard output for `-`) and writes the header.
-    pub fn create(path: &str, fields: &[Field]) -> Result<Self> {
-        let mut out = OutputFile::create(path, "CSV")?;
-        let header: Vec<&str> = fields.iter().map(|f| f.name()).collect();
-        writeln!(out, "{}", header.join(","))?;
-        out.flush()?;
+    /// Opens `path` (or standard output for `-`) and writes the header; with
+    /// `append` (a sweep going on from its saved state), adds rows to the file as it
+    /// is, header and all (a file still empty gets the header).
+    pub fn create(path: &str, fields: &[Field], append: bool) -> Result<Self> {
+        let grows = append && path != "-";
+        let had_rows = grows && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let mut out = if grows {
+            OutputFile::append(path, "CSV")?
+        } else {
+            OutputFile::create(path, "CSV")?
+        };
+        if !had_rows {
+            let header: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+            writeln!(out, "{}", header.join(","))?;
+            out.flush()?;
+        }
         Ok(Self {
             out,
             fields: fields.to_vec(),

@@ -19,9 +19,20 @@ pub struct JsonLines {
 }
 
 impl JsonLines {
-    pub fn create(path: &str, fields: &[Field], synack_signatures: bool) -> Result<Self> {
+    /// With `append` (a sweep going on from its saved state), the lines are added to
+    /// the file as it is.
+    pub fn create(
+        path: &str,
+        fields: &[Field],
+        synack_signatures: bool,
+        append: bool,
+    ) -> Result<Self> {
         Ok(Self {
-            out: OutputFile::create(path, "JSON")?,
+            out: if append && path != "-" {
+                OutputFile::append(path, "JSON")?
+            } else {
+                OutputFile::create(path, "JSON")?
+            },
             fields: fields.to_vec(),
             synack_signatures,
         })

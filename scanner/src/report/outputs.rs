@@ -59,7 +59,7 @@ pub struct OutputSettings<'a> {
     pub services: &'a Arc<ServicesTable>,
     /// The command line, for the grepable log's first line.
     pub command_line: &'a str,
-    /// `--resume`: the grepable log is appended to, not started.
+    /// `--resume`: the grepable log, JSON lines and CSV are appended to, not started.
     pub resuming: bool,
 }
 
@@ -100,10 +100,15 @@ impl Writers {
                 path,
                 settings.fields,
                 view.synack_signatures,
+                settings.resuming,
             )?));
         }
         if let Some(path) = &paths.csv {
-            writers.push(Box::new(Csv::create(path, settings.fields)?));
+            writers.push(Box::new(Csv::create(
+                path,
+                settings.fields,
+                settings.resuming,
+            )?));
         }
         Ok(Self::of(writers))
     }

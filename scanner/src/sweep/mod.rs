@@ -16,6 +16,7 @@
 //! root is dropped, before the sender threads start and the first reply is read.
 
 pub mod resume;
+pub mod run_record;
 pub mod sender;
 
 use crate::engine::path::ScanPath;
@@ -33,6 +34,7 @@ use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
 use resume::{ResumeFile, ResumeState};
+use run_record::{RunRecordPaths, RunRecords, StatusReading, SweepPlan};
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
 use sender::{SenderJob, SenderPosition};
 use std::collections::HashSet;
@@ -69,6 +71,10 @@ pub struct SweepOptions {
     pub run_as: Option<RunAs>,
     /// `-d`: say when privileges are dropped.
     pub debug: u8,
+    /// `--metadata-file`, `--status-updates-file`.
+    pub records: RunRecordPaths,
+    /// The exclusions as the user gave them, for the metadata.
+    pub exclusions: Vec<String>,
 }
 
 /// Counters a user sees with `-v`.
@@ -213,6 +219,25 @@ pub async fn run(
 
     let ports = slots(opts);
     let space = opts.targets.len() * ports.len() as u64;
+    let mut run_records = RunRecords::open(
+        &opts.records,
+        SweepPlan {
+            seed: opts.seed,
+            shard: opts.shard,
+            probe: opts.probe.name(),
+            ports: opts
+                .ports
+                .as_ref()
+                .map(|p| p.as_slice().to_vec())
+                .unwrap_or_default(),
+            targets: opts.targets.ranges().to_vec(),
+            exclusions: opts.exclusions.clone(),
+            probes_per_pass: opts.shard.len(space),
+            rate: opts.rate,
+            threads,
+            resumed: opts.resume.is_some(),
+        },
+    )?;
     let permutation = Arc::new(Permutation::new(space, opts.seed));
     let reachable = Arc::new(opts.targets.subtract(&path.unreachable));
     let ports = Arc::new(ports);
@@ -288,11 +313,21 @@ pub async fn run(
             stats.replies += 1;
             record_answer(opts.probe, answer, &record, &answered, &mut stats, sink)?;
         }
+        let sent_now = sent.load(Ordering::Relaxed);
         progress.tick(&Snapshot {
-            sent: sent.load(Ordering::Relaxed),
+            sent: sent_now,
             replies: stats.replies,
             open: stats.open,
         });
+        run_records.tick(
+            Instant::now(),
+            StatusReading {
+                sent: sent_now,
+                replies: stats.replies,
+                answers: stats.open,
+                lost: replies.lost(),
+            },
+        )?;
         if handles.iter().all(|h| h.is_finished()) {
             let now = Instant::now();
             let done_at = *senders_done_at.get_or_insert(now);
@@ -331,6 +366,7 @@ pub async fn run(
     } else {
         resume_file.finished()?;
     }
+    run_records.finish(&stats)?;
     Ok(stats)
 }
 
