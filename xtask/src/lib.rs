@@ -9,6 +9,7 @@ pub mod bench_os;
 pub mod bench_pipeline;
 pub mod bench_scripts;
 pub mod bench_version;
+pub mod cluster;
 pub mod dist;
 pub mod lab;
 pub mod nmap_xml;
@@ -21,4 +22,16 @@ pub fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// Where `cargo xtask setup` keeps what it builds or installs for itself.
+pub fn setup_cache_dir() -> std::path::PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    std::path::PathBuf::from(home).join(".cache/scanner-setup")
+}
+
+/// The validator of the Kubernetes manifests that `cargo xtask setup` installs (in a
+/// venv of its own under [`setup_cache_dir`]).
+pub fn kubernetes_validate() -> std::path::PathBuf {
+    setup_cache_dir().join("venv/bin/kubernetes-validate")
 }

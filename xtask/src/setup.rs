@@ -11,7 +11,9 @@ use xtask::shell;
 /// libpcap, the lab's tools and daemons, the peers (nmap, masscan, zmap), and what
 /// the tests and benchmarks measure with (tcpdump, GNU time), and the oracles of the
 /// raw-packet scripts (p0f for SYN+ACK signatures, iputils' ping -R for record route),
-/// and MinGW's C compiler, with which the portable build is checked for Windows.
+/// MinGW's C compiler, with which the portable build is checked for Windows, and
+/// Python's venv, for the Kubernetes manifests' validator, and Slurm with munge, for
+/// the lab's cluster (`cargo xtask cluster`).
 const APT_PACKAGES: &[&str] = &[
     "clang-19",
     "llvm-19",
@@ -41,7 +43,14 @@ const APT_PACKAGES: &[&str] = &[
     "p0f",
     "iputils-ping",
     "gcc-mingw-w64-x86-64",
+    "python3-venv",
+    "slurm-wlm",
+    "munge",
 ];
+
+/// The validator of the Kubernetes manifests (`deploy/kubernetes`), from PyPI, with
+/// the schemas of every Kubernetes release up to its own version.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 
 /// The systems the portable build is compiled for by `cargo xtask test` (checked, not
 /// linked: no Npcap or FreeBSD libc is here), each with the C compiler that builds
@@ -57,7 +66,33 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 pub fn run() -> Result<()> {
     install_apt_packages()?;
     ensure_ebpf_toolchain()?;
-    ensure_portable_check_targets()
+    ensure_portable_check_targets()?;
+    ensure_kubernetes_validate()
+}
+
+/// [`KUBERNETES_VALIDATE`] in its venv, made with Debian's Python (whatever else is
+/// first on PATH).
+fn ensure_kubernetes_validate() -> Result<()> {
+    let venv = cache_dir().join("venv");
+    let stamp = venv.join("scanner-setup.stamp");
+    if xtask::kubernetes_validate().exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(KUBERNETES_VALIDATE)
+    {
+        return Ok(());
+    }
+    println!(
+        "==> python3 -m venv {} && pip install {KUBERNETES_VALIDATE}",
+        venv.display()
+    );
+    let venv_text = venv
+        .to_str()
+        .context("the cache folder's path is not UTF-8")?;
+    shell::run("/usr/bin/python3", &["-m", "venv", venv_text])?;
+    let pip = venv.join("bin/pip");
+    shell::run_visible(Command::new(pip).args(["install", "-q", KUBERNETES_VALIDATE]))
+        .context("installing kubernetes-validate (needs PyPI)")?;
+    std::fs::write(stamp, KUBERNETES_VALIDATE)?;
+    Ok(())
 }
 
 /// The Rust standard library of each of [`PORTABLE_CHECK_TARGETS`], from rustup.
@@ -141,8 +176,7 @@ pub fn ensure_ebpf_toolchain() -> Result<()> {
 }
 
 fn cache_dir() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    PathBuf::from(home).join(".cache/scanner-setup")
+    xtask::setup_cache_dir()
 }
 
 /// bpf-linker has no prebuilt binary reachable here and Debian's LLVM is too old, so
