@@ -37,6 +37,12 @@ enum Task {
         #[command(subcommand)]
         action: LabAction,
     },
+    /// A Slurm cluster on the lab (machines of their own on its segment, each with a
+    /// slurmd), and sweeps run on it as job arrays.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Set up, bring the lab up, scan it with version detection, and print the
     /// results next to the truth.
     Demo,
@@ -87,6 +93,23 @@ enum BenchKind {
 }
 
 #[derive(Subcommand)]
+enum ClusterAction {
+    /// Build the cluster on the lab (which must be up): `nodes` machines.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+    },
+    /// Remove the cluster (the lab stays).
+    Down,
+    /// Sweep the catch-all range as a job array of `shards` tasks and report each
+    /// shard (the cluster must be up).
+    Sweep {
+        #[arg(long, default_value_t = 3)]
+        shards: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum LabAction {
     /// Build the lab from scratch (removes leftovers first).
     Up,
@@ -115,6 +138,16 @@ fn main() -> Result<()> {
             LabAction::Status => lab::build::status(),
             LabAction::Loss { percent } => lab::build::set_loss(percent / 100.0),
         },
+        Task::Cluster { action } => {
+            require_root("the cluster")?;
+            match action {
+                ClusterAction::Up { nodes } => xtask::cluster::up(nodes),
+                ClusterAction::Down => xtask::cluster::down(),
+                ClusterAction::Sweep { shards } => {
+                    xtask::cluster::sweep_and_report(shards, &build_scanner()?)
+                }
+            }
+        }
         Task::HostileServices => lab::hostile::serve(),
         Task::AnyAddressUdp => lab::any_address_udp::serve(),
         Task::OsCapture => xtask::os_capture::run(),

@@ -254,6 +254,14 @@ fn add_namespace(ns: &str, made: &mut Made) -> Result<()> {
     sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
 }
 
+/// A machine of the lab's segment: namespace `ns` (recorded in `made`), its `eth0`
+/// on the bridge through `port`, at `addr`.
+pub fn add_machine(ns: &str, port: &str, addr: std::net::Ipv4Addr, made: &mut Made) -> Result<()> {
+    add_namespace(ns, made)?;
+    attach_to_bridge(ns, port, 1)?;
+    configure_iface(ns, "eth0", &format!("{addr}/24"), false)
+}
+
 /// Creates a veth pair: `port` on the bridge, `eth0` in `ns`, each with `queues`
 /// transmit and receive queues (the scanner's has several, for one AF_XDP sender
 /// thread per queue).
@@ -461,6 +469,8 @@ pub fn set_loss(fraction: f64) -> Result<()> {
 /// namespaces, its folders. With no record (a lab made by an older version), the
 /// namespaces the lab's definition names and its folders; never another `lab-*`.
 pub fn down() -> Result<()> {
+    // A cluster's machines hang on the lab's segment: they go first.
+    crate::cluster::down()?;
     let made = match Made::read(&record_path())? {
         Some(made) => made,
         None => {
@@ -481,7 +491,23 @@ pub fn down() -> Result<()> {
             made
         }
     };
-    let removal = select(&made, &live_namespaces()?, &live_processes());
+    remove(&made)
+}
+
+/// Removes what the record at `path` says was made, if there is one.
+/// Processes started in the recorded namespaces since (jobs, scans) go too.
+pub fn remove_recorded(path: &std::path::Path) -> Result<()> {
+    let Some(mut made) = Made::read(path)? else {
+        return Ok(());
+    };
+    made.processes_now()?;
+    remove(&made)
+}
+
+/// Kills the recorded processes still running, deletes the recorded namespaces that
+/// are still the ones made, then the folders, last made first.
+fn remove(made: &Made) -> Result<()> {
+    let removal = select(made, &live_namespaces()?, &live_processes());
     for name in &removal.reused {
         eprintln!("lab down: {name} is no longer the namespace `lab up` made: left alone");
     }
