@@ -35,3 +35,8 @@ pub fn setup_cache_dir() -> std::path::PathBuf {
 pub fn kubernetes_validate() -> std::path::PathBuf {
     setup_cache_dir().join("venv/bin/kubernetes-validate")
 }
+
+/// The Python of that venv, which also has DuckDB and pyarrow (to read Parquet back).
+pub fn tools_python() -> std::path::PathBuf {
+    setup_cache_dir().join("venv/bin/python")
+}

@@ -48,9 +48,15 @@ const APT_PACKAGES: &[&str] = &[
     "munge",
 ];
 
-/// The validator of the Kubernetes manifests (`deploy/kubernetes`), from PyPI, with
-/// the schemas of every Kubernetes release up to its own version.
-const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+/// The Python tools the tests use, from PyPI, in a venv of their own: the validator of
+/// the Kubernetes manifests (`deploy/kubernetes`; it carries the schemas of every
+/// Kubernetes release up to its own version), and DuckDB and pyarrow, which read the
+/// Parquet output back.
+const PYTHON_TOOLS: &[&str] = &[
+    "kubernetes-validate==1.37.0",
+    "duckdb==2.0.1",
+    "pyarrow==26.0.1",
+];
 
 /// The systems the portable build is compiled for by `cargo xtask test` (checked, not
 /// linked: no Npcap or FreeBSD libc is here), each with the C compiler that builds
@@ -67,21 +73,22 @@ pub fn run() -> Result<()> {
     install_apt_packages()?;
     ensure_ebpf_toolchain()?;
     ensure_portable_check_targets()?;
-    ensure_kubernetes_validate()
+    ensure_python_tools()
 }
 
-/// [`KUBERNETES_VALIDATE`] in its venv, made with Debian's Python (whatever else is
-/// first on PATH).
-fn ensure_kubernetes_validate() -> Result<()> {
+/// [`PYTHON_TOOLS`] in their venv, made with Debian's Python (whatever else is first
+/// on PATH).
+fn ensure_python_tools() -> Result<()> {
     let venv = cache_dir().join("venv");
     let stamp = venv.join("scanner-setup.stamp");
-    if xtask::kubernetes_validate().exists()
-        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(KUBERNETES_VALIDATE)
+    let wanted = PYTHON_TOOLS.join(" ");
+    if xtask::tools_python().exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
     {
         return Ok(());
     }
     println!(
-        "==> python3 -m venv {} && pip install {KUBERNETES_VALIDATE}",
+        "==> python3 -m venv {} && pip install {wanted}",
         venv.display()
     );
     let venv_text = venv
@@ -89,9 +96,9 @@ fn ensure_kubernetes_validate() -> Result<()> {
         .context("the cache folder's path is not UTF-8")?;
     shell::run("/usr/bin/python3", &["-m", "venv", venv_text])?;
     let pip = venv.join("bin/pip");
-    shell::run_visible(Command::new(pip).args(["install", "-q", KUBERNETES_VALIDATE]))
-        .context("installing kubernetes-validate (needs PyPI)")?;
-    std::fs::write(stamp, KUBERNETES_VALIDATE)?;
+    shell::run_visible(Command::new(pip).args(["install", "-q"]).args(PYTHON_TOOLS))
+        .context("installing the tests' Python tools (needs PyPI)")?;
+    std::fs::write(stamp, wanted)?;
     Ok(())
 }
 

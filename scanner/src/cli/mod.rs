@@ -272,6 +272,11 @@ pub struct Args {
     #[arg(long = "output-csv", value_name = "FILE")]
     pub output_csv: Option<String>,
 
+    /// Write Parquet, one row per finding with typed columns, in row groups as found,
+    /// to FILE (a file; DuckDB, pyarrow and Spark read it). Written -oP.
+    #[arg(long = "output-parquet", value_name = "FILE")]
+    pub output_parquet: Option<String>,
+
     /// Fields of the JSON and CSV output, in order: addr,port,proto,state,reason,ttl,time.
     #[arg(
         long = "output-fields",
@@ -449,7 +454,7 @@ pub struct Args {
 /// Rewrites nmap-style flags clap cannot parse into long options:
 /// `-sS` → `--scan-type=S`, `-p-` → `--ports=-`, `-p22` → `--ports=22`,
 /// `-oJ F` → `--output-json F`, `-oN F` → `--output-normal F`, `-oC F` →
-/// `--output-csv F`, `-Pn` → `--no-ping`, `-PS22` → `--ping=S22`, `-T4` → `--timing=4`,
+/// `--output-csv F`, `-oP F` → `--output-parquet F`, `-Pn` → `--no-ping`, `-PS22` → `--ping=S22`, `-T4` → `--timing=4`,
 /// `-n` → `--no-dns`.
 pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
     let mut out = Vec::new();
@@ -469,6 +474,7 @@ pub fn normalize_args<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {
             "-oJ" => "--output-json".to_string(),
             "-oN" => "--output-normal".to_string(),
             "-oC" => "--output-csv".to_string(),
+            "-oP" => "--output-parquet".to_string(),
             "-iL" => "--input-list".to_string(),
             "-oX" => "--output-xml".to_string(),
             "-oG" => "--output-grepable".to_string(),

@@ -552,6 +552,8 @@ pub struct Outputs {
     /// `--resume` (of an `-oG` log, or a sweep from its saved state): the `-oG` log,
     /// JSON lines and CSV are appended to.
     pub resuming: bool,
+    /// A sweep's shard (`I/N`; none for the whole space), for the Parquet output.
+    pub shard: Option<String>,
     /// The names the user gave for addresses.
     pub names: Vec<(String, Ipv4Addr)>,
     /// How many addresses are scanned.
@@ -573,6 +575,7 @@ impl Outputs {
                 services: &self.services,
                 command_line: &self.command_line,
                 resuming: self.resuming,
+                shard: self.shard.clone(),
             },
         )
     }
@@ -778,6 +781,7 @@ pub fn plan(
             grepable: or_base(&args.output_grepable, "gnmap"),
             json: or_base(&args.output_json, "jsonl"),
             csv: args.output_csv.clone(),
+            parquet: args.output_parquet.clone(),
         },
         fields,
         view: OutputOptions {
@@ -790,6 +794,7 @@ pub fn plan(
         services,
         command_line: command_line.to_string(),
         resuming,
+        shard: None,
         names,
         addresses: targets.len(),
         verbose: args.verbose,
@@ -814,6 +819,13 @@ pub fn plan(
         };
         // The streaming outputs go on where the interrupted sweep's stopped.
         outputs.resuming |= resume.is_some();
+        let shard = args
+            .shard
+            .as_deref()
+            .map(|spec| super::shard::resolve(spec, |name| std::env::var(name).ok()))
+            .transpose()?
+            .unwrap_or(Shard::WHOLE);
+        outputs.shard = (shard != Shard::WHOLE).then(|| format!("{}/{}", shard.index, shard.count));
         let seed = match (&resume, args.seed) {
             (Some(state), Some(seed)) if state.seed != seed => bail!(
                 "--seed {seed} differs from the resume file's seed {}",
@@ -836,12 +848,7 @@ pub fn plan(
             wait: timing.wait,
             net,
             seed,
-            shard: args
-                .shard
-                .as_deref()
-                .map(|spec| super::shard::resolve(spec, |name| std::env::var(name).ok()))
-                .transpose()?
-                .unwrap_or(Shard::WHOLE),
+            shard,
             threads: sender_threads(
                 &args,
                 std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -77,6 +77,7 @@ fn named_files(args: &Args) -> Vec<(&'static str, PathBuf)> {
         ("-oG", &args.output_grepable),
         ("-oJ", &args.output_json),
         ("-oC", &args.output_csv),
+        ("-oP", &args.output_parquet),
         ("-oA", &args.output_all),
     ];
     files.extend(

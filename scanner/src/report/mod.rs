@@ -1,6 +1,7 @@
 //! The writers of results, one [`Writer`] each: nmap's normal, XML and grepable
 //! output, written host by host as each host is finished; the JSON lines and CSV
-//! writers, which stream each port; the list of them a scan writes to ([`outputs`]);
+//! writers, which stream each port; Parquet, in row groups as ports stream in; the
+//! list of them a scan writes to ([`outputs`]);
 //! and the progress line. Writers only read the model ([`crate::model`]); they never
 //! change it.
 
@@ -12,6 +13,7 @@ pub mod normal;
 pub mod os;
 pub mod output_file;
 pub mod outputs;
+pub mod parquet;
 pub mod progress;
 pub mod trace;
 pub mod xml;

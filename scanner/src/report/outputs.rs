@@ -31,6 +31,8 @@ pub struct OutputPaths {
     pub json: Option<String>,
     /// `-oC`.
     pub csv: Option<String>,
+    /// `-oP` (a file only).
+    pub parquet: Option<String>,
 }
 
 impl OutputPaths {
@@ -61,6 +63,8 @@ pub struct OutputSettings<'a> {
     pub command_line: &'a str,
     /// `--resume`: the grepable log, JSON lines and CSV are appended to, not started.
     pub resuming: bool,
+    /// A sweep's shard (`I/N`), for the Parquet file's shard column.
+    pub shard: Option<String>,
 }
 
 /// Every writer of the scan, in the order they were opened.
@@ -101,6 +105,12 @@ impl Writers {
                 settings.fields,
                 view.synack_signatures,
                 settings.resuming,
+            )?));
+        }
+        if let Some(path) = &paths.parquet {
+            writers.push(Box::new(super::parquet::ParquetWriter::create(
+                path,
+                settings.shard.clone(),
             )?));
         }
         if let Some(path) = &paths.csv {
