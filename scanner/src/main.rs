@@ -173,6 +173,15 @@ fn sweep(plan: SweepPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
             "sweep seed {}: sent {} probes via {} ({} thread(s)), {} replies via {} ({} open, {} closed, {} duplicates, {} lost in the kernel ring)",
             sweep.seed, stats.sent, stats.send_path, stats.threads, stats.replies, stats.recv_path, stats.open, stats.closed, stats.duplicates, stats.lost_in_kernel
         ));
+        if sweep.versions.is_some() {
+            let seconds = collector.result().elapsed.as_secs_f64().max(1e-3);
+            notice(&format!(
+                "version detection: {} services named in {seconds:.1} s ({:.0} per second, at most {} ports at once)",
+                stats.identified,
+                stats.identified as f64 / seconds,
+                sweep.max_connections
+            ));
+        }
     }
     let hosts: Vec<Ipv4Addr> = collector.result().hosts.keys().copied().collect();
     if reverse_dns {

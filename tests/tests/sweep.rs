@@ -795,3 +795,47 @@ fn sweeps_refuse_what_they_cannot_send_or_report() {
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
 }
+
+/// `--sweep -sV`: every port the sweep finds is named as it is found, on the same loop,
+/// with nmap's answer for the lab's nginx, within the connection limit given.
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_sweep_names_the_service_of_every_port_it_finds() {
+    require_lab();
+    let (json, messages) = run_in_lab(
+        &scanner_binary(),
+        &args(&[
+            "-sV",
+            "-v",
+            "--max-connections",
+            "1024",
+            "-p",
+            "80",
+            "-oJ",
+            "-",
+            "198.19.0.0/21",
+        ]),
+    )
+    .expect("sweep -sV");
+    let mut named = Vec::new();
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let service = &v["service"];
+        assert_eq!(
+            (&service["name"], &service["product"], &service["version"]),
+            (
+                &serde_json::json!("http"),
+                &serde_json::json!("nginx"),
+                &serde_json::json!("1.22.1")
+            ),
+            "{line}"
+        );
+        named.push((v["addr"].as_str().unwrap().parse().unwrap(), 80u16));
+    }
+    named.sort_unstable();
+    assert_eq!(named, sweep_truth("198.19.0.0/21"));
+    assert!(
+        messages.contains("version detection: 2048 services named"),
+        "{messages}"
+    );
+}

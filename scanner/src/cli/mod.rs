@@ -361,6 +361,11 @@ pub struct Args {
     )]
     pub resume_or_start: Option<std::path::PathBuf>,
 
+    /// Connections a sweep's version detection (`--sweep -sV`) holds at once (default:
+    /// what the descriptor limit allows, raised to its hard limit, at most 4096).
+    #[arg(long = "max-connections", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: Option<usize>,
+
     /// A sweep's metadata, written when it ends: seed, shard, targets, exclusions,
     /// counts, rates, times (JSON, as ZMap's --metadata-file).
     #[arg(long = "metadata-file", value_name = "FILE")]

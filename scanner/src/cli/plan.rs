@@ -719,8 +719,15 @@ pub fn plan(
     if sweep_mode && scripts.is_some() {
         bail!("scripts run on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
     }
-    if sweep_mode && version.is_some() {
-        bail!("-sV runs on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs, or sweep first and -sV the open ports");
+    if let (Some(probe), Some(_)) = (sweep_probe, &version) {
+        if !matches!(
+            probe.sweep_answer(),
+            Some(crate::probe::SweepAnswer::Port(
+                crate::model::PortState::Open
+            ))
+        ) {
+            bail!("-sV names the services of open ports: a {} sweep finds none (sweep with -sS or -sU)", probe.name());
+        }
     }
     // Without privileges, -sn pings with TCP connects, as nmap does; with them, the
     // connect path pings with raw packets all but this machine's own addresses.
@@ -869,6 +876,12 @@ pub fn plan(
                 status_updates: args.status_updates_file.clone(),
             },
             exclusions: exclusions_given(&args),
+            max_connections: match args.max_connections {
+                Some(n) => n,
+                None if version.is_some() => connections_the_descriptors_allow(),
+                None => 0,
+            },
+            versions: version,
         };
         return Ok(Plan::Sweep(Box::new(SweepPlan {
             sweep,
@@ -995,6 +1008,45 @@ fn os_detection(
             .map(Arc::new),
         tries: args.max_os_tries.unwrap_or(os::detect::DEFAULT_TRIES),
     }))
+}
+
+/// How many connections version detection in a sweep may hold at once when
+/// `--max-connections` is not given: the descriptor limit, raised to its hard limit
+/// first (at most 65,536), less 256 for everything else; at least 16, at most
+/// 4096.
+fn connections_the_descriptors_allow() -> usize {
+    /// More at once than this gains little (each port waits about a second for its
+    /// answers) and costs memory; `--max-connections` goes higher.
+    const SWEEP_CONNECTIONS_CAP: usize = 4096;
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit read and write the one struct given.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                let wanted = limit.rlim_max.min(65_536);
+                if wanted > limit.rlim_cur {
+                    let raised = libc::rlimit {
+                        rlim_cur: wanted,
+                        rlim_max: limit.rlim_max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        limit.rlim_cur = wanted;
+                    }
+                }
+            }
+        }
+        (limit.rlim_cur as usize)
+            .saturating_sub(256)
+            .clamp(16, SWEEP_CONNECTIONS_CAP)
+    }
+    #[cfg(windows)]
+    {
+        crate::service::scan::VersionOptions::DEFAULT_PARALLEL
+    }
 }
 
 /// Whether `path` holds a sweep's saved state (a sweep that finished, or was killed
@@ -1402,8 +1454,8 @@ mod tests {
                 "scripts run on nmap-style scans",
             ),
             (
-                "--privileged --sweep -sV --allow-reserved-targets -p 80 192.0.2.10",
-                "-sV runs on nmap-style scans",
+                "--privileged --sweep -sA -sV --allow-reserved-targets -p 80 192.0.2.10",
+                "-sV names the services of open ports",
             ),
             (
                 "--privileged --sweep -p 80 192.0.2.10",

@@ -114,6 +114,17 @@ impl VersionScan {
         })
     }
 
+    /// How many ports are being probed now.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Forgets the connection limits of hosts none of whose ports is being probed (a
+    /// sweep meets each host once: without this the map grows with the range).
+    pub fn forget_idle_hosts(&mut self) {
+        self.hosts.retain(|_, limit| Arc::strong_count(limit) > 1);
+    }
+
     /// Waits for every port started so far and emits each with its service.
     pub async fn finish(&mut self, sink: &mut dyn EventSink) -> Result<()> {
         while let Some(finding) = std::future::poll_fn(|cx| self.poll_next(cx)).await {

@@ -18,6 +18,7 @@
 pub mod resume;
 pub mod run_record;
 pub mod sender;
+pub mod services;
 
 use crate::engine::path::ScanPath;
 use crate::engine::senders::{open_replies, open_sender};
@@ -37,6 +38,7 @@ use resume::{ResumeFile, ResumeState};
 use run_record::{RunRecordPaths, RunRecords, StatusReading, SweepPlan};
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
 use sender::{SenderJob, SenderPosition};
+use services::SweepServices;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -75,6 +77,10 @@ pub struct SweepOptions {
     pub records: RunRecordPaths,
     /// The exclusions as the user gave them, for the metadata.
     pub exclusions: Vec<String>,
+    /// `-sV`: version detection of every port found, as found.
+    pub versions: Option<crate::service::scan::VersionOptions>,
+    /// `--max-connections`: ports probed by version detection at once.
+    pub max_connections: usize,
 }
 
 /// Counters a user sees with `-v`.
@@ -88,6 +94,8 @@ pub struct SweepStats {
     pub closed: u64,
     pub duplicates: u64,
     pub lost_in_kernel: u64,
+    /// Ports version detection named (`-sV`).
+    pub identified: u64,
     pub threads: usize,
     pub send_path: &'static str,
     pub recv_path: &'static str,
@@ -243,7 +251,12 @@ pub async fn run(
     let ports = Arc::new(ports);
     let answered = Arc::new(Answered::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
+    let mut services = opts
+        .versions
+        .clone()
+        .map(|versions| SweepServices::new(versions, opts.max_connections));
     let writer = ProbeWriter::new(
         opts.probe,
         &LinkAddrs {
@@ -286,6 +299,7 @@ pub async fn run(
             pass_gap: opts.wait,
             answered: answered.clone(),
             stop: stop.clone(),
+            paused: paused.clone(),
             sent: sent.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -301,8 +315,17 @@ pub async fn run(
     let mut stop_signals = StopSignals::listen()?;
     let mut senders_done_at: Option<Instant> = None;
     loop {
+        let probing = services.as_ref().is_some_and(SweepServices::busy);
         tokio::select! {
             received = replies.recv(&mut records) => received?,
+            named = std::future::poll_fn(|cx| match services.as_mut() {
+                Some(services) => services.poll_next(cx),
+                None => std::task::Poll::Pending,
+            }), if probing => {
+                if let Some(finding) = named {
+                    sink.emit(Event::Service(finding?))?;
+                }
+            }
             _ = tick.tick() => {}
             signal = stop_signals.recv(), if stats.interrupted.is_none() => {
                 stats.interrupted = Some(signal);
@@ -311,7 +334,18 @@ pub async fn run(
         }
         for record in records.drain(..) {
             stats.replies += 1;
-            record_answer(opts.probe, answer, &record, &answered, &mut stats, sink)?;
+            record_answer(
+                opts.probe,
+                answer,
+                &record,
+                &answered,
+                &mut stats,
+                sink,
+                services.as_mut(),
+            )?;
+        }
+        if let Some(services) = &services {
+            paused.store(services.backlogged(), Ordering::Relaxed);
         }
         let sent_now = sent.load(Ordering::Relaxed);
         progress.tick(&Snapshot {
@@ -331,12 +365,20 @@ pub async fn run(
         if handles.iter().all(|h| h.is_finished()) {
             let now = Instant::now();
             let done_at = *senders_done_at.get_or_insert(now);
-            if stats.interrupted.is_some() || now >= done_at + opts.wait {
+            let named_all = services.as_ref().is_none_or(SweepServices::done);
+            if stats.interrupted.is_some() || (now >= done_at + opts.wait && named_all) {
                 break;
             }
         }
     }
     progress.finish();
+    if let Some(services) = services {
+        stats.identified = services.identified;
+        // Stopped early: what was found and not named yet is written as found.
+        for finding in services.abandon() {
+            sink.emit(Event::Port(finding))?;
+        }
+    }
 
     let mut positions = Vec::with_capacity(handles.len());
     for handle in handles {
@@ -380,6 +422,7 @@ fn record_answer(
     answered: &Answered,
     stats: &mut SweepStats,
     sink: &mut dyn EventSink,
+    services: Option<&mut SweepServices>,
 ) -> Result<()> {
     let addr = Ipv4Addr::from(record.remote_addr);
     match answer {
@@ -420,7 +463,10 @@ fn record_answer(
                 reason,
                 Some(record.ttl),
             );
-            sink.emit(Event::Port(finding))?;
+            match services {
+                Some(services) => services.found(finding),
+                None => sink.emit(Event::Port(finding))?,
+            }
         }
     }
     Ok(())

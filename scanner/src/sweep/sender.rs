@@ -76,6 +76,8 @@ pub struct SenderJob {
     pub pass_gap: Duration,
     pub answered: Arc<Answered>,
     pub stop: Arc<AtomicBool>,
+    /// Set while the ports found wait for version detection: send nothing meanwhile.
+    pub paused: Arc<AtomicBool>,
     pub sent: Arc<AtomicU64>,
 }
 
@@ -98,6 +100,11 @@ impl SenderJob {
                 if self.stop.load(Ordering::Relaxed) {
                     self.flush(sender, &mut batch)?;
                     return Ok(position);
+                }
+                if self.paused.load(Ordering::Relaxed) {
+                    self.flush(sender, &mut batch)?;
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
                 let now = Instant::now();
                 let budget = limiter.available(now).min(BATCH - batch.len());

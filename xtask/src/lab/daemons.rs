@@ -195,8 +195,8 @@ fn nginx_config(host: &Host, dir: &Path, http_ports: &[u16], https: bool) -> Str
     }
     let d = path_str(dir);
     format!(
-        "daemon on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
-         events {{ worker_connections 512; }}\n\
+        "daemon on;\nworker_processes 1;\nworker_rlimit_nofile 40000;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 16384; }}\n\
          http {{\n    access_log off;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
              server {{\n{listen}        server_name {name}.lab.test;\n\
