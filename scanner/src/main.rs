@@ -162,8 +162,12 @@ fn sweep(plan: SweepPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
         outputs,
     } = plan;
     let mut writers = outputs.open()?;
+    let streams_only = !outputs.paths.holds_hosts() && !reverse_dns;
     let mut collector =
         Collector::new(outputs.header(), false, &mut writers).with_names(outputs.names.clone());
+    if streams_only {
+        collector = collector.streaming_only();
+    }
     collector.result_mut().scans = sweep::scan_info(&sweep).into_iter().collect();
     let started = std::time::Instant::now();
     let stats = runtime.block_on(sweep::run(&sweep, &mut collector, &mut |m: &str| notice(m)))?;

@@ -117,3 +117,35 @@ fn a_ping_scan_of_many_down_hosts_needs_the_memory_of_a_small_one() {
 fn a_connect_scan_of_many_down_hosts_needs_the_memory_of_a_small_one() {
     assert_bounded(&["-sT", "-p80"]);
 }
+
+/// A sweep whose outputs all stream (JSON lines on standard output) keeps none of its
+/// findings: finding 65,536 open ports needs the memory of finding 4,096, under 64 MiB.
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_streaming_sweep_of_many_open_ports_needs_the_memory_of_a_small_one() {
+    require_lab();
+    let sweep = |range: &'static str| {
+        let (json, kb, _) = peak_rss(&[
+            "--sweep",
+            "--allow-reserved-targets",
+            "--no-progress",
+            "-p",
+            "80",
+            "-oJ",
+            "-",
+            range,
+        ]);
+        (json.lines().count(), kb)
+    };
+    let (small_found, small_kb) = sweep("198.19.0.0/20");
+    let (large_found, large_kb) = sweep(lab::SWEEP_RANGE);
+    assert_eq!((small_found, large_found), (4096, 65_536));
+    eprintln!(
+        "sweeps streaming JSON lines: 4096 found {small_kb} kB, 65536 found {large_kb} kB peak"
+    );
+    assert!(
+        large_kb - small_kb <= 8 * 1024 && large_kb <= 64 * 1024,
+        "61,440 more open ports took {} kB more ({large_kb} kB peak): a streaming sweep must not keep its findings",
+        large_kb - small_kb
+    );
+}

@@ -779,7 +779,10 @@ fn sweeps_refuse_what_they_cannot_send_or_report() {
     for (flags, says) in [
         (&["-sT", "-p", "80"][..], "-sT"),
         (&["-sF", "-p", "80"][..], "silence"),
-        (&["-sV", "-p", "80"][..], "-sV"),
+        (
+            &["-sA", "-sV", "-p", "80"][..],
+            "-sV names the services of open ports",
+        ),
         (&["-sn", "-PS80"][..], "-PE"),
     ] {
         let mut line = args(flags);

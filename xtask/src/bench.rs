@@ -448,10 +448,17 @@ impl Bench {
         Ok(results)
     }
 
-    /// Part 3: the scanner's memory and CPU for two sweep sizes.
+    /// Part 3: the scanner's memory and CPU for two sweep sizes, with nmap's normal
+    /// output (which holds every host until the end, as nmap's formats must) and with
+    /// JSON lines alone on standard output (streamed: nothing held).
     fn scale(&self) -> Result<Vec<Row>> {
         let mut rows = Vec::new();
-        for ports in ["80-83", "80-95"] {
+        let outputs: [(&str, &[&str]); 2] =
+            [("normal output", &[]), ("-oJ - alone", &["-oJ", "-"])];
+        for ((output, output_args), ports) in outputs
+            .into_iter()
+            .flat_map(|o| ["80-83", "80-95"].map(|ports| (o, ports)))
+        {
             let mut cmd = Command::new("/usr/bin/time");
             cmd.args(["-f", "%M %U %S", "ip", "netns", "exec", SCANNER_NS])
                 .arg(&self.scanner)
@@ -467,6 +474,7 @@ impl Bench {
                     "1",
                     lab::SWEEP_RANGE,
                 ])
+                .args(output_args)
                 .stdout(Stdio::null());
             let out = cmd.output()?;
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -482,7 +490,7 @@ impl Bench {
             rows.push(Row {
                 tool: "scanner",
                 text: format!(
-                    "/16 x {:>2} ports = {:>9} probes: peak RSS {:>6.1} MiB, {:.2} CPU s per million probes (with the kernel work of the lab's replies)",
+                    "/16 x {:>2} ports = {:>9} probes, {output:<13}: peak RSS {:>6.1} MiB, {:.2} CPU s per million probes (with the kernel work of the lab's replies)",
                     probes as u64 / 65536,
                     probes as u64,
                     fields[0] / 1024.0,

@@ -52,6 +52,8 @@ pub struct Collector<'w> {
     writer: &'w mut dyn Writer,
     /// Whether the writer was told the scan started.
     started: bool,
+    /// Whether findings are kept in the result (not when every output streams).
+    keeps_findings: bool,
 }
 
 impl<'w> Collector<'w> {
@@ -65,7 +67,15 @@ impl<'w> Collector<'w> {
             names: Vec::new(),
             writer,
             started: false,
+            keeps_findings: true,
         }
+    }
+
+    /// Writes ports and hosts as they come without keeping them (a sweep whose
+    /// outputs all stream: its memory then stays flat however many it finds).
+    pub fn streaming_only(mut self) -> Self {
+        self.keeps_findings = false;
+        self
     }
 
     /// Gives each host the user named its name (the first given for it).
@@ -117,11 +127,15 @@ impl EventSink for Collector<'_> {
                 if !(self.versions && finding.gets_version_probes()) {
                     self.writer.port(&finding)?;
                 }
-                result.record(finding);
+                if self.keeps_findings {
+                    result.record(finding);
+                }
             }
             Event::Service(finding) => {
                 self.writer.port(&finding)?;
-                result.record(finding);
+                if self.keeps_findings {
+                    result.record(finding);
+                }
             }
             Event::PortChanged(changed) => {
                 let host = result.hosts.entry(changed.addr).or_default();
@@ -140,7 +154,10 @@ impl EventSink for Collector<'_> {
                 self.writer.script(subject, &output)?;
                 record_script(result, subject, output);
             }
-            Event::Host(addr, facts) => merge_facts(result.hosts.entry(addr).or_default(), facts),
+            Event::Host(addr, facts) if self.keeps_findings => {
+                merge_facts(result.hosts.entry(addr).or_default(), facts)
+            }
+            Event::Host(..) => {}
             Event::HostDone(addr) => {
                 let host = result.hosts.entry(addr).or_default();
                 if host.hostname.is_none() {

@@ -44,6 +44,16 @@ impl OutputPaths {
             .any(|path| path.as_deref() == Some("-"))
     }
 
+    /// Whether an output is written host by host (normal, XML, grepable), so the
+    /// scan's findings must be held until each host is done; the streaming formats
+    /// (JSON lines, CSV, Parquet) alone hold nothing.
+    pub fn holds_hosts(&self) -> bool {
+        !self.takes_stdout()
+            || self.normal.is_some()
+            || self.xml.is_some()
+            || self.grepable.is_some()
+    }
+
     /// The `-oG` file that `--resume` can continue from, if there is one.
     pub fn resume_log(&self) -> Option<&str> {
         self.grepable.as_deref().filter(|path| *path != "-")

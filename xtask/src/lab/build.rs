@@ -221,6 +221,11 @@ fn build_host(host: &Host, router: &Host, made: &mut Made) -> Result<()> {
     }
     if let Some(range) = host.answers_range {
         in_ns(&ns, &["ip", "route", "add", "local", range, "dev", "lo"])?;
+        // It stands for 65,536 machines: a connection version detection closed must
+        // not leave a TIME-WAIT that makes the next sweep's SYN from the same source
+        // port draw an ACK instead of a SYN+ACK (real machines, each its own, see one
+        // scan at a time).
+        sysctl(&ns, "net.ipv4.tcp_max_tw_buckets", "0")?;
     }
     if host.stack == Stack::Ttl128NoTimestampsNoWscale {
         sysctl(&ns, "net.ipv4.ip_default_ttl", "128")?;
