@@ -146,6 +146,11 @@ fn terminated_sweep_resumes_without_repeating_or_skipping() {
 /// Runs the scanner with `args` in the lab and sends it `signal` after 1.5 s; what it
 /// said and its status.
 fn run_then_stop(args: &[&str], signal: i32) -> std::process::Output {
+    run_then_stop_after(args, signal, Duration::from_millis(1500))
+}
+
+/// [`run_then_stop`], the signal sent after `after`.
+fn run_then_stop_after(args: &[&str], signal: i32, after: Duration) -> std::process::Output {
     let child = Command::new("ip")
         .args(["netns", "exec", lab::SCANNER_NS])
         .arg(scanner_binary())
@@ -154,7 +159,7 @@ fn run_then_stop(args: &[&str], signal: i32) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(after);
     // SAFETY: kill(2) on our child's pid (`ip netns exec` execs the scanner).
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     child.wait_with_output().unwrap()
@@ -841,4 +846,76 @@ fn a_sweep_names_the_service_of_every_port_it_finds() {
         messages.contains("version detection: 2048 services named"),
         "{messages}"
     );
+}
+
+/// A task killed outright (SIGKILL: no chance to save) and rerun with the same
+/// command continues from the sweep's last checkpoint (written every
+/// `CHECKPOINT_EVERY`) instead of starting again: every port is found, and only the
+/// probes sent after that checkpoint are sent twice.
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_killed_task_continues_from_its_last_checkpoint() {
+    require_lab();
+    let sweep_host = lab::host("sweep");
+    reset_syn_count(&sweep_host).unwrap();
+    let dir = std::env::temp_dir().join(format!("scanner-killed-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json").to_str().unwrap().to_string();
+    let json = dir.join("found.jsonl").to_str().unwrap().to_string();
+    // 8,192 probes at 500 a second: about 16 s; killed after 12 s, 2 s past the
+    // first checkpoint.
+    let rate = 500;
+    let command = args(&[
+        "-p",
+        "80,81",
+        "--rate",
+        "500",
+        "--seed",
+        "11",
+        "--resume-or-start",
+        &state,
+        "-oJ",
+        &json,
+        "198.19.0.0/20",
+    ]);
+    let killed = Instant::now();
+    let first = run_then_stop_after(&command, libc::SIGKILL, Duration::from_secs(12));
+    assert_eq!(first.status.code(), None, "killed by a signal");
+    let since_checkpoint =
+        killed.elapsed().as_secs() + 1 - scanner::sweep::CHECKPOINT_EVERY.as_secs();
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("positions"), "no checkpoint: {saved:?}");
+    let sent_first = syn_count(&sweep_host).unwrap();
+    assert!(sent_first < 8192, "the first run sent {sent_first}");
+
+    let (_, messages) = run_in_lab(&scanner_binary(), &command).expect("rerun");
+    assert!(
+        messages.contains("continuing the sweep saved in"),
+        "{messages}"
+    );
+    // Ports found after the checkpoint by the killed run are found again: a set.
+    let found: BTreeSet<(Ipv4Addr, u16)> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["addr"].as_str().unwrap().parse().unwrap(),
+                v["port"].as_u64().unwrap() as u16,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        sweep_truth("198.19.0.0/20"),
+        "every port, at least once"
+    );
+    let total = syn_count(&sweep_host).unwrap();
+    let again = total.saturating_sub(8192);
+    assert!(
+        total >= 8192 && again <= rate * since_checkpoint,
+        "{total} SYNs: {again} sent again, more than {since_checkpoint} s of probes since the checkpoint"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -83,6 +83,11 @@ pub struct SweepOptions {
     pub max_connections: usize,
 }
 
+/// How often a running sweep saves where its senders are to the resume file, so that
+/// one killed without a chance to save (SIGKILL, a lost machine) continues from
+/// there, sending again at most this long's probes.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
 /// Counters a user sees with `-v`.
 #[derive(Clone, Debug, Default)]
 pub struct SweepStats {
@@ -282,6 +287,10 @@ pub async fn run(
     }
 
     let mut handles = Vec::with_capacity(threads);
+    let published: Vec<Arc<AtomicU64>> = starts
+        .iter()
+        .map(|start| Arc::new(AtomicU64::new(start.packed())))
+        .collect();
     for (thread, (start, mut sender)) in starts.into_iter().zip(senders).enumerate() {
         let job = SenderJob {
             permutation: permutation.clone(),
@@ -300,6 +309,7 @@ pub async fn run(
             answered: answered.clone(),
             stop: stop.clone(),
             paused: paused.clone(),
+            published: published[thread].clone(),
             sent: sent.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -314,6 +324,14 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stop_signals = StopSignals::listen()?;
     let mut senders_done_at: Option<Instant> = None;
+    let mut checkpointed_at = Instant::now();
+    let state_now = |positions: Vec<SenderPosition>| ResumeState {
+        version: ResumeState::VERSION,
+        kind: opts.probe.name().to_string(),
+        fingerprint: fingerprint.clone(),
+        seed: opts.seed,
+        positions,
+    };
     loop {
         let probing = services.as_ref().is_some_and(SweepServices::busy);
         tokio::select! {
@@ -346,6 +364,15 @@ pub async fn run(
         }
         if let Some(services) = &services {
             paused.store(services.backlogged(), Ordering::Relaxed);
+        }
+        // A task killed outright (SIGKILL, a lost node) continues from here.
+        if checkpointed_at.elapsed() >= CHECKPOINT_EVERY && stats.interrupted.is_none() {
+            let positions = published
+                .iter()
+                .map(|p| SenderPosition::unpacked(p.load(Ordering::Relaxed)))
+                .collect();
+            resume_file.save(&state_now(positions))?;
+            checkpointed_at = Instant::now();
         }
         let sent_now = sent.load(Ordering::Relaxed);
         progress.tick(&Snapshot {
@@ -391,14 +418,7 @@ pub async fn run(
     stats.sent = sent.load(Ordering::Relaxed);
     stats.lost_in_kernel = replies.lost();
     if let Some(signal) = stats.interrupted {
-        let state = ResumeState {
-            version: ResumeState::VERSION,
-            kind: opts.probe.name().to_string(),
-            fingerprint,
-            seed: opts.seed,
-            positions,
-        };
-        resume_file.save(&state)?;
+        resume_file.save(&state_now(positions))?;
         notice(&format!(
             "{} after {} probes; to continue where it stopped, run the same command with --resume {}",
             signal.name(),

@@ -5,7 +5,8 @@
 //! The file is written as root's stand-in: a [`ResumeFile`] is opened (or created,
 //! mode 0600) when the sweep starts, before privileges are dropped, never through a
 //! symbolic link and never if someone else owns it, and written through the held
-//! descriptor on Ctrl-C. A sweep that finishes leaves it recording nothing: removed
+//! descriptor on Ctrl-C (and SIGTERM), and every `CHECKPOINT_EVERY` while the sweep
+//! runs, so that a sweep killed outright continues from its last checkpoint. A sweep that finishes leaves it recording nothing: removed
 //! if this run created it and may still remove it, emptied otherwise. (Windows has
 //! no owners or modes to check as these: there the file is opened as it is.)
 

@@ -30,6 +30,21 @@ pub struct SenderPosition {
     pub next: u64,
 }
 
+impl SenderPosition {
+    /// The position in one word (`next` is below 2^48: at most one per address and
+    /// port of the whole space), for a sender to publish without a lock.
+    pub fn packed(self) -> u64 {
+        (u64::from(self.pass) << 56) | (self.next & ((1 << 56) - 1))
+    }
+
+    pub fn unpacked(word: u64) -> Self {
+        Self {
+            pass: (word >> 56) as u8,
+            next: word & ((1 << 56) - 1),
+        }
+    }
+}
+
 /// Where a sweep's probe of `kind` to `addr:port` goes: TCP and UDP from the keyed
 /// source port of (target, port), which the classifier checks; ICMP needs none.
 pub fn probe_to(
@@ -78,6 +93,9 @@ pub struct SenderJob {
     pub stop: Arc<AtomicBool>,
     /// Set while the ports found wait for version detection: send nothing meanwhile.
     pub paused: Arc<AtomicBool>,
+    /// Where this sender is, every probe before it handed to the device
+    /// ([`SenderPosition::packed`]): what a checkpoint of the resume file records.
+    pub published: Arc<AtomicU64>,
     pub sent: Arc<AtomicU64>,
 }
 
@@ -133,6 +151,9 @@ impl SenderJob {
                 }
                 limiter.spend(built);
                 self.send_some(sender, &mut batch)?;
+                if batch.is_empty() {
+                    self.published.store(position.packed(), Ordering::Relaxed);
+                }
                 if exhausted {
                     self.flush(sender, &mut batch)?;
                     break;
@@ -149,6 +170,7 @@ impl SenderJob {
                 pass: position.pass + 1,
                 next: 0,
             };
+            self.published.store(position.packed(), Ordering::Relaxed);
         }
         Ok(position)
     }
@@ -206,6 +228,23 @@ impl SenderJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_pack_into_one_word_and_back() {
+        for position in [
+            SenderPosition::default(),
+            SenderPosition {
+                pass: 3,
+                next: 12_345,
+            },
+            SenderPosition {
+                pass: 20,
+                next: (1 << 48) - 1,
+            },
+        ] {
+            assert_eq!(SenderPosition::unpacked(position.packed()), position);
+        }
+    }
     use crate::engine::probing::ProbeContext;
     use crate::io::MAX_PROBE_FRAME_LEN;
     use crate::packet::template::LinkAddrs;
