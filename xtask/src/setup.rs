@@ -79,7 +79,7 @@ pub fn run() -> Result<()> {
 /// [`PYTHON_TOOLS`] in their venv, made with Debian's Python (whatever else is first
 /// on PATH).
 fn ensure_python_tools() -> Result<()> {
-    let venv = cache_dir().join("venv");
+    let venv = xtask::setup_cache_dir().join("venv");
     let stamp = venv.join("scanner-setup.stamp");
     let wanted = PYTHON_TOOLS.join(" ");
     if xtask::tools_python().exists()
@@ -171,7 +171,7 @@ pub fn ensure_ebpf_toolchain() -> Result<()> {
             &["component", "add", "rust-src", "--toolchain", "nightly"],
         )?;
     }
-    let stamp = cache_dir().join("bpf-linker.stamp");
+    let stamp = xtask::setup_cache_dir().join("bpf-linker.stamp");
     let wanted = format!("bpf-linker {BPF_LINKER_VERSION} for {}", nightly.trim());
     let linker_runs = shell::capture("bpf-linker", &["--version"])
         .map(|o| o.status.success())
@@ -180,10 +180,6 @@ pub fn ensure_ebpf_toolchain() -> Result<()> {
         return Ok(());
     }
     build_bpf_linker(&wanted, &stamp)
-}
-
-fn cache_dir() -> PathBuf {
-    xtask::setup_cache_dir()
 }
 
 /// bpf-linker has no prebuilt binary reachable here and Debian's LLVM is too old, so
@@ -206,7 +202,7 @@ fn build_bpf_linker(wanted: &str, stamp: &std::path::Path) -> Result<()> {
         .next()
         .context("cannot read LLVM's version from its file name")?
         .to_string();
-    let prefix = cache_dir().join("llvm");
+    let prefix = xtask::setup_cache_dir().join("llvm");
     let lib = prefix.join("lib");
     std::fs::create_dir_all(&lib)?;
     for name in ["libLLVM.so", soname.as_str()] {

@@ -132,9 +132,7 @@ fn check_trusted(_path: &Path, _dir: &Path) -> Result<()> {
 /// [`check_trusted`] where files have owners and modes.
 #[cfg(unix)]
 fn check_trusted(path: &Path, dir: &Path) -> Result<()> {
-    // SAFETY: geteuid(2) has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
+    if !crate::io::privileges::running_as_root() {
         return Ok(());
     }
     let binary_owner = std::env::current_exe()

@@ -1045,7 +1045,7 @@ fn connections_the_descriptors_allow() -> usize {
     }
     #[cfg(windows)]
     {
-        crate::service::scan::VersionOptions::DEFAULT_PARALLEL
+        crate::service::scan::VersionOptions::DEFAULT_PARALLEL.min(SWEEP_CONNECTIONS_CAP)
     }
 }
 

@@ -380,15 +380,12 @@ pub async fn run(
             replies: stats.replies,
             open: stats.open,
         });
-        run_records.tick(
-            Instant::now(),
-            StatusReading {
-                sent: sent_now,
-                replies: stats.replies,
-                answers: stats.open,
-                lost: replies.lost(),
-            },
-        )?;
+        run_records.tick(Instant::now(), || StatusReading {
+            sent: sent_now,
+            replies: stats.replies,
+            answers: stats.open,
+            lost: replies.lost(),
+        })?;
         if handles.iter().all(|h| h.is_finished()) {
             let now = Instant::now();
             let done_at = *senders_done_at.get_or_insert(now);

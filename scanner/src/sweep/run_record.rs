@@ -134,8 +134,10 @@ impl RunRecords {
         })
     }
 
-    /// Writes a status line if a second has passed since the last (or none was written).
-    pub fn tick(&mut self, now: Instant, progress: StatusReading) -> Result<()> {
+    /// Writes a status line if a second has passed since the last (or none was
+    /// written); `read` is asked for the figures only then (the kernel's lost count
+    /// is a map read, not something to do per batch of replies).
+    pub fn tick(&mut self, now: Instant, read: impl FnOnce() -> StatusReading) -> Result<()> {
         if self.status.is_none()
             || self
                 .last_line
@@ -143,7 +145,7 @@ impl RunRecords {
         {
             return Ok(());
         }
-        self.write_status(now, progress)
+        self.write_status(now, read())
     }
 
     fn write_status(&mut self, now: Instant, progress: StatusReading) -> Result<()> {
@@ -311,9 +313,9 @@ mod tests {
             answers,
             lost: 0,
         };
-        records.tick(at(10), progress(100, 5)).unwrap();
-        records.tick(at(500), progress(200, 9)).unwrap(); // within the second: no line
-        records.tick(at(1010), progress(300, 12)).unwrap();
+        records.tick(at(10), || progress(100, 5)).unwrap();
+        records.tick(at(500), || progress(200, 9)).unwrap(); // within the second: no line
+        records.tick(at(1010), || progress(300, 12)).unwrap();
         let stats = SweepStats {
             sent: 400,
             replies: 30,
