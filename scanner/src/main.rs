@@ -158,6 +158,7 @@ fn scan(plan: ScanPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
 fn sweep(plan: SweepPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
     let SweepPlan {
         sweep,
+        scripts,
         reverse_dns,
         outputs,
     } = plan;
@@ -170,7 +171,12 @@ fn sweep(plan: SweepPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
     }
     collector.result_mut().scans = sweep::scan_info(&sweep).into_iter().collect();
     let started = std::time::Instant::now();
-    let stats = runtime.block_on(sweep::run(&sweep, &mut collector, &mut |m: &str| notice(m)))?;
+    let stats = runtime.block_on(sweep::run(
+        &sweep,
+        scripts.as_ref(),
+        &mut collector,
+        &mut |m: &str| notice(m),
+    ))?;
     collector.result_mut().elapsed = started.elapsed();
     if outputs.verbose > 0 {
         notice(&format!(
@@ -184,6 +190,13 @@ fn sweep(plan: SweepPlan, runtime: &Runtime) -> Result<Option<StopSignal>> {
                 stats.identified,
                 stats.identified as f64 / seconds,
                 sweep.max_connections
+            ));
+        }
+        if scripts.is_some() {
+            notice(&format!(
+                "scripts: ran on {} port(s) in {:.1} s",
+                stats.scripted,
+                collector.result().elapsed.as_secs_f64()
             ));
         }
     }

@@ -789,6 +789,10 @@ fn sweeps_refuse_what_they_cannot_send_or_report() {
             "-sV names the services of open ports",
         ),
         (&["-sn", "-PS80"][..], "-PE"),
+        (
+            &["-sA", "--script", "http-title", "-p", "80"][..],
+            "scripts in a sweep run on the open ports it finds",
+        ),
     ] {
         let mut line = args(flags);
         line.push("198.19.0.0/30");
@@ -844,6 +848,112 @@ fn a_sweep_names_the_service_of_every_port_it_finds() {
     assert_eq!(named, sweep_truth("198.19.0.0/21"));
     assert!(
         messages.contains("version detection: 2048 services named"),
+        "{messages}"
+    );
+}
+
+/// A port script of the user's: marks the port's version, and fails on every fourth
+/// address.
+const MARKING_SCRIPT: &str = r#"
+description = "Marks each port's version; fails on every fourth address"
+categories = {"safe"}
+portrule = function(host, port) return port.number == 80 end
+action = function(host, port)
+  local last = tonumber(host.ip:match("%d+$"))
+  if last % 4 == 0 then error("planted failure on " .. host.ip) end
+  port.version.product = "marked"
+  nmap.set_port_version(host, port)
+  local first = nmap.get_ports(host, nil, "tcp", "open")
+  local more = nmap.get_ports(host, first, "tcp", "open")
+  return "marked " .. host.ip .. " seeing " .. first.number .. (more and " and more" or " only")
+end
+"#;
+
+/// A host script of the user's: says each host's address.
+const HOST_SCRIPT: &str = r#"
+description = "Says each host once"
+categories = {"safe"}
+hostrule = function(host) return true end
+action = function(host) return "host " .. host.ip end
+"#;
+
+/// `--sweep -sV --script`: every port found is named, then handed to its scripts on
+/// the same loop; it is written once they end, with the version a script set, then
+/// what each said; a host's scripts run once; a script that fails on some ports is
+/// reported and the sweep goes on, losing no port.
+#[test]
+#[ignore = "needs the lab: run with `cargo xtask test`"]
+fn a_sweep_runs_scripts_on_every_port_it_finds() {
+    require_lab();
+    let dir = std::env::temp_dir().join(format!("scanner-sweep-scripts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marking = dir.join("sweep-mark.nse");
+    let host_script = dir.join("sweep-host.nse");
+    std::fs::write(&marking, MARKING_SCRIPT).unwrap();
+    std::fs::write(&host_script, HOST_SCRIPT).unwrap();
+    let scripts = format!("http-title,{},{}", marking.display(), host_script.display());
+    let range = "198.19.0.0/22";
+    let (json, messages) = run_in_lab(
+        &scanner_binary(),
+        &args(&[
+            "-sV", "-v", "--script", &scripts, "-p", "80", "-oJ", "-", range,
+        ]),
+    )
+    .expect("sweep -sV --script");
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let mut products = BTreeMap::new();
+    let mut said: BTreeMap<(Ipv4Addr, String), String> = BTreeMap::new();
+    let mut hosts_said = Vec::new();
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let addr: Ipv4Addr = v["addr"].as_str().unwrap().parse().unwrap();
+        match (&v["script"], v["port"].as_u64()) {
+            (serde_json::Value::Null, Some(80)) => {
+                let product = v["service"]["product"].as_str().unwrap().to_string();
+                assert!(products.insert(addr, product).is_none(), "twice: {line}");
+            }
+            (script, Some(80)) => {
+                assert!(products.contains_key(&addr), "before its port: {line}");
+                let id = script["id"].as_str().unwrap().to_string();
+                let output = script["output"].as_str().unwrap().to_string();
+                assert!(said.insert((addr, id), output).is_none(), "twice: {line}");
+            }
+            (script, None) => {
+                assert_eq!(script["output"], format!("host {addr}"), "{line}");
+                hosts_said.push(addr);
+            }
+            _ => panic!("unexpected line {line}"),
+        }
+    }
+    let truth: Vec<Ipv4Addr> = sweep_truth(range).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(products.keys().copied().collect::<Vec<_>>(), truth);
+    hosts_said.sort_unstable();
+    assert_eq!(hosts_said, truth);
+    let mut failures = 0;
+    for addr in truth {
+        let fails = addr.octets()[3] % 4 == 0;
+        let expected = if fails { "nginx" } else { "marked" };
+        assert_eq!(products[&addr], expected, "{addr}");
+        assert_eq!(said[&(addr, "http-title".into())], "lab host sweep");
+        match said.get(&(addr, "sweep-mark".into())) {
+            Some(output) => {
+                assert!(!fails, "{addr}: {output}");
+                assert_eq!(output, &format!("marked {addr} seeing 80 only"));
+            }
+            None => {
+                assert!(fails, "{addr}: no sweep-mark output");
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(
+        messages.matches("planted failure on").count(),
+        failures,
+        "{messages}"
+    );
+    assert!(
+        messages.contains("scripts: ran on 1024 port(s)"),
         "{messages}"
     );
 }

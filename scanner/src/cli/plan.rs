@@ -533,6 +533,8 @@ pub struct ScanPlan {
 /// A stateless sweep.
 pub struct SweepPlan {
     pub sweep: SweepOptions,
+    /// The scripts selected, loaded: run on each port as it is found.
+    pub scripts: Option<Engine>,
     /// `--resolve-all`: the reverse-DNS names of the hosts found (not with `-n`).
     pub reverse_dns: bool,
     pub outputs: Outputs,
@@ -716,17 +718,23 @@ pub fn plan(
     if sweep_mode && args.synack_signatures {
         bail!("--synack-signatures reads the SYN+ACKs of nmap-style scans, not of stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
     }
-    if sweep_mode && scripts.is_some() {
-        bail!("scripts run on nmap-style scans, not on stateless sweeps: scan fewer than {SWEEP_THRESHOLD} (target, port) pairs");
-    }
-    if let (Some(probe), Some(_)) = (sweep_probe, &version) {
-        if !matches!(
+    if let Some(probe) = sweep_probe {
+        let finds_open_ports = matches!(
             probe.sweep_answer(),
             Some(crate::probe::SweepAnswer::Port(
                 crate::model::PortState::Open
             ))
-        ) {
-            bail!("-sV names the services of open ports: a {} sweep finds none (sweep with -sS or -sU)", probe.name());
+        );
+        let wanted = match (&version, &scripts) {
+            (Some(_), _) => Some("-sV names the services of open ports"),
+            (None, Some(_)) => Some("scripts in a sweep run on the open ports it finds"),
+            (None, None) => None,
+        };
+        if let (Some(wanted), false) = (wanted, finds_open_ports) {
+            bail!(
+                "{wanted}: a {} sweep finds none (sweep with -sS or -sU)",
+                probe.name()
+            );
         }
     }
     // Without privileges, -sn pings with TCP connects, as nmap does; with them, the
@@ -885,6 +893,7 @@ pub fn plan(
         };
         return Ok(Plan::Sweep(Box::new(SweepPlan {
             sweep,
+            scripts,
             reverse_dns: !args.no_dns && args.resolve_all,
             outputs,
         })));

@@ -152,7 +152,11 @@ impl EventSink for Collector<'_> {
             }
             Event::Script(subject, output) => {
                 self.writer.script(subject, &output)?;
-                record_script(result, subject, output);
+                let about_the_scan =
+                    matches!(subject, ScriptSubject::PreScan | ScriptSubject::PostScan);
+                if self.keeps_findings || about_the_scan {
+                    record_script(result, subject, output);
+                }
             }
             Event::Host(addr, facts) if self.keeps_findings => {
                 merge_facts(result.hosts.entry(addr).or_default(), facts)
@@ -418,5 +422,44 @@ mod tests {
             ["banner", "ssh-auth-methods", "ssh-hostkey"]
         );
         assert_eq!(ids(&host.scripts), ["asn", "ntp", "smb-os"]);
+    }
+
+    /// A streaming sweep writes ports and their scripts' outputs as they come and
+    /// keeps none of them (its memory stays flat); what the scan-wide scripts said
+    /// is kept.
+    #[test]
+    fn streaming_only_writes_ports_and_scripts_without_keeping_them() {
+        let mut written = Written::default();
+        let mut collector =
+            Collector::new(ScanResult::default(), false, &mut written).streaming_only();
+        let output = |id: &str| ScriptOutput {
+            id: id.into(),
+            output: "x".into(),
+            table: None,
+        };
+        let events = [
+            Event::Script(ScriptSubject::PreScan, output("pre")),
+            Event::Service(named(port(80, Proto::Tcp, PortState::Open), "http")),
+            Event::Script(
+                ScriptSubject::Port(ADDR, 80, Proto::Tcp),
+                output("http-title"),
+            ),
+            Event::Script(ScriptSubject::Host(ADDR), output("host-says")),
+        ];
+        for event in events {
+            collector.emit(event).unwrap();
+        }
+        let result = collector.into_result();
+        assert!(result.hosts.is_empty(), "{:?}", result.hosts);
+        assert_eq!(result.prescripts.len(), 1);
+        assert_eq!(
+            written.0,
+            [
+                "script pre",
+                "port 80/tcp open http",
+                "script http-title",
+                "script host-says"
+            ]
+        );
     }
 }

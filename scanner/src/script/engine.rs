@@ -504,6 +504,16 @@ impl Engine {
         }
     }
 
+    /// Whether any selected script has a `hostrule` (runs once per host).
+    pub fn has_host_scripts(&self) -> bool {
+        self.scripts.iter().any(|script| {
+            matches!(
+                script.env.raw_get::<Value>("hostrule"),
+                Ok(Value::Function(_))
+            )
+        })
+    }
+
     /// The port changes scripts asked for (`nmap.set_port_state`,
     /// `nmap.set_port_version`) since the last call, on ports `result` has.
     pub fn take_port_changes(&self, result: &ScanResult) -> Vec<Event> {
@@ -779,10 +789,10 @@ pub struct Runs<'e> {
     _raw: RawLease<'e>,
 }
 
-impl Runs<'_> {
+impl<'e> Runs<'e> {
     /// Queues the scripts whose rules hold, as `result` has `addr`: the port
     /// scripts of `ports` (every open port if `None`), and the host scripts if
-    /// `host`. Rules are asked now.
+    /// `host`. Rules are asked now. How many instances were queued.
     pub fn add_host(
         &mut self,
         result: &ScanResult,
@@ -790,10 +800,26 @@ impl Runs<'_> {
         ports: Option<&[(u16, Proto)]>,
         host: bool,
         notice: &mut dyn FnMut(&str),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let instances = self.engine.instances(result, addr, ports, host, notice)?;
+        let queued = instances.len();
         self.pending.extend(instances);
-        Ok(())
+        Ok(queued)
+    }
+
+    /// The engine the scripts run on.
+    pub fn engine(&self) -> &'e Engine {
+        self.engine
+    }
+
+    /// How many instances wait for their turn.
+    pub fn queued(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How many instances run at once (`--max-script-threads`).
+    pub fn at_once(&self) -> usize {
+        self.engine.opts.max_threads.max(1)
     }
 
     /// Whether nothing is queued or running (threads scripts started included).
@@ -813,8 +839,25 @@ impl Runs<'_> {
         &mut self,
         notice: &mut dyn FnMut(&str),
     ) -> Result<Option<(ScriptSubject, ScriptOutput)>> {
+        loop {
+            match self.next_end(notice).await? {
+                None => return Ok(None),
+                Some(Ended {
+                    subject: Some(subject),
+                    output: Some(output),
+                }) => return Ok(Some((subject, output))),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Runs the queued instances until one ends, said something or not (a thread a
+    /// script started too): what it said and whom it was about; `None` once nothing
+    /// is queued or running. Instances that fail are reported through `notice`.
+    /// Cancel-safe, as [`Runs::next`].
+    pub async fn next_end(&mut self, notice: &mut dyn FnMut(&str)) -> Result<Option<Ended>> {
         let engine = self.engine;
-        let limit = engine.opts.max_threads.max(1);
+        let limit = self.at_once();
         loop {
             while self.running.len() < limit {
                 let Some(Instance {
@@ -871,8 +914,7 @@ impl Runs<'_> {
                 }
             };
             match (outcome, subject) {
-                (Ok(Some(output)), Some(subject)) => return Ok(Some((subject, output))),
-                (Ok(_), _) => {}
+                (Ok(output), subject) => return Ok(Some(Ended { subject, output })),
                 (Err(err), subject) => {
                     let target = match subject {
                         Some(subject) => subject_name(subject),
@@ -885,10 +927,22 @@ impl Runs<'_> {
                     // What a failed script held (a heap it filled, say) goes now,
                     // not when the next script needs the room.
                     let _ = engine.lua.gc_collect();
+                    return Ok(Some(Ended {
+                        subject,
+                        output: None,
+                    }));
                 }
             }
         }
     }
+}
+
+/// An instance (or a thread one started) that ended.
+pub struct Ended {
+    /// Whom it was about; `None` for a thread.
+    pub subject: Option<ScriptSubject>,
+    /// What it said, if anything (a failure said nothing).
+    pub output: Option<ScriptOutput>,
 }
 
 /// Where a host or port script's output is listed: by host, the host's own first,

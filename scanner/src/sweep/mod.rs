@@ -17,6 +17,7 @@
 
 pub mod resume;
 pub mod run_record;
+pub mod scripts;
 pub mod sender;
 pub mod services;
 
@@ -31,12 +32,14 @@ use crate::model::{Event, EventSink, HostFacts, PortFinding, PortState, ScanInfo
 use crate::packet::template::LinkAddrs;
 use crate::probe::{host_reading, ProbeKind, ProbeWriter, SweepAnswer};
 use crate::report::progress::{Progress, ProgressOptions, Snapshot};
+use crate::script::engine::{Engine, Phase};
 use crate::target::permutation::{Permutation, Shard};
 use crate::target::{ports::PortList, TargetSet};
 use anyhow::{bail, Context, Result};
 use resume::{ResumeFile, ResumeState};
 use run_record::{RunRecordPaths, RunRecords, StatusReading, SweepPlan};
 use scanner_common::{ClassifierConfig, ReplyRecord, FLAG_PASS_SYNACK, FLAG_SPORT_FROM_COOKIE};
+use scripts::SweepScripts;
 use sender::{SenderJob, SenderPosition};
 use services::SweepServices;
 use std::collections::HashSet;
@@ -101,6 +104,8 @@ pub struct SweepStats {
     pub lost_in_kernel: u64,
     /// Ports version detection named (`-sV`).
     pub identified: u64,
+    /// Ports whose scripts all ran (`--script`).
+    pub scripted: u64,
     pub threads: usize,
     pub send_path: &'static str,
     pub recv_path: &'static str,
@@ -180,9 +185,12 @@ pub fn scan_info(opts: &SweepOptions) -> Option<ScanInfo> {
 }
 
 /// Runs the sweep to the end (or to Ctrl-C), emitting each answer into `sink` as it
-/// is found: a port finding, or a host up for ping sweeps.
+/// is found: a port finding, or a host up for ping sweeps. With `engine`, its
+/// prerule scripts run first, each port's and host's scripts as found
+/// ([`scripts`]), its postrule scripts last.
 pub async fn run(
     opts: &SweepOptions,
+    engine: Option<&Engine>,
     sink: &mut dyn EventSink,
     notice: &mut dyn FnMut(&str),
 ) -> Result<SweepStats> {
@@ -323,6 +331,13 @@ pub async fn run(
     let mut records: Vec<ReplyRecord> = Vec::with_capacity(4096);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stop_signals = StopSignals::listen()?;
+    let mut scripts = match engine {
+        Some(engine) => {
+            run_phase(engine, Phase::PreScan, sink, notice).await?;
+            Some(SweepScripts::new(engine).await)
+        }
+        None => None,
+    };
     let mut senders_done_at: Option<Instant> = None;
     let mut checkpointed_at = Instant::now();
     let state_now = |positions: Vec<SenderPosition>| ResumeState {
@@ -334,6 +349,7 @@ pub async fn run(
     };
     loop {
         let probing = services.as_ref().is_some_and(SweepServices::busy);
+        let scripting = scripts.as_mut().is_some_and(SweepScripts::busy);
         tokio::select! {
             received = replies.recv(&mut records) => received?,
             named = std::future::poll_fn(|cx| match services.as_mut() {
@@ -341,7 +357,20 @@ pub async fn run(
                 None => std::task::Poll::Pending,
             }), if probing => {
                 if let Some(finding) = named {
-                    sink.emit(Event::Service(finding?))?;
+                    match scripts.as_mut() {
+                        Some(scripts) => scripts.found(finding?, sink, notice)?,
+                        None => sink.emit(Event::Service(finding?))?,
+                    }
+                }
+            }
+            ended = async {
+                match scripts.as_mut() {
+                    Some(scripts) => scripts.next(notice).await,
+                    None => Ok(None),
+                }
+            }, if scripting => {
+                if let (Some(ended), Some(scripts)) = (ended?, scripts.as_mut()) {
+                    scripts.ended(ended, sink)?;
                 }
             }
             _ = tick.tick() => {}
@@ -352,19 +381,17 @@ pub async fn run(
         }
         for record in records.drain(..) {
             stats.replies += 1;
-            record_answer(
-                opts.probe,
-                answer,
-                &record,
-                &answered,
-                &mut stats,
-                sink,
-                services.as_mut(),
-            )?;
+            let found = record_answer(opts.probe, answer, &record, &answered, &mut stats, sink)?;
+            match (found, services.as_mut(), scripts.as_mut()) {
+                (None, ..) => {}
+                (Some(finding), Some(services), _) => services.found(finding),
+                (Some(finding), None, Some(scripts)) => scripts.found(finding, sink, notice)?,
+                (Some(finding), None, None) => sink.emit(Event::Port(finding))?,
+            }
         }
-        if let Some(services) = &services {
-            paused.store(services.backlogged(), Ordering::Relaxed);
-        }
+        let backlogged = services.as_ref().is_some_and(SweepServices::backlogged)
+            || scripts.as_ref().is_some_and(SweepScripts::backlogged);
+        paused.store(backlogged, Ordering::Relaxed);
         // A task killed outright (SIGKILL, a lost node) continues from here.
         if checkpointed_at.elapsed() >= CHECKPOINT_EVERY && stats.interrupted.is_none() {
             let positions = published
@@ -389,7 +416,8 @@ pub async fn run(
         if handles.iter().all(|h| h.is_finished()) {
             let now = Instant::now();
             let done_at = *senders_done_at.get_or_insert(now);
-            let named_all = services.as_ref().is_none_or(SweepServices::done);
+            let named_all = services.as_ref().is_none_or(SweepServices::done)
+                && scripts.as_mut().is_none_or(SweepScripts::done);
             if stats.interrupted.is_some() || (now >= done_at + opts.wait && named_all) {
                 break;
             }
@@ -402,6 +430,13 @@ pub async fn run(
         for finding in services.abandon() {
             sink.emit(Event::Port(finding))?;
         }
+    }
+    if let Some(scripts) = scripts {
+        stats.scripted = scripts.scripted;
+        scripts.abandon(sink)?;
+    }
+    if let (Some(engine), None) = (engine, stats.interrupted) {
+        run_phase(engine, Phase::PostScan, sink, notice).await?;
     }
 
     let mut positions = Vec::with_capacity(handles.len());
@@ -429,8 +464,20 @@ pub async fn run(
     Ok(stats)
 }
 
+/// Runs the `prerule` or `postrule` scripts, without raw packets, and emits what they
+/// said into `sink`.
+async fn run_phase(
+    engine: &Engine,
+    phase: Phase,
+    sink: &mut dyn EventSink,
+    notice: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let events = engine.run_phase(phase, None, notice).await?;
+    events.into_iter().try_for_each(|event| sink.emit(event))
+}
+
 /// Reads one reply as the sweep's probe kind says: the first answer of each (address,
-/// port) is emitted into `sink` (a port finding, or a host up), repeats are
+/// port) is returned (a port found) or emitted into `sink` (a host up); repeats are
 /// counted as duplicates, closed ports counted; anything else says nothing.
 fn record_answer(
     probe: ProbeKind,
@@ -439,17 +486,16 @@ fn record_answer(
     answered: &Answered,
     stats: &mut SweepStats,
     sink: &mut dyn EventSink,
-    services: Option<&mut SweepServices>,
-) -> Result<()> {
+) -> Result<Option<PortFinding>> {
     let addr = Ipv4Addr::from(record.remote_addr);
     match answer {
         SweepAnswer::HostUp => {
             let Some(status) = host_reading(record).filter(|status| status.up) else {
-                return Ok(());
+                return Ok(None);
             };
             if !answered.insert(addr, 0) {
                 stats.duplicates += 1;
-                return Ok(());
+                return Ok(None);
             }
             stats.open += 1;
             let facts = HostFacts {
@@ -457,36 +503,32 @@ fn record_answer(
                 ..HostFacts::default()
             };
             sink.emit(Event::Host(addr, facts))?;
+            Ok(None)
         }
         SweepAnswer::Port(wanted) => {
             let (Some((state, reason)), Some(proto)) = (probe.port_reading(record), probe.proto())
             else {
-                return Ok(());
+                return Ok(None);
             };
             if state != wanted {
                 stats.closed += u64::from(state == PortState::Closed);
-                return Ok(());
+                return Ok(None);
             }
             if !answered.insert(addr, record.remote_port) {
                 stats.duplicates += 1;
-                return Ok(());
+                return Ok(None);
             }
             stats.open += 1;
-            let finding = PortFinding::now(
+            Ok(Some(PortFinding::now(
                 proto,
                 addr,
                 record.remote_port,
                 state,
                 reason,
                 Some(record.ttl),
-            );
-            match services {
-                Some(services) => services.found(finding),
-                None => sink.emit(Event::Port(finding))?,
-            }
+            )))
         }
     }
-    Ok(())
 }
 
 /// One sender per transmit queue for AF_XDP (at most as many as asked); any number
