@@ -226,6 +226,10 @@ fn build_host(host: &Host, router: &Host, made: &mut Made) -> Result<()> {
         // port draw an ACK instead of a SYN+ACK (real machines, each its own, see one
         // scan at a time).
         sysctl(&ns, "net.ipv4.tcp_max_tw_buckets", "0")?;
+        // Nor may a full listen queue (thousands of version-detection connections
+        // at once) drop a sweep's SYN: one machine each would have a queue of its own.
+        sysctl(&ns, "net.core.somaxconn", "65535")?;
+        sysctl(&ns, "net.ipv4.tcp_max_syn_backlog", "65535")?;
     }
     if host.stack == Stack::Ttl128NoTimestampsNoWscale {
         sysctl(&ns, "net.ipv4.ip_default_ttl", "128")?;

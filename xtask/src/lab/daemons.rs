@@ -181,9 +181,17 @@ fn start_one(host: &Host, ns: &str, dir: &Path, daemon: Daemon) -> Result<()> {
 }
 
 fn nginx_config(host: &Host, dir: &Path, http_ports: &[u16], https: bool) -> String {
+    // The sweep host's one nginx stands for 65,536 machines: its accept queue is
+    // sized for a sweep's version detection (see the host's sysctls), so that a
+    // full queue never drops a sweep's SYN (no SYN+ACK: a port missed).
+    let backlog = if host.answers_range.is_some() {
+        " backlog=65535"
+    } else {
+        ""
+    };
     let mut listen = String::new();
     for port in http_ports {
-        listen.push_str(&format!("        listen {port};\n"));
+        listen.push_str(&format!("        listen {port}{backlog};\n"));
     }
     if https {
         let tls = tls_dir();
