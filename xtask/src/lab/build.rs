@@ -26,6 +26,7 @@ pub fn up() -> Result<()> {
     made.namespace(SWITCH_NS)?;
     in_ns(SWITCH_NS, &["ip", "link", "add", BRIDGE, "type", "bridge"])?;
     in_ns(SWITCH_NS, &["ip", "link", "set", BRIDGE, "up"])?;
+    bridge_without_netfilter()?;
 
     add_namespace(SCANNER_NS, &mut made)?;
     attach_to_bridge(SCANNER_NS, "s-scanner", SCANNER_QUEUES)?;
@@ -314,6 +315,25 @@ fn configure_iface(ns: &str, iface: &str, cidr: &str, target_side: bool) -> Resu
     in_ns(ns, &["ip", "link", "set", iface, "up"])?;
     if target_side {
         in_ns(ns, &["ethtool", "-K", iface, "tx", "off"])?;
+    }
+    Ok(())
+}
+
+/// The bridge is a plain switch: where `br_netfilter` is loaded (Docker loads it), every
+/// bridged frame would also pass through the switch's iptables, a third of the
+/// lab's per-frame cost at sweep rates, and only on machines where some other program
+/// loaded the module. The hosts' own firewalls are in their own namespaces.
+fn bridge_without_netfilter() -> Result<()> {
+    for table in ["iptables", "ip6tables", "arptables"] {
+        let key = format!("net.bridge.bridge-nf-call-{table}");
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let loaded = std::process::Command::new("ip")
+            .args(["netns", "exec", SWITCH_NS, "test", "-e", &path])
+            .status()
+            .is_ok_and(|s| s.success());
+        if loaded {
+            sysctl(SWITCH_NS, &key, "0")?;
+        }
     }
     Ok(())
 }
