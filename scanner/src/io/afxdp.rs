@@ -9,11 +9,17 @@ use super::{FrameBatch, FrameSender};
 use anyhow::{anyhow, Result};
 use std::io::{self, Write};
 use std::num::NonZeroU32;
-use xsk_rs::config::{Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::config::{FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
-const FRAME_COUNT: u32 = 4096;
+/// The TX ring's slots, and as many UMEM frames: a send never has more frames out
+/// than the ring holds (it waits for the kernel to drain the ring), so more frames
+/// would only be memory. Each socket's UMEM is pinned, so it counts in full.
 const TX_RING: u32 = 2048;
+const FRAME_COUNT: u32 = TX_RING;
+/// The smallest frame AF_XDP allows; probes are a few hundred bytes, a full Ethernet
+/// frame 1,514. A 2,048 × 2,048 UMEM is 4 MiB a sender (it was 16).
+const FRAME_SIZE: u32 = 2048;
 /// Frames the kernel sends per wakeup in copy mode.
 const KERNEL_TX_BATCH: u32 = 32;
 /// `SOL_XDP` and its `XDP_MAX_TX_SKB_BUDGET` option (Linux 6.17+), which raises that.
@@ -66,6 +72,7 @@ impl AfXdpSender {
             )
         };
         let umem_config = UmemConfig::builder()
+            .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| explain("setup", &e))?)
             .comp_queue_size(QueueSize::new(TX_RING).map_err(|e| explain("setup", &e))?)
             .build()
             .map_err(|e| explain("UMEM setup", &e))?;

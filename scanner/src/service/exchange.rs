@@ -24,6 +24,8 @@ pub const DEFAULT_TCPWRAPPED: Duration = Duration::from_secs(2);
 /// Once some bytes came, how long a pause ends the answer.
 const QUIET_AFTER_DATA: Duration = Duration::from_millis(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How much one read of a TCP answer takes at most.
+const READ_CHUNK: usize = 4096;
 
 /// How a probe reaches the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,13 +75,16 @@ pub async fn exchange(addr: SocketAddr, layer: Layer, probe: &Probe, heard: &Ato
     if layer == Layer::Tcp {
         return read_answer(tcp, probe, heard, started).await;
     }
-    let Some(session) = tls::connect(addr, tcp).await else {
+    // The TLS states are boxed: inline they would make every exchange's future (and a
+    // port's probes wait for a connection as futures, thousands in a sweep) as large
+    // as a TLS handshake's.
+    let Some(session) = Box::pin(tls::connect(addr, tcp)).await else {
         return failed;
     };
     let certificate = tls::certificate_of(&session);
     Answer {
         certificate,
-        ..read_answer(session, probe, heard, started).await
+        ..Box::pin(read_answer(session, probe, heard, started)).await
     }
 }
 
@@ -100,7 +105,9 @@ async fn read_answer<S: AsyncRead + AsyncWrite + Unpin>(
         Duration::from_millis(u64::from(ms))
     });
     let deadline = started + wait_of(probe);
-    let mut buf = [0u8; 4096];
+    // On the heap, and only once connected: a probe waiting for its connection holds
+    // no buffer.
+    let mut buf = vec![0u8; READ_CHUNK];
     while answer.bytes.len() < MAX_ANSWER {
         let limit = if answer.bytes.is_empty() {
             deadline
