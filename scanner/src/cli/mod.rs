@@ -323,9 +323,10 @@ pub struct Args {
     pub shard: Option<String>,
 
     /// Sender threads for sweeps (one AF_XDP socket per transmit queue; at most one
-    /// per CPU).
-    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub threads: usize,
+    /// per CPU). Default: one per CPU, at most 8 (and for AF_XDP at most one per
+    /// transmit queue).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub threads: Option<usize>,
 
     /// Leave these targets out (addresses, CIDR, ranges; comma-separated; repeatable).
     #[arg(long, value_name = "LIST")]

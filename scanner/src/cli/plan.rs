@@ -27,6 +27,7 @@ use crate::report::OutputOptions;
 use crate::script::engine::{Engine, ScriptOptions};
 use crate::service::{self, scan::VersionOptions};
 use crate::sweep::run_record::RunRecordPaths;
+use crate::sweep::SenderThreads;
 use crate::sweep::{resume::ResumeState, SweepOptions};
 use crate::target::permutation::Shard;
 use crate::target::ports::PortList;
@@ -146,16 +147,24 @@ pub fn target_specs(args: &Args) -> Result<Vec<String>> {
 /// How many sender threads a sweep may start on a machine with `cpus` CPUs: what
 /// `--threads` asks for, refused above one per CPU (each thread spins on its own
 /// socket; past the CPUs they only take turns, and past the process's limits they
-/// cannot start at all).
-pub fn sender_threads(args: &Args, cpus: usize) -> Result<usize> {
-    if args.threads > cpus.max(1) {
-        bail!(
-            "--threads {}: this machine has {cpus} CPU(s); give at most {cpus} sender threads (AF_XDP uses one per transmit queue of the interface)",
-            args.threads
-        );
+/// cannot start at all); without it, one per CPU up to [`DEFAULT_MAX_SENDER_THREADS`].
+pub fn sender_threads(args: &Args, cpus: usize) -> Result<SenderThreads> {
+    let cpus = cpus.max(1);
+    match args.threads {
+        Some(asked) if asked > cpus => bail!(
+            "--threads {asked}: this machine has {cpus} CPU(s); give at most {cpus} sender threads (AF_XDP uses one per transmit queue of the interface)"
+        ),
+        Some(asked) => Ok(SenderThreads { count: asked, asked: true }),
+        None => Ok(SenderThreads {
+            count: cpus.min(DEFAULT_MAX_SENDER_THREADS),
+            asked: false,
+        }),
     }
-    Ok(args.threads.max(1))
 }
+
+/// Sender threads a sweep starts when `--threads` is not given: one per CPU up to this
+/// (each sends, and does the kernel's work of what it sent, on a core of its own).
+pub const DEFAULT_MAX_SENDER_THREADS: usize = 8;
 
 /// What the -s flags ask for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1332,8 +1341,42 @@ mod tests {
 
     #[test]
     fn sender_threads_stay_within_the_cpus() {
-        assert_eq!(sender_threads(&args("--threads 2 x"), 2).unwrap(), 2);
-        assert_eq!(sender_threads(&args("x"), 1).unwrap(), 1);
+        let threads = |line: &str, cpus: usize| sender_threads(&args(line), cpus).unwrap();
+        assert_eq!(
+            threads("--threads 2 x", 2),
+            SenderThreads {
+                count: 2,
+                asked: true
+            }
+        );
+        assert_eq!(
+            threads("--threads 1 x", 16),
+            SenderThreads {
+                count: 1,
+                asked: true
+            }
+        );
+        assert_eq!(
+            threads("x", 1),
+            SenderThreads {
+                count: 1,
+                asked: false
+            }
+        );
+        assert_eq!(
+            threads("x", 2),
+            SenderThreads {
+                count: 2,
+                asked: false
+            }
+        );
+        assert_eq!(
+            threads("x", 64),
+            SenderThreads {
+                count: 8,
+                asked: false
+            }
+        );
         let err = sender_threads(&args("--threads 100000 x"), 16).unwrap_err();
         assert!(err.to_string().contains("16 CPU"), "{err}");
     }
@@ -1459,8 +1502,8 @@ mod tests {
                 "--traceroute runs on nmap-style scans",
             ),
             (
-                "--privileged --sweep -sC --allow-reserved-targets -p 80 192.0.2.10",
-                "scripts run on nmap-style scans",
+                "--privileged --sweep -sA -sC --allow-reserved-targets -p 80 192.0.2.10",
+                "scripts in a sweep run on the open ports it finds",
             ),
             (
                 "--privileged --sweep -sA -sV --allow-reserved-targets -p 80 192.0.2.10",

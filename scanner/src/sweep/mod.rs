@@ -66,7 +66,7 @@ pub struct SweepOptions {
     pub net: NetworkOptions,
     pub seed: u64,
     pub shard: Shard,
-    pub threads: usize,
+    pub threads: SenderThreads,
     pub resume: Option<ResumeState>,
     /// Where an interrupted sweep writes its resume file.
     pub resume_path: PathBuf,
@@ -84,6 +84,14 @@ pub struct SweepOptions {
     pub versions: Option<crate::service::scan::VersionOptions>,
     /// `--max-connections`: ports probed by version detection at once.
     pub max_connections: usize,
+}
+
+/// How many sender threads a sweep starts, and whether the user asked for that many
+/// (`--threads`) or it is the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderThreads {
+    pub count: usize,
+    pub asked: bool,
 }
 
 /// How often a running sweep saves where its senders are to the resume file, so that
@@ -531,10 +539,10 @@ fn record_answer(
     }
 }
 
-/// One sender per transmit queue for AF_XDP (at most as many as asked); any number
-/// for packet sockets.
+/// One sender per transmit queue for AF_XDP (at most as many as asked, said if they
+/// were asked for); any number for packet sockets.
 fn thread_count(opts: &SweepOptions, path: &ScanPath, notice: &mut dyn FnMut(&str)) -> usize {
-    let asked = opts.threads.max(1);
+    let asked = opts.threads.count.max(1);
     if opts
         .net
         .send_mode
@@ -544,6 +552,9 @@ fn thread_count(opts: &SweepOptions, path: &ScanPath, notice: &mut dyn FnMut(&st
     }
     let queues = tx_queue_count(&path.iface) as usize;
     if asked > queues {
+        if !opts.threads.asked {
+            return queues;
+        }
         notice(&format!(
             "{} has {queues} transmit queue(s): using {queues} AF_XDP sender thread(s), not {asked}",
             path.iface
