@@ -85,7 +85,7 @@ fn refuse(lua: &Lua, message: impl AsRef<str>) -> mlua::Result<MultiValue> {
 
 fn access(slot: &RawSlot) -> Result<Rc<RawAccess>, &'static str> {
     slot.borrow().clone().ok_or(
-        "raw packets need an nmap-style raw-packet scan (-sS, -sU, -sn …) run as root; not -sT, not without privileges, and not a stateless sweep",
+        "raw packets need a raw-packet scan (-sS, -sU, -sn …) run as root; not -sT, not without privileges, and not a stateless sweep",
     )
 }
 

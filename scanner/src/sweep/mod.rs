@@ -542,24 +542,24 @@ fn record_answer(
 /// One sender per transmit queue for AF_XDP (at most as many as asked, said if they
 /// were asked for); any number for packet sockets.
 fn thread_count(opts: &SweepOptions, path: &ScanPath, notice: &mut dyn FnMut(&str)) -> usize {
-    let asked = opts.threads.count.max(1);
+    let wanted = opts.threads.count.max(1);
     if opts
         .net
         .send_mode
         .is_some_and(|mode| mode != SendMode::Afxdp)
     {
-        return asked;
+        return wanted;
     }
     let queues = tx_queue_count(&path.iface) as usize;
-    if asked > queues {
+    if wanted > queues {
         if !opts.threads.asked {
             return queues;
         }
         notice(&format!(
-            "{} has {queues} transmit queue(s): using {queues} AF_XDP sender thread(s), not {asked}",
+            "{} has {queues} transmit queue(s): using {queues} AF_XDP sender thread(s), not {wanted}",
             path.iface
         ));
         return queues;
     }
-    asked
+    wanted
 }
