@@ -65,11 +65,14 @@ pub fn scan_unprivileged(args: &[&str]) -> std::process::Output {
 }
 
 /// Runs the scanner in the lab's scanner namespace as user nobody with only the
-/// capabilities `caps` (setpriv's names: "net_raw", ...); its whole output, whatever
-/// the exit status.
+/// capabilities `caps` (setpriv's names: "net_raw", ...) and 1 MiB of locked memory,
+/// less than one AF_XDP UMEM (4 MiB; how much a user may lock differs between
+/// systems, 8 MiB on Debian); its whole output, whatever the exit status.
 pub fn scan_as_nobody_with(caps: &[&str], args: &[&str]) -> std::process::Output {
     let mut command = Command::new("ip");
     command.args(["netns", "exec", lab::SCANNER_NS]).args([
+        "prlimit",
+        "--memlock=1048576",
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
