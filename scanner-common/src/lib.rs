@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod classify;
 pub mod cookie;
+pub mod live_tx;
 pub mod wire;
 
 /// Name of the XDP program inside the eBPF object.

@@ -17,6 +17,8 @@
 #![no_std]
 #![no_main]
 
+mod runtime;
+
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
@@ -411,14 +413,3 @@ pub fn drop_all(ctx: XdpContext) -> u32 {
         _ => xdp_action::XDP_PASS,
     }
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-/// The kernel refuses programs that use GPL-only helpers without a GPL-compatible licence.
-#[link_section = "license"]
-#[no_mangle]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

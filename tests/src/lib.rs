@@ -102,7 +102,8 @@ pub fn paths_used(messages: &str) -> Option<(String, String)> {
         .find(|l| l.contains(" probes") && l.contains(" replies via "))?;
     let sent = line.split(" replies via ").next()?;
     let send = sent.rsplit(" via ").next()?;
-    let send = send.split([',', ' ']).next()?;
+    // "AF_XDP, 12 replies", "XDP live frames (1 thread(s)), 12 replies"
+    let send = send.split([',', '(']).next()?.trim();
     let recv = line.split(" replies via ").nth(1)?.split(' ').next()?;
     Some((send.to_string(), recv.to_string()))
 }
@@ -450,6 +451,11 @@ mod tests {
         assert_eq!(
             paths_used(sweep),
             Some(("libpcap".to_string(), "AF_PACKET".to_string()))
+        );
+        let live = "scanner: sweep seed 7: sent 9 probes via XDP live frames (1 thread(s)), 9 replies via XDP (9 open)";
+        assert_eq!(
+            paths_used(live),
+            Some(("XDP live frames".to_string(), "XDP".to_string()))
         );
         assert_eq!(
             paths_used("scanner: connect scan: 3 connects, 0 timed out"),

@@ -258,7 +258,9 @@ impl Bench {
         let sink_mac = mac_of("lab-sink")?;
         let mut counter = SinkCounter::start(&self.xdp_drop)?;
         let mut results = Vec::new();
-        let tools: [&'static str; 5] = [
+        let tools: [&'static str; 7] = [
+            "scanner (XDP live)",
+            "scanner (XDP live, 2 thr)",
             "scanner (AF_XDP)",
             "scanner (AF_XDP, 2 thr)",
             "scanner (AF_PACKET)",
@@ -269,6 +271,12 @@ impl Bench {
             let mut runs = Vec::new();
             for _ in 0..3 {
                 let cmd = match tool {
+                    "scanner (XDP live)" => {
+                        self.scanner_into_sink(&["--send-mode", "xdp", "--threads", "1"])
+                    }
+                    "scanner (XDP live, 2 thr)" => {
+                        self.scanner_into_sink(&["--send-mode", "xdp", "--threads", "2"])
+                    }
                     "scanner (AF_XDP)" => self.scanner_into_sink(&["--threads", "1"]),
                     "scanner (AF_XDP, 2 thr)" => self.scanner_into_sink(&["--threads", "2"]),
                     "scanner (AF_PACKET)" => {
@@ -324,17 +332,20 @@ impl Bench {
             ("1-65535", web_addr.as_str(), mac_of("lab-web")?),
         ];
         let mut rows = Vec::new();
-        for tool in ["scanner", "masscan"] {
-            let out = self.out_dir.join(format!("{tool}.found"));
+        for (n, tool) in ["scanner", "scanner (XDP live)", "masscan"]
+            .into_iter()
+            .enumerate()
+        {
+            let out = self.out_dir.join(format!("accuracy-{n}.found"));
             let out_arg = out.to_str().context("output path")?.to_string();
             // (open ports found, their port numbers, seconds) per case.
             let mut found: Vec<(usize, BTreeSet<u16>, f64)> = Vec::new();
             for (ports, target, router_mac) in &cases {
                 let started = Instant::now();
-                if tool == "scanner" {
+                if tool.starts_with("scanner") {
                     // One line per port found, as zmap's and masscan's files: JSON
                     // lines streamed (as found, nothing kept), its default threads.
-                    self.scanner_sweep(&[
+                    let mut args = vec![
                         "-p",
                         ports,
                         "--rate",
@@ -344,9 +355,13 @@ impl Bench {
                         "-oJ",
                         "-",
                         target,
-                    ])
-                    .stdout(std::fs::File::create(&out)?)
-                    .status()?;
+                    ];
+                    if tool.contains("XDP live") {
+                        args.extend(["--send-mode", "xdp"]);
+                    }
+                    self.scanner_sweep(&args)
+                        .stdout(std::fs::File::create(&out)?)
+                        .status()?;
                     let text = std::fs::read_to_string(&out).unwrap_or_default();
                     let ports_found = lab::truth::parse_findings(&text)?
                         .keys()

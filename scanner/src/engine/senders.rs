@@ -51,7 +51,34 @@ pub fn open_sender(
         ),
         Some(SendMode::Pcap) => Ok(Box::new(PcapSender::open(&path.iface)?)),
         Some(SendMode::Packet) => packet(),
+        Some(SendMode::Xdp) => Err(anyhow!(
+            "--send-mode xdp sends sweeps only (--sweep): its sender threads pin themselves to CPUs; \
+             use --send-mode afxdp here"
+        )),
     }
+}
+
+/// A sweep's `threads` senders, one per queue of the scan's interface: as
+/// [`open_sender`], or XDP live frames when named (which open together: they share
+/// one program).
+pub fn open_sweep_senders(
+    mode: Option<SendMode>,
+    path: &ScanPath,
+    threads: usize,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Vec<Box<dyn FrameSender + Send>>> {
+    #[cfg(fast_path)]
+    if mode == Some(SendMode::Xdp) {
+        return Ok(
+            crate::io::xdp_live::open(&path.iface, path.ifindex, threads)?
+                .into_iter()
+                .map(|sender| Box::new(sender) as Box<dyn FrameSender + Send>)
+                .collect(),
+        );
+    }
+    (0..threads)
+        .map(|thread| open_sender(mode, path, thread as u32, notice))
+        .collect()
 }
 
 /// A sender on the scan's interface: libpcap, the portable build's only way out.

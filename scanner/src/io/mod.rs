@@ -11,6 +11,7 @@
 //! (`cfg(fast_path)`; the portable build leaves them out):
 //! - [`packet_socket`]: an AF_PACKET raw socket (send fallback, ARP, receive fallback);
 //! - [`afxdp`]: the AF_XDP send path;
+//! - [`xdp_live`]: the XDP live-frames send path (sweeps);
 //! - [`xdp`]: loading and attaching the XDP classifier and reading its ring buffer;
 //! - [`xdp_slot`]: who holds an interface's XDP slot.
 //!
@@ -28,6 +29,8 @@ pub mod route_text;
 pub mod signals;
 #[cfg(fast_path)]
 pub mod xdp;
+#[cfg(fast_path)]
+pub mod xdp_live;
 #[cfg(fast_path)]
 pub mod xdp_slot;
 
@@ -120,6 +123,11 @@ pub trait FrameSender {
     /// Queues as many frames of `batch` as the device takes now, in order, and
     /// returns how many it took. Never blocks.
     fn send(&mut self, batch: &FrameBatch) -> std::io::Result<usize>;
+    /// Waits until every frame taken has left (for senders that queue frames for a
+    /// thread of their own; the others hand them to the device inside `send`).
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
     /// A short name for messages ("AF_XDP", "AF_PACKET").
     fn name(&self) -> &'static str;
 }
@@ -151,6 +159,9 @@ pub enum AttachMode {
 pub enum SendMode {
     /// AF_XDP socket (the default; only the default falls back to `packet`).
     Afxdp,
+    /// XDP live frames: the kernel runs a BPF program per probe that transmits it
+    /// straight into the driver (sweeps only; Linux 5.18+, an XDP-capable driver).
+    Xdp,
     /// AF_PACKET raw socket.
     Packet,
     /// libpcap (pcap_sendpacket), where nothing else exists.

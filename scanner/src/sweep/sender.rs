@@ -209,7 +209,9 @@ impl SenderJob {
                 std::thread::sleep(Duration::from_micros(100));
             }
         }
-        Ok(())
+        sender
+            .flush()
+            .with_context(|| format!("sending through {}", sender.name()))
     }
 
     /// Sleeps, waking to check the stop flag; true if asked to stop.

@@ -30,6 +30,10 @@ pub fn up() -> Result<()> {
 
     add_namespace(SCANNER_NS, &mut made)?;
     attach_to_bridge(SCANNER_NS, "s-scanner", SCANNER_QUEUES)?;
+    // A veth takes XDP frames (the scanner's `--send-mode xdp`) only when its peer
+    // runs NAPI, which GRO turns on; without it they are dropped, and the scanner
+    // says so. A NIC's driver needs nothing of the kind.
+    in_ns(SWITCH_NS, &["ethtool", "-K", "s-scanner", "gro", "on"])?;
     configure_iface(
         SCANNER_NS,
         SCANNER_IFACE,
