@@ -64,17 +64,17 @@ fn take(ctx: &XdpContext) -> Option<u32> {
     }
     let index = sender * SLOTS_PER_SENDER + (consumed % u64::from(SLOTS_PER_SENDER)) as u32;
     let slot = LIVE_TX_SLOTS.get_ptr(index)?;
-    // SAFETY: as above; the slot is ours until `consumed` passes it.
-    let len = unsafe {
-        let len = (*slot).len;
-        core::ptr::write_volatile(&mut (*ring).consumed, consumed + 1);
-        len
-    };
-    Some(if copy_frame(ctx, slot, len).is_some() {
+    // SAFETY: the map returned a pointer to a whole slot, which stays ours (userspace
+    // does not rewrite it) until `consumed` passes it: so that comes last.
+    let len = unsafe { (*slot).len };
+    let verdict = if copy_frame(ctx, slot, len).is_some() {
         xdp_action::XDP_TX
     } else {
         xdp_action::XDP_ABORTED
-    })
+    };
+    // SAFETY: as above; only the runs on this CPU write `consumed`.
+    unsafe { core::ptr::write_volatile(&mut (*ring).consumed, consumed + 1) };
+    Some(verdict)
 }
 
 /// Makes the page's frame `len` bytes long and copies the slot's frame into it.

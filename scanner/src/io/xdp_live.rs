@@ -406,7 +406,10 @@ fn run_program(shared: &Shared, runs: u32) -> io::Result<()> {
     }
     Err(io::Error::new(
         err.kind(),
-        format!("running the live-frames sender: {err}"),
+        format!(
+            "running the live-frames sender failed ({err}): it needs Linux 5.18 or later; \
+             use --send-mode afxdp"
+        ),
     ))
 }
 
