@@ -46,6 +46,13 @@ local function wait_for(capture, ms, wanted)
   return nil
 end
 
+-- Throws away what the capture holds now and what arrives within `ms`: a late
+-- acknowledgement, or a router's answer to a copy already given up on, must not be
+-- taken for the answer to the next copy.
+local function drain(capture, ms)
+  wait_for(capture, ms, function() return false end)
+end
+
 action = function(host)
   local port = pick_port(host)
   local socket = nmap.new_socket()
@@ -71,11 +78,15 @@ action = function(host)
   local probe = { dst = host.ip, sport = lport, dport = port, flags = "PA",
     seq = (ack.tcp.ack - 1) % 4294967296, ack = ack.tcp.seq, window = 502, payload = "\n" }
 
+  -- The host may acknowledge the two bytes more than once (a delayed or window
+  -- update ACK): what comes in now is not an answer to any copy.
+  drain(capture, 100)
   local hops = {}
   for ttl = 1, MAX_HOPS do
     probe.ttl = ttl
     local answer
     for _ = 1, 2 do
+      drain(capture, 1)
       rawpacket.send(rawpacket.tcp(probe))
       answer = wait_for(capture, 700, function(p)
         return (p.icmp and p.icmp.type == 11) or from_host(p)
