@@ -21,26 +21,50 @@ pub fn serve() -> Result<()> {
     for &port in PORTS {
         let socket = UdpSocket::bind(("0.0.0.0", port))
             .with_context(|| format!("binding UDP port {port}"))?;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket, option value and length.
-        let set = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_PKTINFO,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set != 0 {
-            bail!("IP_PKTINFO: {}", std::io::Error::last_os_error());
-        }
+        set_option(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
+        // The default buffer (~200 datagrams) overflowed when the answerer was kept
+        // off the CPU for a few tens of milliseconds on a loaded 2-CPU machine, losing
+        // requests that a test then missed; root may force a larger one.
+        set_option(
+            &socket,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            RECEIVE_BUFFER_BYTES,
+            "SO_RCVBUFFORCE",
+        )?;
         threads.push(std::thread::spawn(move || answer(&socket)));
     }
     for thread in threads {
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("an answering thread panicked"))??;
+    }
+    Ok(())
+}
+
+/// Each socket's receive buffer: room for tens of thousands of queued requests.
+const RECEIVE_BUFFER_BYTES: libc::c_int = 16 << 20;
+
+/// Sets the integer socket option `name` of `level` on `socket` to `value`.
+fn set_option(
+    socket: &UdpSocket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    what: &str,
+) -> Result<()> {
+    // SAFETY: a valid socket, option value and length.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        bail!("{what}: {}", std::io::Error::last_os_error());
     }
     Ok(())
 }
