@@ -48,7 +48,24 @@ fn cases() -> Vec<Case> {
     reply.extend(doc);
     let mut ntp = vec![0x24u8, 2, 6, 0xe9];
     ntp.extend([0u8; 44]);
+    // BIND 9.18's answer to version.bind CH TXT as the coverage lab's bind9 gave it
+    // (header, the question, then the TXT record naming the version).
+    let bind_udp = bytes(&[
+        b"\x5c\x4e\x85\x00\x00\x01\x00\x01\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03",
+        b"\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00\x00\x19\x189.18.49-1~deb12u3-Debian",
+    ]);
+    let mut bind_tcp = (bind_udp.len() as u16).to_be_bytes().to_vec();
+    bind_tcp.extend(&bind_udp);
+    // A build that does not say Debian.
+    let bind_plain = bytes(&[
+        b"\x5c\x4e\x85\x00\x00\x01\x00\x01\x00\x00\x00\x00\x07version\x04bind\x00\x00\x10\x00\x03",
+        b"\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00\x00\x07\x069.20.4",
+    ]);
     vec![
+        (Udp, "DNSVersionBindUDP", bind_udp, "domain", Some("ISC BIND"), Some("9.18.49-1~deb12u3")),
+        (Tcp, "DNSVersionBindTCP", bind_tcp, "domain", Some("ISC BIND"), Some("9.18.49-1~deb12u3")),
+        (Udp, "DNSVersionBindUDP", bind_plain, "domain", Some("ISC BIND"), Some("9.20.4")),
+        (Tcp, "GetRequest", b"HTTP/1.1 400 Bad Request\r\nServer: squid/5.7\r\nMime-Version: 1.0\r\n\r\n".to_vec(), "http-proxy", Some("Squid http proxy"), Some("5.7")),
         (Tcp, "NULL", b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\r\n".to_vec(), "ssh", Some("OpenSSH"), Some("9.6p1 Ubuntu 3ubuntu13.5")),
         (Tcp, "NULL", b"SSH-2.0-OpenSSH_8.9\r\n".to_vec(), "ssh", Some("OpenSSH"), Some("8.9")),
         (Tcp, "NULL", b"SSH-2.0-dropbear_2022.83\r\n".to_vec(), "ssh", Some("Dropbear sshd"), Some("2022.83")),

@@ -7,20 +7,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use xtask::lab::{self, ExpectedService};
-use xtask::nmap_xml::{hosts as xml_hosts, ServiceFacts};
+use xtask::nmap_xml::{services as xml_services, PortKey, ServiceFacts};
 
 /// nmap's own probe database, as Debian installs it (with nmap, by `cargo xtask setup`).
 const NMAP_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
 
 /// The services per (address, port, protocol) in an nmap-format XML document.
-fn services(xml: &str) -> BTreeMap<(Ipv4Addr, u16, String), ServiceFacts> {
-    let mut out = BTreeMap::new();
-    for host in xml_hosts(xml).expect("XML") {
-        for (port, proto, facts) in host.services {
-            out.insert((host.addr, port, proto), facts);
-        }
-    }
-    out
+fn services(xml: &str) -> BTreeMap<PortKey, ServiceFacts> {
+    xml_services(xml).expect("XML")
 }
 
 /// The lab's hosts with services, and what each port should be named.

@@ -36,14 +36,11 @@ fn run(program: &str, args: &[String], limit: Duration) -> Result<Run> {
     let mut args = args.to_vec();
     args.extend(["-oX".to_string(), "-".to_string()]);
     let measured = measured_in_ns(SCANNER_NS, program, &args, limit)?;
-    let mut services = BTreeMap::new();
-    if !measured.stopped {
-        for host in nmap_xml::hosts(&measured.stdout)? {
-            for (port, proto, facts) in host.services {
-                services.insert((host.addr, port, proto), facts);
-            }
-        }
-    }
+    let services = if measured.stopped {
+        BTreeMap::new()
+    } else {
+        nmap_xml::services(&measured.stdout)?
+    };
     Ok(Run {
         seconds: measured.seconds,
         stopped: measured.stopped,

@@ -90,7 +90,7 @@ pub fn up(nodes: usize) -> Result<()> {
         .context("the lab needs a sweep host")?;
     for i in 0..nodes {
         let (ns, _, addr) = node(i);
-        lab::build::add_machine(&ns, &format!("s-node{i}"), addr, &mut made)?;
+        lab::build::add_machine(&ns, &format!("s-node{i}"), addr, false, &mut made)?;
         in_ns(
             &ns,
             &[

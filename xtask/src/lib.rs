@@ -3,6 +3,7 @@
 //! The library half exists so that the integration tests in `tests/` can read the
 //! lab's topology and truth from the one place that also builds the lab.
 
+pub mod apt;
 pub mod bench;
 pub mod bench_nmap;
 pub mod bench_os;

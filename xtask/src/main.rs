@@ -112,7 +112,12 @@ enum ClusterAction {
 #[derive(Subcommand)]
 enum LabAction {
     /// Build the lab from scratch (removes leftovers first).
-    Up,
+    Up {
+        /// Also start the coverage lab: common daemons the main lab does not run,
+        /// each in a namespace of its own (for the own service database's coverage).
+        #[arg(long)]
+        coverage: bool,
+    },
     /// Remove every lab namespace and daemon.
     Down,
     /// Print the hosts, addresses and services.
@@ -129,9 +134,12 @@ fn main() -> Result<()> {
         Task::Build => build_scanner().map(|_| ()),
         Task::Run { lab: in_lab, args } => run_scanner(in_lab, &args),
         Task::Lab { action } => match action {
-            LabAction::Up => {
+            LabAction::Up { coverage } => {
                 require_root("the lab")?;
                 lab::build::up()?;
+                if coverage {
+                    lab::coverage::up()?;
+                }
                 lab::build::status()
             }
             LabAction::Down => lab::build::down(),

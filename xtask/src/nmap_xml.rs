@@ -100,6 +100,20 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     Some(tag[start..].split('"').next()?.to_string())
 }
 
+/// A port's place in a scan: address, port number and protocol (`tcp`, `udp`).
+pub type PortKey = (Ipv4Addr, u16, String);
+
+/// The service named on each port of an nmap-format XML document.
+pub fn services(xml: &str) -> Result<std::collections::BTreeMap<PortKey, ServiceFacts>> {
+    let mut out = std::collections::BTreeMap::new();
+    for host in hosts(xml)? {
+        for (port, proto, facts) in host.services {
+            out.insert((host.addr, port, proto), facts);
+        }
+    }
+    Ok(out)
+}
+
 /// Walks the hosts of an nmap-format XML document.
 pub fn hosts(xml: &str) -> Result<Vec<NmapHost>> {
     let mut hosts = Vec::new();

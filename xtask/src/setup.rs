@@ -117,43 +117,10 @@ fn ensure_portable_check_targets() -> Result<()> {
     Ok(())
 }
 
-fn is_installed(package: &str) -> bool {
-    shell::output("dpkg-query", &["-W", "-f=${Status}", package])
-        .map(|status| status == "install ok installed")
-        .unwrap_or(false)
-}
-
 fn install_apt_packages() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !is_installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    println!("==> apt-get install {}", missing.join(" "));
-    // Daemons installed here must not start in the root namespace: the lab starts its
-    // own copies inside network namespaces. policy-rc.d tells invoke-rc.d so.
-    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists();
-    if made_policy {
-        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        shell::run("chmod", &["755", "/usr/sbin/policy-rc.d"])?;
-    }
-    let result = (|| {
-        shell::run_visible(Command::new("apt-get").args(["update", "-qq"]))?;
-        shell::run_visible(
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-    })();
-    if made_policy {
-        let _ = std::fs::remove_file(policy);
-    }
-    result.context("installing Debian packages (needs root and Debian's package mirrors)")
+    let mut packages = APT_PACKAGES.to_vec();
+    packages.extend(xtask::lab::coverage::packages());
+    xtask::apt::install_missing(&packages)
 }
 
 /// The nightly's rust-src and a bpf-linker built against the nightly's own LLVM.

@@ -269,11 +269,18 @@ fn add_namespace(ns: &str, made: &mut Made) -> Result<()> {
 }
 
 /// A machine of the lab's segment: namespace `ns` (recorded in `made`), its `eth0`
-/// on the bridge through `port`, at `addr`.
-pub fn add_machine(ns: &str, port: &str, addr: std::net::Ipv4Addr, made: &mut Made) -> Result<()> {
+/// on the bridge through `port`, at `addr`; a `target` of scans computes its
+/// checksums in full, as the lab's hosts do.
+pub fn add_machine(
+    ns: &str,
+    port: &str,
+    addr: std::net::Ipv4Addr,
+    target: bool,
+    made: &mut Made,
+) -> Result<()> {
     add_namespace(ns, made)?;
     attach_to_bridge(ns, port, 1)?;
-    configure_iface(ns, "eth0", &format!("{addr}/24"), false)
+    configure_iface(ns, "eth0", &format!("{addr}/24"), target)
 }
 
 /// Creates a veth pair: `port` on the bridge, `eth0` in `ns`, each with `queues`
@@ -498,6 +505,7 @@ pub fn set_loss(fraction: f64) -> Result<()> {
 pub fn down() -> Result<()> {
     // A cluster's machines hang on the lab's segment: they go first.
     crate::cluster::down()?;
+    super::coverage::down()?;
     let made = match Made::read(&record_path())? {
         Some(made) => made,
         None => {
@@ -593,6 +601,10 @@ pub fn status() -> Result<()> {
                 format!(" ({})", daemons.join(", "))
             },
         );
+    }
+    if super::coverage::is_up() {
+        println!("coverage lab is up (each port also on 50000+port):");
+        super::coverage::status();
     }
     Ok(())
 }

@@ -220,18 +220,7 @@ pub fn wait_until_listening(host: &Host) -> Result<()> {
     let udp: Vec<u16> = host.listening_udp_ports().into_iter().collect();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let tcp_bound = bound_ports(&ns, "-ltnH")?;
-        let udp_bound = bound_ports(&ns, "-lunH")?;
-        let missing: Vec<String> = tcp
-            .iter()
-            .filter(|p| !tcp_bound.contains(p))
-            .map(|p| format!("tcp/{p}"))
-            .chain(
-                udp.iter()
-                    .filter(|p| !udp_bound.contains(p))
-                    .map(|p| format!("udp/{p}")),
-            )
-            .collect();
+        let missing = ports_not_bound(&ns, &tcp, &udp)?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -245,6 +234,23 @@ pub fn wait_until_listening(host: &Host) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Which of `tcp` (listening) and `udp` (bound) nothing in `ns` has bound yet, as
+/// `tcp/PORT` and `udp/PORT`.
+pub(super) fn ports_not_bound(ns: &str, tcp: &[u16], udp: &[u16]) -> Result<Vec<String>> {
+    let tcp_bound = bound_ports(ns, "-ltnH")?;
+    let udp_bound = bound_ports(ns, "-lunH")?;
+    Ok(tcp
+        .iter()
+        .filter(|p| !tcp_bound.contains(p))
+        .map(|p| format!("tcp/{p}"))
+        .chain(
+            udp.iter()
+                .filter(|p| !udp_bound.contains(p))
+                .map(|p| format!("udp/{p}")),
+        )
+        .collect())
 }
 
 fn bound_ports(ns: &str, flags: &str) -> Result<Vec<u16>> {

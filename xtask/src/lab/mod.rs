@@ -8,6 +8,7 @@
 
 pub mod any_address_udp;
 pub mod build;
+pub mod coverage;
 mod daemons;
 pub mod hostile;
 pub mod record;
