@@ -57,10 +57,19 @@ fn sweep_of_the_catch_all_range_finds_every_open_port() {
             )
             .unwrap(),
         );
-        assert_eq!(
-            found,
-            sweep_truth("198.19.0.0/16"),
-            "via {mode} with {threads} thread(s)"
+        let truth: BTreeSet<_> = sweep_truth("198.19.0.0/16").into_iter().collect();
+        let found: BTreeSet<_> = found.into_iter().collect();
+        let missing: Vec<_> = truth.difference(&found).collect();
+        let false_ones: Vec<_> = found.difference(&truth).collect();
+        assert!(
+            missing.is_empty() && false_ones.is_empty(),
+            "via {mode} with {threads} thread(s): {} of {} open ports missing (the first: \
+             {:?}), {} not open reported (the first: {:?})",
+            missing.len(),
+            truth.len(),
+            &missing[..missing.len().min(5)],
+            false_ones.len(),
+            &false_ones[..false_ones.len().min(5)]
         );
     }
     // Every SYN+ACK went on to the kernel, which reset it: no half-open connection
