@@ -13,6 +13,8 @@ pub mod bench_version;
 pub mod cluster;
 pub mod dist;
 pub mod lab;
+#[cfg(feature = "lint-db")]
+pub mod lint_db;
 pub mod nmap_xml;
 pub mod os_capture;
 pub mod shell;

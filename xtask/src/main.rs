@@ -1,10 +1,12 @@
 //! `cargo xtask`: everything that is not plain cargo — machine setup, the eBPF build,
-//! running the scanner in the lab, the lab itself, the demo and the full test run.
+//! running the scanner in the lab, the lab itself, the demo and the full test run, and
+//! the service database's linter.
 
 mod setup;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use xtask::{lab, shell, workspace_root};
 
@@ -60,6 +62,17 @@ enum Task {
     /// Capture the OS-detection fixtures: nmap -O of lab hosts under tcpdump, into
     /// tests/fixtures/os/ (the lab must be up).
     OsCapture,
+    /// Check a service probe database (nmap-service-probes format): every line parses
+    /// and every pattern compiles, templates use only groups their patterns have, and
+    /// every match line names at least one recorded answer; warn of probes without
+    /// match lines, probe names used twice, fallbacks to no probe, port 0.
+    LintDb {
+        /// The database [default: fingerprints/service-probes].
+        path: Option<PathBuf>,
+        /// The recorded answers [default: fingerprints/service-answers].
+        #[arg(long)]
+        answers: Option<PathBuf>,
+    },
     /// Benchmarks: the scanner next to its peers on the lab, in one run.
     Bench {
         #[command(subcommand)]
@@ -159,6 +172,7 @@ fn main() -> Result<()> {
         Task::HostileServices => lab::hostile::serve(),
         Task::AnyAddressUdp => lab::any_address_udp::serve(),
         Task::OsCapture => xtask::os_capture::run(),
+        Task::LintDb { path, answers } => lint_db(path.as_deref(), answers.as_deref()),
         Task::Demo => demo(),
         Task::Test => test(),
         Task::Dist => xtask::dist::package(&build_scanner()?).map(|_| ()),
@@ -184,6 +198,27 @@ fn main() -> Result<()> {
             which: BenchKind::Os,
         } => bench_in_lab(true, xtask::bench_os::run_bench),
     }
+}
+
+#[cfg(feature = "lint-db")]
+fn lint_db(path: Option<&Path>, answers: Option<&Path>) -> Result<()> {
+    xtask::lint_db::run(path, answers)
+}
+
+/// `cargo xtask` builds without the linter (see xtask/Cargo.toml): run the build that
+/// has it, from the directory the paths are relative to.
+#[cfg(not(feature = "lint-db"))]
+fn lint_db(path: Option<&Path>, answers: Option<&Path>) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.current_dir(std::env::current_dir()?)
+        .args(["run", "--quiet", "--release", "--package", "xtask"])
+        .args(["--", "lint-db"])
+        .args(path);
+    if let Some(answers) = answers {
+        cmd.arg("--answers").arg(answers);
+    }
+    let status = cmd.status().context("could not start cargo")?;
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 fn require_root(what: &str) -> Result<()> {

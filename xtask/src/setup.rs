@@ -120,7 +120,11 @@ fn ensure_portable_check_targets() -> Result<()> {
 fn install_apt_packages() -> Result<()> {
     let mut packages = APT_PACKAGES.to_vec();
     packages.extend(xtask::lab::coverage::packages());
-    xtask::apt::install_missing(&packages)
+    xtask::apt::install_missing(&packages)?;
+    for (folder, unpack) in xtask::lab::coverage::unpacked() {
+        xtask::apt::unpack(unpack, &folder)?;
+    }
+    Ok(())
 }
 
 /// The nightly's rust-src and a bpf-linker built against the nightly's own LLVM.

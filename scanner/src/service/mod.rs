@@ -2,7 +2,8 @@
 //! version and the rest, from a probe database in nmap's `nmap-service-probes` format.
 //!
 //! - [`probes`]: the database and its parser; [`template`]: version templates;
-//!   [`matcher`]: reading one answer against the database;
+//!   [`matcher`]: reading one answer against the database; [`recorded`]: answers
+//!   recorded for the database's tests and linter, with what they must be named as;
 //! - [`exchange`]: one probe's exchange (TCP, TLS or UDP), bounded in time and size;
 //!   [`tls`]: the TLS client and the certificate's facts;
 //! - [`engine`]: the probes of one port, in nmap's order, several at once;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod exchange;
 pub mod matcher;
 pub mod probes;
+pub mod recorded;
 pub mod scan;
 pub mod template;
 pub mod tls;

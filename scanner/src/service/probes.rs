@@ -3,7 +3,8 @@
 //! `m|…|flags` patterns and version templates (see [`super::template`]), and the
 //! directives `ports`, `sslports`, `rarity`, `fallback`, `totalwaitms`,
 //! `tcpwrappedms`. The project's own database and a user's file (nmap's own, with
-//! `--versiondb`) go through the same parser. Errors name the file and line.
+//! `--versiondb`) go through the same parser. Errors name the file and line; a
+//! linter can read past them ([`ProbeDb::parse_past_errors`]) to hear of every bad line.
 //!
 //! Patterns are Perl-compatible (lookaround and back-references occur in real files),
 //! so they are compiled by PCRE2 for matching on raw bytes, with PCRE2's match limit
@@ -19,6 +20,25 @@ use pcre2::bytes::{Regex, RegexBuilder};
 pub enum Transport {
     Tcp,
     Udp,
+}
+
+impl Transport {
+    /// The transport named as the file names it (`TCP`, `UDP`).
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        match name {
+            b"TCP" => Some(Transport::Tcp),
+            b"UDP" => Some(Transport::Udp),
+            _ => None,
+        }
+    }
+
+    /// The name the file gives the transport.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        }
+    }
 }
 
 /// An inclusive port range.
@@ -59,6 +79,29 @@ pub struct Probe {
     pub line: usize,
 }
 
+/// Why one line of a database could not be read.
+#[derive(Debug)]
+pub struct LineError {
+    /// Line number in its file.
+    pub line: usize,
+    pub error: anyhow::Error,
+}
+
+impl LineError {
+    /// The error as `parse` gives it: after the file's name and the line's number.
+    pub fn in_file(self, file: &str) -> anyhow::Error {
+        self.error.context(format!("{file}:{}", self.line))
+    }
+}
+
+/// The lines of `text` (LF or CRLF) with their numbers, from 1.
+pub fn numbered_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    text.split(|&b| b == b'\n')
+        .map(|raw| raw.strip_suffix(b"\r").unwrap_or(raw))
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw))
+}
+
 /// A whole database.
 #[derive(Debug, Default)]
 pub struct ProbeDb {
@@ -70,13 +113,34 @@ pub struct ProbeDb {
 impl ProbeDb {
     /// Parses `text` (the bytes of a file named `file`, for messages).
     pub fn parse(text: &[u8], file: &str) -> Result<Self> {
-        let mut db = ProbeDb::default();
-        for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
-            let line = index + 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            parse_line(&mut db, raw, line).with_context(|| format!("{file}:{line}"))?;
+        let (db, errors) = Self::parse_past_errors(text);
+        match errors.into_iter().next() {
+            Some(error) => Err(error.in_file(file)),
+            None => Ok(db),
         }
-        Ok(db)
+    }
+
+    /// Parses `text` as far as it goes: what the good lines say, and the error of each
+    /// bad line, in file order. The lines that follow a bad `Probe` line, up to the
+    /// next `Probe`, are left out without errors of their own (their probe is unknown).
+    pub fn parse_past_errors(text: &[u8]) -> (Self, Vec<LineError>) {
+        let mut db = ProbeDb::default();
+        let mut errors = Vec::new();
+        let mut in_broken_probe = false;
+        for (line, raw) in numbered_lines(text) {
+            let starts_probe = split_word(trim(raw)).0 == b"Probe";
+            if in_broken_probe && !starts_probe {
+                continue;
+            }
+            let parsed = parse_line(&mut db, raw, line);
+            if starts_probe {
+                in_broken_probe = parsed.is_err();
+            }
+            if let Err(error) = parsed {
+                errors.push(LineError { line, error });
+            }
+        }
+        (db, errors)
     }
 
     /// The probe named `name` over `transport`.
@@ -170,27 +234,25 @@ pub(super) fn trim(bytes: &[u8]) -> &[u8] {
 }
 
 /// The first whitespace-separated word and the rest (trimmed).
-fn split_word(bytes: &[u8]) -> (&[u8], &[u8]) {
+pub(super) fn split_word(bytes: &[u8]) -> (&[u8], &[u8]) {
     match bytes.iter().position(|b| b.is_ascii_whitespace()) {
         Some(at) => (&bytes[..at], trim(&bytes[at..])),
         None => (bytes, &[]),
     }
 }
 
-fn text(bytes: &[u8]) -> Result<&str> {
+pub(super) fn text(bytes: &[u8]) -> Result<&str> {
     std::str::from_utf8(bytes).context("not text")
 }
 
 /// `Probe TCP|UDP NAME q|PAYLOAD| [no-payload]`
 fn parse_probe(rest: &[u8], line: usize) -> Result<Probe> {
     let (transport, rest) = split_word(rest);
-    let transport = match transport {
-        b"TCP" => Transport::Tcp,
-        b"UDP" => Transport::Udp,
-        other => bail!(
+    let Some(transport) = Transport::from_name(transport) else {
+        bail!(
             "Probe wants TCP or UDP, not {:?}",
-            String::from_utf8_lossy(other)
-        ),
+            String::from_utf8_lossy(transport)
+        );
     };
     let (name, rest) = split_word(rest);
     if name.is_empty() {
@@ -464,6 +526,42 @@ match domain m|^\\0\\x06\\x81|s p|dnsmasq| v/$P(1)/\n";
             assert!(err.starts_with(&format!("f.txt:{line}")), "{err}");
             assert!(err.contains(what), "{err}");
         }
+    }
+
+    #[test]
+    fn reading_past_errors_hears_of_every_bad_line() {
+        let text = b"Probe TCP A q||\n\
+match x m|(|\n\
+match y m|y|\n\
+Probe SCTP B q||\n\
+match z m|(|\n\
+Probe UDP C q||\n\
+rarity 0\n\
+match w m|w|\n";
+        let (db, errors) = ProbeDb::parse_past_errors(text);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        // Line 5 belongs to the unreadable probe B: no error of its own.
+        assert_eq!(lines, vec![2, 4, 7]);
+        let names: Vec<&str> = db.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["A", "C"]);
+        assert_eq!(
+            (db.probes[0].matches.len(), db.probes[1].matches.len()),
+            (1, 1)
+        );
+        // `parse` gives the first error, with its file and line.
+        let err = format!("{:#}", ProbeDb::parse(text, "f").unwrap_err());
+        assert!(err.starts_with("f:2: pattern"), "{err}");
+    }
+
+    #[test]
+    fn transports_by_name() {
+        for transport in [Transport::Tcp, Transport::Udp] {
+            assert_eq!(
+                Transport::from_name(transport.name().as_bytes()),
+                Some(transport)
+            );
+        }
+        assert_eq!(Transport::from_name(b"tcp"), None);
     }
 
     #[test]

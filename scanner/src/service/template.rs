@@ -76,6 +76,27 @@ impl VersionTemplate {
         }
     }
 
+    /// The capture groups the template uses, each with the field that uses it as the
+    /// file writes it (`p`, `v`, `i`, `h`, `o`, `d`, `cpe:`), in that order: a
+    /// linter checks them against the pattern's groups.
+    pub fn group_references(&self) -> Vec<(&'static str, usize)> {
+        let named = [
+            ("p", &self.product),
+            ("v", &self.version),
+            ("i", &self.info),
+            ("h", &self.hostname),
+            ("o", &self.ostype),
+            ("d", &self.devicetype),
+        ];
+        let fields = named
+            .into_iter()
+            .filter_map(|(name, field)| Some((name, field.as_ref()?)))
+            .chain(self.cpes.iter().map(|field| ("cpe:", field)));
+        fields
+            .flat_map(|(name, field)| field.groups().map(move |group| (name, group)))
+            .collect()
+    }
+
     /// The fields for a match whose groups are `groups` (group 0 the whole match).
     pub fn expand(&self, groups: &[Option<&[u8]>]) -> VersionInfo {
         let fill = |field: &Option<Field>| {
@@ -139,6 +160,16 @@ impl Field {
             pieces.push(Piece::Text(String::from_utf8_lossy(&text).into_owned()));
         }
         Ok(Self(pieces))
+    }
+
+    /// The capture groups the field uses, in order.
+    fn groups(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().filter_map(|piece| match piece {
+            Piece::Text(_) => None,
+            Piece::Group(n) | Piece::Printable(n) | Piece::Subst(n, ..) | Piece::Int(n, _) => {
+                Some(*n)
+            }
+        })
     }
 
     fn expand(&self, groups: &[Option<&[u8]>]) -> String {
@@ -333,6 +364,22 @@ mod tests {
         let info = t.expand(&[None, Some(b"\x07ok")]);
         assert_eq!(info.product.as_deref(), Some("xy"));
         assert_eq!(info.version.as_deref(), Some("\\x07ok"));
+    }
+
+    #[test]
+    fn the_groups_each_field_uses() {
+        let template = VersionTemplate::parse(
+            br#"p/x/ v/$2.$SUBST(3,"_",".")/ i/$P(1)/ h/$I(4,">")/ cpe:/a:x:y:$2/"#,
+        )
+        .unwrap();
+        assert_eq!(
+            template.group_references(),
+            vec![("v", 2), ("v", 3), ("i", 1), ("h", 4), ("cpe:", 2)]
+        );
+        assert!(VersionTemplate::parse(b"p/plain/")
+            .unwrap()
+            .group_references()
+            .is_empty());
     }
 
     #[test]

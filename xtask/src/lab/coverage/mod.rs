@@ -23,10 +23,17 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod services;
+pub use services::SERVICES;
+
 /// Where the coverage lab keeps each daemon's folder, and its record.
 pub const COVERAGE_DIR: &str = "/run/scanner-lab/coverage";
 /// The first daemon's address on the lab segment; daemon I is at .100+I.
 const FIRST_ADDR: u8 = 100;
+/// Where `cargo xtask setup` unpacks the packages that cannot be installed beside the
+/// main lab's (installing chrony would remove systemd-timesyncd, proftpd vsftpd): into
+/// a folder per daemon, with `apt-get download` and `dpkg -x` (no maintainer scripts).
+pub const UNPACKED_DIR: &str = "/var/lib/scanner-lab/unpacked";
 /// How long a daemon may take to listen on all its ports.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -37,8 +44,13 @@ pub struct CoverageService {
     pub name: &'static str,
     /// The Debian packages it runs from (installed by `cargo xtask setup`).
     pub packages: &'static [&'static str],
+    /// Debian packages `cargo xtask setup` unpacks into `UNPACKED_DIR/NAME` (`{unpacked}`)
+    /// rather than installs, because installing them would remove a package the main
+    /// lab needs.
+    pub unpack: &'static [&'static str],
     /// Files written into its folder before it starts: (file name, contents), where
-    /// `{dir}` stands for the folder and `{addr}` for its address.
+    /// `{dir}` stands for the folder, `{addr}` for its address, `{addr:NAME}` for the
+    /// address of daemon NAME and `{unpacked}` for the folder of its unpacked packages.
     pub files: &'static [(&'static str, &'static str)],
     /// A shell script run in its namespace before it starts (same placeholders).
     pub prepare: &'static str,
@@ -48,145 +60,6 @@ pub struct CoverageService {
     pub tcp: &'static [u16],
     pub udp: &'static [u16],
 }
-
-/// The daemons of the coverage lab, in address order.
-pub const SERVICES: &[CoverageService] = &[
-    CoverageService {
-        name: "apache",
-        packages: &["apache2"],
-        files: &[
-            ("httpd.conf", APACHE_CONF),
-            ("htdocs/index.html", "coverage apache2\n"),
-        ],
-        prepare: "mkdir -p {dir}/logs",
-        start: "/usr/sbin/apache2 -f {dir}/httpd.conf -DFOREGROUND",
-        tcp: &[80],
-        udp: &[],
-    },
-    CoverageService {
-        name: "lighttpd",
-        packages: &["lighttpd"],
-        files: &[
-            ("lighttpd.conf", LIGHTTPD_CONF),
-            ("htdocs/index.html", "coverage lighttpd\n"),
-        ],
-        // It opens its log after dropping to www-data.
-        prepare: "mkdir -p {dir}/logs && chown www-data:www-data {dir}/logs",
-        start: "/usr/sbin/lighttpd -D -f {dir}/lighttpd.conf",
-        tcp: &[80],
-        udp: &[],
-    },
-    CoverageService {
-        name: "bind",
-        packages: &["bind9"],
-        files: &[("named.conf", NAMED_CONF), ("coverage.zone", NAMED_ZONE)],
-        prepare: "mkdir -p {dir}/data && chown bind:bind {dir}/data",
-        start: "/usr/sbin/named -f -u bind -c {dir}/named.conf -L {dir}/data/named.log",
-        tcp: &[53],
-        udp: &[53],
-    },
-    CoverageService {
-        name: "squid",
-        packages: &["squid"],
-        files: &[("squid.conf", SQUID_CONF)],
-        prepare: "mkdir -p {dir}/logs && chown -R proxy:proxy {dir}/logs",
-        start: "/usr/sbin/squid -N -f {dir}/squid.conf",
-        tcp: &[3128],
-        udp: &[],
-    },
-    CoverageService {
-        name: "mosquitto",
-        packages: &["mosquitto"],
-        files: &[("mosquitto.conf", MOSQUITTO_CONF)],
-        // It writes its pid file after dropping to its user.
-        prepare: "chown mosquitto {dir}",
-        start: "/usr/sbin/mosquitto -c {dir}/mosquitto.conf",
-        tcp: &[1883],
-        udp: &[],
-    },
-];
-
-/// Apache with the Debian build's modules, its headers saying "Apache/VERSION (Debian)".
-const APACHE_CONF: &str = "ServerRoot /etc/apache2
-ServerName coverage.lab.test
-Listen {addr}:80
-PidFile {dir}/apache2.pid
-Mutex file:{dir}
-DefaultRuntimeDir {dir}
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-User www-data
-Group www-data
-ServerTokens OS
-ErrorLog {dir}/logs/error.log
-DocumentRoot {dir}/htdocs
-<Directory />
-  Require all granted
-</Directory>
-DirectoryIndex index.html
-TypesConfig /etc/mime.types
-";
-
-const LIGHTTPD_CONF: &str = "server.document-root = \"{dir}/htdocs\"
-server.bind = \"{addr}\"
-server.port = 80
-server.pid-file = \"{dir}/lighttpd.pid\"
-server.errorlog = \"{dir}/logs/error.log\"
-server.username = \"www-data\"
-server.groupname = \"www-data\"
-server.modules = ( \"mod_staticfile\" )
-index-file.names = ( \"index.html\" )
-mimetype.assign = ( \".html\" => \"text/html\" )
-";
-
-/// An authoritative server for one small zone, its version string left as Debian
-/// builds it; no rndc.
-const NAMED_CONF: &str = "options {
-  directory \"{dir}/data\";
-  pid-file \"{dir}/data/named.pid\";
-  session-keyfile \"{dir}/data/session.key\";
-  managed-keys-directory \"{dir}/data\";
-  listen-on port 53 { {addr}; };
-  listen-on-v6 { none; };
-  recursion no;
-  allow-query { any; };
-  dnssec-validation no;
-};
-controls { };
-zone \"coverage.test\" {
-  type primary;
-  file \"{dir}/coverage.zone\";
-};
-";
-
-const NAMED_ZONE: &str = "$TTL 300
-@   IN SOA ns.coverage.test. hostmaster.coverage.test. ( 1 3600 600 86400 300 )
-    IN NS  ns.coverage.test.
-ns  IN A   {addr}
-";
-
-/// A memory-only cache that serves nobody (its error pages still name it).
-const SQUID_CONF: &str = "http_port {addr}:3128
-http_access deny all
-cache_effective_user proxy
-pid_filename {dir}/squid.pid
-access_log {dir}/logs/access.log
-cache_log {dir}/logs/cache.log
-cache_store_log none
-coredump_dir {dir}
-visible_hostname coverage.lab.test
-shutdown_lifetime 1 seconds
-";
-
-const MOSQUITTO_CONF: &str = "listener 1883 {addr}
-allow_anonymous true
-pid_file {dir}/mosquitto.pid
-persistence false
-log_dest stderr
-user mosquitto
-";
 
 /// Where `port` of a daemon is reachable as well: the same daemon on a port no
 /// service is known by, so only what it answers names it.
@@ -236,10 +109,20 @@ pub fn up() -> Result<()> {
         .into_iter()
         .filter(|p| !crate::apt::is_installed(p))
         .collect();
-    if !missing.is_empty() {
+    let not_unpacked: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| !s.unpack.is_empty() && !crate::apt::is_unpacked(&unpacked_dir(s)))
+        .map(|s| s.name)
+        .collect();
+    if !missing.is_empty() || !not_unpacked.is_empty() {
         bail!(
             "the coverage lab's packages are missing ({}): run `cargo xtask setup`",
-            missing.join(" ")
+            missing
+                .iter()
+                .chain(&not_unpacked)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     down()?;
@@ -294,10 +177,29 @@ pub fn status() {
     }
 }
 
-/// `text` with `{dir}` and `{addr}` filled in.
-fn fill(text: &str, folder: &Path, addr: Ipv4Addr) -> String {
-    text.replace("{dir}", &folder.display().to_string())
-        .replace("{addr}", &addr.to_string())
+/// The packages `cargo xtask setup` unpacks, with the folder each daemon's go into.
+pub fn unpacked() -> Vec<(PathBuf, &'static [&'static str])> {
+    SERVICES
+        .iter()
+        .filter(|s| !s.unpack.is_empty())
+        .map(|s| (unpacked_dir(s), s.unpack))
+        .collect()
+}
+
+fn unpacked_dir(service: &CoverageService) -> PathBuf {
+    Path::new(UNPACKED_DIR).join(service.name)
+}
+
+/// `text` of `service` with its placeholders filled in (see [`CoverageService::files`]).
+fn fill(text: &str, service: &CoverageService, folder: &Path, addr: Ipv4Addr) -> String {
+    let mut text = text
+        .replace("{dir}", &folder.display().to_string())
+        .replace("{unpacked}", &unpacked_dir(service).display().to_string());
+    for (index, other) in SERVICES.iter().enumerate() {
+        let placeholder = format!("{{addr:{}}}", other.name);
+        text = text.replace(&placeholder, &machine(index).2.to_string());
+    }
+    text.replace("{addr}", &addr.to_string())
 }
 
 /// Writes the daemon's files, runs its preparation and starts it, detached.
@@ -307,16 +209,20 @@ fn start(service: &CoverageService, ns: &str, folder: &Path, addr: Ipv4Addr) -> 
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, fill(contents, folder, addr))
+        std::fs::write(&path, fill(contents, service, folder, addr))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if !service.prepare.is_empty() {
-        in_ns(ns, &["sh", "-ec", &fill(service.prepare, folder, addr)]).context("preparing it")?;
+        in_ns(
+            ns,
+            &["sh", "-ec", &fill(service.prepare, service, folder, addr)],
+        )
+        .context("preparing it")?;
     }
     let log = folder.join("log");
     let command = format!(
         "exec {} >{} 2>&1 </dev/null",
-        fill(service.start, folder, addr),
+        fill(service.start, service, folder, addr),
         log.display()
     );
     crate::shell::start_daemon_in_ns(ns, &["setsid", "-f", "sh", "-c", &command])
@@ -330,12 +236,16 @@ fn wait_until_listening(service: &CoverageService, ns: &str, folder: &Path) -> R
             return Ok(());
         }
         if Instant::now() > deadline {
+            let log = folder.join("log");
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            let last: Vec<&str> = said.lines().rev().take(20).collect();
             bail!(
-                "{} never listened on {} within {:?} (its log: {}/log)",
+                "{} never listened on {} within {:?}; the end of its log ({}):\n{}",
                 service.name,
                 missing.join(", "),
                 READY_WITHIN,
-                folder.display()
+                log.display(),
+                last.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -398,5 +308,33 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SERVICES.len(), "two daemons share a name");
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        for (index, service) in SERVICES.iter().enumerate() {
+            let (_, _, addr) = machine(index);
+            let texts = service.files.iter().map(|(_, text)| *text);
+            for text in texts.chain([service.prepare, service.start]) {
+                let filled = fill(text, service, Path::new("/x"), addr);
+                for left in ["{dir}", "{addr", "{unpacked}"] {
+                    assert!(
+                        !filled.contains(left),
+                        "{}: {left} left in {filled}",
+                        service.name
+                    );
+                }
+            }
+        }
+        let apache = &SERVICES[0];
+        assert_eq!(
+            fill(
+                "{addr:apache} {addr} {unpacked}",
+                apache,
+                Path::new("/x"),
+                Ipv4Addr::new(1, 2, 3, 4)
+            ),
+            format!("{} 1.2.3.4 {UNPACKED_DIR}/apache", machine(0).2)
+        );
     }
 }
