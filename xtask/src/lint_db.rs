@@ -390,6 +390,27 @@ TCP NULL ssh p/OpenSSH/ v/9.2p1/ q|SSH-2.0-OpenSSH_9.2p1\\r\\n|\n\
 TCP NULL ssh q|SSH-1.99-other\\r\\n|\n\
 UDP Echo echo q|hello|\n";
 
+    /// The project's own database and answers: no error, no warning (what `cargo xtask
+    /// lint-db` checks, run with the tests).
+    #[test]
+    fn the_own_database_lints_clean() {
+        let read = |file: &str| std::fs::read(workspace_root().join(file)).unwrap();
+        let (db, answers) = (read(OWN_DATABASE_FILE), read(OWN_ANSWERS_FILE));
+        let lint = lint(
+            Source {
+                name: OWN_DATABASE_FILE,
+                text: &db,
+            },
+            Source {
+                name: OWN_ANSWERS_FILE,
+                text: &answers,
+            },
+        );
+        let listed: Vec<String> = lint.findings.iter().map(ToString::to_string).collect();
+        assert!(listed.is_empty(), "{}", listed.join("\n"));
+        assert_eq!(lint.reached_lines, lint.match_lines);
+    }
+
     #[test]
     fn a_good_database_lints_clean() {
         assert_eq!(findings(GOOD_DB, GOOD_ANSWERS), Vec::<String>::new());
