@@ -184,3 +184,95 @@ pub fn version(scanner: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// `bench version --coverage`: `-sV -T4` of every coverage-lab port (each daemon's
+/// usual ports and their unusual twins) by the scanner with its own database, by the
+/// scanner with nmap's (`--versiondb`) and by `nmap -sV`: each tool's time (TCP and UDP
+/// scans together), each port's three answers with whether the own database's differs
+/// from nmap's database's by the coverage rule (`lab::coverage::compare`), and the
+/// agreement of the own database with nmap's database and with nmap, before exceptions.
+/// The coverage lab is brought up here and taken down at the end.
+pub fn version_coverage(scanner: &Path) -> Result<()> {
+    use crate::lab::coverage::{self, compare};
+    coverage::up()?;
+    let result = (|| {
+        let ports = compare::ports();
+        let keys: Vec<_> = ports.iter().map(|(key, _)| key.clone()).collect();
+        let scanner = scanner.display().to_string();
+        let runs = |program: &str, extra: &[&str]| -> Result<(f64, BTreeMap<_, _>)> {
+            let (mut seconds, mut services) = (0.0, BTreeMap::new());
+            for proto in ["tcp", "udp"] {
+                let Some(mut args) = compare::scan_args(&keys, proto) else {
+                    continue;
+                };
+                args.push("-T4".to_string());
+                args.extend(extra.iter().map(|s| s.to_string()));
+                let run = run(program, &args, LIMIT)?;
+                seconds += run.seconds;
+                services.extend(run.services);
+            }
+            Ok((seconds, services))
+        };
+        let (own_seconds, own) = runs(&scanner, &[])?;
+        let (db_seconds, nmap_db) = runs(&scanner, &["--versiondb", NMAP_PROBES])?;
+        let (nmap_seconds, nmap) = runs("nmap", &[])?;
+        println!(
+            "\n== coverage lab: {} ports of {} daemons",
+            ports.len(),
+            coverage::SERVICES.len()
+        );
+        println!("   {:<34} {:>8} {:>12}", "tool", "time s", "/own db");
+        for (name, seconds) in [
+            ("scanner (own database)", own_seconds),
+            ("scanner --versiondb nmap's", db_seconds),
+            ("nmap -sV -T4", nmap_seconds),
+        ] {
+            println!(
+                "   {name:<34} {seconds:>8.2} {:>11.2}x",
+                seconds / own_seconds
+            );
+        }
+        println!(
+            "   {:<13} {:<22} {:<34} {:<34} {:<34} own differs",
+            "daemon", "port", "scanner (own)", "scanner (nmap's db)", "nmap"
+        );
+        let mut differ = 0;
+        for (key, daemon) in &ports {
+            let show = |services: &BTreeMap<_, ServiceFacts>| {
+                services
+                    .get(key)
+                    .map_or("-".to_string(), ServiceFacts::summary)
+            };
+            let how = compare::difference(daemon, own.get(key), nmap_db.get(key));
+            differ += usize::from(how.is_some());
+            println!(
+                "   {:<13} {:<22} {:<34} {:<34} {:<34} {}",
+                daemon,
+                format!("{}:{}/{}", key.0, key.1, key.2),
+                show(&own),
+                show(&nmap_db),
+                show(&nmap),
+                if how.is_some() { "yes" } else { "" }
+            );
+        }
+        println!(
+            "   own database against nmap's database: {}",
+            compare::Agreement::of(&ports, &own, &nmap_db)
+        );
+        println!(
+            "   own database against nmap -sV:        {}",
+            compare::Agreement::of(&ports, &own, &nmap)
+        );
+        println!(
+            "   ports where the own database differs by the coverage rule: {differ} (exceptions: {})",
+            compare::NMAPS_KNOWN_ERRORS
+                .iter()
+                .map(|(daemon, _, why)| format!("{daemon}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        Ok(())
+    })();
+    coverage::down()?;
+    result
+}

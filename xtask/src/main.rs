@@ -91,7 +91,12 @@ enum BenchKind {
     /// nmap-style scans next to nmap -T4 with the same flags: -sn, -sS -p-, -sU.
     Nmap,
     /// -sV of the lab's open ports next to nmap -sV: time, memory, answers per port.
-    Version,
+    Version {
+        /// Instead, the coverage lab's daemons (brought up and down here): the own
+        /// database next to nmap's database and to nmap -sV, time and agreement.
+        #[arg(long)]
+        coverage: bool,
+    },
     /// Raw-packet dispatch to N script waiters next to a libpcap filter per waiter;
     /// -sV -sC next to nmap's.
     Scripts,
@@ -186,8 +191,11 @@ fn main() -> Result<()> {
             which: BenchKind::Nmap,
         } => bench_nmap(),
         Task::Bench {
-            which: BenchKind::Version,
+            which: BenchKind::Version { coverage: false },
         } => bench_version(),
+        Task::Bench {
+            which: BenchKind::Version { coverage: true },
+        } => bench_in_lab(false, xtask::bench_version::version_coverage),
         Task::Bench {
             which: BenchKind::Scripts,
         } => bench_scripts(),

@@ -23,6 +23,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod compare;
 mod services;
 pub use services::SERVICES;
 
