@@ -52,13 +52,14 @@ pub enum Wrong {
     Version,
 }
 
-/// The daemons whose answers nmap's database (7.93, Debian 12's) names wrongly, and why.
+/// The daemons whose answers nmap's database (7.93, Debian 12's) names wrongly or not
+/// reproducibly, and why.
 /// The own database's answers for them are checked exactly by its recorded answers.
 pub const NMAPS_KNOWN_ERRORS: &[(&str, Wrong, &str)] = &[
     ("samba", Wrong::Version, "its line for Samba's SMB1 refusal names version 4.6.2 for every Samba since (Debian 12 runs 4.17)"),
     ("slapd", Wrong::Version, "its line for OpenLDAP's LDAPv2 refusal names 2.2.X - 2.3.X (Debian 12 runs 2.5)"),
     ("mariadb", Wrong::Product, "it names MariaDB \"MySQL\", version \"5.5.5-10.11.x-MariaDB-...\" (the compatibility prefix); ours names MariaDB 10.11.x"),
-    ("xrdp", Wrong::Product, "it names any 11-byte X.224 confirm Microsoft Terminal Service on Windows, xrdp's too"),
+    ("xrdp", Wrong::Product, "what it names depends on which of its probes xrdp answers first: Microsoft Terminal Service on Windows for the 11-byte X.224 confirm, xrdp for an MCS disconnect; ours names the RDP service and no product"),
     ("prosody", Wrong::Product, "Prosody's stream attributes come in an order chosen at each start, and one order matches its ejabberd line"),
 ];
 
