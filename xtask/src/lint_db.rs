@@ -240,7 +240,16 @@ fn shape_warnings(db: &ProbeDb, source: Source) -> Vec<Finding> {
         let directive_line = |keyword: &str| {
             last_directive(source.text, keyword, probe.line, next_probe_line).unwrap_or(probe.line)
         };
-        if probe.matches.is_empty() {
+        // A probe may read its answers with another's lines only (SIP over UDP with SIP
+        // over TCP's); the NULL probe's greeting lines do not count.
+        let lines_by_fallback = probe.fallback.iter().any(|other| {
+            other != "NULL"
+                && db
+                    .probes
+                    .iter()
+                    .any(|p| p.name == *other && !p.matches.is_empty())
+        });
+        if probe.matches.is_empty() && !lines_by_fallback {
             out.push(warning(
                 file,
                 probe.line,
@@ -523,7 +532,8 @@ UDP Echo echo q|hello|\n";
     #[test]
     fn shapes_that_work_but_are_likely_mistakes() {
         let db = format!(
-            "{GOOD_DB}Probe TCP Empty q|x|\nports 0-10,80\nsslports 443\nfallback NULL, Nowhere\nProbe UDP Echo q|again|\nmatch echo m|^again$|\n"
+            "{GOOD_DB}Probe TCP Empty q|x|\nports 0-10,80\nsslports 443\nfallback NULL, Nowhere\nProbe UDP Echo q|again|\nmatch echo m|^again$|\n\
+             Probe UDP Relay q|r|\nfallback Echo\n"
         );
         let answers = format!("{GOOD_ANSWERS}UDP Echo echo q|again|\n");
         assert_eq!(
@@ -533,6 +543,7 @@ UDP Echo echo q|hello|\n";
                 "9: warning ports of the TCP probe Empty holds port 0: ports run from 1 to 65535",
                 "11: warning the TCP probe Empty falls back on Nowhere, which no probe is named",
                 "12: warning UDP probe Echo again (first on line 4): fallbacks and lookups by name find only the first",
+                // Relay reads its answers with Echo's lines: no warning.
                 // Answers to "the" Echo probe are read with the first's lines.
                 "13: match echo names no recorded answer: add one to answers",
                 "answers:5: the UDP Echo answer should be named echo, \

@@ -215,22 +215,34 @@ fn nginx_config(host: &Host, dir: &Path, http_ports: &[u16], https: bool) -> Str
 
 /// Waits (up to 15 s) until every TCP and UDP port of `host`'s daemons is bound.
 pub fn wait_until_listening(host: &Host) -> Result<()> {
-    let ns = host.namespace();
     let tcp: Vec<u16> = host.daemons.iter().flat_map(|d| d.tcp_ports()).collect();
     let udp: Vec<u16> = host.listening_udp_ports().into_iter().collect();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let missing =
+        ports_still_unbound_after(&host.namespace(), &tcp, &udp, Duration::from_secs(15))?;
+    if !missing.is_empty() {
+        bail!(
+            "lab host {} never listened on {} (daemon logs are under {})",
+            host.name,
+            missing.join(", "),
+            host_dir(host).display()
+        );
+    }
+    Ok(())
+}
+
+/// Waits up to `within` until every port of `tcp` (listening) and `udp` (bound) is
+/// bound in `ns`; then the ones still not bound (none when all came up in time).
+pub(super) fn ports_still_unbound_after(
+    ns: &str,
+    tcp: &[u16],
+    udp: &[u16],
+    within: Duration,
+) -> Result<Vec<String>> {
+    let deadline = Instant::now() + within;
     loop {
-        let missing = ports_not_bound(&ns, &tcp, &udp)?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "lab host {} never listened on {} (daemon logs are under {})",
-                host.name,
-                missing.join(", "),
-                host_dir(host).display()
-            );
+        let missing = ports_not_bound(ns, tcp, udp)?;
+        if missing.is_empty() || Instant::now() > deadline {
+            return Ok(missing);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -238,7 +250,7 @@ pub fn wait_until_listening(host: &Host) -> Result<()> {
 
 /// Which of `tcp` (listening) and `udp` (bound) nothing in `ns` has bound yet, as
 /// `tcp/PORT` and `udp/PORT`.
-pub(super) fn ports_not_bound(ns: &str, tcp: &[u16], udp: &[u16]) -> Result<Vec<String>> {
+fn ports_not_bound(ns: &str, tcp: &[u16], udp: &[u16]) -> Result<Vec<String>> {
     let tcp_bound = bound_ports(ns, "-ltnH")?;
     let udp_bound = bound_ports(ns, "-lunH")?;
     Ok(tcp

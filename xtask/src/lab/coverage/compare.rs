@@ -59,7 +59,7 @@ pub const NMAPS_KNOWN_ERRORS: &[(&str, Wrong, &str)] = &[
     ("samba", Wrong::Version, "its line for Samba's SMB1 refusal names version 4.6.2 for every Samba since (Debian 12 runs 4.17)"),
     ("slapd", Wrong::Version, "its line for OpenLDAP's LDAPv2 refusal names 2.2.X - 2.3.X (Debian 12 runs 2.5)"),
     ("mariadb", Wrong::Product, "it names MariaDB \"MySQL\", version \"5.5.5-10.11.x-MariaDB-...\" (the compatibility prefix); ours names MariaDB 10.11.x"),
-    ("xrdp", Wrong::Product, "what it names depends on which of its probes xrdp answers first: Microsoft Terminal Service on Windows for the 11-byte X.224 confirm, xrdp for an MCS disconnect; ours names the RDP service and no product"),
+    ("kamailio", Wrong::Product, "its Kamailio lines read a 403 and a 478 only; the 200 Kamailio answers OPTIONS with falls to its generic line, which takes the whole Server header (\"kamailio (5.6.3 (x86_64/linux))\") for the product; ours names Kamailio 5.6.3, as its own lines for 403 and 478 would"),
     ("prosody", Wrong::Product, "Prosody's stream attributes come in an order chosen at each start, and one order matches its ejabberd line"),
 ];
 
@@ -114,6 +114,9 @@ pub struct Agreement {
     pub services: (usize, usize),
     pub products: (usize, usize),
     pub versions: (usize, usize),
+    /// Products again, leaving out the daemons whose product nmap's database is
+    /// known to name wrongly ([`NMAPS_KNOWN_ERRORS`]).
+    pub products_where_nmaps_is_right: (usize, usize),
 }
 
 impl Agreement {
@@ -123,7 +126,7 @@ impl Agreement {
         theirs: &BTreeMap<PortKey, ServiceFacts>,
     ) -> Self {
         let mut agreement = Agreement::default();
-        for (key, _) in ports {
+        for (key, daemon) in ports {
             let Some(theirs) = theirs.get(key).filter(|t| compared(t)) else {
                 continue;
             };
@@ -137,10 +140,14 @@ impl Agreement {
                 ours.is_some_and(|o| o.name == theirs.name),
             );
             if theirs.product.is_some() {
-                count(
-                    &mut agreement.products,
-                    ours.is_some_and(|o| o.product == theirs.product),
-                );
+                let same = ours.is_some_and(|o| o.product == theirs.product);
+                count(&mut agreement.products, same);
+                let known_wrong = NMAPS_KNOWN_ERRORS
+                    .iter()
+                    .any(|(name, wrong, _)| name == daemon && *wrong == Wrong::Product);
+                if !known_wrong {
+                    count(&mut agreement.products_where_nmaps_is_right, same);
+                }
             }
             if theirs.version.is_some() {
                 count(
@@ -163,10 +170,11 @@ impl std::fmt::Display for Agreement {
         };
         write!(
             f,
-            "service {}, product {}, version {} (of the ports where nmap's database names one, before exceptions)",
+            "service {}, product {}, version {} (of the ports where nmap's database names one, before exceptions); product {} where nmap's is not known wrong",
             share(self.services),
             share(self.products),
-            share(self.versions)
+            share(self.versions),
+            share(self.products_where_nmaps_is_right)
         )
     }
 }
@@ -221,23 +229,31 @@ mod tests {
                 "tcp".to_string(),
             )
         };
-        let ports = [(key(1), "a"), (key(2), "b"), (key(3), "c")];
+        let ports = [
+            (key(1), "a"),
+            (key(2), "b"),
+            (key(3), "c"),
+            (key(4), "mariadb"),
+        ];
         let theirs = BTreeMap::from([
             (key(1), facts("http", Some("Apache httpd"), Some("2.4.62"))),
             (key(2), facts("ssh", None, None)),
             (key(3), facts("tcpwrapped", None, None)),
+            (key(4), facts("mysql", Some("MySQL"), None)),
         ]);
         let ours = BTreeMap::from([
             (key(1), facts("http", Some("Apache httpd"), None)),
             (key(2), facts("ftp", None, None)),
+            (key(4), facts("mysql", Some("MariaDB"), None)),
         ]);
         let agreement = Agreement::of(&ports, &ours, &theirs);
         assert_eq!(
             agreement,
             Agreement {
-                services: (1, 2),
-                products: (1, 1),
-                versions: (0, 1)
+                services: (2, 3),
+                products: (1, 2),
+                versions: (0, 1),
+                products_where_nmaps_is_right: (1, 1),
             }
         );
     }

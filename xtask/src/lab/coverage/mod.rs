@@ -15,13 +15,13 @@
 //! changed. [`SERVICES`] is the one place that says what runs where.
 
 use super::build::add_machine;
-use super::daemons::ports_not_bound;
+use super::daemons::ports_still_unbound_after;
 use super::record::Made;
 use crate::shell::in_ns;
 use anyhow::{bail, Context, Result};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod compare;
 mod services;
@@ -230,27 +230,21 @@ fn start(service: &CoverageService, ns: &str, folder: &Path, addr: Ipv4Addr) -> 
 }
 
 fn wait_until_listening(service: &CoverageService, ns: &str, folder: &Path) -> Result<()> {
-    let deadline = Instant::now() + READY_WITHIN;
-    loop {
-        let missing = ports_not_bound(ns, service.tcp, service.udp)?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let log = folder.join("log");
-            let said = std::fs::read_to_string(&log).unwrap_or_default();
-            let last: Vec<&str> = said.lines().rev().take(20).collect();
-            bail!(
-                "{} never listened on {} within {:?}; the end of its log ({}):\n{}",
-                service.name,
-                missing.join(", "),
-                READY_WITHIN,
-                log.display(),
-                last.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let missing = ports_still_unbound_after(ns, service.tcp, service.udp, READY_WITHIN)?;
+    if missing.is_empty() {
+        return Ok(());
     }
+    let log = folder.join("log");
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    let last: Vec<&str> = said.lines().rev().take(20).collect();
+    bail!(
+        "{} never listened on {} within {:?}; the end of its log ({}):\n{}",
+        service.name,
+        missing.join(", "),
+        READY_WITHIN,
+        log.display(),
+        last.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// Makes each port reachable on its [`unusual_port`] too (nat `REDIRECT`).

@@ -292,8 +292,10 @@ pub const SERVICES: &[CoverageService] = &[
         files: &[],
         prepare: "echo coverage | /usr/bin/vncpasswd -f >{dir}/passwd && chmod 600 {dir}/passwd",
         // Display :1 makes /tmp/.X1-lock (fixed): one per machine.
-        start: "/usr/bin/Xvnc :1 -rfbport 5901 -interface {addr} -localhost=0 -SecurityTypes VncAuth -PasswordFile {dir}/passwd -nolisten tcp -geometry 800x600 -depth 24 -desktop coverage",
-        tcp: &[5901],
+        // -listen tcp: its X11 display on TCP 6001 too (access control on: a remote
+        // client is refused, as on any X server reachable from a network).
+        start: "/usr/bin/Xvnc :1 -rfbport 5901 -interface {addr} -localhost=0 -SecurityTypes VncAuth -PasswordFile {dir}/passwd -listen tcp -geometry 800x600 -depth 24 -desktop coverage",
+        tcp: &[5901, 6001],
         udp: &[],
     },
     CoverageService {
@@ -361,6 +363,59 @@ pub const SERVICES: &[CoverageService] = &[
         start: "/usr/bin/stunnel4 {dir}/stunnel.conf",
         tcp: &[443, 993, 995],
         udp: &[],
+    },
+    CoverageService {
+        name: "kerberos",
+        packages: &["krb5-kdc"],
+        unpack: &[],
+        files: &[("krb5.conf", KRB5_CONF), ("kdc.conf", KDC_CONF)],
+        prepare: "KRB5_CONFIG={dir}/krb5.conf KRB5_KDC_PROFILE={dir}/kdc.conf /usr/sbin/kdb5_util create -s -r COVERAGE.LAB.TEST -P coverage >/dev/null",
+        start: "env KRB5_CONFIG={dir}/krb5.conf KRB5_KDC_PROFILE={dir}/kdc.conf /usr/sbin/krb5kdc -n -r COVERAGE.LAB.TEST",
+        tcp: &[88],
+        udp: &[88],
+    },
+    CoverageService {
+        name: "avahi",
+        packages: &["avahi-daemon"],
+        unpack: &[],
+        files: &[("avahi-daemon.conf", AVAHI_CONF)],
+        prepare: "",
+        // Its pid file's path is fixed (/run/avahi-daemon/pid): a mount namespace of its
+        // own gives it a private one, so an avahi-daemon of the machine's is no matter.
+        start: "unshare -m --propagation private sh -c 'mkdir -p /run/avahi-daemon && mount -t tmpfs coverage /run/avahi-daemon && exec /usr/sbin/avahi-daemon --no-drop-root --no-chroot --no-rlimits -f {dir}/avahi-daemon.conf'",
+        tcp: &[],
+        udp: &[5353],
+    },
+    CoverageService {
+        name: "dropbear",
+        packages: &["dropbear-bin"],
+        unpack: &[],
+        files: &[],
+        prepare: "/usr/bin/dropbearkey -t ed25519 -f {dir}/host_ed25519 >/dev/null 2>&1",
+        start: "/usr/sbin/dropbear -F -E -s -p {addr}:22 -r {dir}/host_ed25519 -P {dir}/dropbear.pid",
+        tcp: &[22],
+        udp: &[],
+    },
+    CoverageService {
+        name: "openvpn",
+        packages: &["openvpn"],
+        unpack: &[],
+        files: &[("udp.conf", OPENVPN_UDP_CONF), ("tcp.conf", OPENVPN_TCP_CONF)],
+        prepare: "openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=vpn.coverage.lab.test -keyout {dir}/key.pem -out {dir}/cert.pem 2>/dev/null",
+        // One OpenVPN 2.6 serves one transport: two servers, each with its own tun.
+        start: "/usr/sbin/openvpn --config {dir}/udp.conf & exec /usr/sbin/openvpn --config {dir}/tcp.conf",
+        tcp: &[1194],
+        udp: &[1194],
+    },
+    CoverageService {
+        name: "kamailio",
+        packages: &["kamailio"],
+        unpack: &[],
+        files: &[("kamailio.cfg", KAMAILIO_CFG)],
+        prepare: "",
+        start: "/usr/sbin/kamailio -DD -E -f {dir}/kamailio.cfg -Y {dir} -P {dir}/kamailio.pid",
+        tcp: &[5060],
+        udp: &[5060],
     },
 ];
 
@@ -594,14 +649,19 @@ WebInterface Yes
 </Location>
 ";
 
-/// A standalone Samba server with one read-only guest share (smbd only).
-const SMB_CONF: &str = "[global]
+/// The `[global]` settings smbd and nmbd share: workgroup COVERAGE, the daemon's
+/// address only, every folder under `{dir}`, no printers.
+macro_rules! samba_global {
+    ($netbios_name:literal) => {
+        concat!(
+            "[global]
   workgroup = COVERAGE
-  netbios name = COVSMB
+  netbios name = ",
+            $netbios_name,
+            "
   server role = standalone server
   interfaces = {addr}
   bind interfaces only = yes
-  smb ports = 445 139
   private dir = {dir}/private
   lock directory = {dir}/lock
   state directory = {dir}/state
@@ -609,9 +669,18 @@ const SMB_CONF: &str = "[global]
   pid directory = {dir}/run
   ncalrpc dir = {dir}/ncalrpc
   log file = {dir}/logs/log.%m
+  load printers = no
+"
+        )
+    };
+}
+
+/// Samba as a standalone file server with one public share that guests may read.
+const SMB_CONF: &str = concat!(
+    samba_global!("COVSMB"),
+    "  smb ports = 445 139
   passdb backend = tdbsam:{dir}/private/passdb.tdb
   map to guest = Bad User
-  load printers = no
   printing = bsd
   printcap name = /dev/null
   disable spoolss = yes
@@ -620,24 +689,11 @@ const SMB_CONF: &str = "[global]
   path = {dir}/share
   guest ok = yes
   read only = yes
-";
+"
+);
 
 /// Samba's NetBIOS name server for the workgroup COVERAGE.
-const NMB_CONF: &str = "[global]
-  workgroup = COVERAGE
-  netbios name = COVNMB
-  server role = standalone server
-  interfaces = {addr}
-  bind interfaces only = yes
-  private dir = {dir}/private
-  lock directory = {dir}/lock
-  state directory = {dir}/state
-  cache directory = {dir}/cache
-  pid directory = {dir}/run
-  ncalrpc dir = {dir}/ncalrpc
-  log file = {dir}/logs/log.%m
-  load printers = no
-";
+const NMB_CONF: &str = samba_global!("COVNMB");
 
 /// Run at each start: an account for any host, so that the scanner
 /// gets the server's greeting rather than "Host ... is not allowed to connect".
@@ -805,4 +861,96 @@ connect = {addr:dovecot}:143
 [pop3s]
 accept = {addr}:995
 connect = {addr:dovecot}:110
+";
+
+/// MIT Kerberos: one realm, its database and stash in the daemon's folder, logging to
+/// its output.
+const KRB5_CONF: &str = "[libdefaults]
+  default_realm = COVERAGE.LAB.TEST
+[realms]
+  COVERAGE.LAB.TEST = {
+    kdc = {addr}
+  }
+[logging]
+  kdc = STDERR
+";
+
+/// The KDC's own profile: UDP and TCP port 88, everything under `{dir}`.
+const KDC_CONF: &str = "[kdcdefaults]
+  kdc_ports = 88
+  kdc_tcp_ports = 88
+[realms]
+  COVERAGE.LAB.TEST = {
+    database_name = {dir}/principal
+    key_stash_file = {dir}/stash
+    acl_file = {dir}/kadm5.acl
+    kdc_ports = 88
+    kdc_tcp_ports = 88
+  }
+";
+
+/// Avahi publishing its workstation record on the lab's link only, without D-Bus.
+const AVAHI_CONF: &str = "[server]
+host-name=coverage
+use-ipv4=yes
+use-ipv6=no
+enable-dbus=no
+ratelimit-interval-usec=1000000
+ratelimit-burst=1000
+[publish]
+publish-workstation=yes
+publish-hinfo=yes
+[reflector]
+[rlimits]
+";
+
+/// An OpenVPN server in TLS mode (no tls-auth, so it answers any client's reset) over
+/// one transport, with its own tun device and client subnet.
+macro_rules! openvpn_conf {
+    ($proto:literal, $dev:literal, $subnet:literal) => {
+        concat!(
+            "proto ",
+            $proto,
+            "
+local {addr}
+port 1194
+dev ",
+            $dev,
+            "
+dev-type tun
+topology subnet
+server ",
+            $subnet,
+            " 255.255.255.0
+ca {dir}/cert.pem
+cert {dir}/cert.pem
+key {dir}/key.pem
+dh none
+verb 3
+"
+        )
+    };
+}
+
+const OPENVPN_UDP_CONF: &str = openvpn_conf!("udp4", "tun0", "10.99.0.0");
+const OPENVPN_TCP_CONF: &str = openvpn_conf!("tcp4-server", "tun1", "10.99.1.0");
+
+/// A SIP proxy that answers OPTIONS with 200 and anything else with 404, statelessly
+/// (its Server header is Kamailio's default).
+const KAMAILIO_CFG: &str = "#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+listen=udp:{addr}:5060
+listen=tcp:{addr}:5060
+mpath=\"/usr/lib/x86_64-linux-gnu/kamailio/modules/\"
+loadmodule \"sl.so\"
+loadmodule \"textops.so\"
+request_route {
+  if (is_method(\"OPTIONS\")) {
+    sl_send_reply(\"200\", \"OK\");
+    exit;
+  }
+  sl_send_reply(\"404\", \"Not here\");
+}
 ";
