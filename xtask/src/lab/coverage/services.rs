@@ -417,6 +417,19 @@ pub const SERVICES: &[CoverageService] = &[
         tcp: &[5060],
         udp: &[5060],
     },
+    CoverageService {
+        name: "minidlna",
+        packages: &["minidlna"],
+        unpack: &[],
+        files: &[("minidlna.conf", MINIDLNA_CONF)],
+        prepare: "mkdir -p {dir}/media {dir}/db",
+        // -S: in the foreground, as under systemd.
+        start: "/usr/sbin/minidlnad -S -f {dir}/minidlna.conf -P {dir}/minidlna.pid",
+        // Its SSDP socket is bound to the multicast group only: UDP 1900 of its address
+        // is closed to a unicast M-SEARCH.
+        tcp: &[8200],
+        udp: &[],
+    },
 ];
 
 /// Exim as a receiving MTA that relays for nobody; no STARTTLS.
@@ -953,4 +966,15 @@ request_route {
   }
   sl_send_reply(\"404\", \"Not here\");
 }
+";
+
+/// A DLNA media server (as NAS boxes run) with an empty video folder; its HTTP side
+/// (UPnP descriptions, a status page) on 8200.
+const MINIDLNA_CONF: &str = "media_dir=V,{dir}/media
+db_dir={dir}/db
+log_dir={dir}
+listening_ip={addr}
+port=8200
+friendly_name=coverage
+inotify=no
 ";
