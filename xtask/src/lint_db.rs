@@ -245,9 +245,8 @@ fn shape_warnings(db: &ProbeDb, source: Source) -> Vec<Finding> {
         let lines_by_fallback = probe.fallback.iter().any(|other| {
             other != "NULL"
                 && db
-                    .probes
-                    .iter()
-                    .any(|p| p.name == *other && !p.matches.is_empty())
+                    .fallback_of(probe, other)
+                    .is_some_and(|p| !p.matches.is_empty())
         });
         if probe.matches.is_empty() && !lines_by_fallback {
             out.push(warning(
@@ -278,7 +277,7 @@ fn shape_warnings(db: &ProbeDb, source: Source) -> Vec<Finding> {
             }
         }
         for fallback in &probe.fallback {
-            if !db.probes.iter().any(|p| p.name == *fallback) {
+            if db.fallback_of(probe, fallback).is_none() {
                 out.push(warning(
                     file,
                     directive_line("fallback"),

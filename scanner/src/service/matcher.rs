@@ -28,12 +28,7 @@ impl ProbeDb {
     fn candidates<'a>(&'a self, probe: &'a Probe) -> Vec<&'a Probe> {
         let mut out = vec![probe];
         for name in &probe.fallback {
-            // A TCP probe may fall back on a UDP probe's lines (nmap's DNS over TCP
-            // reads the UDP probe's answers, past the length prefix).
-            let fallback = self
-                .probe(probe.transport, name)
-                .or_else(|| self.probes.iter().find(|p| p.name == *name));
-            if let Some(fallback) = fallback {
+            if let Some(fallback) = self.fallback_of(probe, name) {
                 if !out.iter().any(|p| std::ptr::eq(*p, fallback)) {
                     out.push(fallback);
                 }

@@ -150,6 +150,14 @@ impl ProbeDb {
             .find(|p| p.transport == transport && p.name == name)
     }
 
+    /// The probe whose lines `probe`'s `fallback NAME` reads: the one of that name on the
+    /// same transport, else any of that name (nmap's DNS over TCP reads the UDP probe's
+    /// answers, past the length prefix).
+    pub fn fallback_of(&self, probe: &Probe, name: &str) -> Option<&Probe> {
+        self.probe(probe.transport, name)
+            .or_else(|| self.probes.iter().find(|p| p.name == name))
+    }
+
     /// How many match and softmatch lines the database holds.
     pub fn match_count(&self) -> usize {
         self.probes.iter().map(|p| p.matches.len()).sum()

@@ -63,6 +63,14 @@ pub const NMAPS_KNOWN_ERRORS: &[(&str, Wrong, &str)] = &[
     ("prosody", Wrong::Product, "Prosody's stream attributes come in an order chosen at each start, and one order matches its ejabberd line"),
 ];
 
+/// What of nmap's answer on `daemon`'s ports is known wrong, if anything.
+fn nmaps_known_error(daemon: &str) -> Option<Wrong> {
+    NMAPS_KNOWN_ERRORS
+        .iter()
+        .find(|(name, _, _)| *name == daemon)
+        .map(|(_, wrong, _)| *wrong)
+}
+
 /// Whether nmap's answer `theirs` is one the comparison holds ours to: named from the
 /// answers ("probed"), and not "tcpwrapped", which is a verdict on timing (closed
 /// before the NULL probe's tcpwrappedms, which differs between the databases).
@@ -92,10 +100,7 @@ pub fn difference(
     let (Some(ours), Some(theirs)) = (ours, theirs) else {
         return Some(format!("ours {ours:?}, nmap's {theirs:?}"));
     };
-    let wrong = NMAPS_KNOWN_ERRORS
-        .iter()
-        .find(|(name, _, _)| *name == daemon)
-        .map(|(_, wrong, _)| *wrong);
+    let wrong = nmaps_known_error(daemon);
     let same_product =
         wrong == Some(Wrong::Product) || theirs.product.is_none() || ours.product == theirs.product;
     let same_version = wrong.is_some()
@@ -142,10 +147,7 @@ impl Agreement {
             if theirs.product.is_some() {
                 let same = ours.is_some_and(|o| o.product == theirs.product);
                 count(&mut agreement.products, same);
-                let known_wrong = NMAPS_KNOWN_ERRORS
-                    .iter()
-                    .any(|(name, wrong, _)| name == daemon && *wrong == Wrong::Product);
-                if !known_wrong {
+                if nmaps_known_error(daemon) != Some(Wrong::Product) {
                     count(&mut agreement.products_where_nmaps_is_right, same);
                 }
             }
